@@ -1,0 +1,56 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Interprocess",
+    products: [
+        .library(name: "Interprocess", targets: ["Interprocess"]),
+        .executable(name: "shm", targets: ["shm"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+    ],
+    targets: [
+        // The only C in the package: futex, gettid, memfd, pidfd and layout assertions.
+        .target(name: "CInterprocess"),
+        .target(
+            name: "Interprocess",
+            dependencies: [
+                "CInterprocess",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: [
+                // Invariant checks that cost time on hot paths run in debug builds only.
+                .define("INTERPROCESS_INTERNAL_CHECKS", .when(configuration: .debug)),
+                // Syscall failure injection for tests; compiled out of release builds.
+                .define("ENABLE_MOCKING", .when(configuration: .debug)),
+            ]
+        ),
+        .executableTarget(
+            name: "shm",
+            dependencies: [
+                "Interprocess",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Started by the multi-process tests as a real child process; not a product.
+        .executableTarget(
+            name: "InterprocessTestPeer",
+            dependencies: ["Interprocess"]
+        ),
+        .testTarget(
+            name: "InterprocessTests",
+            dependencies: ["Interprocess", "CInterprocess"]
+        ),
+        .testTarget(
+            name: "MultiProcessTests",
+            dependencies: ["Interprocess", "InterprocessTestPeer"]
+        ),
+        .testTarget(
+            name: "shmTests",
+            dependencies: ["shm"]
+        ),
+    ]
+)

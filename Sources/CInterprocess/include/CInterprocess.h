@@ -1,0 +1,100 @@
+// The C shim of Interprocess.
+//
+// Swift cannot reach these directly: `syscall(2)` is variadic and therefore unavailable in
+// Swift, `SYS_futex`/`FUTEX_*`/`O_TMPFILE`/`F_OFD_*`/`CPU_COUNT` are macros Swift does not
+// import, and `pthread_mutex_clocklock`/`pthread_setname_np` are `_GNU_SOURCE` declarations the
+// Glibc module does not expose. Each function below exists for one of those reasons and does
+// nothing else.
+//
+// Return convention (one for the whole shim): `>= 0` is success (a value where one is
+// returned), a negative value is `-errno`. No function here touches the thread's `errno`
+// contract beyond that.
+#ifndef CINTERPROCESS_H
+#define CINTERPROCESS_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include <time.h>
+#include <pthread.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// MARK: - futex (always shared, never FUTEX_PRIVATE_FLAG: the words live in memory that other
+// processes map, and a private futex keys on the address space, so it could never wake them).
+
+/// Sleeps while `*word == expected`, until woken or until the absolute CLOCK_MONOTONIC time
+/// `deadline` (NULL: no deadline). Uses FUTEX_WAIT_BITSET, whose timeout is absolute and on the
+/// monotonic clock, so spurious wake-ups and EINTR never stretch the total wait.
+/// Returns 0 when woken (possibly spuriously), -EAGAIN when `*word != expected` on entry,
+/// -ETIMEDOUT, -EINTR, or another -errno.
+int cipc_futex_wait(uint32_t *word, uint32_t expected, const struct timespec *deadline);
+
+/// Wakes at most `count` waiters sleeping on `word` (INT32_MAX: all).
+/// Returns the number woken or -errno.
+int cipc_futex_wake(uint32_t *word, int32_t count);
+
+// MARK: - robust, process-shared pthread mutex
+
+/// Initialises `mutex` as PTHREAD_PROCESS_SHARED + PTHREAD_MUTEX_ROBUST +
+/// PTHREAD_MUTEX_ERRORCHECK. Returns 0 or -errno.
+int cipc_mutex_init(pthread_mutex_t *mutex);
+/// Locks with an absolute CLOCK_MONOTONIC deadline (NULL: wait forever).
+/// Returns 0, -EOWNERDEAD (acquired; previous owner died), -ENOTRECOVERABLE, -ETIMEDOUT,
+/// -EDEADLK (the caller already holds it) or another -errno.
+int cipc_mutex_lock(pthread_mutex_t *mutex, const struct timespec *deadline);
+/// Returns 0, -EBUSY, -EOWNERDEAD, -ENOTRECOVERABLE or another -errno.
+int cipc_mutex_trylock(pthread_mutex_t *mutex);
+/// Returns 0 or -EPERM (the caller does not hold it) or another -errno.
+int cipc_mutex_unlock(pthread_mutex_t *mutex);
+/// Marks a mutex acquired with EOWNERDEAD consistent again. Returns 0 or -errno.
+int cipc_mutex_consistent(pthread_mutex_t *mutex);
+/// The bytes a pthread_mutex_t occupies; Swift reserves `CIPC_MUTEX_STORAGE` for it.
+#define CIPC_MUTEX_STORAGE 64
+
+// MARK: - files, descriptors, processes
+
+/// `O_TMPFILE | O_RDWR | O_CLOEXEC` (a compound macro Swift does not import).
+int cipc_o_tmpfile_flags(void);
+/// memfd_create(name, MFD_CLOEXEC). Returns the descriptor or -errno.
+int cipc_memfd_create(const char *name);
+/// pidfd_open(pid, 0). Returns the descriptor or -errno.
+int cipc_pidfd_open(int32_t pid);
+/// The calling thread's kernel thread id.
+int32_t cipc_gettid(void);
+
+/// Places (or, with `wait`, waits for) an open-file-description lock on `[start, start+len)`.
+/// `type` is 0 unlock, 1 read (shared), 2 write (exclusive). The kernel releases an OFD lock
+/// when the last descriptor of that open file description closes, including on process death.
+/// Returns 0, -EAGAIN (held by another open file description, non-waiting form) or -errno.
+int cipc_ofd_lock(int fd, int type, int64_t start, int64_t len, bool wait);
+/// Tests for a conflicting OFD lock: returns 0 if `[start, start+len)` could be locked with
+/// `type`, 1 if another open file description holds a conflicting lock, or -errno.
+int cipc_ofd_test(int fd, int type, int64_t start, int64_t len);
+
+// MARK: - threads and CPUs
+
+/// The number of CPUs in this thread's affinity mask (what the process may run on), or -errno.
+int cipc_affinity_cpu_count(void);
+/// Pins the calling thread to one CPU. Returns 0 or -errno.
+int cipc_pin_current_thread(int cpu);
+/// Names the calling thread (truncated to the kernel's 15 bytes). Returns 0 or -errno.
+int cipc_set_current_thread_name(const char *name);
+/// Reads the calling thread's name into `buffer` (at least 16 bytes). Returns 0 or -errno.
+int cipc_get_current_thread_name(char *buffer, int length);
+
+/// A spin-wait hint to the CPU (PAUSE on x86, YIELD on ARM).
+static inline void cipc_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,66 @@
+import CInterprocess
+import Glibc
+import SystemPackage
+
+/// The raw robust, process-shared pthread mutex the `ProcessMutex` is built on.
+///
+/// glibc's robust mutexes are the only correct way to get owner-death notification on Linux:
+/// the kernel walks each dying thread's robust list (registered by glibc with
+/// `set_robust_list`) and marks every mutex the thread held with `FUTEX_OWNER_DIED`. A thread
+/// can register only one robust list, and glibc owns it, so an own futex design could not
+/// receive the same guarantee.
+enum RobustMutexPrimitive {
+    enum LockStatus: Equatable {
+        case acquired
+        case acquiredOwnerDied
+        case timedOut
+        case busy
+        case notRecoverable
+        case alreadyOwned
+    }
+
+    /// Initialises the mutex at `address` (which must be 8-byte aligned and hold
+    /// `CIPC_MUTEX_STORAGE` bytes).
+    static func initialize(_ address: UnsafeMutablePointer<pthread_mutex_t>) throws(Errno) {
+        if let e = Errno(shimResult: cipc_mutex_init(address)) { throw e }
+    }
+
+    static func lock(_ address: UnsafeMutablePointer<pthread_mutex_t>, deadline: Deadline) throws(Errno)
+        -> LockStatus
+    {
+        while true {
+            let rc = deadline.withTimespecPointer { cipc_mutex_lock(address, $0) }
+            switch Errno(shimResult: rc) {
+            case nil: return .acquired
+            case .interrupted?: continue  // glibc does not return EINTR here; defensive.
+            case Errno(rawValue: EOWNERDEAD)?: return .acquiredOwnerDied
+            case Errno(rawValue: ENOTRECOVERABLE)?: return .notRecoverable
+            case .timedOut?: return .timedOut
+            case .deadlock?: return .alreadyOwned
+            case let e?: throw e
+            }
+        }
+    }
+
+    static func tryLock(_ address: UnsafeMutablePointer<pthread_mutex_t>) throws(Errno) -> LockStatus {
+        switch Errno(shimResult: cipc_mutex_trylock(address)) {
+        case nil: return .acquired
+        case .resourceBusy?: return .busy
+        case Errno(rawValue: EOWNERDEAD)?: return .acquiredOwnerDied
+        case Errno(rawValue: ENOTRECOVERABLE)?: return .notRecoverable
+        case .deadlock?: return .alreadyOwned
+        case let e?: throw e
+        }
+    }
+
+    static func unlock(_ address: UnsafeMutablePointer<pthread_mutex_t>) throws(Errno) {
+        if let e = Errno(shimResult: cipc_mutex_unlock(address)) { throw e }
+    }
+
+    static func markConsistent(_ address: UnsafeMutablePointer<pthread_mutex_t>) throws(Errno) {
+        if let e = Errno(shimResult: cipc_mutex_consistent(address)) { throw e }
+    }
+
+    /// The bytes reserved for one mutex in shared memory.
+    static var storageSize: Int { Int(CIPC_MUTEX_STORAGE) }
+}

@@ -1,0 +1,157 @@
+// One `system_<name>` wrapper per syscall, and nothing else in it: no retry, no errno
+// interpretation. The callers in this folder decide EINTR policy through `retryingOnInterrupt`
+// and turn the result into typed errors. In debug builds each wrapper consults the mocking
+// table first (see Mocking.swift).
+//
+// Convention: a wrapper returns what the C function returns; `-1` means "look at errno".
+// Wrappers of calls that return an error number instead (posix_fallocate) say so.
+
+import CInterprocess
+import Glibc
+import SystemPackage
+
+@inline(__always)
+private func failWith(_ e: Errno) -> Int32 {
+    errno = e.rawValue
+    return -1
+}
+
+// open
+func system_open(_ path: UnsafePointer<CChar>, _ flags: Int32, _ mode: mode_t) -> Int32 {
+    #if ENABLE_MOCKING
+    if let e = mockedFailure(.open) { return failWith(e) }
+    #endif
+    return open(path, flags, mode)
+}
+
+// openat
+func system_openat(
+    _ dirfd: Int32, _ path: UnsafePointer<CChar>, _ flags: Int32, _ mode: mode_t
+) -> Int32 {
+    #if ENABLE_MOCKING
+    if let e = mockedFailure(.openat) { return failWith(e) }
+    #endif
+    return openat(dirfd, path, flags, mode)
+}
+
+// close
+func system_close(_ fd: Int32) -> Int32 {
+    close(fd)
+}
+
+// read
+func system_read(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    read(fd, buffer, count)
+}
+
+// ftruncate
+func system_ftruncate(_ fd: Int32, _ length: off_t) -> Int32 {
+    #if ENABLE_MOCKING
+    if let e = mockedFailure(.ftruncate) { return failWith(e) }
+    #endif
+    return ftruncate(fd, length)
+}
+
+// posix_fallocate: returns an error number (not -1/errno).
+func system_posix_fallocate(_ fd: Int32, _ offset: off_t, _ length: off_t) -> Int32 {
+    #if ENABLE_MOCKING
+    if let e = mockedFailure(.fallocate) { return e.rawValue }
+    #endif
+    return posix_fallocate(fd, offset, length)
+}
+
+// fstat
+func system_fstat(_ fd: Int32, _ buffer: UnsafeMutablePointer<stat>) -> Int32 {
+    #if ENABLE_MOCKING
+    if let e = mockedFailure(.fstat) { return failWith(e) }
+    #endif
+    return fstat(fd, buffer)
+}
+
+// stat
+func system_stat(_ path: UnsafePointer<CChar>, _ buffer: UnsafeMutablePointer<stat>) -> Int32 {
+    stat(path, buffer)
+}
+
+// fchmod
+func system_fchmod(_ fd: Int32, _ mode: mode_t) -> Int32 {
+    #if ENABLE_MOCKING
+    if let e = mockedFailure(.fchmod) { return failWith(e) }
+    #endif
+    return fchmod(fd, mode)
+}
+
+// mmap
+func system_mmap(
+    _ length: Int, _ protection: Int32, _ flags: Int32, _ fd: Int32, _ offset: off_t
+) -> UnsafeMutableRawPointer? {
+    #if ENABLE_MOCKING
+    if let e = mockedFailure(.mmap) {
+        errno = e.rawValue
+        return MAP_FAILED
+    }
+    #endif
+    return mmap(nil, length, protection, flags, fd, offset)
+}
+
+// munmap
+func system_munmap(_ address: UnsafeMutableRawPointer, _ length: Int) -> Int32 {
+    munmap(address, length)
+}
+
+// linkat
+func system_linkat(
+    _ oldDirfd: Int32, _ oldPath: UnsafePointer<CChar>, _ newDirfd: Int32,
+    _ newPath: UnsafePointer<CChar>, _ flags: Int32
+) -> Int32 {
+    #if ENABLE_MOCKING
+    if let e = mockedFailure(.linkat) { return failWith(e) }
+    #endif
+    return linkat(oldDirfd, oldPath, newDirfd, newPath, flags)
+}
+
+// unlink
+func system_unlink(_ path: UnsafePointer<CChar>) -> Int32 {
+    #if ENABLE_MOCKING
+    if let e = mockedFailure(.unlink) { return failWith(e) }
+    #endif
+    return unlink(path)
+}
+
+// kill
+func system_kill(_ pid: pid_t, _ signal: Int32) -> Int32 {
+    kill(pid, signal)
+}
+
+// getpid
+func system_getpid() -> pid_t {
+    getpid()
+}
+
+// clock_gettime
+func system_clock_gettime(_ clock: clockid_t, _ time: UnsafeMutablePointer<timespec>) -> Int32 {
+    clock_gettime(clock, time)
+}
+
+// futex(FUTEX_WAIT_BITSET): returns 0 or -errno (the shim's convention).
+func system_futex_wait(
+    _ word: UnsafeMutablePointer<UInt32>, _ expected: UInt32, _ deadline: UnsafePointer<timespec>?
+) -> Int32 {
+    #if ENABLE_MOCKING
+    if let e = mockedFailure(.futexWait) { return -e.rawValue }
+    #endif
+    return cipc_futex_wait(word, expected, deadline)
+}
+
+// futex(FUTEX_WAKE): returns the number woken or -errno.
+func system_futex_wake(_ word: UnsafeMutablePointer<UInt32>, _ count: Int32) -> Int32 {
+    cipc_futex_wake(word, count)
+}
+
+// memfd_create: returns the descriptor or -errno.
+func system_memfd_create(_ name: UnsafePointer<CChar>) -> Int32 {
+    #if ENABLE_MOCKING
+    if let e = mockedFailure(.memfdCreate) { return -e.rawValue }
+    #endif
+    return cipc_memfd_create(name)
+}

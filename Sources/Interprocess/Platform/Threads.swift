@@ -1,0 +1,61 @@
+import CInterprocess
+import Glibc
+import SystemPackage
+
+/// Facts about and settings of threads and CPUs.
+public enum CPU {
+    /// The number of CPUs this process may use: its affinity mask, further limited by a cgroup
+    /// CPU quota (`cpu.max` on cgroup v2, `cpu.cfs_quota_us` on v1), and never less than 1.
+    public static var availableCount: Int {
+        var count = Int(max(1, cipc_affinity_cpu_count()))
+        if let quota = cgroupQuota() { count = min(count, max(1, quota)) }
+        return count
+    }
+
+    /// The cgroup CPU quota rounded up to whole CPUs, or `nil` if unlimited or unknown.
+    static func cgroupQuota() -> Int? {
+        if let line = ProcFile.text("/sys/fs/cgroup/cpu.max") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let quota = Double(parts[0]), let period = Double(parts[1]), period > 0 {
+                return Int((quota / period).rounded(.up))
+            }
+            return nil  // "max 100000": unlimited
+        }
+        if let q = ProcFile.text("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").flatMap(Double.init),
+            let p = ProcFile.text("/sys/fs/cgroup/cpu/cpu.cfs_period_us").flatMap(Double.init),
+            q > 0, p > 0
+        {
+            return Int((q / p).rounded(.up))
+        }
+        return nil
+    }
+
+    /// Pins the calling thread to `cpu`.
+    ///
+    /// The corresponding C function is `sched_setaffinity`.
+    public static func pinCurrentThread(to cpu: Int) throws(Errno) {
+        if let e = Errno(shimResult: cipc_pin_current_thread(Int32(cpu))) { throw e }
+    }
+
+    /// A hint to the processor that the caller is spinning (PAUSE on x86).
+    @inline(__always)
+    public static func relax() { cipc_cpu_relax() }
+}
+
+/// Names and ids of threads.
+public enum CurrentThread {
+    /// The kernel thread id of the calling thread.
+    public static var id: Int32 { cipc_gettid() }
+
+    /// The calling thread's name (at most 15 bytes, as the kernel keeps it).
+    ///
+    /// The corresponding C functions are `pthread_setname_np` and `pthread_getname_np`.
+    public static var name: String {
+        get {
+            var buffer = [CChar](repeating: 0, count: 32)
+            _ = cipc_get_current_thread_name(&buffer, Int32(buffer.count))
+            return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        }
+        set { _ = cipc_set_current_thread_name(newValue) }
+    }
+}

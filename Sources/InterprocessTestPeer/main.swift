@@ -1,0 +1,3 @@
+import Interprocess
+
+print("peer \(ProcessIdentity.current)")
