@@ -155,3 +155,23 @@ func system_memfd_create(_ name: UnsafePointer<CChar>) -> Int32 {
     #endif
     return cipc_memfd_create(name)
 }
+
+// opendir
+func system_opendir(_ path: UnsafePointer<CChar>) -> OpaquePointer? {
+    opendir(path)
+}
+
+// readdir
+func system_readdir(_ dir: OpaquePointer) -> UnsafeMutablePointer<dirent>? {
+    readdir(dir)
+}
+
+// closedir
+func system_closedir(_ dir: OpaquePointer) -> Int32 {
+    closedir(dir)
+}
+
+// sysconf
+func system_sysconf(_ name: Int32) -> Int {
+    sysconf(name)
+}

@@ -1,0 +1,108 @@
+import Glibc
+import SystemPackage
+
+/// What `shm ls` and `shm inspect` show of one object: its header, its file, and whether it
+/// could be read.
+public struct SharedObjectInfo: Sendable {
+    /// The object's name.
+    public let name: String
+    /// The backing file's path.
+    public let path: String
+    /// The file's size in bytes.
+    public let fileSize: Int
+    /// The file's permission bits.
+    public let permissions: FilePermissions
+    /// The file owner's user id.
+    public let ownerUserID: UInt32
+    /// The object's header, or why it could not be read.
+    public let header: Result<Header, SharedMemoryError>
+
+    /// The validated header fields of an object.
+    public struct Header: Sendable {
+        public let kind: ObjectKind
+        public let layoutVersion: UInt32
+        public let totalSize: Int
+        public let payloadSize: Int
+        public let capacity: Int
+        public let elementType: ElementType
+        public let creator: ProcessIdentity
+        /// Whether the creating process is still running.
+        public let creatorIsAlive: Bool
+        /// Creation time, nanoseconds since the UNIX epoch.
+        public let creationTimeNanoseconds: Int64
+        /// The kind-specific parameters (for example an event's reset mode).
+        public let kindParameters: [UInt32]
+    }
+}
+
+/// Finding and describing the objects in the shared-memory directory.
+public enum SharedObjectRegistry {
+    /// Every Interprocess object in ``SharedMemory/directory``, sorted by name.
+    ///
+    /// Objects whose header cannot be read are listed too, with the error: a listing must show
+    /// what is broken, not hide it.
+    /// - Throws: ``SharedMemoryError`` if the directory cannot be read.
+    public static func list() throws(SharedMemoryError) -> [SharedObjectInfo] {
+        let directory = SharedMemory.directory
+        let names: [String]
+        do { names = try FileSystem.entries(of: directory) } catch {
+            throw SharedMemoryError.from(error, name: directory, operation: "opendir")
+        }
+        var result: [SharedObjectInfo] = []
+        for file in names {
+            guard let name = SegmentName(fileName: file) else { continue }
+            // An object removed between readdir and inspection is simply skipped.
+            if let info = try? inspect(named: name.rawValue) { result.append(info) }
+        }
+        return result.sorted { $0.name < $1.name }
+    }
+
+    /// Describes the object `name` without modifying it (read-only mapping).
+    ///
+    /// - Throws: ``SharedMemoryError/notFound(name:)``, ``SharedMemoryError/permissionDenied(name:)``
+    ///   or ``SharedMemoryError/invalidName(_:reason:)``; a broken header is reported in the
+    ///   result's ``SharedObjectInfo/header``, not thrown.
+    public static func inspect(named name: String) throws(SharedMemoryError) -> SharedObjectInfo {
+        let segmentName = try SegmentName(name)
+        let path = segmentName.path(in: SharedMemory.directory)
+        let fd: Int32
+        do { fd = try FileSystem.open(path, flags: O_RDONLY) } catch {
+            throw SharedMemoryError.from(error, name: name, operation: "open")
+        }
+        defer { FileSystem.close(fd) }
+        let st: stat
+        do { st = try FileSystem.status(fd) } catch {
+            throw SharedMemoryError.from(error, name: name, operation: "fstat")
+        }
+        let size = Int(st.st_size)
+        return SharedObjectInfo(
+            name: name, path: path, fileSize: size,
+            permissions: FilePermissions(rawValue: st.st_mode & 0o7777), ownerUserID: st.st_uid,
+            header: readHeader(fd: fd, name: name, fileSize: size))
+    }
+
+    private static func readHeader(fd: Int32, name: String, fileSize: Int) -> Result<SharedObjectInfo.Header, SharedMemoryError> {
+        guard fileSize >= SegmentHeader.size else {
+            return .failure(.truncated(name: name, expectedBytes: SegmentHeader.size, actualBytes: fileSize))
+        }
+        let mapping: UnsafeMutableRawPointer
+        do { mapping = try FileSystem.map(fd, length: SegmentHeader.size, writable: false) } catch {
+            return .failure(SharedMemoryError.from(error, name: name, operation: "mmap"))
+        }
+        defer { FileSystem.unmap(mapping, length: SegmentHeader.size) }
+        let header = SegmentHeader(base: mapping)
+        do throws(SharedMemoryError) {
+            // Never wait here: inspection reports the state as it is.
+            let fields = try SharedMemory.checkHeader(
+                header, name: name, mappedBytes: fileSize, expected: nil, deadline: .now)
+            return .success(
+                SharedObjectInfo.Header(
+                    kind: fields.kind, layoutVersion: header.versionValue, totalSize: fields.totalSize,
+                    payloadSize: fields.payloadSize, capacity: fields.capacity, elementType: fields.elementType,
+                    creator: fields.creator, creatorIsAlive: fields.creator.isAlive,
+                    creationTimeNanoseconds: fields.creationTime, kindParameters: fields.kindParameters))
+        } catch {
+            return .failure(error)
+        }
+    }
+}

@@ -1,0 +1,80 @@
+/// What a shared-memory segment holds, recorded in its header and checked on open.
+///
+/// An open set of values (a raw value a newer version writes is still representable), so a
+/// segment of a kind this version does not know is reported as a mismatch, not a crash.
+public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// Untyped bytes laid out by the user (``SharedMemory``).
+    public static let segment = ObjectKind(rawValue: 1)
+    /// A named ``ProcessMutex``.
+    public static let mutex = ObjectKind(rawValue: 2)
+    /// A named ``ProcessCondition``.
+    public static let condition = ObjectKind(rawValue: 3)
+    /// A named ``ProcessSemaphore``.
+    public static let semaphore = ObjectKind(rawValue: 4)
+    /// A named ``ProcessEvent``.
+    public static let event = ObjectKind(rawValue: 5)
+    /// A ``SharedArray``.
+    public static let array = ObjectKind(rawValue: 6)
+    /// A typed message channel.
+    public static let channel = ObjectKind(rawValue: 7)
+    /// A byte-message channel.
+    public static let byteChannel = ObjectKind(rawValue: 8)
+
+    public var description: String {
+        switch self {
+        case .segment: "segment"
+        case .mutex: "mutex"
+        case .condition: "condition"
+        case .semaphore: "semaphore"
+        case .event: "event"
+        case .array: "array"
+        case .channel: "channel"
+        case .byteChannel: "byte-channel"
+        default: "unknown kind \(rawValue)"
+        }
+    }
+}
+
+/// The fingerprint of an element type, stored in a segment so that a process opening it with a
+/// different type (or a differently laid-out type of the same name) is refused.
+public struct ElementType: Sendable, Hashable, CustomStringConvertible {
+    /// The fully qualified type name, as `String(reflecting:)` spells it (at most 64 bytes kept).
+    public let name: String
+    /// `MemoryLayout.size`.
+    public let size: Int
+    /// `MemoryLayout.stride`.
+    public let stride: Int
+    /// `MemoryLayout.alignment`.
+    public let alignment: Int
+
+    /// The longest name kept in a header, in bytes.
+    public static let maximumNameLength = 64
+
+    /// The fingerprint of `type`.
+    public init<T: BitwiseCopyable>(_ type: T.Type) {
+        self.init(
+            name: String(reflecting: type), size: MemoryLayout<T>.size,
+            stride: MemoryLayout<T>.stride, alignment: MemoryLayout<T>.alignment)
+    }
+
+    /// A fingerprint from its parts (the name is cut to ``maximumNameLength`` bytes on a
+    /// character boundary).
+    public init(name: String, size: Int, stride: Int, alignment: Int) {
+        var kept = name
+        while kept.utf8.count > ElementType.maximumNameLength { kept.removeLast() }
+        self.name = kept
+        self.size = size
+        self.stride = stride
+        self.alignment = alignment
+    }
+
+    /// No element type (raw segments and synchronization objects).
+    public static let none = ElementType(name: "", size: 0, stride: 0, alignment: 0)
+
+    public var description: String {
+        self == .none ? "none" : "\(name) (size \(size), stride \(stride), alignment \(alignment))"
+    }
+}

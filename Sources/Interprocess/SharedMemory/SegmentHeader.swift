@@ -1,0 +1,180 @@
+import Synchronization
+
+/// The header at the start of every segment: what it is, who made it, and whether it is ready.
+///
+/// ## Layout (version 1)
+/// Offsets are fixed; every multi-byte field is in the machine's byte order (segments are not
+/// shared between machines). The header occupies one page so the payload starts page-aligned:
+/// every element alignment up to 4096 is satisfied at offset 0 of the payload.
+///
+/// | offset | size | field |
+/// |---:|---:|---|
+/// | 0 | 8 | magic `"IPCSEG\0\u{1}"` |
+/// | 8 | 4 | state word (atomic; see ``State``) |
+/// | 12 | 4 | layout version |
+/// | 16 | 4 | header size (4096) |
+/// | 20 | 4 | object kind |
+/// | 24 | 8 | total size (header + payload, page-rounded) |
+/// | 32 | 8 | payload size in bytes |
+/// | 40 | 8 | capacity (elements, for typed objects) |
+/// | 48 | 4 | creator pid |
+/// | 52 | 4 | flags (0) |
+/// | 56 | 8 | creator start time (clock ticks after boot) |
+/// | 64 | 8 | creation time (ns since the UNIX epoch; display only) |
+/// | 72 | 4×4 | element size, stride, alignment, name length |
+/// | 88 | 64 | element type name (UTF-8, zero-padded) |
+/// | 152 | 32 | kind parameters (meaning per kind) |
+/// | 184 | 8 | FNV-1a checksum of bytes 0..<184 with the state word read as 0 |
+/// | 1024 | 3072 | participant table (reserved in version 1, zero) |
+///
+/// The checksum makes a header whose bytes were overwritten a typed error instead of a
+/// plausible-looking segment: every size and count an opener uses comes from these bytes.
+struct SegmentHeader {
+    static let magic: UInt64 = 0x0100_4745_5343_5049  // "IPCSEG\0\u{1}" little-endian
+    static let layoutVersion: UInt32 = 1
+    static let size = 4096
+    static let checksummedBytes = 184
+    static let participantTableOffset = 1024
+    static let participantTableSize = 3072
+
+    /// The values of the state word.
+    ///
+    /// The state word is written only by the creator: `initializing` first, `ready` **last**,
+    /// with release ordering, after every other header field and the payload. An opener that
+    /// reads `ready` with acquire ordering therefore sees the whole initialised object. Openers
+    /// waiting for `ready` sleep on the word as a futex; the creator wakes them all.
+    enum State: UInt32 {
+        case uninitialized = 0
+        case initializing = 1
+        case ready = 2
+        /// Set by a process that found the object unusable and wants others to stop using it.
+        case poisoned = 3
+    }
+
+    enum Offset {
+        static let magic = 0, state = 8, version = 12, headerSize = 16, kind = 20
+        static let totalSize = 24, payloadSize = 32, capacity = 40
+        static let creatorPID = 48, flags = 52, creatorStart = 56, creationTime = 64
+        static let elementSize = 72, elementStride = 76, elementAlignment = 80, elementNameLength = 84
+        static let elementName = 88, kindParameters = 152, checksum = 184
+    }
+
+    /// The values a creator writes.
+    struct Fields: Equatable {
+        var kind: ObjectKind
+        var totalSize: Int
+        var payloadSize: Int
+        var capacity: Int
+        var creator: ProcessIdentity
+        var creationTime: Int64
+        var elementType: ElementType
+        var kindParameters: [UInt32]  // up to 8
+    }
+
+    let base: UnsafeMutableRawPointer
+
+    /// The state word, as an atomic in the mapped memory.
+    var state: UnsafeMutablePointer<Atomic<UInt32>> {
+        (base + Offset.state).assumingMemoryBound(to: Atomic<UInt32>.self)
+    }
+
+    /// The state word's address for futex calls.
+    var stateWord: UnsafeMutablePointer<UInt32> {
+        (base + Offset.state).assumingMemoryBound(to: UInt32.self)
+    }
+
+    /// Writes every field except the state word, then the checksum. The caller publishes the
+    /// header by storing `.ready` afterwards.
+    func write(_ f: Fields) {
+        base.storeBytes(of: SegmentHeader.magic, toByteOffset: Offset.magic, as: UInt64.self)
+        base.storeBytes(of: SegmentHeader.layoutVersion, toByteOffset: Offset.version, as: UInt32.self)
+        base.storeBytes(of: UInt32(SegmentHeader.size), toByteOffset: Offset.headerSize, as: UInt32.self)
+        base.storeBytes(of: f.kind.rawValue, toByteOffset: Offset.kind, as: UInt32.self)
+        base.storeBytes(of: UInt64(f.totalSize), toByteOffset: Offset.totalSize, as: UInt64.self)
+        base.storeBytes(of: UInt64(f.payloadSize), toByteOffset: Offset.payloadSize, as: UInt64.self)
+        base.storeBytes(of: UInt64(f.capacity), toByteOffset: Offset.capacity, as: UInt64.self)
+        base.storeBytes(of: f.creator.pid, toByteOffset: Offset.creatorPID, as: Int32.self)
+        base.storeBytes(of: UInt32(0), toByteOffset: Offset.flags, as: UInt32.self)
+        base.storeBytes(of: f.creator.startTime, toByteOffset: Offset.creatorStart, as: UInt64.self)
+        base.storeBytes(of: f.creationTime, toByteOffset: Offset.creationTime, as: Int64.self)
+        base.storeBytes(of: UInt32(f.elementType.size), toByteOffset: Offset.elementSize, as: UInt32.self)
+        base.storeBytes(of: UInt32(f.elementType.stride), toByteOffset: Offset.elementStride, as: UInt32.self)
+        base.storeBytes(of: UInt32(f.elementType.alignment), toByteOffset: Offset.elementAlignment, as: UInt32.self)
+        let name = Array(f.elementType.name.utf8.prefix(ElementType.maximumNameLength))
+        base.storeBytes(of: UInt32(name.count), toByteOffset: Offset.elementNameLength, as: UInt32.self)
+        (base + Offset.elementName).initializeMemory(as: UInt8.self, repeating: 0, count: ElementType.maximumNameLength)
+        name.withUnsafeBytes { (base + Offset.elementName).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        for i in 0..<8 {
+            let value = i < f.kindParameters.count ? f.kindParameters[i] : 0
+            base.storeBytes(of: value, toByteOffset: Offset.kindParameters + 4 * i, as: UInt32.self)
+        }
+        base.storeBytes(of: computeChecksum(), toByteOffset: Offset.checksum, as: UInt64.self)
+    }
+
+    /// FNV-1a over the checksummed bytes, reading the state word as zero (it changes after the
+    /// checksum is written).
+    func computeChecksum() -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for i in 0..<SegmentHeader.checksummedBytes {
+            let byte: UInt8 =
+                (Offset.state..<Offset.state + 4).contains(i) ? 0 : base.load(fromByteOffset: i, as: UInt8.self)
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+        }
+        return hash
+    }
+
+    /// Reads and validates the header of a mapping of `mappedBytes` bytes.
+    ///
+    /// Everything here is untrusted input from another process: each field is range-checked
+    /// before it is used, and no value read here is used as an offset without a bound.
+    /// Does not look at the state word; the caller has established `ready` first.
+    func read(name: String, mappedBytes: Int) throws(SharedMemoryError) -> Fields {
+        guard mappedBytes >= SegmentHeader.size else {
+            throw .truncated(name: name, expectedBytes: SegmentHeader.size, actualBytes: mappedBytes)
+        }
+        let stored = base.load(fromByteOffset: Offset.checksum, as: UInt64.self)
+        guard stored == computeChecksum() else {
+            throw .corruptHeader(name: name, detail: "checksum mismatch")
+        }
+        let headerSize = Int(base.load(fromByteOffset: Offset.headerSize, as: UInt32.self))
+        guard headerSize == SegmentHeader.size else {
+            throw .corruptHeader(name: name, detail: "header size \(headerSize)")
+        }
+        let total = base.load(fromByteOffset: Offset.totalSize, as: UInt64.self)
+        let payload = base.load(fromByteOffset: Offset.payloadSize, as: UInt64.self)
+        let capacity = base.load(fromByteOffset: Offset.capacity, as: UInt64.self)
+        guard total <= UInt64(Int.max), payload <= total - UInt64(headerSize), capacity <= UInt64(Int.max) else {
+            throw .corruptHeader(name: name, detail: "sizes out of range (total \(total), payload \(payload))")
+        }
+        guard Int(total) <= mappedBytes else {
+            throw .truncated(name: name, expectedBytes: Int(total), actualBytes: mappedBytes)
+        }
+        let nameLength = Int(base.load(fromByteOffset: Offset.elementNameLength, as: UInt32.self))
+        guard nameLength <= ElementType.maximumNameLength else {
+            throw .corruptHeader(name: name, detail: "element name length \(nameLength)")
+        }
+        let nameBytes = UnsafeRawBufferPointer(start: base + Offset.elementName, count: nameLength)
+        let element = ElementType(
+            name: String(decoding: nameBytes, as: UTF8.self),
+            size: Int(base.load(fromByteOffset: Offset.elementSize, as: UInt32.self)),
+            stride: Int(base.load(fromByteOffset: Offset.elementStride, as: UInt32.self)),
+            alignment: Int(base.load(fromByteOffset: Offset.elementAlignment, as: UInt32.self)))
+        return Fields(
+            kind: ObjectKind(rawValue: base.load(fromByteOffset: Offset.kind, as: UInt32.self)),
+            totalSize: Int(total), payloadSize: Int(payload), capacity: Int(capacity),
+            creator: creator,
+            creationTime: base.load(fromByteOffset: Offset.creationTime, as: Int64.self),
+            elementType: element,
+            kindParameters: (0..<8).map {
+                base.load(fromByteOffset: Offset.kindParameters + 4 * $0, as: UInt32.self)
+            })
+    }
+
+    var magicValue: UInt64 { base.load(fromByteOffset: Offset.magic, as: UInt64.self) }
+    var versionValue: UInt32 { base.load(fromByteOffset: Offset.version, as: UInt32.self) }
+    var creator: ProcessIdentity {
+        ProcessIdentity(
+            pid: base.load(fromByteOffset: Offset.creatorPID, as: Int32.self),
+            startTime: base.load(fromByteOffset: Offset.creatorStart, as: UInt64.self))
+    }
+}

@@ -1,0 +1,36 @@
+import SystemPackage
+
+extension SharedMemory {
+    /// The address of `size` bytes at `offset` in the payload, checked for bounds and alignment.
+    ///
+    /// Objects placed in a segment laid out by the user (``ProcessMutex/init(in:at:)`` and its
+    /// siblings) go through this check, so a wrong offset is a typed error rather than a write
+    /// past the mapping.
+    /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)``.
+    public func address(at offset: Int, size: Int, alignment: Int) throws(SharedMemoryError) -> UnsafeMutableRawPointer {
+        guard offset >= 0 else { throw .invalidPlacement(offset: offset, size: size, reason: "negative offset") }
+        guard offset <= bytes.count, size <= bytes.count - offset else {
+            throw .invalidPlacement(
+                offset: offset, size: size, reason: "the segment's payload has only \(bytes.count) bytes")
+        }
+        let address = bytes.baseAddress! + offset
+        guard Int(bitPattern: address) % alignment == 0 else {
+            throw .invalidPlacement(offset: offset, size: size, reason: "offset must be a multiple of \(alignment)")
+        }
+        return address
+    }
+
+    /// Opens or creates the named segment of a fixed-size object (mutex, condition, …).
+    static func namedObject(
+        _ name: String, kind: ObjectKind, payloadSize: Int, kindParameters: [UInt32] = [],
+        mode: OpenMode, permissions: FilePermissions, timeout: Duration,
+        initialize: (UnsafeMutableRawPointer) throws(SharedMemoryError) -> Void
+    ) throws(SharedMemoryError) -> SharedMemory {
+        let layout = Layout(
+            kind: kind, payloadSize: payloadSize, capacity: 1, elementType: .none,
+            kindParameters: kindParameters, checksCapacity: true)
+        return try SharedMemory(
+            name: try SegmentName(name), mode: mode, layout: layout, permissions: permissions, timeout: timeout,
+            initialize: { (payload) throws(SharedMemoryError) in try initialize(payload.baseAddress!) })
+    }
+}

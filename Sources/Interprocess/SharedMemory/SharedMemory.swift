@@ -1,0 +1,504 @@
+import Glibc
+import Synchronization
+import SystemPackage
+
+/// A region of memory that several processes map at the same time.
+///
+/// A segment is either *named* — a file in the shared-memory directory (`/dev/shm`) that any
+/// process with permission can open by name — or *anonymous* — a `memfd` that only processes
+/// which inherit or receive its descriptor can map.
+///
+/// ```swift
+/// let segment = try SharedMemory(named: "frames", mode: .openOrCreate, size: 1 << 20)
+/// segment.bytes.storeBytes(of: 42, as: Int.self)
+/// ```
+///
+/// Every segment starts with a versioned header (kind, element type, sizes, creator) that
+/// openers validate before touching the payload; ``bytes`` is the payload after that header.
+///
+/// ## Creation is atomic
+/// A creator builds the whole segment in an unnamed file (`O_TMPFILE`): it sizes it, reserves
+/// its pages with `posix_fallocate` (so a full `/dev/shm` is ``SharedMemoryError/insufficientSpace(name:requestedBytes:)``
+/// now rather than a `SIGBUS` later), writes the header and the payload's initial contents, and
+/// only then gives it its name with `link`. No process can ever open a half-built segment, and a
+/// creator that crashes leaves nothing behind. When several processes race with
+/// ``OpenMode/openOrCreate``, exactly one `link` succeeds; the others open the winner's segment.
+///
+/// ## Lifetime
+/// The mapping lives as long as this object. The name lives until someone calls ``remove()`` or
+/// ``remove(named:)`` (or, with `removeOnDeinit`, until this object is released): Interprocess
+/// never unlinks a name nobody asked it to unlink.
+public final class SharedMemory: @unchecked Sendable {
+    // @unchecked Sendable: every stored property is immutable after init; the mapped bytes are
+    // shared memory whose synchronisation is the user's (or the object's built on it).
+
+    /// How to open a named object.
+    public enum OpenMode: Sendable, Hashable {
+        /// Create a new object; fail with ``SharedMemoryError/alreadyExists(name:)`` if the
+        /// name is taken.
+        case create
+        /// Open an existing object; fail with ``SharedMemoryError/notFound(name:)`` otherwise.
+        case open
+        /// Open the object if it exists, create it otherwise.
+        case openOrCreate
+    }
+
+    /// The directory holding named segments: `/dev/shm`, or the value of the environment
+    /// variable `INTERPROCESS_SHM_DIRECTORY` (for tests and containers with another tmpfs).
+    public static var directory: String {
+        if let value = getenv("INTERPROCESS_SHM_DIRECTORY") {
+            let s = String(cString: value)
+            if !s.isEmpty { return s }
+        }
+        return "/dev/shm"
+    }
+
+    /// The object's name, or `nil` for an anonymous segment.
+    public let name: SegmentName?
+    /// What the segment holds.
+    public let kind: ObjectKind
+    /// The element type recorded at creation (``ElementType/none`` for untyped objects).
+    public let elementType: ElementType
+    /// The element count for typed objects, the payload size in bytes for raw segments.
+    public let capacity: Int
+    /// The process that created the segment.
+    public let creator: ProcessIdentity
+    /// Whether this call created the segment (as opposed to opening an existing one).
+    public let wasCreated: Bool
+    /// The payload: the bytes after the header, page-aligned, zero-filled at creation unless an
+    /// initializer wrote them.
+    public let bytes: UnsafeMutableRawBufferPointer
+    /// The kind-specific parameters recorded at creation.
+    let kindParameters: [UInt32]
+
+    let mapping: UnsafeMutableRawPointer
+    let mappedLength: Int
+    let descriptor: Int32
+    let removeOnDeinit: Bool
+
+    /// The payload size in bytes.
+    public var size: Int { bytes.count }
+
+    /// The descriptor of the backing file, valid while this object lives (to pass an anonymous
+    /// segment to a child process, for example).
+    public var fileDescriptor: FileDescriptor { FileDescriptor(rawValue: descriptor) }
+
+    /// The header of the mapping.
+    var header: SegmentHeader { SegmentHeader(base: mapping) }
+
+    // MARK: - Public creation
+
+    /// Creates or opens the named raw segment of `size` payload bytes.
+    ///
+    /// - Parameters:
+    ///   - name: the object's name (see ``SegmentName`` for the rules).
+    ///   - mode: create, open, or either.
+    ///   - size: the payload size in bytes. When opening an existing segment it must equal
+    ///     the size it was created with; pass `nil` with ``OpenMode/open`` to accept any size.
+    ///   - permissions: the file mode of a new segment. The default, `0600`, lets only this
+    ///     user open it; wider modes are never applied unless asked for.
+    ///   - timeout: how long to wait for a segment another process is still initialising.
+    ///   - removeOnDeinit: remove the name when this object is released (only if this call
+    ///     created it).
+    ///   - initializer: run by the creator only, before any other process can see the segment,
+    ///     to fill the payload (for example to initialise a ``ProcessMutex`` placed in it).
+    /// - Throws: ``SharedMemoryError``.
+    public convenience init(
+        named name: String,
+        mode: OpenMode = .openOrCreate,
+        size: Int?,
+        permissions: FilePermissions = [.ownerRead, .ownerWrite],
+        timeout: Duration = .seconds(5),
+        removeOnDeinit: Bool = false,
+        initializer: ((UnsafeMutableRawBufferPointer) -> Void)? = nil
+    ) throws(SharedMemoryError) {
+        let segmentName = try SegmentName(name)
+        if let size, size <= 0 { throw .invalidSize(size, reason: "a segment needs at least one byte") }
+        if size == nil && mode != .open {
+            throw .invalidSize(0, reason: "a size is required to create a segment")
+        }
+        let layout = Layout(
+            kind: .segment, payloadSize: size ?? 0, capacity: size ?? 0, elementType: .none,
+            kindParameters: [], checksCapacity: size != nil)
+        try self.init(
+            name: segmentName, mode: mode, layout: layout, permissions: permissions, timeout: timeout,
+            removeOnDeinit: removeOnDeinit, initialize: { initializer?($0) })
+    }
+
+    /// Creates an anonymous segment of `size` payload bytes, backed by a `memfd`.
+    ///
+    /// Share it with a child process by letting the child inherit ``fileDescriptor`` (clear its
+    /// close-on-exec flag first) and open it there with ``init(adopting:)``.
+    /// - Throws: ``SharedMemoryError``.
+    public static func anonymous(size: Int) throws(SharedMemoryError) -> SharedMemory {
+        guard size > 0 else { throw .invalidSize(size, reason: "a segment needs at least one byte") }
+        let layout = Layout(
+            kind: .segment, payloadSize: size, capacity: size, elementType: .none, kindParameters: [],
+            checksCapacity: true)
+        let total = try layout.totalSize()
+        let fd: Int32
+        do { fd = try FileSystem.memfd(name: "interprocess") } catch {
+            throw SharedMemoryError.from(error, name: "<anonymous>", operation: "memfd_create", requestedBytes: total)
+        }
+        do {
+            let (mapping, _) = try build(fd: fd, layout: layout, total: total, name: "<anonymous>", initialize: { _ in })
+            return SharedMemory(
+                name: nil, fields: layout.fields(total: total), mapping: mapping, mappedLength: total,
+                descriptor: fd, wasCreated: true, removeOnDeinit: false)
+        } catch {
+            FileSystem.close(fd)
+            throw error
+        }
+    }
+
+    /// Opens a segment from a descriptor this process inherited or received.
+    ///
+    /// The descriptor is duplicated; the caller keeps ownership of `descriptor`.
+    /// - Throws: ``SharedMemoryError`` if the descriptor does not hold a valid segment.
+    public convenience init(adopting descriptor: FileDescriptor) throws(SharedMemoryError) {
+        let fd = fcntl(descriptor.rawValue, F_DUPFD_CLOEXEC, 0)
+        guard fd >= 0 else { throw .unexpected(Errno(rawValue: errno), operation: "fcntl(F_DUPFD_CLOEXEC)") }
+        do {
+            let (mapping, length, fields) = try SharedMemory.validate(
+                fd: fd, name: "<fd \(descriptor.rawValue)>", expected: nil, deadline: .after(.seconds(5)))
+            self.init(
+                name: nil, fields: fields, mapping: mapping, mappedLength: length, descriptor: fd,
+                wasCreated: false, removeOnDeinit: false)
+        } catch {
+            FileSystem.close(fd)
+            throw error
+        }
+    }
+
+    // MARK: - Removal
+
+    /// Removes the name of the segment `name`; processes that have it open keep their mapping.
+    ///
+    /// - Throws: ``SharedMemoryError/notFound(name:)`` if no such object exists,
+    ///   ``SharedMemoryError/invalidName(_:reason:)``, ``SharedMemoryError/permissionDenied(name:)``.
+    public static func remove(named name: String) throws(SharedMemoryError) {
+        let segmentName = try SegmentName(name)
+        do { try FileSystem.unlink(segmentName.path(in: directory)) } catch {
+            throw SharedMemoryError.from(error, name: name, operation: "unlink")
+        }
+    }
+
+    /// Whether an object named `name` exists (of any kind, valid or not).
+    public static func exists(named name: String) -> Bool {
+        guard let segmentName = try? SegmentName(name) else { return false }
+        return (try? FileSystem.status(path: segmentName.path(in: directory))) != nil
+    }
+
+    /// Removes this segment's name, if the name still refers to this segment.
+    ///
+    /// If another process removed the name and created a new object under it since, that new
+    /// object is left alone and this throws ``SharedMemoryError/notFound(name:)``.
+    /// - Throws: ``SharedMemoryError``.
+    public func remove() throws(SharedMemoryError) {
+        guard let name else { return }  // anonymous: nothing to unlink
+        let path = name.path(in: SharedMemory.directory)
+        do {
+            let mine = try FileSystem.status(descriptor)
+            let current = try FileSystem.status(path: path)
+            guard mine.st_ino == current.st_ino && mine.st_dev == current.st_dev else {
+                throw SharedMemoryError.notFound(name: name.rawValue)
+            }
+            try FileSystem.unlink(path)
+        } catch let error as SharedMemoryError {
+            throw error
+        } catch {
+            throw SharedMemoryError.from(error as! Errno, name: name.rawValue, operation: "unlink")
+        }
+    }
+
+    deinit {
+        if removeOnDeinit && wasCreated { try? remove() }
+        FileSystem.unmap(mapping, length: mappedLength)
+        FileSystem.close(descriptor)
+    }
+
+    // MARK: - The shared creation and opening path
+
+    /// What a typed object expects of its segment.
+    struct Layout {
+        var kind: ObjectKind
+        var payloadSize: Int
+        var capacity: Int
+        var elementType: ElementType
+        var kindParameters: [UInt32]
+        /// Whether an existing segment's capacity must equal `capacity` (false to accept any,
+        /// for `.open` without a size).
+        var checksCapacity: Bool
+
+        func totalSize() throws(SharedMemoryError) -> Int {
+            let page = FileSystem.pageSize
+            let (sum, overflow) = payloadSize.addingReportingOverflow(SegmentHeader.size + page - 1)
+            guard !overflow, payloadSize >= 0 else {
+                throw .invalidSize(payloadSize, reason: "too large")
+            }
+            return sum / page * page
+        }
+
+        func fields(total: Int) -> SegmentHeader.Fields {
+            SegmentHeader.Fields(
+                kind: kind, totalSize: total, payloadSize: payloadSize, capacity: capacity,
+                creator: .current, creationTime: FileSystem.wallClockNanoseconds, elementType: elementType,
+                kindParameters: kindParameters)
+        }
+    }
+
+    private init(
+        name: SegmentName?, fields: SegmentHeader.Fields, mapping: UnsafeMutableRawPointer, mappedLength: Int,
+        descriptor: Int32, wasCreated: Bool, removeOnDeinit: Bool
+    ) {
+        self.name = name
+        self.kind = fields.kind
+        self.elementType = fields.elementType
+        self.capacity = fields.capacity
+        self.creator = fields.creator
+        self.kindParameters = fields.kindParameters
+        self.wasCreated = wasCreated
+        self.mapping = mapping
+        self.mappedLength = mappedLength
+        self.descriptor = descriptor
+        self.removeOnDeinit = removeOnDeinit
+        self.bytes = UnsafeMutableRawBufferPointer(start: mapping + SegmentHeader.size, count: fields.payloadSize)
+    }
+
+    /// Creates or opens `name` for an object of `layout`; the creator runs `initialize` on the
+    /// payload before the segment becomes visible.
+    convenience init(
+        name: SegmentName, mode: OpenMode, layout: Layout, permissions: FilePermissions,
+        timeout: Duration, removeOnDeinit: Bool = false,
+        initialize: (UnsafeMutableRawBufferPointer) throws(SharedMemoryError) -> Void
+    ) throws(SharedMemoryError) {
+        let deadline = Deadline(timeout: timeout)
+        let directory = SharedMemory.directory
+        let path = name.path(in: directory)
+        // A removal between a failed create and the following open (or the reverse) sends us
+        // round again; a bounded number of rounds keeps a pathological remove/create storm
+        // from spinning forever.
+        for _ in 0..<64 {
+            if mode != .create {
+                do {
+                    let fd = try FileSystem.open(path, flags: O_RDWR)
+                    do {
+                        let (mapping, length, fields) = try SharedMemory.validate(
+                            fd: fd, name: name.rawValue, expected: layout, deadline: deadline)
+                        self.init(
+                            name: name, fields: fields, mapping: mapping, mappedLength: length,
+                            descriptor: fd, wasCreated: false, removeOnDeinit: false)
+                        return
+                    } catch {
+                        FileSystem.close(fd)
+                        throw error
+                    }
+                } catch let error as SharedMemoryError {
+                    throw error
+                } catch let error as Errno where error == .noSuchFileOrDirectory && mode == .openOrCreate {
+                    // Fall through to create.
+                } catch {
+                    throw SharedMemoryError.from(error as! Errno, name: name.rawValue, operation: "open")
+                }
+            }
+            let total = try layout.totalSize()
+            let created = try SharedMemory.createAndPublish(
+                path: path, directory: directory, name: name.rawValue, layout: layout, total: total,
+                permissions: permissions, initialize: initialize)
+            if let (fd, mapping) = created {
+                self.init(
+                    name: name, fields: layout.fields(total: total), mapping: mapping, mappedLength: total,
+                    descriptor: fd, wasCreated: true, removeOnDeinit: removeOnDeinit)
+                // Re-read the fields actually written (creator identity, time) for accuracy.
+                return
+            }
+            // Someone else published first.
+            if mode == .create { throw .alreadyExists(name: name.rawValue) }
+        }
+        throw .unexpected(.resourceTemporarilyUnavailable, operation: "open or create '\(name)' (raced too often)")
+    }
+
+    /// Builds a complete segment in an unnamed file and links it at `path`.
+    /// Returns `nil` if the name was taken first.
+    private static func createAndPublish(
+        path: String, directory: String, name: String, layout: Layout, total: Int,
+        permissions: FilePermissions,
+        initialize: (UnsafeMutableRawBufferPointer) throws(SharedMemoryError) -> Void
+    ) throws(SharedMemoryError) -> (Int32, UnsafeMutableRawPointer)? {
+        var temporaryPath: String? = nil
+        let fd: Int32
+        do {
+            fd = try FileSystem.openUnnamed(inDirectory: directory, mode: permissions.rawValue)
+        } catch let error where error == .notSupported || error == .isDirectory || error == .invalidArgument {
+            // A file system without O_TMPFILE: build under a hidden temporary name instead.
+            let temp = directory + "/.interprocess-tmp-\(ProcessIdentity.current.pid)-\(nextTemporaryID())"
+            do {
+                fd = try FileSystem.open(temp, flags: O_RDWR | O_CREAT | O_EXCL, mode: permissions.rawValue)
+            } catch {
+                throw SharedMemoryError.from(error, name: name, operation: "open", requestedBytes: total)
+            }
+            temporaryPath = temp
+        } catch {
+            throw SharedMemoryError.from(error, name: name, operation: "open(O_TMPFILE)", requestedBytes: total)
+        }
+        var published = false
+        defer {
+            if let temporaryPath { try? FileSystem.unlink(temporaryPath) }
+            if !published { FileSystem.close(fd) }
+        }
+        // The creation mode is filtered by the umask; set it exactly as asked.
+        do { try FileSystem.changeMode(fd, to: permissions.rawValue) } catch {
+            throw SharedMemoryError.from(error, name: name, operation: "fchmod")
+        }
+        let (mapping, _) = try build(fd: fd, layout: layout, total: total, name: name, initialize: initialize)
+        do {
+            if let temporaryPath {
+                try FileSystem.link(temporaryPath, to: path)
+            } else {
+                try FileSystem.link(descriptor: fd, to: path)
+            }
+        } catch {
+            FileSystem.unmap(mapping, length: total)
+            if error == .fileExists { return nil }
+            throw SharedMemoryError.from(error, name: name, operation: "link")
+        }
+        published = true
+        return (fd, mapping)
+    }
+
+    /// Sizes, reserves, maps and initialises `fd`, and marks its header ready.
+    private static func build(
+        fd: Int32, layout: Layout, total: Int, name: String,
+        initialize: (UnsafeMutableRawBufferPointer) throws(SharedMemoryError) -> Void
+    ) throws(SharedMemoryError) -> (UnsafeMutableRawPointer, Int) {
+        do {
+            try FileSystem.truncate(fd, to: total)
+            // Reserve every page now: on tmpfs, pages are otherwise allocated on first touch,
+            // and a full file system then kills the toucher with SIGBUS.
+            try FileSystem.reserve(fd, length: total)
+        } catch {
+            throw SharedMemoryError.from(error, name: name, operation: "reserve", requestedBytes: total)
+        }
+        let mapping: UnsafeMutableRawPointer
+        do { mapping = try FileSystem.map(fd, length: total, writable: true) } catch {
+            throw SharedMemoryError.from(error, name: name, operation: "mmap", requestedBytes: total)
+        }
+        let header = SegmentHeader(base: mapping)
+        // Relaxed: nobody else can see this file yet (it has no name); the release store of
+        // `.ready` below is what publishes.
+        header.state.pointee.store(SegmentHeader.State.initializing.rawValue, ordering: .relaxed)
+        header.write(layout.fields(total: total))
+        do {
+            try initialize(UnsafeMutableRawBufferPointer(start: mapping + SegmentHeader.size, count: layout.payloadSize))
+        } catch {
+            FileSystem.unmap(mapping, length: total)
+            throw error
+        }
+        // SYNC POINT: publishes the header fields and the initialised payload; pairs with the
+        // acquiring load of the state word in `validate`.
+        header.state.pointee.store(SegmentHeader.State.ready.rawValue, ordering: .releasing)
+        return (mapping, total)
+    }
+
+    /// Maps `fd` and validates its header against `expected` (`nil`: any kind).
+    static func validate(
+        fd: Int32, name: String, expected: Layout?, deadline: Deadline
+    ) throws(SharedMemoryError) -> (UnsafeMutableRawPointer, Int, SegmentHeader.Fields) {
+        let fileSize: Int
+        do { fileSize = Int(try FileSystem.status(fd).st_size) } catch {
+            throw SharedMemoryError.from(error, name: name, operation: "fstat")
+        }
+        guard fileSize >= SegmentHeader.size else {
+            throw .truncated(name: name, expectedBytes: SegmentHeader.size, actualBytes: fileSize)
+        }
+        let mapping: UnsafeMutableRawPointer
+        do { mapping = try FileSystem.map(fd, length: fileSize, writable: true) } catch {
+            throw SharedMemoryError.from(error, name: name, operation: "mmap", requestedBytes: fileSize)
+        }
+        do {
+            let fields = try checkHeader(
+                SegmentHeader(base: mapping), name: name, mappedBytes: fileSize, expected: expected,
+                deadline: deadline)
+            return (mapping, fileSize, fields)
+        } catch {
+            FileSystem.unmap(mapping, length: fileSize)
+            throw error
+        }
+    }
+
+    /// Validates a mapped header: magic, version, state (waiting for `ready` until
+    /// `deadline`), checksum and sizes, then kind, element type and capacity against
+    /// `expected`.
+    static func checkHeader(
+        _ header: SegmentHeader, name: String, mappedBytes: Int, expected: Layout?, deadline: Deadline
+    ) throws(SharedMemoryError) -> SegmentHeader.Fields {
+        guard header.magicValue == SegmentHeader.magic else { throw .badMagic(name: name) }
+        guard header.versionValue == SegmentHeader.layoutVersion else {
+            throw .unsupportedVersion(name: name, found: header.versionValue, supported: SegmentHeader.layoutVersion)
+        }
+        try waitUntilReady(header, name: name, deadline: deadline)
+        let fields = try header.read(name: name, mappedBytes: mappedBytes)
+        guard let expected else { return fields }
+        guard fields.kind == expected.kind else {
+            throw .kindMismatch(name: name, expected: expected.kind, found: fields.kind)
+        }
+        guard fields.elementType == expected.elementType else {
+            throw .elementTypeMismatch(name: name, expected: expected.elementType, found: fields.elementType)
+        }
+        if expected.checksCapacity && fields.capacity != expected.capacity {
+            throw .capacityMismatch(name: name, expected: expected.capacity, found: fields.capacity)
+        }
+        // The payload must hold what the kind needs: a hostile header must not make us read
+        // past the mapping.
+        let minimumPayload = expected.kind == .segment ? 0 : expected.minimumPayload(capacity: fields.capacity)
+        guard fields.payloadSize >= minimumPayload else {
+            throw .corruptHeader(name: name, detail: "payload of \(fields.payloadSize) bytes for capacity \(fields.capacity)")
+        }
+        return fields
+    }
+
+    /// Waits for the state word to read `ready`.
+    ///
+    /// Segments Interprocess creates are published only once ready (see "Creation is
+    /// atomic"), so this waits only for segments made by other writers of the format, or for
+    /// a creator that died (`creatorDiedDuringInitialization`).
+    static func waitUntilReady(_ header: SegmentHeader, name: String, deadline: Deadline) throws(SharedMemoryError) {
+        while true {
+            // SYNC POINT: pairs with the creator's releasing store of `.ready` in `build`; after
+            // it every header field and the payload's initial contents are visible.
+            let raw = header.state.pointee.load(ordering: .acquiring)
+            switch SegmentHeader.State(rawValue: raw) {
+            case .ready?:
+                return
+            case .poisoned?:
+                throw .corruptHeader(name: name, detail: "marked unusable (poisoned)")
+            case .uninitialized?, .initializing?:
+                let creator = header.creator
+                if !creator.isAlive { throw .creatorDiedDuringInitialization(name: name, creator: creator) }
+                if deadline.hasPassed { throw .stillInitializing(name: name) }
+                // Sleep on the state word, in slices, so a creator that dies without waking us
+                // is noticed within 10 ms.
+                let slice = min(deadline, Deadline.after(.milliseconds(10)))
+                _ = Futex.wait(header.stateWord, expecting: raw, deadline: slice)
+            case nil:
+                throw .corruptHeader(name: name, detail: "state word \(raw)")
+            }
+        }
+    }
+
+    private static let temporaryCounter = Atomic<Int>(0)
+    private static func nextTemporaryID() -> Int {
+        // Relaxed: only uniqueness matters.
+        temporaryCounter.add(1, ordering: .relaxed).newValue
+    }
+}
+
+extension SharedMemory.Layout {
+    /// The payload bytes an object of this layout needs for `capacity` elements: the elements
+    /// for typed objects, the fixed payload for untyped ones.
+    func minimumPayload(capacity: Int) -> Int {
+        guard elementType.stride > 0 else { return payloadSize }
+        let (bytes, overflow) = capacity.multipliedReportingOverflow(by: elementType.stride)
+        return overflow ? Int.max : bytes
+    }
+}

@@ -1,0 +1,97 @@
+import SystemPackage
+
+/// Why a shared-memory object could not be created, opened, validated or removed.
+///
+/// Every case names the object and says, in one sentence, what a user can do about it. Nothing
+/// that comes from another process (a header, a size) can make Interprocess crash: it ends up
+/// here instead.
+public enum SharedMemoryError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The name is not acceptable (see ``SegmentName``).
+    case invalidName(String, reason: String)
+    /// A size or count is out of range (zero, negative or too large).
+    case invalidSize(Int, reason: String)
+    /// No object with this name exists.
+    case notFound(name: String)
+    /// `.create` was asked for, but an object with this name already exists.
+    case alreadyExists(name: String)
+    /// The object exists but this process may not open it (its mode or owner forbid it).
+    case permissionDenied(name: String)
+    /// The shared-memory file system cannot hold the requested size. Nothing was created.
+    case insufficientSpace(name: String, requestedBytes: Int)
+    /// The backing file is shorter than its header says (or than a header).
+    case truncated(name: String, expectedBytes: Int, actualBytes: Int)
+    /// The file does not start with the Interprocess magic number: it is not ours or was
+    /// overwritten.
+    case badMagic(name: String)
+    /// The object was written by a layout version this build does not read.
+    case unsupportedVersion(name: String, found: UInt32, supported: UInt32)
+    /// The header's fields are inconsistent or its checksum does not match.
+    case corruptHeader(name: String, detail: String)
+    /// The object is of another kind than the one asked for (say, a semaphore opened as an array).
+    case kindMismatch(name: String, expected: ObjectKind, found: ObjectKind)
+    /// The object holds elements of another type than the one asked for.
+    case elementTypeMismatch(name: String, expected: ElementType, found: ElementType)
+    /// The object holds another number of elements (or bytes) than the one asked for.
+    case capacityMismatch(name: String, expected: Int, found: Int)
+    /// The process that was creating the object died before finishing; remove it and create it
+    /// again.
+    case creatorDiedDuringInitialization(name: String, creator: ProcessIdentity)
+    /// The object was still being initialised when the open deadline passed.
+    case stillInitializing(name: String)
+    /// An offset and size do not fit in the segment, or are misaligned, for the object to be
+    /// placed there.
+    case invalidPlacement(offset: Int, size: Int, reason: String)
+    /// An unexpected system error; `operation` names the call that failed.
+    case unexpected(Errno, operation: String)
+
+    public var description: String {
+        switch self {
+        case let .invalidName(name, reason):
+            "invalid name '\(name)': \(reason)"
+        case let .invalidSize(size, reason):
+            "invalid size \(size): \(reason)"
+        case let .notFound(name):
+            "no shared-memory object named '\(name)'"
+        case let .alreadyExists(name):
+            "a shared-memory object named '\(name)' already exists"
+        case let .permissionDenied(name):
+            "permission denied opening '\(name)'"
+        case let .insufficientSpace(name, bytes):
+            "not enough space in the shared-memory file system for '\(name)' (\(bytes) bytes)"
+        case let .truncated(name, expected, actual):
+            "'\(name)' is truncated: \(actual) bytes where \(expected) are expected"
+        case let .badMagic(name):
+            "'\(name)' is not an Interprocess object (bad magic number)"
+        case let .unsupportedVersion(name, found, supported):
+            "'\(name)' has layout version \(found); this build reads version \(supported)"
+        case let .corruptHeader(name, detail):
+            "'\(name)' has a corrupt header: \(detail)"
+        case let .kindMismatch(name, expected, found):
+            "'\(name)' is a \(found), not a \(expected)"
+        case let .elementTypeMismatch(name, expected, found):
+            "'\(name)' holds \(found), not \(expected)"
+        case let .capacityMismatch(name, expected, found):
+            "'\(name)' has capacity \(found), not \(expected)"
+        case let .creatorDiedDuringInitialization(name, creator):
+            "the creator of '\(name)' (\(creator)) died while initialising it"
+        case let .stillInitializing(name):
+            "'\(name)' was still being initialised when the deadline passed"
+        case let .invalidPlacement(offset, size, reason):
+            "cannot place \(size) bytes at offset \(offset): \(reason)"
+        case let .unexpected(errno, operation):
+            "\(operation) failed: \(errno) (errno \(errno.rawValue))"
+        }
+    }
+
+    /// Maps the errno of a failed open, create or map of `name`.
+    static func from(_ errno: Errno, name: String, operation: String, requestedBytes: Int = 0) -> SharedMemoryError {
+        switch errno {
+        case .noSuchFileOrDirectory: .notFound(name: name)
+        case .fileExists: .alreadyExists(name: name)
+        case .permissionDenied, .notPermitted, .readOnlyFileSystem: .permissionDenied(name: name)
+        case .noSpace, .noMemory, .fileTooLarge, .diskQuotaExceeded:
+            .insufficientSpace(name: name, requestedBytes: requestedBytes)
+        default: .unexpected(errno, operation: operation)
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import SystemPackage
+
+/// A condition variable that lives in shared memory: threads of any process wait on it until
+/// another thread signals a change of the data a ``ProcessMutex`` protects.
+///
+/// ```swift
+/// try lock.withLock {
+///     while queueIsEmpty {
+///         _ = try ready.wait(on: lock)
+///     }
+///     …
+/// }
+/// ```
+///
+/// ## The state words
+/// Two 32-bit words at the start of the storage:
+/// - `sequence` (offset 0), the futex word: incremented by every notification. A waiter reads
+///   it while holding the mutex, unlocks, and sleeps only while it still holds the value read,
+///   so a notification between unlock and sleep is never lost.
+/// - `waiters` (offset 4): how many threads are between registering and leaving a wait.
+///   Notifiers skip the wake syscall when it is zero. A waiter that dies leaves it too high,
+///   which costs only a useless wake syscall per notification, never a lost wake-up.
+///
+/// Nothing a dying waiter leaves behind can block or corrupt the condition.
+public struct ProcessCondition: @unchecked Sendable {
+    /// The bytes a condition occupies in shared memory.
+    public static let storageSize = 64
+    /// The alignment a condition needs.
+    public static let storageAlignment = 8
+
+    /// Whether a wait ended by a notification or by its deadline.
+    public enum WaitResult: Sendable, Hashable {
+        /// Woken by a notification (or spuriously): re-check the predicate.
+        case signaled
+        /// The deadline passed without a notification.
+        case timedOut
+    }
+
+    let sequence: SharedWord
+    let waiters: SharedWord
+    /// The segment that keeps the condition mapped.
+    public let segment: SharedMemory
+
+    /// Creates or opens the condition named `name`.
+    /// - Throws: ``SharedMemoryError``.
+    public init(
+        named name: String, mode: SharedMemory.OpenMode = .openOrCreate,
+        permissions: FilePermissions = [.ownerRead, .ownerWrite], timeout: Duration = .seconds(5)
+    ) throws(SharedMemoryError) {
+        let segment = try SharedMemory.namedObject(
+            name, kind: .condition, payloadSize: ProcessCondition.storageSize, mode: mode,
+            permissions: permissions, timeout: timeout,
+            initialize: { (address) throws(SharedMemoryError) in try ProcessCondition.initializeStorage(at: address) })
+        self.init(segment: segment, address: segment.bytes.baseAddress!)
+    }
+
+    /// Attaches to a condition placed at `offset` of `segment`'s payload (initialised with
+    /// ``initializeStorage(at:)``).
+    /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)``.
+    public init(in segment: SharedMemory, at offset: Int) throws(SharedMemoryError) {
+        let address = try segment.address(
+            at: offset, size: ProcessCondition.storageSize, alignment: ProcessCondition.storageAlignment)
+        self.init(segment: segment, address: address)
+    }
+
+    private init(segment: SharedMemory, address: UnsafeMutableRawPointer) {
+        self.segment = segment
+        self.sequence = SharedWord(address, offset: 0)
+        self.waiters = SharedWord(address, offset: 4)
+    }
+
+    /// Initialises condition storage at `address` (``storageSize`` bytes, ``storageAlignment``-aligned).
+    /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)`` when misaligned.
+    public static func initializeStorage(at address: UnsafeMutableRawPointer) throws(SharedMemoryError) {
+        guard Int(bitPattern: address) % storageAlignment == 0 else {
+            throw .invalidPlacement(offset: 0, size: storageSize, reason: "a condition needs \(storageAlignment)-byte alignment")
+        }
+        address.initializeMemory(as: UInt8.self, repeating: 0, count: storageSize)
+    }
+
+    /// Atomically releases `mutex` and waits for a notification, then reacquires `mutex`.
+    ///
+    /// The caller must hold `mutex`. A return of ``WaitResult/signaled`` may be spurious: always
+    /// re-check the predicate in a loop (or use ``wait(on:timeout:until:)``).
+    ///
+    /// - Parameters:
+    ///   - mutex: the mutex protecting the predicate, held by the caller.
+    ///   - timeout: the longest time to wait (`nil`: no limit), on the monotonic clock.
+    /// - Returns: whether the wait ended by notification or timeout. `mutex` is held again
+    ///   either way.
+    /// - Throws: ``ProcessMutexError/notOwner`` if the caller does not hold `mutex`;
+    ///   ``ProcessMutexError/previousOwnerDied`` if, while reacquiring, the mutex turned out to
+    ///   have been held by a process that died (the caller holds it: repair, then
+    ///   ``ProcessMutex/markConsistent()``); ``ProcessMutexError/notRecoverable``.
+    public func wait(on mutex: ProcessMutex, timeout: Duration? = nil) throws(ProcessMutexError) -> WaitResult {
+        try wait(on: mutex, deadline: Deadline(timeout: timeout))
+    }
+
+    /// Waits until `predicate` holds or the deadline passes, releasing `mutex` while waiting.
+    ///
+    /// - Returns: `true` if the predicate holds, `false` if the deadline passed first. `mutex`
+    ///   is held again either way.
+    /// - Throws: as ``wait(on:timeout:)``.
+    public func wait(
+        on mutex: ProcessMutex, timeout: Duration? = nil, until predicate: () -> Bool
+    ) throws(ProcessMutexError) -> Bool {
+        let deadline = Deadline(timeout: timeout)
+        while !predicate() {
+            if try wait(on: mutex, deadline: deadline) == .timedOut { return predicate() }
+        }
+        return true
+    }
+
+    func wait(on mutex: ProcessMutex, deadline: Deadline) throws(ProcessMutexError) -> WaitResult {
+        // Register before reading the sequence. Sequentially consistent, with the notifier's
+        // increment-then-load below: of "we read the old sequence" and "the notifier read
+        // waiters == 0", at most one can happen, so either we see the new sequence (and do not
+        // sleep) or the notifier sees us (and wakes).
+        waiters.atomic.pointee.add(1, ordering: .sequentiallyConsistent)
+        let observed = sequence.atomic.pointee.load(ordering: .sequentiallyConsistent)
+        do { try mutex.unlock() } catch {
+            waiters.atomic.pointee.subtract(1, ordering: .relaxed)
+            throw error
+        }
+        let outcome = Futex.wait(sequence.address, expecting: observed, deadline: deadline)
+        // Relaxed: the counter only decides whether notifiers make a syscall; it orders nothing.
+        waiters.atomic.pointee.subtract(1, ordering: .relaxed)
+        switch try mutex.lock() {
+        case .acquired: break
+        case .previousOwnerDied: throw .previousOwnerDied
+        case .timedOut: preconditionFailure("lock without a deadline timed out")
+        }
+        return outcome == .timedOut ? .timedOut : .signaled
+    }
+
+    /// Wakes one waiting thread, if any.
+    ///
+    /// May be called with or without holding the mutex; the waiter re-checks its predicate
+    /// under the mutex.
+    public func notifyOne() { notify(count: 1) }
+
+    /// Wakes every waiting thread.
+    public func notifyAll() { notify(count: Int32.max) }
+
+    private func notify(count: Int32) {
+        // See `wait`: the increment and the waiter count load are sequentially consistent so a
+        // waiter that registered before our load is woken, and one that registers after it
+        // reads the new sequence.
+        sequence.atomic.pointee.add(1, ordering: .sequentiallyConsistent)
+        if waiters.atomic.pointee.load(ordering: .sequentiallyConsistent) > 0 {
+            Futex.wake(sequence.address, count: count)
+        }
+    }
+}

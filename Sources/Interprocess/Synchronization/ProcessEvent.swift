@@ -1,0 +1,149 @@
+import SystemPackage
+
+/// An event that lives in shared memory: threads of any process wait until it is set.
+///
+/// A *manual-reset* event stays set, releasing every waiter, until ``reset()``. An *auto-reset*
+/// event releases exactly one waiter per ``set()`` and resets itself as that waiter passes.
+/// The reset mode is recorded in shared memory when the event is created, so every process
+/// agrees on it.
+///
+/// ## The state words
+/// - `state` (offset 0), the futex word: 0 not set, 1 set. ``set()`` stores 1; a waiter of a
+///   manual event returns when it reads 1; a waiter of an auto event returns when it swaps 1
+///   for 0.
+/// - `waiters` (offset 4): threads inside the sleeping part of a wait; ``set()`` makes the wake
+///   syscall only when it is non-zero. A dead waiter leaves it too high: harmless.
+/// - `mode` (offset 8): 0 manual reset, 1 auto reset; written once at initialisation.
+public struct ProcessEvent: @unchecked Sendable {
+    /// The bytes an event occupies in shared memory.
+    public static let storageSize = 64
+    /// The alignment an event needs.
+    public static let storageAlignment = 8
+
+    /// How the event returns to "not set".
+    public enum ResetMode: UInt32, Sendable, Hashable {
+        /// Stays set until ``ProcessEvent/reset()``; releases every waiter.
+        case manual = 0
+        /// Releases one waiter per ``ProcessEvent/set()`` and resets as it does.
+        case automatic = 1
+    }
+
+    let state: SharedWord
+    let waiters: SharedWord
+    /// The event's reset mode.
+    public let resetMode: ResetMode
+    /// The segment that keeps the event mapped.
+    public let segment: SharedMemory
+
+    /// Creates or opens the event named `name`.
+    ///
+    /// - Parameters:
+    ///   - resetMode: the mode of a newly created event. When opening, the recorded mode
+    ///     must equal it, or the open fails with ``SharedMemoryError/capacityMismatch(name:expected:found:)``…
+    ///     use `nil` to accept the recorded mode.
+    ///   - initiallySet: whether a newly created event starts set.
+    /// - Throws: ``SharedMemoryError``.
+    public init(
+        named name: String, resetMode: ResetMode? = .manual, initiallySet: Bool = false,
+        mode: SharedMemory.OpenMode = .openOrCreate, permissions: FilePermissions = [.ownerRead, .ownerWrite],
+        timeout: Duration = .seconds(5)
+    ) throws(SharedMemoryError) {
+        let createMode = resetMode ?? .manual
+        let segment = try SharedMemory.namedObject(
+            name, kind: .event, payloadSize: ProcessEvent.storageSize, mode: mode, permissions: permissions,
+            timeout: timeout,
+            initialize: { (address) throws(SharedMemoryError) in
+                try ProcessEvent.initializeStorage(at: address, resetMode: createMode, initiallySet: initiallySet)
+            })
+        try self.init(segment: segment, address: segment.bytes.baseAddress!, name: name)
+        if let resetMode, resetMode != self.resetMode {
+            throw .capacityMismatch(name: name, expected: Int(resetMode.rawValue), found: Int(self.resetMode.rawValue))
+        }
+    }
+
+    /// Attaches to an event placed at `offset` of `segment`'s payload.
+    /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)``, or
+    ///   ``SharedMemoryError/corruptHeader(name:detail:)`` if the storage holds no valid mode.
+    public init(in segment: SharedMemory, at offset: Int) throws(SharedMemoryError) {
+        let address = try segment.address(at: offset, size: ProcessEvent.storageSize, alignment: ProcessEvent.storageAlignment)
+        try self.init(segment: segment, address: address, name: segment.name?.rawValue ?? "<anonymous>")
+    }
+
+    private init(segment: SharedMemory, address: UnsafeMutableRawPointer, name: String) throws(SharedMemoryError) {
+        self.segment = segment
+        self.state = SharedWord(address, offset: 0)
+        self.waiters = SharedWord(address, offset: 4)
+        // Untrusted: another process wrote it.
+        let raw = address.load(fromByteOffset: 8, as: UInt32.self)
+        guard let mode = ResetMode(rawValue: raw) else {
+            throw .corruptHeader(name: name, detail: "event reset mode \(raw)")
+        }
+        self.resetMode = mode
+    }
+
+    /// Initialises event storage at `address`.
+    /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)`` when misaligned.
+    public static func initializeStorage(
+        at address: UnsafeMutableRawPointer, resetMode: ResetMode, initiallySet: Bool = false
+    ) throws(SharedMemoryError) {
+        guard Int(bitPattern: address) % storageAlignment == 0 else {
+            throw .invalidPlacement(offset: 0, size: storageSize, reason: "an event needs \(storageAlignment)-byte alignment")
+        }
+        address.initializeMemory(as: UInt8.self, repeating: 0, count: storageSize)
+        address.storeBytes(of: initiallySet ? 1 : 0, as: UInt32.self)
+        address.storeBytes(of: resetMode.rawValue, toByteOffset: 8, as: UInt32.self)
+    }
+
+    /// Whether the event is set (a snapshot).
+    public var isSet: Bool {
+        // Acquiring: a caller that sees "set" may read what the setter wrote before setting.
+        state.atomic.pointee.load(ordering: .acquiring) == 1
+    }
+
+    /// Sets the event, releasing all waiters (manual reset) or one waiter (auto reset).
+    public func set() {
+        // SYNC POINT: releasing (sequentially consistent for the waiter handshake); pairs with
+        // the acquiring load or exchange of the waiters, which then see what we wrote before.
+        state.atomic.pointee.store(1, ordering: .sequentiallyConsistent)
+        if waiters.atomic.pointee.load(ordering: .sequentiallyConsistent) > 0 {
+            Futex.wake(state.address, count: resetMode == .manual ? Int32.max : 1)
+        }
+    }
+
+    /// Returns the event to "not set".
+    public func reset() {
+        // Relaxed: resetting publishes nothing.
+        state.atomic.pointee.store(0, ordering: .relaxed)
+    }
+
+    /// Waits until the event is set (and, for an auto-reset event, consumes the set).
+    ///
+    /// - Returns: `true` if the event was set, `false` if the deadline passed.
+    public func wait(timeout: Duration? = nil) -> Bool {
+        let deadline = Deadline(timeout: timeout)
+        while true {
+            if tryWait() { return true }
+            waiters.atomic.pointee.add(1, ordering: .sequentiallyConsistent)
+            var result = Futex.WaitResult.valueChanged
+            if state.atomic.pointee.load(ordering: .sequentiallyConsistent) == 0 {
+                result = Futex.wait(state.address, expecting: 0, deadline: deadline)
+            }
+            // Relaxed: gates syscalls only.
+            waiters.atomic.pointee.subtract(1, ordering: .relaxed)
+            if result == .timedOut { return tryWait() }
+        }
+    }
+
+    /// Returns whether the event is set, without waiting (consuming it if auto-reset).
+    public func tryWait() -> Bool {
+        switch resetMode {
+        case .manual:
+            return isSet
+        case .automatic:
+            // SYNC POINT: acquiring; pairs with `set`'s store.
+            return state.atomic.pointee.compareExchange(
+                expected: 1, desired: 0, successOrdering: .acquiring, failureOrdering: .relaxed
+            ).exchanged
+        }
+    }
+}

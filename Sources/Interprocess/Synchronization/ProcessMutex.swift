@@ -1,0 +1,193 @@
+import Glibc
+import SystemPackage
+
+/// A mutual-exclusion lock that lives in shared memory and works across processes, and tells
+/// the next owner when a previous owner died holding it.
+///
+/// ```swift
+/// let lock = try ProcessMutex(named: "counter.lock")
+/// try lock.withLock(ifPreviousOwnerDied: { repairCounter() }) {
+///     counter += 1
+/// }
+/// ```
+///
+/// ## Owner death
+/// When a process (or thread) dies holding the mutex, the kernel marks it, and the next
+/// ``lock(timeout:)`` returns ``LockResult/previousOwnerDied``: the caller owns the mutex, but the
+/// data it protects may be half-updated. The caller repairs the data and calls
+/// ``markConsistent()`` before ``unlock()``. If it unlocks without doing so, the mutex becomes
+/// permanently unusable and every later locker gets ``ProcessMutexError/notRecoverable`` —
+/// nothing is ever recovered silently, and nobody waits forever on a dead owner.
+///
+/// ## Placement
+/// A mutex is either a named object of its own (``init(named:mode:permissions:timeout:)``) or
+/// placed by the user at an offset of a segment they lay out: initialise the storage with
+/// ``initializeStorage(at:)`` in the segment's initializer, then attach with ``init(in:at:)``.
+///
+/// The mutex is a glibc robust, process-shared, error-checking pthread mutex; all timeouts run on
+/// the monotonic clock.
+public struct ProcessMutex: @unchecked Sendable {
+    // @unchecked Sendable: the handle is an address into shared memory plus the segment keeping
+    // it mapped; the pthread mutex at the address is itself the synchronisation.
+
+    /// The bytes a mutex occupies in shared memory.
+    public static let storageSize = 64
+    /// The alignment a mutex needs in shared memory.
+    public static let storageAlignment = 8
+
+    /// The result of acquiring the mutex.
+    public enum LockResult: Sendable, Hashable {
+        /// The caller owns the mutex.
+        case acquired
+        /// The caller owns the mutex, and the previous owner died holding it: repair the
+        /// protected data, then call ``ProcessMutex/markConsistent()``.
+        case previousOwnerDied
+        /// The deadline passed (or, for ``ProcessMutex/tryLock()``, another owner holds it).
+        /// The caller does not own the mutex.
+        case timedOut
+    }
+
+    let address: UnsafeMutablePointer<pthread_mutex_t>
+    /// The segment that keeps `address` mapped.
+    public let segment: SharedMemory
+
+    /// Creates or opens the mutex named `name`.
+    ///
+    /// - Parameters:
+    ///   - name: the object's name.
+    ///   - mode: create, open, or either.
+    ///   - permissions: the file mode of a new mutex (default `0600`).
+    ///   - timeout: how long to wait for a mutex another process is still initialising.
+    /// - Throws: ``SharedMemoryError``.
+    public init(
+        named name: String, mode: SharedMemory.OpenMode = .openOrCreate,
+        permissions: FilePermissions = [.ownerRead, .ownerWrite], timeout: Duration = .seconds(5)
+    ) throws(SharedMemoryError) {
+        let segment = try SharedMemory.namedObject(
+            name, kind: .mutex, payloadSize: ProcessMutex.storageSize, mode: mode, permissions: permissions,
+            timeout: timeout, initialize: { (address) throws(SharedMemoryError) in try ProcessMutex.initializeStorage(at: address) })
+        self.segment = segment
+        self.address = segment.bytes.baseAddress!.assumingMemoryBound(to: pthread_mutex_t.self)
+    }
+
+    /// Attaches to a mutex placed at `offset` of `segment`'s payload.
+    ///
+    /// The storage must have been initialised with ``initializeStorage(at:)`` by the segment's
+    /// creator.
+    /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)`` if the mutex does not
+    ///   fit at `offset` or `offset` is misaligned.
+    public init(in segment: SharedMemory, at offset: Int) throws(SharedMemoryError) {
+        let raw = try segment.address(at: offset, size: ProcessMutex.storageSize, alignment: ProcessMutex.storageAlignment)
+        self.segment = segment
+        self.address = raw.assumingMemoryBound(to: pthread_mutex_t.self)
+    }
+
+    /// Initialises mutex storage at `address`, which must be ``storageAlignment``-aligned and
+    /// hold ``storageSize`` bytes of shared memory.
+    ///
+    /// Call it exactly once per mutex, before any process uses it — typically in the
+    /// initializer of ``SharedMemory/init(named:mode:size:permissions:timeout:removeOnDeinit:initializer:)``,
+    /// which runs before the segment is visible to anyone else.
+    /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)`` for a misaligned
+    ///   address, or ``SharedMemoryError/unexpected(_:operation:)``.
+    public static func initializeStorage(at address: UnsafeMutableRawPointer) throws(SharedMemoryError) {
+        guard Int(bitPattern: address) % storageAlignment == 0 else {
+            throw .invalidPlacement(offset: 0, size: storageSize, reason: "a mutex needs \(storageAlignment)-byte alignment")
+        }
+        address.initializeMemory(as: UInt8.self, repeating: 0, count: storageSize)
+        do { try RobustMutexPrimitive.initialize(address.assumingMemoryBound(to: pthread_mutex_t.self)) } catch {
+            throw .unexpected(error, operation: "pthread_mutex_init")
+        }
+    }
+
+    /// Acquires the mutex, waiting at most `timeout` (`nil`: as long as it takes).
+    ///
+    /// - Returns: ``LockResult/acquired``, ``LockResult/previousOwnerDied`` (owned; repair and
+    ///   call ``markConsistent()``), or ``LockResult/timedOut`` (not owned).
+    /// - Throws: ``ProcessMutexError/notRecoverable`` if an earlier owner death was never
+    ///   repaired; ``ProcessMutexError/alreadyOwned`` if the calling thread holds it already.
+    public func lock(timeout: Duration? = nil) throws(ProcessMutexError) -> LockResult {
+        try map(RobustMutexPrimitive.lock(address, deadline: Deadline(timeout: timeout)), operation: "pthread_mutex_clocklock")
+    }
+
+    /// Acquires the mutex if no one holds it, without waiting.
+    ///
+    /// - Returns: as ``lock(timeout:)``, with ``LockResult/timedOut`` meaning "held by another".
+    /// - Throws: as ``lock(timeout:)``.
+    public func tryLock() throws(ProcessMutexError) -> LockResult {
+        try map(RobustMutexPrimitive.tryLock(address), operation: "pthread_mutex_trylock")
+    }
+
+    /// Releases the mutex.
+    ///
+    /// If the mutex was acquired with ``LockResult/previousOwnerDied`` and not marked
+    /// consistent, unlocking makes it permanently unusable (``ProcessMutexError/notRecoverable``).
+    /// - Throws: ``ProcessMutexError/notOwner`` if the calling thread does not hold it.
+    public func unlock() throws(ProcessMutexError) {
+        do { try RobustMutexPrimitive.unlock(address) } catch {
+            throw error == .notPermitted ? .notOwner : .unexpected(error, operation: "pthread_mutex_unlock")
+        }
+    }
+
+    /// Declares the protected data repaired after ``LockResult/previousOwnerDied``; the mutex is
+    /// then usable by everyone again.
+    ///
+    /// - Throws: ``ProcessMutexError/notOwner`` unless the caller holds the mutex after an owner
+    ///   death.
+    public func markConsistent() throws(ProcessMutexError) {
+        do { try RobustMutexPrimitive.markConsistent(address) } catch {
+            throw error == .invalidArgument ? .notOwner : .unexpected(error, operation: "pthread_mutex_consistent")
+        }
+    }
+
+    private func map(
+        _ body: @autoclosure () throws(Errno) -> RobustMutexPrimitive.LockStatus, operation: String
+    ) throws(ProcessMutexError) -> LockResult {
+        let status: RobustMutexPrimitive.LockStatus
+        do { status = try body() } catch { throw .unexpected(error, operation: operation) }
+        switch status {
+        case .acquired: return .acquired
+        case .acquiredOwnerDied: return .previousOwnerDied
+        case .timedOut, .busy: return .timedOut
+        case .notRecoverable: throw .notRecoverable
+        case .alreadyOwned: throw .alreadyOwned
+        }
+    }
+}
+
+extension ProcessMutex {
+    /// Runs `body` while holding the mutex.
+    ///
+    /// If the previous owner died holding the mutex, `repair` runs first (holding the mutex);
+    /// when it returns, the mutex is marked consistent and `body` runs. The default `repair`
+    /// throws ``ProcessMutexError/previousOwnerDied``: the mutex is then released *without*
+    /// being marked consistent, so it becomes not recoverable — a deliberate, visible failure
+    /// rather than silently trusting half-updated data.
+    ///
+    /// - Parameters:
+    ///   - timeout: how long to wait for the mutex (`nil`: as long as it takes).
+    ///   - repair: restores the protected data's invariants after an owner death.
+    ///   - body: the critical section.
+    /// - Throws: ``ProcessMutexError/timedOut`` when the deadline passes,
+    ///   ``ProcessMutexError/notRecoverable``, what `repair` throws, or what `body` throws.
+    public func withLock<R>(
+        timeout: Duration? = nil,
+        ifPreviousOwnerDied repair: () throws -> Void = { throw ProcessMutexError.previousOwnerDied },
+        _ body: () throws -> R
+    ) throws -> R {
+        switch try lock(timeout: timeout) {
+        case .timedOut:
+            throw ProcessMutexError.timedOut
+        case .previousOwnerDied:
+            do { try repair() } catch {
+                try? unlock()
+                throw error
+            }
+            try markConsistent()
+        case .acquired:
+            break
+        }
+        defer { try? unlock() }
+        return try body()
+    }
+}

@@ -1,0 +1,141 @@
+import SystemPackage
+
+/// A counting semaphore that lives in shared memory.
+///
+/// ## The state words
+/// - `count` (offset 0), the futex word: the number of available units, `0...Int32.max`.
+///   ``signal()`` increments it; ``wait(timeout:)`` decrements it with a compare-and-swap and
+///   sleeps on it while it reads 0.
+/// - `waiters` (offset 4): threads inside the sleeping part of a wait. ``signal()`` makes the
+///   wake syscall only when it is non-zero. A waiter that dies leaves it too high, which costs
+///   useless syscalls, never a lost unit or a lost wake-up.
+public struct ProcessSemaphore: @unchecked Sendable {
+    /// The bytes a semaphore occupies in shared memory.
+    public static let storageSize = 64
+    /// The alignment a semaphore needs.
+    public static let storageAlignment = 8
+    /// The largest count a semaphore holds.
+    public static let maximumValue = Int(Int32.max)
+
+    let count: SharedWord
+    let waiters: SharedWord
+    /// The segment that keeps the semaphore mapped.
+    public let segment: SharedMemory
+
+    /// Creates or opens the semaphore named `name`.
+    ///
+    /// - Parameters:
+    ///   - initialValue: the count of a newly created semaphore (ignored when opening).
+    /// - Throws: ``SharedMemoryError``, including ``SharedMemoryError/invalidSize(_:reason:)``
+    ///   for an initial value outside `0...maximumValue`.
+    public init(
+        named name: String, initialValue: Int = 0, mode: SharedMemory.OpenMode = .openOrCreate,
+        permissions: FilePermissions = [.ownerRead, .ownerWrite], timeout: Duration = .seconds(5)
+    ) throws(SharedMemoryError) {
+        let segment = try SharedMemory.namedObject(
+            name, kind: .semaphore, payloadSize: ProcessSemaphore.storageSize, mode: mode,
+            permissions: permissions, timeout: timeout,
+            initialize: { (address) throws(SharedMemoryError) in
+                try ProcessSemaphore.initializeStorage(at: address, initialValue: initialValue)
+            })
+        self.init(segment: segment, address: segment.bytes.baseAddress!)
+    }
+
+    /// Attaches to a semaphore placed at `offset` of `segment`'s payload.
+    /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)``.
+    public init(in segment: SharedMemory, at offset: Int) throws(SharedMemoryError) {
+        let address = try segment.address(
+            at: offset, size: ProcessSemaphore.storageSize, alignment: ProcessSemaphore.storageAlignment)
+        self.init(segment: segment, address: address)
+    }
+
+    private init(segment: SharedMemory, address: UnsafeMutableRawPointer) {
+        self.segment = segment
+        self.count = SharedWord(address, offset: 0)
+        self.waiters = SharedWord(address, offset: 4)
+    }
+
+    /// Initialises semaphore storage at `address` with `initialValue` units.
+    /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)`` or
+    ///   ``SharedMemoryError/invalidSize(_:reason:)``.
+    public static func initializeStorage(at address: UnsafeMutableRawPointer, initialValue: Int) throws(SharedMemoryError) {
+        guard Int(bitPattern: address) % storageAlignment == 0 else {
+            throw .invalidPlacement(offset: 0, size: storageSize, reason: "a semaphore needs \(storageAlignment)-byte alignment")
+        }
+        guard (0...maximumValue).contains(initialValue) else {
+            throw .invalidSize(initialValue, reason: "a semaphore's value is in 0...\(maximumValue)")
+        }
+        address.initializeMemory(as: UInt8.self, repeating: 0, count: storageSize)
+        address.storeBytes(of: UInt32(initialValue), as: UInt32.self)
+    }
+
+    /// The current count (a snapshot; it may change at once).
+    public var value: Int {
+        // Relaxed: a diagnostic snapshot that orders nothing.
+        Int(count.atomic.pointee.load(ordering: .relaxed))
+    }
+
+    /// Takes one unit, waiting at most `timeout` for one to become available.
+    ///
+    /// - Returns: `true` if a unit was taken, `false` if the deadline passed.
+    public func wait(timeout: Duration? = nil) -> Bool {
+        let deadline = Deadline(timeout: timeout)
+        while true {
+            if tryWait() { return true }
+            // Register, then re-check: sequentially consistent with `signal`'s increment and
+            // waiter load, so either we see its unit or it sees us and wakes us.
+            waiters.atomic.pointee.add(1, ordering: .sequentiallyConsistent)
+            var result = Futex.WaitResult.valueChanged
+            if count.atomic.pointee.load(ordering: .sequentiallyConsistent) == 0 {
+                result = Futex.wait(count.address, expecting: 0, deadline: deadline)
+            }
+            // Relaxed: the counter only gates syscalls.
+            waiters.atomic.pointee.subtract(1, ordering: .relaxed)
+            if result == .timedOut { return tryWait() }
+        }
+    }
+
+    /// Takes one unit if one is available, without waiting.
+    /// - Returns: whether a unit was taken.
+    public func tryWait() -> Bool {
+        // Relaxed first read: the compare-and-swap below is what synchronises.
+        var current = count.atomic.pointee.load(ordering: .relaxed)
+        while current > 0 {
+            // SYNC POINT: acquiring, pairs with the releasing increment in `signal`, so what the
+            // signaller wrote before signalling is visible to the taker.
+            let (exchanged, original) = count.atomic.pointee.weakCompareExchange(
+                expected: current, desired: current - 1, successOrdering: .acquiring, failureOrdering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    /// Returns one unit and wakes one waiter, if any.
+    ///
+    /// - Throws: ``ProcessSemaphoreError/overflow`` if the count is already ``maximumValue``.
+    public func signal() throws(ProcessSemaphoreError) {
+        var current = count.atomic.pointee.load(ordering: .relaxed)
+        while true {
+            guard current < UInt32(ProcessSemaphore.maximumValue) else { throw .overflow }
+            // SYNC POINT: releasing (and sequentially consistent for the waiter handshake, see
+            // `wait`); pairs with the acquiring exchange in `tryWait`.
+            let (exchanged, original) = count.atomic.pointee.weakCompareExchange(
+                expected: current, desired: current + 1, successOrdering: .sequentiallyConsistent,
+                failureOrdering: .relaxed)
+            if exchanged { break }
+            current = original
+        }
+        if waiters.atomic.pointee.load(ordering: .sequentiallyConsistent) > 0 {
+            Futex.wake(count.address, count: 1)
+        }
+    }
+}
+
+/// Why a ``ProcessSemaphore`` operation failed.
+public enum ProcessSemaphoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Signalling would exceed ``ProcessSemaphore/maximumValue``.
+    case overflow
+
+    public var description: String { "the semaphore is at its maximum value" }
+}
