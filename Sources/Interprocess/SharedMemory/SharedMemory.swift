@@ -101,7 +101,8 @@ public final class SharedMemory: @unchecked Sendable {
     ///   - removeOnDeinit: remove the name when this object is released (only if this call
     ///     created it).
     ///   - initializer: run by the creator only, before any other process can see the segment,
-    ///     to fill the payload (for example to initialise a ``ProcessMutex`` placed in it).
+    ///     to fill the payload (for example to initialise a ``ProcessMutex`` placed in it). If it
+    ///     throws, nothing is created and the error is rethrown.
     /// - Throws: ``SharedMemoryError``.
     public convenience init(
         named name: String,
@@ -110,7 +111,7 @@ public final class SharedMemory: @unchecked Sendable {
         permissions: FilePermissions = [.ownerRead, .ownerWrite],
         timeout: Duration = .seconds(5),
         removeOnDeinit: Bool = false,
-        initializer: ((UnsafeMutableRawBufferPointer) -> Void)? = nil
+        initializer: ((UnsafeMutableRawBufferPointer) throws(SharedMemoryError) -> Void)? = nil
     ) throws(SharedMemoryError) {
         let segmentName = try SegmentName(name)
         if let size, size <= 0 { throw .invalidSize(size, reason: "a segment needs at least one byte") }
@@ -122,7 +123,7 @@ public final class SharedMemory: @unchecked Sendable {
             kindParameters: [], checksCapacity: size != nil)
         try self.init(
             name: segmentName, mode: mode, layout: layout, permissions: permissions, timeout: timeout,
-            removeOnDeinit: removeOnDeinit, initialize: { initializer?($0) })
+            removeOnDeinit: removeOnDeinit, initialize: { (payload) throws(SharedMemoryError) in try initializer?(payload) })
     }
 
     /// Creates an anonymous segment of `size` payload bytes, backed by a `memfd`.

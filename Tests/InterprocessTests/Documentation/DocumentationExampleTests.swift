@@ -1,0 +1,49 @@
+import Testing
+import Interprocess
+
+/// The examples of README.md and the DocC articles, compiled and run, so the documentation
+/// cannot drift from the API.
+@Suite struct DocumentationExampleTests {
+    private func uniqueName(_ base: String) -> String {
+        "\(base)-\(ProcessIdentity.current.pid)-\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    @Test func readmeCounter() throws {
+        let base = uniqueName("readme")
+        let counter = try SharedArray<Int>(named: base, count: 1, initialValue: 0)
+        let lock = try ProcessMutex(named: base + ".lock")
+        let changed = try ProcessCondition(named: base + ".changed")
+        defer {
+            try? counter.remove()
+            try? lock.segment.remove()
+            try? changed.segment.remove()
+        }
+        for _ in 0..<10 {
+            try lock.withLock(ifPreviousOwnerDied: { counter[0] = max(counter[0], 0) }) {
+                counter[0] += 1
+            }
+            changed.notifyAll()
+        }
+        #expect(try lock.lock(timeout: .seconds(5)) == .acquired)
+        let reached = try changed.wait(on: lock, timeout: .seconds(5)) { counter[0] >= 10 }
+        try lock.unlock()
+        #expect(reached)
+        #expect(counter[0] == 10)
+    }
+
+    @Test func placementInOwnLayout() throws {
+        let name = uniqueName("layout")
+        let segment = try SharedMemory(named: name, size: 4096) { payload throws(SharedMemoryError) in
+            try ProcessMutex.initializeStorage(at: payload.baseAddress!)
+            try ProcessCondition.initializeStorage(at: payload.baseAddress! + 64)
+        }
+        defer { try? segment.remove() }
+        let lock = try ProcessMutex(in: segment, at: 0)
+        let ready = try ProcessCondition(in: segment, at: 64)
+        #expect(try lock.lock() == .acquired)
+        #expect(try ready.wait(on: lock, timeout: .milliseconds(1)) == .timedOut)
+        try lock.unlock()
+        #expect(throws: SharedMemoryError.self) { try ProcessMutex(in: segment, at: 4) }
+        #expect(throws: SharedMemoryError.self) { try ProcessMutex(in: segment, at: 4096 - 8) }
+    }
+}
