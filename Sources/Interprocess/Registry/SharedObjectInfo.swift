@@ -16,6 +16,8 @@ public struct SharedObjectInfo: Sendable {
     public let ownerUserID: UInt32
     /// The object's header, or why it could not be read.
     public let header: Result<Header, SharedMemoryError>
+    /// The processes registered with the object, live and dead (empty if the header is unreadable).
+    public let participants: [Participant]
 
     /// The validated header fields of an object.
     public struct Header: Sendable {
@@ -75,22 +77,37 @@ public enum SharedObjectRegistry {
             throw SharedMemoryError.from(error, name: name, operation: "fstat")
         }
         let size = Int(st.st_size)
+        let (header, participants) = readHeader(fd: fd, name: name, fileSize: size)
         return SharedObjectInfo(
             name: name, path: path, fileSize: size,
             permissions: FilePermissions(rawValue: st.st_mode & 0o7777), ownerUserID: st.st_uid,
-            header: readHeader(fd: fd, name: name, fileSize: size))
+            header: header, participants: participants)
     }
 
-    private static func readHeader(fd: Int32, name: String, fileSize: Int) -> Result<SharedObjectInfo.Header, SharedMemoryError> {
+    private static func readHeader(
+        fd: Int32, name: String, fileSize: Int
+    ) -> (Result<SharedObjectInfo.Header, SharedMemoryError>, [Participant]) {
         guard fileSize >= SegmentHeader.size else {
-            return .failure(.truncated(name: name, expectedBytes: SegmentHeader.size, actualBytes: fileSize))
+            return (.failure(.truncated(name: name, expectedBytes: SegmentHeader.size, actualBytes: fileSize)), [])
         }
         let mapping: UnsafeMutableRawPointer
         do { mapping = try FileSystem.map(fd, length: SegmentHeader.size, writable: false) } catch {
-            return .failure(SharedMemoryError.from(error, name: name, operation: "mmap"))
+            return (.failure(SharedMemoryError.from(error, name: name, operation: "mmap")), [])
         }
         defer { FileSystem.unmap(mapping, length: SegmentHeader.size) }
         let header = SegmentHeader(base: mapping)
+        let result = decode(header, name: name, fileSize: fileSize)
+        guard case .success = result else { return (result, []) }
+        // This descriptor holds no locks, so every locked byte belongs to a live participant.
+        let participants = ParticipantTable(base: mapping).read { index in
+            (try? FileSystem.isLockedByOthers(fd, start: ParticipantTable.lockByte(index), length: 1)) == true
+        }
+        return (result, participants)
+    }
+
+    private static func decode(
+        _ header: SegmentHeader, name: String, fileSize: Int
+    ) -> Result<SharedObjectInfo.Header, SharedMemoryError> {
         do throws(SharedMemoryError) {
             // Never wait here: inspection reports the state as it is.
             let fields = try SharedMemory.checkHeader(

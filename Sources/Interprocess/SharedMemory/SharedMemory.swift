@@ -75,6 +75,10 @@ public final class SharedMemory: @unchecked Sendable {
     let mappedLength: Int
     let descriptor: Int32
     let removeOnDeinit: Bool
+    /// The participant-table slots this object holds the OFD locks of (see ParticipantTable).
+    let heldSlots = Mutex<Set<Int>>([])
+    /// This object's own registration as an opener, if the table had room.
+    private var openerRegistration: ParticipantRegistration? = nil
 
     /// The payload size in bytes.
     public var size: Int { bytes.count }
@@ -154,11 +158,16 @@ public final class SharedMemory: @unchecked Sendable {
 
     /// Opens a segment from a descriptor this process inherited or received.
     ///
-    /// The descriptor is duplicated; the caller keeps ownership of `descriptor`.
+    /// The file is opened anew (as a new open file description); the caller keeps ownership of
+    /// `descriptor`.
     /// - Throws: ``SharedMemoryError`` if the descriptor does not hold a valid segment.
     public convenience init(adopting descriptor: FileDescriptor) throws(SharedMemoryError) {
-        let fd = fcntl(descriptor.rawValue, F_DUPFD_CLOEXEC, 0)
-        guard fd >= 0 else { throw .unexpected(Errno(rawValue: errno), operation: "fcntl(F_DUPFD_CLOEXEC)") }
+        // Reopen through /proc rather than dup: a dup shares the open file description, and
+        // with it the participant-table locks of whoever else holds it (see ParticipantTable).
+        let fd: Int32
+        do { fd = try FileSystem.open("/proc/self/fd/\(descriptor.rawValue)", flags: O_RDWR) } catch {
+            throw SharedMemoryError.from(error, name: "<fd \(descriptor.rawValue)>", operation: "open(/proc/self/fd)")
+        }
         do {
             let (mapping, length, fields) = try SharedMemory.validate(
                 fd: fd, name: "<fd \(descriptor.rawValue)>", expected: nil, deadline: .after(.seconds(5)))
@@ -213,6 +222,7 @@ public final class SharedMemory: @unchecked Sendable {
     }
 
     deinit {
+        if let openerRegistration { deregister(openerRegistration) }
         if removeOnDeinit && wasCreated { try? remove() }
         FileSystem.unmap(mapping, length: mappedLength)
         FileSystem.close(descriptor)
@@ -264,6 +274,9 @@ public final class SharedMemory: @unchecked Sendable {
         self.descriptor = descriptor
         self.removeOnDeinit = removeOnDeinit
         self.bytes = UnsafeMutableRawBufferPointer(start: mapping + SegmentHeader.size, count: fields.payloadSize)
+        // Every open registers, so `shm ls` can tell live users from dead ones. A full table
+        // leaves the object usable, just unlisted.
+        self.openerRegistration = try? register(as: .opener)
     }
 
     /// Creates or opens `name` for an object of `layout`; the creator runs `initialize` on the
