@@ -40,6 +40,14 @@ public enum CPU {
     /// A hint to the processor that the caller is spinning (PAUSE on x86).
     @inline(__always)
     public static func relax() { cipc_cpu_relax() }
+
+    /// A full memory barrier: every store before it is visible to other processors before any
+    /// load after it is performed (the StoreLoad ordering a release/acquire pair lacks).
+    ///
+    /// Used for the "publish, then check whether anyone sleeps" handshake with futex waiters,
+    /// which needs exactly this ordering on both sides.
+    @inline(__always)
+    public static func storeLoadBarrier() { cipc_store_load_barrier() }
 }
 
 /// Names and ids of threads.

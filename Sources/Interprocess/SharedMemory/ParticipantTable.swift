@@ -177,3 +177,16 @@ extension SharedMemory {
         }
     }
 }
+
+extension SharedMemory {
+    /// Takes the exclusive OFD lock on `byte` of the backing file without waiting; `false` if
+    /// another open file description holds it. Used for roles only one process may hold.
+    func tryLockByte(_ byte: Int) -> Bool {
+        (try? FileSystem.tryLock(descriptor, start: byte, length: 1, exclusive: true)) == true
+    }
+
+    /// Releases a lock taken with ``tryLockByte(_:)``.
+    func unlockByte(_ byte: Int) {
+        FileSystem.unlock(descriptor, start: byte, length: 1)
+    }
+}

@@ -260,7 +260,7 @@ public final class SharedMemory: @unchecked Sendable {
 
     private init(
         name: SegmentName?, fields: SegmentHeader.Fields, mapping: UnsafeMutableRawPointer, mappedLength: Int,
-        descriptor: Int32, wasCreated: Bool, removeOnDeinit: Bool
+        descriptor: Int32, wasCreated: Bool, removeOnDeinit: Bool, registersAsOpener: Bool = true
     ) {
         self.name = name
         self.kind = fields.kind
@@ -276,14 +276,15 @@ public final class SharedMemory: @unchecked Sendable {
         self.bytes = UnsafeMutableRawBufferPointer(start: mapping + SegmentHeader.size, count: fields.payloadSize)
         // Every open registers, so `shm ls` can tell live users from dead ones. A full table
         // leaves the object usable, just unlisted.
-        self.openerRegistration = try? register(as: .opener)
+        // Channels register their handles with their own roles instead.
+        if registersAsOpener { self.openerRegistration = try? register(as: .opener) }
     }
 
     /// Creates or opens `name` for an object of `layout`; the creator runs `initialize` on the
     /// payload before the segment becomes visible.
     convenience init(
         name: SegmentName, mode: OpenMode, layout: Layout, permissions: FilePermissions,
-        timeout: Duration, removeOnDeinit: Bool = false,
+        timeout: Duration, removeOnDeinit: Bool = false, registersAsOpener: Bool = true,
         initialize: (UnsafeMutableRawBufferPointer) throws(SharedMemoryError) -> Void
     ) throws(SharedMemoryError) {
         let deadline = Deadline(timeout: timeout)
@@ -301,7 +302,8 @@ public final class SharedMemory: @unchecked Sendable {
                             fd: fd, name: name.rawValue, expected: layout, deadline: deadline)
                         self.init(
                             name: name, fields: fields, mapping: mapping, mappedLength: length,
-                            descriptor: fd, wasCreated: false, removeOnDeinit: false)
+                            descriptor: fd, wasCreated: false, removeOnDeinit: false,
+                            registersAsOpener: registersAsOpener)
                         return
                     } catch {
                         FileSystem.close(fd)
@@ -322,7 +324,8 @@ public final class SharedMemory: @unchecked Sendable {
             if let (fd, mapping) = created {
                 self.init(
                     name: name, fields: layout.fields(total: total), mapping: mapping, mappedLength: total,
-                    descriptor: fd, wasCreated: true, removeOnDeinit: removeOnDeinit)
+                    descriptor: fd, wasCreated: true, removeOnDeinit: removeOnDeinit,
+                    registersAsOpener: registersAsOpener)
                 // Re-read the fields actually written (creator identity, time) for accuracy.
                 return
             }

@@ -1,0 +1,145 @@
+import Synchronization
+
+/// The shared control words of a channel, and the wait/notify protocol on them.
+///
+/// ## Payload layout
+/// Words written by different sides sit on different 128-byte blocks (two cache lines, so the
+/// adjacent-line prefetcher does not couple them either).
+///
+/// | offset | written by | words |
+/// |---:|---|---|
+/// | 0 | senders | `tail` (SPSC) / `enqueuePosition` (MPMC), UInt64 |
+/// | 128 | receivers | `head` (SPSC) / `dequeuePosition` (MPMC), UInt64 |
+/// | 256 | senders (wakers) and receivers (sleepers) | `notEmpty`: sequence UInt32, waiters UInt32 |
+/// | 384 | receivers (wakers) and senders (sleepers) | `notFull`: sequence UInt32, waiters UInt32 |
+/// | 512 | both, rarely | `closed`, `openSenders`, `openReceivers` (UInt32 each) |
+/// | 640… | | slots (rounded up to the element's alignment) |
+///
+/// The geometry (topology, capacity, slot stride, offsets) is *not* read from the payload: it is
+/// recorded in the segment header's checksummed fields, so a process that scribbles over the
+/// payload cannot make another read outside the mapping.
+///
+/// ## The wake-up protocol (`notEmpty` and `notFull` alike)
+/// `sequence` is a futex word; `waiters` counts sleepers. A sleeper reads `sequence`, increments
+/// `waiters`, issues a StoreLoad barrier and re-checks its condition, and only then sleeps on
+/// `sequence` with the value it read. A waker publishes its change (a release store of an index),
+/// issues a StoreLoad barrier, and only if `waiters` is non-zero increments `sequence` and wakes.
+/// The two barriers make it impossible for the sleeper to miss the change *and* the waker to
+/// miss the sleeper; when nobody sleeps, the waker makes no syscall. A sleeper that dies leaves
+/// `waiters` too high, which costs wakers a useless syscall, never a lost wake-up.
+struct ChannelControl: @unchecked Sendable {
+    static let producerOffset = 0
+    static let consumerOffset = 128
+    static let notEmptyOffset = 256
+    static let notFullOffset = 384
+    static let stateOffset = 512
+    static let controlSize = 640
+
+    /// The first slot's offset for elements of `alignment`.
+    static func slotsOffset(alignment: Int) -> Int {
+        let a = max(64, alignment)
+        return (controlSize + a - 1) / a * a
+    }
+
+    let payload: UnsafeMutableRawPointer
+
+    var producerIndex: UnsafeMutablePointer<Atomic<UInt64>> {
+        (payload + ChannelControl.producerOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+    var consumerIndex: UnsafeMutablePointer<Atomic<UInt64>> {
+        (payload + ChannelControl.consumerOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+    var notEmpty: WakeWords { WakeWords(base: payload + ChannelControl.notEmptyOffset) }
+    var notFull: WakeWords { WakeWords(base: payload + ChannelControl.notFullOffset) }
+
+    /// 1 once every sender has closed. Written with release after the last message.
+    var closed: UnsafeMutablePointer<Atomic<UInt32>> { word(0) }
+    /// Senders that opened and have not closed (dead ones are never subtracted).
+    var openSenders: UnsafeMutablePointer<Atomic<UInt32>> { word(4) }
+    /// Receivers that opened and have not closed.
+    var openReceivers: UnsafeMutablePointer<Atomic<UInt32>> { word(8) }
+
+    private func word(_ offset: Int) -> UnsafeMutablePointer<Atomic<UInt32>> {
+        (payload + ChannelControl.stateOffset + offset).assumingMemoryBound(to: Atomic<UInt32>.self)
+    }
+
+    /// A futex sequence word and its sleeper count.
+    struct WakeWords {
+        let base: UnsafeMutableRawPointer
+        var sequence: UnsafeMutablePointer<Atomic<UInt32>> { base.assumingMemoryBound(to: Atomic<UInt32>.self) }
+        var sequenceWord: UnsafeMutablePointer<UInt32> { base.assumingMemoryBound(to: UInt32.self) }
+        var waiters: UnsafeMutablePointer<Atomic<UInt32>> { (base + 4).assumingMemoryBound(to: Atomic<UInt32>.self) }
+
+        /// The waker's half of the protocol; call after publishing the change.
+        @inline(__always)
+        func wake(count: Int32) {
+            CPU.storeLoadBarrier()
+            // Relaxed: the barrier above orders this load after our publication.
+            if waiters.pointee.load(ordering: .relaxed) != 0 {
+                // Releasing: a sleeper that sees the new sequence (EAGAIN) also sees our change.
+                sequence.pointee.add(1, ordering: .releasing)
+                Futex.wake(sequenceWord, count: count)
+            }
+        }
+
+        /// Wakes every sleeper unconditionally (close, cancellation).
+        func wakeAll() {
+            sequence.pointee.add(1, ordering: .sequentiallyConsistent)
+            Futex.wakeAll(sequenceWord)
+        }
+    }
+
+    /// How a wait ended.
+    enum WaitOutcome {
+        /// The condition holds.
+        case ready
+        /// The caller's deadline passed.
+        case timedOut
+        /// A liveness interval passed: the caller should check for dead peers, then wait again.
+        case checkLiveness
+    }
+
+    /// How long a blocked side sleeps before checking whether its peers are still alive.
+    static let livenessInterval: Duration = .milliseconds(100)
+    /// How long the adaptive strategy polls before sleeping.
+    static let adaptiveSpin: Duration = .microseconds(50)
+
+    /// Waits until `ready()` holds, with `strategy`, until `deadline` or the next liveness
+    /// check.
+    func wait(
+        on words: WakeWords, strategy: WaitStrategy, deadline: Deadline, _ ready: () -> Bool
+    ) -> WaitOutcome {
+        let sliceEnd = min(deadline, Deadline.after(ChannelControl.livenessInterval))
+        if strategy != .block {
+            let spinEnd = strategy == .spin ? sliceEnd : min(sliceEnd, Deadline.after(ChannelControl.adaptiveSpin))
+            var iterations = 0
+            while true {
+                if ready() { return .ready }
+                CPU.relax()
+                iterations &+= 1
+                // Reading the clock costs ~20 ns; do it every 64 polls.
+                if iterations & 63 == 0 && spinEnd.hasPassed { break }
+            }
+            if strategy == .spin { return deadline.hasPassed ? .timedOut : .checkLiveness }
+        }
+        while true {
+            // Acquiring: pairs with the waker's releasing increment.
+            let observed = words.sequence.pointee.load(ordering: .acquiring)
+            // Relaxed increment followed by the barrier: the barrier is what orders it before
+            // the re-check (see the type's discussion).
+            words.waiters.pointee.add(1, ordering: .relaxed)
+            CPU.storeLoadBarrier()
+            if ready() {
+                words.waiters.pointee.subtract(1, ordering: .relaxed)
+                return .ready
+            }
+            let result = Futex.wait(words.sequenceWord, expecting: observed, deadline: sliceEnd)
+            // Relaxed: the count only decides whether wakers make a syscall.
+            words.waiters.pointee.subtract(1, ordering: .relaxed)
+            if ready() { return .ready }
+            if result == .timedOut {
+                return deadline.hasPassed ? .timedOut : .checkLiveness
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+/// Why a channel operation failed.
+///
+/// Timeouts are not errors: the blocking calls return `nil` or `false` when their deadline
+/// passes.
+public enum ChannelError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Every sender closed the channel and every message sent before has been received.
+    case closed
+    /// Every sender died (killed, crashed) without closing the channel; every message they
+    /// published completely has been received. A message a sender was writing when it died is
+    /// never delivered, whole or in part.
+    case senderDied
+    /// The channel is full and every receiver died without closing it.
+    case receiverDied
+    /// The topology allows one sender (or receiver), and a live one is registered already.
+    case roleTaken(ParticipantRole)
+    /// All the channel's participant slots are held by live participants.
+    case tooManyParticipants
+    /// A byte message is larger than the channel's maximum message size.
+    case messageTooLarge(size: Int, maximum: Int)
+    /// The channel's shared state is inconsistent (overwritten, or written by a hostile
+    /// process); it cannot be used.
+    case corrupt(String)
+    /// The channel exists with another topology than the one asked for.
+    case topologyMismatch(expected: ChannelTopology, found: ChannelTopology)
+    /// The channel could not be created or opened.
+    case segment(SharedMemoryError)
+
+    public var description: String {
+        switch self {
+        case .closed: "the channel is closed and drained"
+        case .senderDied: "every sender died without closing the channel"
+        case .receiverDied: "the channel is full and every receiver died"
+        case let .roleTaken(role): "the channel already has a live \(role)"
+        case .tooManyParticipants: "the channel has no free participant slot"
+        case let .messageTooLarge(size, maximum): "a \(size)-byte message exceeds the channel's maximum of \(maximum) bytes"
+        case let .corrupt(detail): "the channel's shared state is corrupt: \(detail)"
+        case let .topologyMismatch(expected, found): "the channel is \(found), not \(expected)"
+        case let .segment(error): error.description
+        }
+    }
+}
+
+/// How a blocked channel operation waits for the other side.
+public enum WaitStrategy: Sendable, Hashable {
+    /// Poll continuously: the lowest latency, one busy core per waiting side.
+    case spin
+    /// Sleep in the kernel (futex) at once: no CPU while waiting, a kernel wake-up per wait.
+    case block
+    /// Poll briefly, then sleep. While traffic flows the sides stay awake (spin latency); when
+    /// it stops they sleep (no CPU). The default.
+    case adaptive
+}
+
+/// Which sides of a channel may have more than one participant.
+public enum ChannelTopology: UInt32, Sendable, Hashable, CustomStringConvertible {
+    /// One sender, one receiver: the fastest ring (no atomic read-modify-write on the fast path).
+    case singleProducerSingleConsumer = 1
+    /// Any number of senders and receivers; each sender's messages arrive in its own order.
+    case multiProducerMultiConsumer = 2
+
+    public var description: String {
+        switch self {
+        case .singleProducerSingleConsumer: "spsc"
+        case .multiProducerMultiConsumer: "mpmc"
+        }
+    }
+}

@@ -1,0 +1,223 @@
+import SystemPackage
+
+/// The receiving side of a typed channel between processes.
+///
+/// ```swift
+/// var receiver = try ChannelReceiver<Int>(named: "jobs", capacity: 1024)
+/// while let job = try receiver.receive(timeout: .seconds(1)) { handle(job) }
+/// ```
+///
+/// A receiver never sees a half-written message: a message becomes visible only after its
+/// sender finished writing it. When every sender has closed, receivers first take every message
+/// still in the channel and then get ``ChannelError/closed``; when every sender died instead,
+/// they get ``ChannelError/senderDied`` after the same drain, rather than waiting forever.
+///
+/// Like ``ChannelSender``, a receiver is one participant and `~Copyable`; with
+/// ``ChannelTopology/singleProducerSingleConsumer`` there is at most one live receiver.
+public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
+    let ring: ChannelRing<Element>
+    let lifetime: ChannelParticipation
+    /// SPSC: our next position (we are the only writer of the head).
+    var head: UInt64
+    /// SPSC: the last tail we read; refreshed only when the ring looks empty.
+    var tailCache: UInt64
+
+    /// How a blocked receive waits for messages.
+    public var waitStrategy: WaitStrategy
+
+    /// The number of slots.
+    public var capacity: Int { ring.capacity }
+    /// The channel's topology.
+    public var topology: ChannelTopology { ring.topology }
+    /// Messages sent and not yet received (a snapshot).
+    public var depth: Int { ring.depth }
+    /// The channel's segment.
+    public var segment: SharedMemory { ring.segment }
+
+    /// Opens (or creates) the channel `name` as a receiver. The parameters are those of
+    /// ``ChannelSender/init(named:capacity:topology:mode:permissions:waitStrategy:timeout:)``.
+    /// - Throws: ``ChannelError``.
+    public init(
+        named name: String, capacity: Int? = nil, topology: ChannelTopology? = nil,
+        mode: SharedMemory.OpenMode = .openOrCreate, permissions: FilePermissions = [.ownerRead, .ownerWrite],
+        waitStrategy: WaitStrategy = .adaptive, timeout: Duration = .seconds(5)
+    ) throws(ChannelError) {
+        let ring = try ChannelRing<Element>(
+            name: name, capacity: capacity, topology: topology, mode: mode, permissions: permissions, timeout: timeout)
+        self.lifetime = try ChannelParticipation(segment: ring.segment, control: ring.control, role: .receiver, topology: ring.topology)
+        self.ring = ring
+        self.waitStrategy = waitStrategy
+        // Relaxed: we are the only receiver now (SPSC role lock), the head is ours.
+        self.head = ring.control.consumerIndex.pointee.load(ordering: .relaxed)
+        self.tailCache = ring.control.producerIndex.pointee.load(ordering: .acquiring)
+    }
+
+    // MARK: - Claim and release
+
+    /// The next published message's slot, or `nil` if none is ready.
+    @inline(__always)
+    mutating func claim() -> (UInt64, UnsafeMutableRawPointer)? {
+        switch ring.topology {
+        case .singleProducerSingleConsumer:
+            if head == tailCache {
+                // SYNC POINT: acquiring; pairs with the sender's releasing tail store, so the
+                // element it wrote is visible.
+                tailCache = ring.control.producerIndex.pointee.load(ordering: .acquiring)
+                if head == tailCache { return nil }
+                // A tail more than a ring ahead was not written by a well-behaved sender; clamp
+                // rather than read slots that were never published.
+                if tailCache &- head > UInt64(ring.capacity) { tailCache = head &+ UInt64(ring.capacity) }
+            }
+            return (head, ring.slot(head))
+        case .multiProducerMultiConsumer:
+            return ring.mpmcClaimForReceive()
+        }
+    }
+
+    /// Frees a claimed slot for senders (without waking them).
+    @inline(__always)
+    mutating func release(_ position: UInt64, _ slot: UnsafeMutableRawPointer) {
+        switch ring.topology {
+        case .singleProducerSingleConsumer:
+            head = position &+ 1
+            // SYNC POINT: releasing; our read of the slot happens before the sender reuses it.
+            ring.control.consumerIndex.pointee.store(head, ordering: .releasing)
+        case .multiProducerMultiConsumer:
+            ring.mpmcRelease(position, slot)
+        }
+    }
+
+    // MARK: - Receiving
+
+    /// Receives a message if one is ready, without waiting.
+    ///
+    /// - Returns: the message, or `nil` if the channel is empty.
+    /// - Throws: ``ChannelError/closed`` if the channel is empty and every sender closed it.
+    @inline(__always)
+    public mutating func tryReceive() throws(ChannelError) -> Element? {
+        if let (position, slot) = claim() {
+            let element = ring.element(slot).pointee
+            release(position, slot)
+            ring.control.notFull.wake(count: 1)
+            return element
+        }
+        try throwIfClosed()
+        return nil
+    }
+
+    /// Receives a message, waiting at most `timeout` (`nil`: as long as it takes).
+    ///
+    /// - Returns: the message, or `nil` if the deadline passed first.
+    /// - Throws: ``ChannelError/closed`` or ``ChannelError/senderDied`` once the channel is
+    ///   drained and no sender can send again.
+    public mutating func receive(timeout: Duration? = nil) throws(ChannelError) -> Element? {
+        try receive(timeout: timeout) { $0.pointee }
+    }
+
+    /// Receives a message and reads it in place: `body` gets a pointer to the slot in shared
+    /// memory, and the slot is released to senders only after `body` returns.
+    ///
+    /// `body` must not retain the pointer.
+    /// - Returns: what `body` returned, or `nil` if the deadline passed first.
+    /// - Throws: as ``receive(timeout:)``.
+    public mutating func receive<R>(
+        timeout: Duration? = nil, inPlace body: (UnsafePointer<Element>) -> R
+    ) throws(ChannelError) -> R? {
+        let deadline = Deadline(timeout: timeout)
+        while true {
+            if let (position, slot) = claim() {
+                let result = body(ring.element(slot))
+                release(position, slot)
+                ring.control.notFull.wake(count: 1)
+                return result
+            }
+            try throwIfClosed()
+            switch waitForMessage(deadline: deadline) {
+            case .ready: continue
+            case .timedOut: return nil
+            case .checkLiveness: try throwIfSendersDied()
+            }
+        }
+    }
+
+    /// Receives up to `buffer.count` messages into `buffer`, waiting at most `timeout` for the
+    /// first one; takes whatever else is ready without waiting.
+    ///
+    /// Senders are woken once per batch rather than once per message.
+    /// - Returns: how many messages were stored (0 if the deadline passed first).
+    /// - Throws: as ``receive(timeout:)``, only when nothing was received.
+    public mutating func receive(into buffer: UnsafeMutableBufferPointer<Element>, timeout: Duration? = nil)
+        throws(ChannelError) -> Int
+    {
+        guard !buffer.isEmpty else { return 0 }
+        let deadline = Deadline(timeout: timeout)
+        while true {
+            var count = 0
+            while count < buffer.count, let (position, slot) = claim() {
+                buffer[count] = ring.element(slot).pointee
+                release(position, slot)
+                count += 1
+            }
+            if count > 0 {
+                ring.control.notFull.wake(count: Int32(clamping: count))
+                return count
+            }
+            try throwIfClosed()
+            switch waitForMessage(deadline: deadline) {
+            case .ready: continue
+            case .timedOut: return 0
+            case .checkLiveness: try throwIfSendersDied()
+            }
+        }
+    }
+
+    /// Closes the receiving side. Dropping a receiver closes it too.
+    public consuming func close() {
+        lifetime.end()
+    }
+
+    // MARK: - Waiting
+
+    /// Throws `closed` when every sender closed and nothing is left to receive.
+    @inline(__always)
+    mutating func throwIfClosed() throws(ChannelError) {
+        // SYNC POINT: acquiring; pairs with the last sender's store of `closed`, after which the
+        // re-check below sees every message published before the close.
+        guard ring.control.closed.pointee.load(ordering: .acquiring) == 1 else { return }
+        if !isEmpty { return }
+        throw .closed
+    }
+
+    mutating func throwIfSendersDied() throws(ChannelError) {
+        if ring.sendersDied() && isEmpty { throw .senderDied }
+    }
+
+    /// Whether no published message is waiting (re-reads the shared index).
+    var isEmpty: Bool {
+        mutating get {
+            switch ring.topology {
+            case .singleProducerSingleConsumer:
+                tailCache = ring.control.producerIndex.pointee.load(ordering: .acquiring)
+                return head == tailCache
+            case .multiProducerMultiConsumer:
+                let position = ring.control.consumerIndex.pointee.load(ordering: .relaxed)
+                return ring.sequence(ring.slot(position)).pointee.load(ordering: .acquiring) != position &+ 1
+            }
+        }
+    }
+
+    func waitForMessage(deadline: Deadline) -> ChannelControl.WaitOutcome {
+        let ring = self.ring
+        let head = self.head
+        return ring.control.wait(on: ring.control.notEmpty, strategy: waitStrategy, deadline: deadline) {
+            if ring.control.closed.pointee.load(ordering: .acquiring) == 1 { return true }
+            switch ring.topology {
+            case .singleProducerSingleConsumer:
+                return ring.control.producerIndex.pointee.load(ordering: .acquiring) != head
+            case .multiProducerMultiConsumer:
+                let position = ring.control.consumerIndex.pointee.load(ordering: .relaxed)
+                return ring.sequence(ring.slot(position)).pointee.load(ordering: .acquiring) == position &+ 1
+            }
+        }
+    }
+}

@@ -1,0 +1,205 @@
+import SystemPackage
+
+/// The sending side of a typed channel between processes.
+///
+/// ```swift
+/// var sender = try ChannelSender<Int>(named: "jobs", capacity: 1024)
+/// try sender.send(42)
+/// sender.close()
+/// ```
+///
+/// A sender is a single participant: it registers in the channel's participant table when
+/// opened and leaves it when closed (or dropped). It is `~Copyable` because it owns that role —
+/// with ``ChannelTopology/singleProducerSingleConsumer`` there may be one live sender at a time
+/// (another open fails with ``ChannelError/roleTaken(_:)``). With
+/// ``ChannelTopology/multiProducerMultiConsumer``, open one sender per thread or process; each
+/// sender's messages arrive in the order it sent them.
+///
+/// The fast path (space available, no receiver asleep) makes no system call and, for SPSC, no
+/// atomic read-modify-write.
+public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
+    let ring: ChannelRing<Element>
+    let lifetime: ChannelParticipation
+    /// SPSC: our next position (we are the only writer of the tail).
+    var tail: UInt64
+    /// SPSC: the last head we read; refreshed only when the ring looks full.
+    var headCache: UInt64
+
+    /// How a blocked send waits for space.
+    public var waitStrategy: WaitStrategy
+
+    /// The number of slots.
+    public var capacity: Int { ring.capacity }
+    /// The channel's topology.
+    public var topology: ChannelTopology { ring.topology }
+    /// Messages sent and not yet received (a snapshot).
+    public var depth: Int { ring.depth }
+    /// The channel's segment.
+    public var segment: SharedMemory { ring.segment }
+
+    /// Opens (or creates) the channel `name` as a sender.
+    ///
+    /// - Parameters:
+    ///   - name: the channel's name.
+    ///   - capacity: the number of slots, a power of two; required to create, checked when
+    ///     opening (`nil` accepts the existing capacity).
+    ///   - topology: the topology of a new channel; checked when opening (`nil` accepts any).
+    ///   - mode: create, open, or either.
+    ///   - permissions: the file mode of a new channel (default `0600`).
+    ///   - waitStrategy: how blocked sends wait (default ``WaitStrategy/adaptive``).
+    ///   - timeout: how long to wait for a channel another process is still initialising.
+    /// - Throws: ``ChannelError``.
+    public init(
+        named name: String, capacity: Int? = nil, topology: ChannelTopology? = nil,
+        mode: SharedMemory.OpenMode = .openOrCreate, permissions: FilePermissions = [.ownerRead, .ownerWrite],
+        waitStrategy: WaitStrategy = .adaptive, timeout: Duration = .seconds(5)
+    ) throws(ChannelError) {
+        let ring = try ChannelRing<Element>(
+            name: name, capacity: capacity, topology: topology, mode: mode, permissions: permissions, timeout: timeout)
+        self.lifetime = try ChannelParticipation(segment: ring.segment, control: ring.control, role: .sender, topology: ring.topology)
+        self.ring = ring
+        self.waitStrategy = waitStrategy
+        // Relaxed: the previous sender (if any) is gone; its published tail is what counts, and
+        // the participation handshake (an OFD lock, a system call) ordered us after it.
+        self.tail = ring.control.producerIndex.pointee.load(ordering: .relaxed)
+        self.headCache = ring.control.consumerIndex.pointee.load(ordering: .acquiring)
+    }
+
+    // MARK: - Claim and publish
+
+    /// Reserves the next slot, or `nil` if the ring is full.
+    @inline(__always)
+    mutating func claim() -> (UInt64, UnsafeMutableRawPointer)? {
+        switch ring.topology {
+        case .singleProducerSingleConsumer:
+            if tail &- headCache >= UInt64(ring.capacity) {
+                // SYNC POINT: acquiring; pairs with the receiver's releasing head store, so the
+                // slots it freed are no longer being read.
+                headCache = ring.control.consumerIndex.pointee.load(ordering: .acquiring)
+                if tail &- headCache >= UInt64(ring.capacity) { return nil }
+            }
+            return (tail, ring.slot(tail))
+        case .multiProducerMultiConsumer:
+            return ring.mpmcClaimForSend()
+        }
+    }
+
+    /// Makes a claimed slot visible to receivers (without waking them).
+    @inline(__always)
+    mutating func publish(_ position: UInt64, _ slot: UnsafeMutableRawPointer) {
+        switch ring.topology {
+        case .singleProducerSingleConsumer:
+            tail = position &+ 1
+            // SYNC POINT: releasing; publishes the element to the receiver's acquiring tail load.
+            ring.control.producerIndex.pointee.store(tail, ordering: .releasing)
+        case .multiProducerMultiConsumer:
+            ring.mpmcPublish(position, slot)
+        }
+    }
+
+    // MARK: - Sending
+
+    /// Sends `element` if there is space, without waiting.
+    /// - Returns: whether it was sent.
+    @inline(__always)
+    public mutating func trySend(_ element: Element) -> Bool {
+        guard let (position, slot) = claim() else { return false }
+        ring.element(slot).initialize(to: element)
+        publish(position, slot)
+        ring.control.notEmpty.wake(count: 1)
+        return true
+    }
+
+    /// Sends `element`, waiting at most `timeout` for space (`nil`: as long as it takes).
+    ///
+    /// - Returns: `true` once sent, `false` if the deadline passed first.
+    /// - Throws: ``ChannelError/receiverDied`` if the channel is full and every receiver died.
+    @discardableResult
+    public mutating func send(_ element: Element, timeout: Duration? = nil) throws(ChannelError) -> Bool {
+        if trySend(element) { return true }
+        return try send(timeout: timeout) { $0.initialize(to: element) }
+    }
+
+    /// Sends a message written in place: `body` initialises the slot directly in shared memory,
+    /// with no intermediate copy.
+    ///
+    /// `body` must initialise the element and must not retain the pointer.
+    /// - Returns: `true` once sent, `false` if no slot became free before the deadline (then
+    ///   `body` was not called).
+    /// - Throws: ``ChannelError/receiverDied``.
+    @discardableResult
+    public mutating func send(
+        timeout: Duration? = nil, inPlace body: (UnsafeMutablePointer<Element>) -> Void
+    ) throws(ChannelError) -> Bool {
+        let deadline = Deadline(timeout: timeout)
+        while true {
+            if let (position, slot) = claim() {
+                body(ring.element(slot))
+                publish(position, slot)
+                ring.control.notEmpty.wake(count: 1)
+                return true
+            }
+            switch waitForSpace(deadline: deadline) {
+            case .ready: continue
+            case .timedOut: return false
+            case .checkLiveness: if ring.receiversDied() { throw .receiverDied }
+            }
+        }
+    }
+
+    /// Sends every element of `elements` in order, waiting for space as needed.
+    ///
+    /// Receivers are woken once per batch rather than once per message.
+    /// - Returns: how many were sent (fewer than `elements.count` only if the deadline passed).
+    /// - Throws: ``ChannelError/receiverDied``.
+    @discardableResult
+    public mutating func send<C: Collection<Element>>(contentsOf elements: C, timeout: Duration? = nil) throws(ChannelError)
+        -> Int
+    {
+        let deadline = Deadline(timeout: timeout)
+        var sent = 0
+        var index = elements.startIndex
+        while index != elements.endIndex {
+            var batch = 0
+            while index != elements.endIndex, let (position, slot) = claim() {
+                ring.element(slot).initialize(to: elements[index])
+                publish(position, slot)
+                elements.formIndex(after: &index)
+                batch += 1
+            }
+            if batch > 0 {
+                ring.control.notEmpty.wake(count: Int32(clamping: batch))
+                sent += batch
+                continue
+            }
+            switch waitForSpace(deadline: deadline) {
+            case .ready: continue
+            case .timedOut: return sent
+            case .checkLiveness: if ring.receiversDied() { throw .receiverDied }
+            }
+        }
+        return sent
+    }
+
+    /// Closes the sending side: once every sender has closed and receivers have taken every
+    /// message, they get ``ChannelError/closed``. Dropping a sender closes it too.
+    public consuming func close() {
+        lifetime.end()
+    }
+
+    func waitForSpace(deadline: Deadline) -> ChannelControl.WaitOutcome {
+        let ring = self.ring
+        let capacity = UInt64(ring.capacity)
+        let tail = self.tail
+        return ring.control.wait(on: ring.control.notFull, strategy: waitStrategy, deadline: deadline) {
+            switch ring.topology {
+            case .singleProducerSingleConsumer:
+                // Acquiring: as in `claim`.
+                return tail &- ring.control.consumerIndex.pointee.load(ordering: .acquiring) < capacity
+            case .multiProducerMultiConsumer:
+                let position = ring.control.producerIndex.pointee.load(ordering: .relaxed)
+                return ring.sequence(ring.slot(position)).pointee.load(ordering: .acquiring) == position
+            }
+        }
+    }
+}
