@@ -59,10 +59,16 @@ struct ProducerConsumerDemo: ParsableCommand {
 
     func run() throws {
         if let role, let objects {
-            // A child started by the tool: reset the signals the parent handles, so that ^C and
-            // the parent's terminate() end it.
+            // A child started by the tool: it inherits the parent's ignored (and possibly
+            // blocked) SIGINT and SIGTERM; restore them so that ^C and the parent's terminate()
+            // end it.
             signal(SIGINT, SIG_DFL)
             signal(SIGTERM, SIG_DFL)
+            var signals = sigset_t()
+            sigemptyset(&signals)
+            sigaddset(&signals, SIGINT)
+            sigaddset(&signals, SIGTERM)
+            sigprocmask(SIG_UNBLOCK, &signals, nil)
             do { try role.run(DemoObjects(base: objects), settings) } catch {
                 throw Terminal.failure("\(role): \(Self.describe(error))")
             }
@@ -128,8 +134,10 @@ struct ProducerConsumerDemo: ParsableCommand {
             if failure != nil { break }
         }
         if let failure {
-            for child in children where child.process.isRunning { child.process.terminate() }
-            for child in children { child.process.waitUntilExit() }
+            // A child killed by the interrupt handler is not the demo's failure: let the
+            // handler report the interruption and exit.
+            cleanup.parkIfInterrupted()
+            Self.stop(children.map(\.process))
             throw DemoFailure(reason: failure)
         }
         let pids = children.map { "\($0.process.processIdentifier)" }.joined(separator: " and ")
@@ -162,6 +170,16 @@ struct ProducerConsumerDemo: ParsableCommand {
         }
         return "[pid \(ProcessIdentity.current.pid)] Done: the consumer received all \(count) items in order, "
             + "across two threads of one process,"
+    }
+
+    /// Ends `processes`: SIGTERM, then SIGKILL for those still running after a second (a child
+    /// that has not yet restored SIGTERM's default action ignores it), and reaps them.
+    static func stop(_ processes: [Process]) {
+        for process in processes where process.isRunning { process.terminate() }
+        let grace = Deadline.after(.seconds(1))
+        while processes.contains(where: \.isRunning) && !grace.hasPassed { Thread.sleep(forTimeInterval: 0.01) }
+        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        for process in processes { process.waitUntilExit() }
     }
 
     /// Why a child failed, or `nil` if it exited with status 0.
@@ -297,9 +315,11 @@ struct DemoFailure: Error, CustomStringConvertible {
 
 /// On SIGINT or SIGTERM: stops the children, removes the objects and exits with 128 + signal.
 final class InterruptCleanup: @unchecked Sendable {
-    // @unchecked Sendable: `children` is guarded by `lock`; `sources` is written only in init.
+    // @unchecked Sendable: `children` and `interrupted` are guarded by `lock`; `sources` is
+    // written only in init.
     private let lock = NSLock()
     private var children: [Process] = []
+    private var interrupted = false
     private var sources: [any DispatchSourceSignal] = []
 
     init(objects: DemoObjects) {
@@ -307,8 +327,11 @@ final class InterruptCleanup: @unchecked Sendable {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler { [self] in
-                let children = lock.withLock { self.children }
-                for child in children where child.isRunning { child.terminate() }
+                let children = lock.withLock {
+                    interrupted = true
+                    return self.children
+                }
+                ProducerConsumerDemo.stop(children)
                 objects.remove()
                 Terminal.error("demo interrupted (signal \(signalNumber)); removed '\(objects.base).*'")
                 exit(128 + signalNumber)
@@ -319,6 +342,13 @@ final class InterruptCleanup: @unchecked Sendable {
     }
 
     func adopt(_ process: Process) { lock.withLock { children.append(process) } }
+
+    /// Never returns if a signal arrived: the handler is stopping the children and exits the
+    /// process when done.
+    func parkIfInterrupted() {
+        guard lock.withLock({ interrupted }) else { return }
+        while true { Thread.sleep(forTimeInterval: 60) }
+    }
 }
 
 /// The roles' outcomes in `--threads` mode.
