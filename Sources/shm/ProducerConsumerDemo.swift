@@ -96,6 +96,7 @@ struct ProducerConsumerDemo: ParsableCommand {
     private func runProcesses(_ objects: DemoObjects, cleanup: InterruptCleanup) throws -> String {
         let executable = Self.executableURL()
         let exited = DispatchSemaphore(value: 0)
+        var started: [Process] = []
         let children = try DemoRole.allCases.map { role in
             let process = Process()
             process.executableURL = executable
@@ -108,8 +109,10 @@ struct ProducerConsumerDemo: ParsableCommand {
             // terminal (or the caller's pipe) as they write them.
             process.terminationHandler = { _ in exited.signal() }
             do { try process.run() } catch {
+                Self.stop(started)
                 throw DemoFailure(reason: "could not start the \(role) (\(executable.path)): \(error.localizedDescription)")
             }
+            started.append(process)
             cleanup.adopt(process)
             return (role: role, process: process)
         }
@@ -149,6 +152,7 @@ struct ProducerConsumerDemo: ParsableCommand {
         let results = RoleResults()
         let finished = DispatchSemaphore(value: 0)
         let settings = self.settings
+        Terminal.line("[pid \(ProcessIdentity.current.pid)] Starting producer and consumer threads on '\(objects.base)'")
         for role in DemoRole.allCases {
             let thread = Thread {
                 results.set(role, Result { try role.run(objects, settings) })

@@ -1,4 +1,5 @@
 import Foundation
+import Interprocess
 import Testing
 
 /// `shm demo` end to end: the producer/consumer across processes and across threads.
@@ -17,7 +18,23 @@ import Testing
             return String(line[line.index(line.startIndex, offsetBy: 5)..<end])
         }
         #expect(run.stdoutLines.last?.contains("received all \(count) items in order") == true, "\(run)")
+        expectObjectsRemoved(run)
         return (Set(produced.compactMap(pid)), Set(consumed.compactMap(pid)))
+    }
+
+    /// The demo removed the objects it announced (`… on 'demo.PID.RANDOM'`).
+    private func expectObjectsRemoved(_ run: ShmTool.Run) {
+        guard let line = run.stdoutLines.first(where: { $0.contains(" on 'demo.") }) else { return }
+        let base = line.split(separator: "'")[1]
+        for suffix in ["data", "lock", "cond"] {
+            #expect(!SharedMemory.exists(named: "\(base).\(suffix)"), "\(base).\(suffix) left behind")
+        }
+    }
+
+    @Test func executableIsBuiltNextToTheTests() {
+        #expect(
+            FileManager.default.isExecutableFile(atPath: ShmTool.executable.path),
+            "no shm at \(ShmTool.executable.path); set SHM_EXECUTABLE to override")
     }
 
     @Test func producerAndConsumerProcesses() throws {
@@ -46,8 +63,11 @@ import Testing
         #expect(run.status == 1 && !run.killedBySignal, "\(run)")
         #expect(run.stderrLines.last?.hasPrefix("shm: demo failed: the producer (pid ") == true, "\(run)")
         #expect(run.stderrLines.last?.contains("killed by signal 9") == true, "\(run)")
-        #expect(Date().timeIntervalSince(start) < 10, "a dead child must not make the demo wait for timeouts")
+        // The consumer's own timeout would be 5.5 s: the tool must notice the dead child itself.
+        #expect(Date().timeIntervalSince(start) < 5, "a dead child must not make the demo wait for timeouts")
         #expect(!run.stdout.contains("consumes index 2"))
+        #expect(run.stdoutLines.contains { $0.contains("Consumer consumes index 1, data: 1") }, "\(run)")
+        expectObjectsRemoved(run)
     }
 
     @Test func usageErrors() throws {
