@@ -26,7 +26,8 @@ struct List: ParsableCommand {
         do { objects = try SharedObjectRegistry.list() } catch { throw Terminal.failure(error.description) }
 
         if json {
-            Terminal.line(try ObjectReport.json(Listing(directory: SharedMemory.directory, objects: objects.map(ObjectReport.init))))
+            let listing = Listing(directory: SharedMemory.directory, objects: objects.map(ObjectReport.init))
+            Terminal.line(try ObjectReport.json(listing))
             return
         }
         guard !objects.isEmpty else {

@@ -51,6 +51,9 @@ struct ProducerConsumerDemo: ParsableCommand {
         if role != nil && (objects == nil || threads) {
             throw ValidationError("--role needs --objects and excludes --threads.")
         }
+        if producerDiesAt != nil && threads {
+            throw ValidationError("--producer-dies-at needs the producer in a process of its own.")
+        }
     }
 
     var settings: DemoSettings {
@@ -70,14 +73,16 @@ struct ProducerConsumerDemo: ParsableCommand {
             sigaddset(&signals, SIGTERM)
             sigprocmask(SIG_UNBLOCK, &signals, nil)
             do { try role.run(DemoObjects(base: objects), settings) } catch {
-                throw Terminal.failure("\(role): \(Self.describe(error))")
+                throw Terminal.failure("\(role): \(error)")
             }
             return
         }
-        let objects = DemoObjects(base: "demo.\(ProcessIdentity.current.pid).\(String(UInt32.random(in: 0...UInt32.max), radix: 16))")
+        let random = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        let objects = DemoObjects(base: "demo.\(ProcessIdentity.current.pid).\(random)")
+        // Installed first, so that no signal can leave the objects behind.
+        let cleanup = InterruptCleanup(objects: objects)
         do { try objects.create(count: count) } catch { throw Terminal.failure(error.description) }
         defer { objects.remove() }
-        let cleanup = InterruptCleanup(objects: objects)
 
         let start = Deadline.now
         let summary: String
@@ -110,7 +115,8 @@ struct ProducerConsumerDemo: ParsableCommand {
             process.terminationHandler = { _ in exited.signal() }
             do { try process.run() } catch {
                 Self.stop(started)
-                throw DemoFailure(reason: "could not start the \(role) (\(executable.path)): \(error.localizedDescription)")
+                throw DemoFailure(
+                    reason: "could not start the \(role) (\(executable.path)): \(error.localizedDescription)")
             }
             started.append(process)
             cleanup.adopt(process)
@@ -152,7 +158,8 @@ struct ProducerConsumerDemo: ParsableCommand {
         let results = RoleResults()
         let finished = DispatchSemaphore(value: 0)
         let settings = self.settings
-        Terminal.line("[pid \(ProcessIdentity.current.pid)] Starting producer and consumer threads on '\(objects.base)'")
+        Terminal.line(
+            "[pid \(ProcessIdentity.current.pid)] Starting producer and consumer threads on '\(objects.base)'")
         for role in DemoRole.allCases {
             let thread = Thread {
                 results.set(role, Result { try role.run(objects, settings) })
@@ -169,7 +176,7 @@ struct ProducerConsumerDemo: ParsableCommand {
         }
         for role in DemoRole.allCases {
             if case .failure(let error)? = results.get(role) {
-                throw DemoFailure(reason: "the \(role) thread failed: \(Self.describe(error))")
+                throw DemoFailure(reason: "the \(role) thread failed: \(error)")
             }
         }
         return "[pid \(ProcessIdentity.current.pid)] Done: the consumer received all \(count) items in order, "
@@ -197,10 +204,6 @@ struct ProducerConsumerDemo: ParsableCommand {
         @unknown default:
             return "ended (\(process.terminationStatus))"
         }
-    }
-
-    static func describe(_ error: any Error) -> String {
-        "\(error)"
     }
 
     /// This executable, to start it again as a role.

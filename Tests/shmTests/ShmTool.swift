@@ -63,7 +63,8 @@ enum ShmTool {
         watchdog.cancel()
         return Run(
             status: process.terminationStatus, killedBySignal: process.terminationReason == .uncaughtSignal,
-            stdout: String(decoding: outputData, as: UTF8.self), stderr: String(decoding: errorData.get(), as: UTF8.self))
+            stdout: String(decoding: outputData, as: UTF8.self),
+            stderr: String(decoding: errorData.get(), as: UTF8.self))
     }
 
     /// Parses `text` as a JSON object.
@@ -80,7 +81,8 @@ enum ShmTool {
 
     /// A name no other test (or test run) uses.
     static func uniqueName(_ label: String) -> String {
-        "shmtests.\(label).\(ProcessInfo.processInfo.processIdentifier).\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+        let random = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        return "shmtests.\(label).\(ProcessInfo.processInfo.processIdentifier).\(random)"
     }
 }
 
