@@ -50,7 +50,9 @@ let package = Package(
         ),
         .testTarget(
             name: "shmTests",
-            dependencies: ["shm"]
+            // `shm` so the executable is built next to the test bundle; `Interprocess` to create
+            // the objects the tests then list, inspect and remove through the CLI.
+            dependencies: ["shm", "Interprocess"]
         ),
     ]
 )

@@ -6,13 +6,20 @@ struct Shm: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shm",
         abstract: "Run, inspect and clean Interprocess shared-memory objects.",
-        subcommands: [Demo.self]
+        discussion: """
+            Exit status: 0 on success, 1 when an object is missing, invalid or an operation \
+            failed (one line on standard error), 64 for a usage error.
+            """,
+        subcommands: [Demo.self, List.self, Inspect.self, Remove.self]
     )
 }
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the seed's scenarios with Interprocess.",
-        subcommands: []
+        subcommands: [
+            ProducerConsumerDemo.self,
+        ],
+        defaultSubcommand: ProducerConsumerDemo.self
     )
 }

@@ -1,0 +1,182 @@
+import Foundation
+import Interprocess
+
+/// One object as `shm ls --json` and `shm inspect --json` print it.
+///
+/// The keys are stable: every key is always present (`null` when not applicable) and the
+/// encoder sorts them. Exactly one of `header` and `error` is `null`.
+struct ObjectReport: Encodable {
+    let name: String
+    let path: String
+    let fileSize: Int
+    /// The permission bits in octal, `"0600"`.
+    let mode: String
+    let ownerUserID: UInt32
+    let header: HeaderReport?
+    let error: String?
+
+    struct HeaderReport: Encodable {
+        let kind: String
+        let kindRawValue: UInt32
+        let layoutVersion: UInt32
+        let totalSize: Int
+        let payloadSize: Int
+        let capacity: Int
+        let elementType: ElementTypeReport?
+        let creator: CreatorReport
+        /// ISO 8601, UTC.
+        let created: String
+        let creationTimeNanoseconds: Int64
+        let kindParameters: [UInt32]
+
+        enum CodingKeys: String, CodingKey {
+            case kind, kindRawValue, layoutVersion, totalSize, payloadSize, capacity, elementType, creator
+            case created, creationTimeNanoseconds, kindParameters
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(kind, forKey: .kind)
+            try c.encode(kindRawValue, forKey: .kindRawValue)
+            try c.encode(layoutVersion, forKey: .layoutVersion)
+            try c.encode(totalSize, forKey: .totalSize)
+            try c.encode(payloadSize, forKey: .payloadSize)
+            try c.encode(capacity, forKey: .capacity)
+            try c.encode(elementType, forKey: .elementType)  // null for untyped objects
+            try c.encode(creator, forKey: .creator)
+            try c.encode(created, forKey: .created)
+            try c.encode(creationTimeNanoseconds, forKey: .creationTimeNanoseconds)
+            try c.encode(kindParameters, forKey: .kindParameters)
+        }
+    }
+
+    struct ElementTypeReport: Encodable {
+        let name: String
+        let size: Int
+        let stride: Int
+        let alignment: Int
+    }
+
+    struct CreatorReport: Encodable {
+        let pid: Int32
+        let startTime: UInt64
+        let alive: Bool
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, path, fileSize, mode, ownerUserID, header, error
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(path, forKey: .path)
+        try c.encode(fileSize, forKey: .fileSize)
+        try c.encode(mode, forKey: .mode)
+        try c.encode(ownerUserID, forKey: .ownerUserID)
+        try c.encode(header, forKey: .header)  // null when broken
+        try c.encode(error, forKey: .error)  // null when intact
+    }
+
+    init(_ info: SharedObjectInfo) {
+        name = info.name
+        path = info.path
+        fileSize = info.fileSize
+        mode = Format.mode(Int(info.permissions.rawValue))
+        ownerUserID = info.ownerUserID
+        switch info.header {
+        case .success(let h):
+            header = HeaderReport(
+                kind: h.kind.description, kindRawValue: h.kind.rawValue, layoutVersion: h.layoutVersion,
+                totalSize: h.totalSize, payloadSize: h.payloadSize, capacity: h.capacity,
+                elementType: h.elementType == .none
+                    ? nil
+                    : ElementTypeReport(
+                        name: h.elementType.name, size: h.elementType.size, stride: h.elementType.stride,
+                        alignment: h.elementType.alignment),
+                creator: CreatorReport(pid: h.creator.pid, startTime: h.creator.startTime, alive: h.creatorIsAlive),
+                created: Format.isoDate(nanoseconds: h.creationTimeNanoseconds),
+                creationTimeNanoseconds: h.creationTimeNanoseconds, kindParameters: h.kindParameters)
+            error = nil
+        case .failure(let e):
+            header = nil
+            error = e.description
+        }
+    }
+
+    /// `value` as pretty-printed JSON with sorted keys.
+    static func json<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
+
+/// Human-readable renderings shared by the commands.
+enum Format {
+    /// `512 B`, `8 KiB`, `1.5 MiB`.
+    static func size(_ bytes: Int) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        if unit == 0 { return "\(bytes) B" }
+        var text = String(format: "%.1f", value)
+        if text.hasSuffix(".0") { text.removeLast(2) }
+        return "\(text) \(units[unit])"
+    }
+
+    /// Permission bits in octal: `0600`.
+    static func mode(_ bits: Int) -> String { String(format: "%04o", bits & 0o7777) }
+
+    /// Local time, to the second: `2025-01-31 14:05:09`.
+    static func localDate(nanoseconds: Int64) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter.string(from: date(nanoseconds))
+    }
+
+    /// ISO 8601 in UTC with milliseconds: `2025-01-31T13:05:09.123Z`.
+    static func isoDate(nanoseconds: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date(nanoseconds))
+    }
+
+    /// What the object holds: `5 × Swift.Int`, a raw segment's payload size, or `-`.
+    static func contents(_ header: SharedObjectInfo.Header) -> String {
+        if header.elementType != .none { return "\(header.capacity) × \(header.elementType.name)" }
+        if header.kind == .segment { return size(header.capacity) }
+        return "-"
+    }
+
+    /// `1234 alive` / `1234 dead`.
+    static func creator(_ header: SharedObjectInfo.Header) -> String {
+        "\(header.creator.pid) \(header.creatorIsAlive ? "alive" : "dead")"
+    }
+
+    /// Rows as left-aligned columns separated by two spaces. The last cell of each row is not
+    /// padded and does not widen its column, so a long trailing note (an error) stays readable.
+    static func table(_ rows: [[String]]) -> [String] {
+        var widths: [Int] = []
+        for row in rows {
+            for (i, cell) in row.dropLast().enumerated() {
+                if i >= widths.count { widths.append(0) }
+                widths[i] = max(widths[i], cell.count)
+            }
+        }
+        return rows.map { row in
+            row.enumerated().map { i, cell in
+                i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+    }
+
+    private static func date(_ nanoseconds: Int64) -> Date {
+        Date(timeIntervalSince1970: Double(nanoseconds) / 1e9)
+    }
+}
