@@ -19,6 +19,7 @@ struct Demo: ParsableCommand {
         abstract: "Run the seed's scenarios with Interprocess.",
         subcommands: [
             ProducerConsumerDemo.self,
+            ChannelDemo.self,
         ],
         defaultSubcommand: ProducerConsumerDemo.self
     )

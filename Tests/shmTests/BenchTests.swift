@@ -1,0 +1,78 @@
+import Foundation
+import Interprocess
+import Testing
+
+/// `shm bench` and `shm demo channel` end to end.
+@Suite(.serialized) struct BenchTests {
+    @Test func quickBenchReportsEveryRow() throws {
+        let run = try ShmTool.run(["bench", "--quick", "--json"], timeout: 300)
+        #expect(run.status == 0 && !run.killedBySignal, "\(run)")
+        let report = try ShmTool.jsonObject(run.stdout)
+        let machine = report["machine"] as? [String: Any]
+        #expect((machine?["cpu"] as? String)?.isEmpty == false, "\(run.stdout)")
+        #expect(((machine?["kernel"] as? String) ?? "").hasPrefix("Linux"), "\(run.stdout)")
+        let rows = report["rows"] as? [[String: Any]] ?? []
+        let ids = Set(rows.compactMap { $0["id"] as? String })
+        for id in ["flag", "futex", "spsc-spin", "spsc-block", "spsc-adaptive", "mpmc-adaptive", "pipe", "socket"] {
+            #expect(ids.contains(id), "no row \(id)\n\(run.stdout)")
+        }
+        for row in rows {
+            let id = row["id"] as? String ?? "?"
+            if let rtt = row["rtt"] as? [String: Any] {
+                for key in ["n", "p50_ns", "p99_ns", "p999_ns"] {
+                    #expect(((rtt[key] as? NSNumber)?.doubleValue ?? 0) > 0, "\(id) rtt \(key)\n\(run.stdout)")
+                }
+            } else {
+                Issue.record("\(id) has no round-trip figures\n\(run.stdout)")
+            }
+            if row["limit"] != nil {
+                #expect(((row["rttP50RatioToLimit"] as? NSNumber)?.doubleValue ?? 0) > 0, "\(id) ratio")
+            }
+            for key in ["stream64", "stream1MiB"] {
+                guard let stream = row[key] as? [String: Any] else { continue }
+                #expect(((stream["messagesPerSecond"] as? NSNumber)?.doubleValue ?? 0) > 0, "\(id) \(key) rate\n\(run.stdout)")
+                #expect((stream["loss"] as? NSNumber)?.intValue == 0, "\(id) \(key) loss\n\(run.stdout)")
+                #expect((stream["outOfOrder"] as? NSNumber)?.intValue == 0, "\(id) \(key) order\n\(run.stdout)")
+                #expect(((stream["received"] as? NSNumber)?.intValue ?? 0) > 0, "\(id) \(key) received")
+            }
+            if row["id"] as? String != "flag" && row["id"] as? String != "futex" {
+                #expect(row["stream64"] != nil, "\(id) has no 64-byte stream\n\(run.stdout)")
+            }
+        }
+        // Pipe and socket carry 1 MiB messages too.
+        for row in rows where ["pipe", "socket"].contains(row["id"] as? String ?? "") {
+            #expect(row["stream1MiB"] != nil, "\(row)")
+        }
+        let listed = run.stdout
+        #expect(!listed.contains("\"bench."), "no object names leak into the report")
+    }
+
+    @Test func quickBenchTableAndScenarioSelection() throws {
+        let run = try ShmTool.run(["bench", "--quick", "--scenarios", "spsc-block", "--workloads", "rtt"], timeout: 120)
+        #expect(run.status == 0, "\(run)")
+        // The limit of a blocking row (the futex ping-pong) joins the run.
+        #expect(run.stdoutLines.contains { $0.hasPrefix("futex:") }, "\(run)")
+        #expect(run.stdoutLines.contains { $0.hasPrefix("spsc-block:") && $0.contains("× futex") }, "\(run)")
+        #expect(run.stdoutLines.first?.hasPrefix("machine: ") == true, "\(run)")
+        #expect(!run.stdoutLines.contains { $0.hasPrefix("pipe:") }, "\(run)")
+    }
+
+    @Test func benchUsageError() throws {
+        let run = try ShmTool.run(["bench", "--scenarios", "carrier-pigeon"])
+        #expect(run.status != 0 && run.status != 1, "\(run)")
+        #expect(run.stderr.contains("carrier-pigeon"), "\(run)")
+    }
+
+    @Test func channelDemo() throws {
+        let run = try ShmTool.run(["demo", "channel", "--count", "20000"], timeout: 120)
+        #expect(run.status == 0 && !run.killedBySignal, "\(run)")
+        #expect(run.stdoutLines.contains { $0.contains("Consumer received 20000 messages in order, none lost") }, "\(run)")
+        #expect(run.stdoutLines.last?.contains("received all 20000 messages in order") == true, "\(run)")
+        if let line = run.stdoutLines.first(where: { $0.contains(" on channel '") }) {
+            let name = String(line.split(separator: "'")[1])
+            #expect(!SharedMemory.exists(named: name), "\(name) left behind")
+        } else {
+            Issue.record("no start line\n\(run)")
+        }
+    }
+}
