@@ -24,7 +24,7 @@ extension MultiProcessTests {
             let scenario = Scenario("cond-notify")
             defer { scenario.removeAll() }
             let (mutex, condition, data) = try scenario.makeMutexConditionAndData()
-            let waiter = try Peer("wait-condition", scenario.name, "30000")
+            let waiter = try Peer("wait-condition", scenario.name, "10000")
             try waiter.waitFor("waiting")
             try setAndNotify(mutex, condition, data)
             try waiter.waitFor("signaled")
@@ -35,7 +35,7 @@ extension MultiProcessTests {
             let scenario = Scenario("cond-peers")
             defer { scenario.removeAll() }
             _ = try scenario.makeMutexConditionAndData()
-            let waiter = try Peer("wait-condition", scenario.name, "30000")
+            let waiter = try Peer("wait-condition", scenario.name, "10000")
             try waiter.waitFor("waiting")
             // The notifier locks the mutex first, so it too notifies only once the waiter waits.
             let notifier = try Peer("notify", scenario.name)
@@ -68,9 +68,9 @@ extension MultiProcessTests {
             defer { scenario.removeAll() }
             let (mutex, condition, data) = try scenario.makeMutexConditionAndData()
 
-            let victim = try Peer("wait-condition", scenario.name, "30000")
+            let victim = try Peer("wait-condition", scenario.name, "10000")
             try victim.waitFor("waiting")
-            let survivor = try Peer("wait-condition", scenario.name, "30000")
+            let survivor = try Peer("wait-condition", scenario.name, "10000")
             // The survivor says "waiting" under the mutex, so the victim had released it: the
             // victim is inside its wait.
             try survivor.waitFor("waiting")
@@ -90,7 +90,7 @@ extension MultiProcessTests {
             #expect(try mutex.lock(timeout: .seconds(10)) == .acquired)
             data[0] = 0
             try mutex.unlock()
-            let waiter = try Peer("wait-condition", scenario.name, "30000")
+            let waiter = try Peer("wait-condition", scenario.name, "10000")
             try waiter.waitFor("waiting")
             let notifier = try Peer("notify", scenario.name)
             try notifier.waitFor("notified")
