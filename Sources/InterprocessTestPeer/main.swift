@@ -102,21 +102,27 @@ do {
     switch role {
     case "increment":
         // increment NAME N: N increments of NAME.data[0], each under NAME.lock, after the
-        // start gun so that every peer contends at once.
+        // start gun so that every peer contends at once. N = -1: increment until killed,
+        // saying "progress" during the 1001st.
         guard rest.count == 1 else { fail("usage: increment NAME N", status: 2) }
         let count = integer(rest[0], "N")
         let mutex = try ProcessMutex(named: name + ".lock", mode: .open)
         let data = try SharedArray<Int>(named: name + ".data")
         try awaitStart(name)
-        for _ in 0..<count {
+        var done = 0
+        while count < 0 || done < count {
             lockOrFail(mutex)
             // data[1] is an "inside" marker: finding it set means two processes are in the
             // critical section at once.
             if data[1] != 0 { fail("mutual exclusion violated: data[1] = \(data[1])") }
             data[1] = 1
+            // Forever mode reports progress from inside the critical section, half-way
+            // through an update: a kill that follows at once lands while the lock is held.
+            if count < 0 && done == 1000 { say("progress") }
             data[0] += 1
             data[1] = 0
             unlockOrFail(mutex)
+            done += 1
         }
         say("done")
 

@@ -51,5 +51,51 @@ extension MultiProcessTests {
             #expect(try next.waitForExit() == .exited(0))
             #expect(throws: ProcessMutexError.notRecoverable) { try mutex.tryLock() }
         }
+
+        /// A process killed in the middle of a stream of locked increments. The victim says
+        /// "progress" from inside its critical section, half-way through an update, so the
+        /// kill lands there in practice (it did in every run observed); should it land outside,
+        /// the parent's lock says so (`.acquired`) and the data must be intact. Either way the
+        /// data is repaired (the "inside" marker reset) and other processes then increment it
+        /// exactly.
+        @Test func killedMidIncrementThenRepaired() throws {
+            let scenario = Scenario("death-mid-op")
+            defer { scenario.removeAll() }
+            let mutex = try ProcessMutex(named: scenario.lock, mode: .create)
+            let data = try SharedArray<Int>(named: scenario.data, count: 2, initialValue: 0, mode: .create)
+            let start = try ProcessEvent(named: scenario.start, resetMode: .manual, mode: .create)
+
+            let victim = try Peer("increment", scenario.name, "-1")
+            try victim.waitFor("ready")
+            start.set()
+            try victim.waitFor("progress")
+            victim.send(SIGKILL)
+            #expect(try victim.waitForExit() == .signaled(SIGKILL))
+
+            switch try mutex.lock(timeout: .seconds(10)) {
+            case .previousOwnerDied:
+                // Killed inside the critical section: the marker may be left set.
+                data[1] = 0
+                try mutex.markConsistent()
+            case .acquired:
+                #expect(data[1] == 0, "killed outside the critical section, the data must be consistent")
+            case .timedOut:
+                Issue.record("the mutex stayed held after its owner was killed")
+                return
+            }
+            let before = data[0]
+            #expect(before >= 1000)
+            try mutex.unlock()
+
+            let perProcess = 10_000
+            let peers = try (0..<2).map { _ in try Peer("increment", scenario.name, "\(perProcess)") }
+            for peer in peers {
+                try peer.waitFor("done")
+                #expect(try peer.waitForExit() == .exited(0), "\(peer): \(peer.standardError)")
+            }
+            #expect(try mutex.lock(timeout: .seconds(10)) == .acquired)
+            #expect(data[0] == before + 2 * perProcess)
+            try mutex.unlock()
+        }
     }
 }
