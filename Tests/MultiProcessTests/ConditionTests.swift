@@ -13,7 +13,8 @@ extension MultiProcessTests {
     /// a lost wake-up shows as "timedout" after the peer's long timeout.
     @Suite struct Condition {
         /// Sets the predicate and notifies one waiter, under the mutex.
-        private func setAndNotify(_ mutex: ProcessMutex, _ condition: ProcessCondition, _ data: SharedArray<Int>) throws {
+        private func setAndNotify(_ mutex: ProcessMutex, _ condition: ProcessCondition, _ data: SharedArray<Int>) throws
+        {
             #expect(try mutex.lock(timeout: .seconds(10)) == .acquired)
             data[0] = 1
             condition.notifyOne()

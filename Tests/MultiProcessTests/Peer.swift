@@ -123,7 +123,7 @@ final class Peer: CustomStringConvertible {
             guard let line = try nextLine(deadline: deadline, waitingFor: words) else {
                 throw failure("ended its output before saying \(words.sorted())")
             }
-            let first = line.split(separator: " ", maxSplits: 1).first.map(String.init) ?? ""
+            let first = Peer.firstWord(of: line)
             if words.contains(first) { return line }
             if first == "error" { throw failure("reported '\(line)' while expected to say \(words.sorted())") }
         }
@@ -138,8 +138,9 @@ final class Peer: CustomStringConvertible {
         while true {
             for peer in peers {
                 while let line = peer.takeBufferedLine() {
-                    if line.split(separator: " ").first.map(String.init) == word { return (peer, line) }
-                    if line.hasPrefix("error") { throw peer.failure("reported '\(line)'") }
+                    let first = firstWord(of: line)
+                    if first == word { return (peer, line) }
+                    if first == "error" { throw peer.failure("reported '\(line)' while expected to say '\(word)'") }
                 }
             }
             let open = peers.filter { !$0.reachedEndOfOutput }
@@ -156,13 +157,22 @@ final class Peer: CustomStringConvertible {
         }
     }
 
+    /// The word a peer's line starts with: its progress or result ("signaled 3" → "signaled").
+    private static func firstWord(of line: String) -> String {
+        line.split(separator: " ", maxSplits: 1).first.map(String.init) ?? ""
+    }
+
     /// The next stdout line, or `nil` at end of output.
     private func nextLine(deadline: Deadline, waitingFor words: Set<String>) throws -> String? {
         while true {
             if let line = takeBufferedLine() { return line }
             if reachedEndOfOutput { return nil }
-            var descriptor = [pollfd(fd: stdoutPipe.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)]
-            if try Peer.poll(&descriptor, deadline: deadline, onTimeout: { failure("did not say \(words.sorted()) in time") }) {
+            var descriptor = [
+                pollfd(fd: stdoutPipe.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            ]
+            if try Peer.poll(
+                &descriptor, deadline: deadline, onTimeout: { failure("did not say \(words.sorted()) in time") })
+            {
                 readAvailable()
             }
         }
@@ -187,7 +197,9 @@ final class Peer: CustomStringConvertible {
     /// One `read` of whatever stdout holds (the descriptor is known to be readable).
     private func readAvailable() {
         var chunk = [UInt8](repeating: 0, count: 4096)
-        let n = chunk.withUnsafeMutableBytes { read(stdoutPipe.fileHandleForReading.fileDescriptor, $0.baseAddress, $0.count) }
+        let n = chunk.withUnsafeMutableBytes {
+            read(stdoutPipe.fileHandleForReading.fileDescriptor, $0.baseAddress, $0.count)
+        }
         if n > 0 {
             pending.append(contentsOf: chunk[0..<n])
         } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
