@@ -287,10 +287,35 @@ public struct ByteChannelReceiver: ~Copyable, Sendable {
     public mutating func receive<R>(
         timeout: Duration? = nil, inPlace body: (UnsafeRawBufferPointer) -> R
     ) throws(ChannelError) -> R? {
-        let deadline = Deadline(timeout: timeout)
+        try receiveFrame(deadline: Deadline(timeout: timeout)) { (payload) throws(ChannelError) in body(payload) }
+    }
+
+    /// Receives a message as a new array.
+    /// - Returns: the message, or `nil` if the deadline passed first.
+    /// - Throws: as ``receive(timeout:inPlace:)``.
+    public mutating func receive(timeout: Duration? = nil) throws(ChannelError) -> [UInt8]? {
+        try receive(timeout: timeout) { Array($0) }
+    }
+
+    /// Receives a message into `buffer` and returns its length, or `nil` on timeout.
+    /// - Throws: as ``receive(timeout:inPlace:)``, and ``ChannelError/messageTooLarge(size:maximum:)``
+    ///   if `buffer` is too small for the next message (which then stays in the channel).
+    public mutating func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration? = nil) throws(ChannelError) -> Int? {
+        try receiveFrame(deadline: Deadline(timeout: timeout)) { (payload) throws(ChannelError) -> Int in
+            guard payload.count <= buffer.count else { throw .messageTooLarge(size: payload.count, maximum: buffer.count) }
+            if let source = payload.baseAddress { buffer.baseAddress!.copyMemory(from: source, byteCount: payload.count) }
+            return payload.count
+        }
+    }
+
+    /// Waits for the next frame and hands it to `body`; the frame is released only if `body`
+    /// returns (a throwing `body` leaves the message in the channel).
+    mutating func receiveFrame<R>(
+        deadline: Deadline, _ body: (UnsafeRawBufferPointer) throws(ChannelError) -> R
+    ) throws(ChannelError) -> R? {
         while true {
             if let payload = try claim() {
-                let result = body(payload)
+                let result = try body(payload)
                 release(payload)
                 return result
             }
@@ -312,33 +337,6 @@ public struct ByteChannelReceiver: ~Copyable, Sendable {
                 let peers = ChannelPeers(segment: ring.segment, control: ring.control)
                 if peers.allGone(.sender, live: peers.counts(.sender).live), try claim() == nil { throw .senderDied }
             }
-        }
-    }
-
-    /// Receives a message as a new array.
-    /// - Returns: the message, or `nil` if the deadline passed first.
-    /// - Throws: as ``receive(timeout:inPlace:)``.
-    public mutating func receive(timeout: Duration? = nil) throws(ChannelError) -> [UInt8]? {
-        try receive(timeout: timeout) { Array($0) }
-    }
-
-    /// Receives a message into `buffer`, which must hold ``maximumMessageSize`` bytes or the
-    /// message; returns its length, or `nil` on timeout.
-    /// - Throws: as ``receive(timeout:inPlace:)``, and ``ChannelError/messageTooLarge(size:maximum:)``
-    ///   if `buffer` is too small (the message stays in the channel).
-    public mutating func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration? = nil) throws(ChannelError) -> Int? {
-        let deadline = Deadline(timeout: timeout)
-        while true {
-            if let payload = try claim() {
-                guard payload.count <= buffer.count else { throw .messageTooLarge(size: payload.count, maximum: buffer.count) }
-                if let source = payload.baseAddress { buffer.baseAddress!.copyMemory(from: source, byteCount: payload.count) }
-                release(payload)
-                return payload.count
-            }
-            let remaining = deadline.remaining
-            guard let found = try receive(timeout: remaining, inPlace: { _ in () }).map({ _ in () }) else { return nil }
-            _ = found
-            preconditionFailure("unreachable")
         }
     }
 
