@@ -200,30 +200,20 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
 
     // MARK: - Liveness
 
-    /// Live and dead registrations of `role`.
-    func participantCounts(_ role: ParticipantRole) -> (live: Int, dead: Int) {
-        var live = 0, dead = 0
-        for p in segment.participants where p.role == role {
-            if p.isAlive { live += 1 } else { dead += 1 }
-        }
-        return (live, dead)
-    }
-
     /// Whether the senders are gone without closing: nobody left to publish (or, for MPMC, a
     /// dead sender holds the slot receivers wait on).
     func sendersDied() -> Bool {
-        let (live, dead) = participantCounts(.sender)
-        // Relaxed: a snapshot for a diagnosis that is re-checked every liveness interval.
-        let open = control.openSenders.pointee.load(ordering: .relaxed)
-        if live == 0 && open > 0 { return true }
+        let peers = ChannelPeers(segment: segment, control: control)
+        let (live, dead) = peers.counts(.sender)
+        if peers.allGone(.sender, live: live) { return true }
         return topology == .multiProducerMultiConsumer && dead > 0 && mpmcReceiverBlockedOnClaimedSlot()
     }
 
     /// Whether the receivers are gone without closing while the ring is full.
     func receiversDied() -> Bool {
-        let (live, dead) = participantCounts(.receiver)
-        let open = control.openReceivers.pointee.load(ordering: .relaxed)
-        if live == 0 && open > 0 { return true }
+        let peers = ChannelPeers(segment: segment, control: control)
+        let (live, dead) = peers.counts(.receiver)
+        if peers.allGone(.receiver, live: live) { return true }
         return topology == .multiProducerMultiConsumer && dead > 0 && mpmcSenderBlockedOnClaimedSlot()
     }
 

@@ -1,0 +1,114 @@
+import Glibc
+import Interprocess
+import Testing
+
+extension MultiProcessTests {
+    /// `ProcessCondition` waits and notifications crossing process boundaries.
+    ///
+    /// The protocol that makes these tests deterministic: a waiting peer says "waiting" while
+    /// it still holds the mutex, then waits (which releases the mutex as it registers). The
+    /// notifier takes the mutex after reading "waiting" — so only once the waiter is inside
+    /// its wait — sets the predicate (`data[0]`) and notifies. The waiter re-checks the
+    /// predicate under the mutex, so even a notification that came early could not be lost;
+    /// a lost wake-up shows as "timedout" after the peer's long timeout.
+    @Suite struct Condition {
+        /// Sets the predicate and notifies one waiter, under the mutex.
+        private func setAndNotify(_ mutex: ProcessMutex, _ condition: ProcessCondition, _ data: SharedArray<Int>) throws
+        {
+            #expect(try mutex.lock(timeout: .seconds(10)) == .acquired)
+            data[0] = 1
+            condition.notifyOne()
+            try mutex.unlock()
+        }
+
+        @Test func parentNotifiesWaiterInChild() throws {
+            let scenario = Scenario("cond-notify")
+            defer { scenario.removeAll() }
+            let (mutex, condition, data) = try scenario.makeMutexConditionAndData()
+            let waiter = try Peer("wait-condition", scenario.name, "10000")
+            try waiter.waitFor("waiting")
+            try setAndNotify(mutex, condition, data)
+            try waiter.waitFor("signaled")
+            #expect(try waiter.waitForExit() == .exited(0))
+        }
+
+        @Test func childNotifiesWaiterInAnotherChild() throws {
+            let scenario = Scenario("cond-peers")
+            defer { scenario.removeAll() }
+            _ = try scenario.makeMutexConditionAndData()
+            let waiter = try Peer("wait-condition", scenario.name, "10000")
+            try waiter.waitFor("waiting")
+            // The notifier locks the mutex first, so it too notifies only once the waiter waits.
+            let notifier = try Peer("notify", scenario.name)
+            try notifier.waitFor("notified")
+            try waiter.waitFor("signaled")
+            #expect(try notifier.waitForExit() == .exited(0))
+            #expect(try waiter.waitForExit() == .exited(0))
+        }
+
+        /// A 50 ms wait nobody signals ends by its deadline: not before 50 ms, and well under a
+        /// second even on a loaded machine (the child measures on the monotonic clock).
+        @Test func timedWaitInChildTimesOut() throws {
+            let scenario = Scenario("cond-timeout")
+            defer { scenario.removeAll() }
+            _ = try scenario.makeMutexConditionAndData()
+            let waiter = try Peer("wait-condition", scenario.name, "50")
+            let line = try waiter.waitFor(["timedout", "signaled"])
+            #expect(line.hasPrefix("timedout"))
+            let elapsed = try reportedMilliseconds(line)
+            #expect(elapsed >= 50)
+            #expect(elapsed < 1000)
+            #expect(try waiter.waitForExit() == .exited(0))
+        }
+
+        /// A waiter killed with `SIGKILL` in the middle of its wait breaks nothing: another
+        /// waiter that waited beside it is woken by `notifyOne`, the mutex was not held by the
+        /// dead waiter, and later wait/notify pairs and timed waits work as before.
+        @Test func waiterKilledWhileWaiting() throws {
+            let scenario = Scenario("cond-death")
+            defer { scenario.removeAll() }
+            let (mutex, condition, data) = try scenario.makeMutexConditionAndData()
+
+            let victim = try Peer("wait-condition", scenario.name, "10000")
+            try victim.waitFor("waiting")
+            let survivor = try Peer("wait-condition", scenario.name, "10000")
+            // The survivor says "waiting" under the mutex, so the victim had released it: the
+            // victim is inside its wait.
+            try survivor.waitFor("waiting")
+            // Likewise, locking here returns once the survivor is inside its wait.
+            #expect(try mutex.lock(timeout: .seconds(10)) == .acquired)
+            try mutex.unlock()
+
+            victim.send(SIGKILL)
+            #expect(try victim.waitForExit() == .signaled(SIGKILL))
+
+            // One notification, two registered waiters, one of them dead: the live one wakes.
+            try setAndNotify(mutex, condition, data)
+            try survivor.waitFor("signaled")
+            #expect(try survivor.waitForExit() == .exited(0))
+
+            // A later pair, across two children.
+            #expect(try mutex.lock(timeout: .seconds(10)) == .acquired)
+            data[0] = 0
+            try mutex.unlock()
+            let waiter = try Peer("wait-condition", scenario.name, "10000")
+            try waiter.waitFor("waiting")
+            let notifier = try Peer("notify", scenario.name)
+            try notifier.waitFor("notified")
+            try waiter.waitFor("signaled")
+            #expect(try waiter.waitForExit() == .exited(0))
+            #expect(try notifier.waitForExit() == .exited(0))
+
+            // And a timed wait still times out on time.
+            #expect(try mutex.lock(timeout: .seconds(10)) == .acquired)
+            data[0] = 0
+            try mutex.unlock()
+            let timed = try Peer("wait-condition", scenario.name, "50")
+            let line = try timed.waitFor(["timedout", "signaled"])
+            #expect(line.hasPrefix("timedout"))
+            let elapsed = try reportedMilliseconds(line)
+            #expect(elapsed >= 50 && elapsed < 1000)
+            #expect(try timed.waitForExit() == .exited(0))
+        }
+    }
+}
