@@ -12,6 +12,7 @@ enum BenchScenario: String, CaseIterable, Codable {
     case mpmcSpin = "mpmc-spin"
     case mpmcBlock = "mpmc-block"
     case mpmcAdaptive = "mpmc-adaptive"
+    case bytesAdaptive = "bytes-adaptive"
     case pipe
     case socket
 
@@ -25,6 +26,7 @@ enum BenchScenario: String, CaseIterable, Codable {
         case .mpmcSpin: "Interprocess MPMC channel"
         case .mpmcBlock: "Interprocess MPMC channel"
         case .mpmcAdaptive: "Interprocess MPMC channel"
+        case .bytesAdaptive: "Interprocess byte channel (SPSC)"
         case .pipe: "pipe pair"
         case .socket: "Unix stream socket pair"
         }
@@ -34,7 +36,7 @@ enum BenchScenario: String, CaseIterable, Codable {
         switch self {
         case .flag, .spscSpin, .mpmcSpin: "spin"
         case .futex, .spscBlock, .mpmcBlock, .pipe, .socket: "blocking"
-        case .spscAdaptive, .mpmcAdaptive: "adaptive"
+        case .spscAdaptive, .mpmcAdaptive, .bytesAdaptive: "adaptive"
         }
     }
 
@@ -42,7 +44,7 @@ enum BenchScenario: String, CaseIterable, Codable {
     /// atomic flags, blocking rows with the futex ping-pong.
     var limit: BenchScenario? {
         switch self {
-        case .flag, .futex: nil
+        case .flag, .futex, .bytesAdaptive: nil
         case .spscSpin, .mpmcSpin, .spscAdaptive, .mpmcAdaptive: .flag
         case .spscBlock, .mpmcBlock, .pipe, .socket: .futex
         }
@@ -52,6 +54,7 @@ enum BenchScenario: String, CaseIterable, Codable {
         switch self {
         case .flag, .futex: [.rtt]
         case .spscSpin, .spscBlock, .spscAdaptive, .mpmcSpin, .mpmcBlock, .mpmcAdaptive: [.rtt, .stream]
+        case .bytesAdaptive: [.stream1MiB]
         case .pipe, .socket: [.rtt, .stream, .stream1MiB]
         }
     }
@@ -70,13 +73,7 @@ enum BenchScenario: String, CaseIterable, Codable {
     }
 
     /// What this build cannot measure, said in the output rather than left out silently.
-    static func gaps(workloads: [BenchWorkload]) -> [String] {
-        guard workloads.contains(.stream1MiB) else { return [] }
-        return [
-            "1 MiB over an Interprocess channel: not measured, this build has no byte-message channel "
-                + "(ByteChannelSender/ByteChannelReceiver)"
-        ]
-    }
+    static func gaps(workloads: [BenchWorkload]) -> [String] { [] }
 }
 
 enum BenchWorkload: String, CaseIterable, Codable {
@@ -264,6 +261,18 @@ extension Bench {
             try child.finish()
             row.rtt = LatencySummary(samples: &samples)
 
+        case .bytesAdaptive:
+            BenchCleanup.shared.addSegment(base + ".bytes")
+            var sender = try ByteChannelSender(
+                named: base + ".bytes", bufferSize: LargeMessage.byteChannelBufferSize,
+                maximumMessageSize: LargeMessage.size, mode: .create)
+            let child = try BenchChild(arguments: childArguments, input: nil, timeout: childTimeout)
+            try child.waitUntilReady()
+            try sendLargeStream(seconds: streamSeconds, minimum: minimum1M) { try sender.send($0) }
+            let count = StreamCount(try child.readResult())
+            try child.finish()
+            row.stream1MiB = StreamSummary(count, messageSize: LargeMessage.size)
+
         case .pipe:
             // Two named FIFOs: parent → child (`.ab`) and child → parent (`.ba`). The parent
             // opens both read-write so its opens never block on a child that failed to start.
@@ -301,7 +310,6 @@ extension Bench {
         default:
             throw BenchFailure("unknown scenario")
         }
-        _ = minimum1M
     }
 
     private func runDescriptorParent(
@@ -320,7 +328,9 @@ extension Bench {
             try child.finish()
             row.stream64 = StreamSummary(count, messageSize: 64)
         case .stream1MiB:
-            try sendLargeStream(output: output, seconds: streamSeconds, minimum: BenchMarker.firstTimed1M + 8)
+            try sendLargeStream(seconds: streamSeconds, minimum: BenchMarker.firstTimed1M + 8) {
+                try writeFully(output, $0.baseAddress!, $0.count)
+            }
             let count = StreamCount(try child.readResult())
             try child.finish()
             row.stream1MiB = StreamSummary(count, messageSize: LargeMessage.size)
@@ -363,6 +373,18 @@ extension Bench {
                 var pong = FutexPong(words: words)
                 try echoRoundTrips(&pong)
             }
+        case .bytesAdaptive:
+            var receiver = try ByteChannelReceiver(named: base + ".bytes", mode: .open)
+            ChildReport.ready()
+            try receiveLargeStream { buffer in
+                do {
+                    guard let n = try receiver.receive(into: buffer) else { return false }
+                    guard n == buffer.count else { throw BenchFailure("a \(n)-byte message instead of 1 MiB") }
+                    return true
+                } catch let error as ChannelError where error == .closed {
+                    return false
+                }
+            }.report()
         case .pipe:
             let input = open("/tmp/shm-\(base).ab", O_RDONLY | O_CLOEXEC)
             guard input >= 0 else { throw BenchFailure("open FIFO: \(String(cString: strerror(errno)))") }
@@ -387,7 +409,7 @@ extension Bench {
             var receiver = DescriptorStreamReceiver(input: input)
             try receiveStream(&receiver, firstTimed: BenchMarker.firstTimed64).report()
         case .stream1MiB:
-            try receiveLargeStream(input: input).report()
+            try receiveLargeStream { try readFully(input, $0.baseAddress!, $0.count) }.report()
         }
     }
 }

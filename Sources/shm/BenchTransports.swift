@@ -365,11 +365,14 @@ struct DescriptorStreamReceiver: StreamReceiving {
 enum LargeMessage {
     static let size = 1 << 20
     static let capacity = 8
+    /// The byte channel's ring: 8 MiB. Each frame adds an 8-byte header, so it holds 7 whole
+    /// 1 MiB messages at once (the closest the byte ring's power-of-two size comes to 8).
+    static let byteChannelBufferSize = capacity * size
 }
 
-/// Sends 1 MiB messages from a pre-faulted buffer over descriptors for `seconds` (at least
-/// `minimum`), then an end message.
-func sendLargeStream(output: Int32, seconds: Double, minimum: UInt64) throws {
+/// Sends 1 MiB messages from a pre-faulted buffer for `seconds` (at least `minimum`), then an
+/// end message; `send` copies the buffer into the transport.
+func sendLargeStream(seconds: Double, minimum: UInt64, _ send: (UnsafeRawBufferPointer) throws -> Void) throws {
     let buffer = prefaultedBuffer(LargeMessage.size)
     defer { buffer.deallocate() }
     let end = monotonicNanoseconds() &+ UInt64(seconds * 1e9)
@@ -377,21 +380,22 @@ func sendLargeStream(output: Int32, seconds: Double, minimum: UInt64) throws {
     while true {
         sequence += 1
         buffer.storeBytes(of: sequence, as: UInt64.self)
-        try writeFully(output, buffer.baseAddress!, buffer.count)
+        try send(UnsafeRawBufferPointer(buffer))
         if sequence >= minimum && monotonicNanoseconds() >= end { break }
     }
     buffer.storeBytes(of: BenchMarker.end, as: UInt64.self)
     buffer.storeBytes(of: sequence, toByteOffset: 8, as: UInt64.self)
-    try writeFully(output, buffer.baseAddress!, buffer.count)
+    try send(UnsafeRawBufferPointer(buffer))
 }
 
-/// Receives 1 MiB messages over a descriptor into a pre-faulted buffer.
-func receiveLargeStream(input: Int32) throws -> StreamCount {
+/// Receives 1 MiB messages into a pre-faulted buffer; `receive` copies the next message out
+/// into the buffer and returns `false` at the end of input.
+func receiveLargeStream(_ receive: (UnsafeMutableRawBufferPointer) throws -> Bool) throws -> StreamCount {
     let buffer = prefaultedBuffer(LargeMessage.size)
     defer { buffer.deallocate() }
     var count = StreamCount()
     return try receiveLarge(into: &count) {
-        guard try readFully(input, buffer.baseAddress!, buffer.count) else { return nil }
+        guard try receive(buffer) else { return nil }
         return (buffer.load(as: UInt64.self), buffer.load(fromByteOffset: 8, as: UInt64.self))
     }
 }

@@ -13,7 +13,10 @@ import Testing
         #expect(((machine?["kernel"] as? String) ?? "").hasPrefix("Linux"), "\(run.stdout)")
         let rows = report["rows"] as? [[String: Any]] ?? []
         let ids = Set(rows.compactMap { $0["id"] as? String })
-        for id in ["flag", "futex", "spsc-spin", "spsc-block", "spsc-adaptive", "mpmc-adaptive", "pipe", "socket"] {
+        for id in [
+            "flag", "futex", "spsc-spin", "spsc-block", "spsc-adaptive", "mpmc-spin", "mpmc-block", "mpmc-adaptive",
+            "bytes-adaptive", "pipe", "socket",
+        ] {
             #expect(ids.contains(id), "no row \(id)\n\(run.stdout)")
         }
         for row in rows {
@@ -22,7 +25,7 @@ import Testing
                 for key in ["n", "p50_ns", "p99_ns", "p999_ns"] {
                     #expect(((rtt[key] as? NSNumber)?.doubleValue ?? 0) > 0, "\(id) rtt \(key)\n\(run.stdout)")
                 }
-            } else {
+            } else if id != "bytes-adaptive" {
                 Issue.record("\(id) has no round-trip figures\n\(run.stdout)")
             }
             if row["limit"] != nil {
@@ -35,12 +38,12 @@ import Testing
                 #expect((stream["outOfOrder"] as? NSNumber)?.intValue == 0, "\(id) \(key) order\n\(run.stdout)")
                 #expect(((stream["received"] as? NSNumber)?.intValue ?? 0) > 0, "\(id) \(key) received")
             }
-            if row["id"] as? String != "flag" && row["id"] as? String != "futex" {
+            if !["flag", "futex", "bytes-adaptive"].contains(id) {
                 #expect(row["stream64"] != nil, "\(id) has no 64-byte stream\n\(run.stdout)")
             }
         }
-        // Pipe and socket carry 1 MiB messages too.
-        for row in rows where ["pipe", "socket"].contains(row["id"] as? String ?? "") {
+        // The byte channel, pipe and socket carry 1 MiB messages.
+        for row in rows where ["bytes-adaptive", "pipe", "socket"].contains(row["id"] as? String ?? "") {
             #expect(row["stream1MiB"] != nil, "\(row)")
         }
         let listed = run.stdout
