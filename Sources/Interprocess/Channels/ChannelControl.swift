@@ -27,11 +27,17 @@ import Synchronization
 /// The two barriers make it impossible for the sleeper to miss the change *and* the waker to
 /// miss the sleeper; when nobody sleeps, the waker makes no syscall. A sleeper that dies leaves
 /// `waiters` too high, which costs wakers a useless syscall, never a lost wake-up.
+///
+/// The fast-path members are `@usableFromInline`/`@inlinable` so that `trySend`/`tryReceive`
+/// are specialised for the element type and inlined into the caller's module (without it a
+/// client calls the unspecialised generic code, which copies every element through value
+/// witnesses and calls out for every index access).
+@usableFromInline
 struct ChannelControl: @unchecked Sendable {
-    static let producerOffset = 0
-    static let consumerOffset = 128
-    static let notEmptyOffset = 256
-    static let notFullOffset = 384
+    @usableFromInline static let producerOffset = 0
+    @usableFromInline static let consumerOffset = 128
+    @usableFromInline static let notEmptyOffset = 256
+    @usableFromInline static let notFullOffset = 384
     static let stateOffset = 512
     static let controlSize = 640
 
@@ -41,16 +47,19 @@ struct ChannelControl: @unchecked Sendable {
         return (controlSize + a - 1) / a * a
     }
 
-    let payload: UnsafeMutableRawPointer
+    @usableFromInline let payload: UnsafeMutableRawPointer
 
-    var producerIndex: UnsafeMutablePointer<Atomic<UInt64>> {
+    @usableFromInline
+    init(payload: UnsafeMutableRawPointer) { self.payload = payload }
+
+    @inlinable var producerIndex: UnsafeMutablePointer<Atomic<UInt64>> {
         (payload + ChannelControl.producerOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
-    var consumerIndex: UnsafeMutablePointer<Atomic<UInt64>> {
+    @inlinable var consumerIndex: UnsafeMutablePointer<Atomic<UInt64>> {
         (payload + ChannelControl.consumerOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
-    var notEmpty: WakeWords { WakeWords(base: payload + ChannelControl.notEmptyOffset) }
-    var notFull: WakeWords { WakeWords(base: payload + ChannelControl.notFullOffset) }
+    @inlinable var notEmpty: WakeWords { WakeWords(base: payload + ChannelControl.notEmptyOffset) }
+    @inlinable var notFull: WakeWords { WakeWords(base: payload + ChannelControl.notFullOffset) }
 
     /// 1 once every sender has closed. Written with release after the last message.
     var closed: UnsafeMutablePointer<Atomic<UInt32>> { word(0) }
@@ -64,14 +73,18 @@ struct ChannelControl: @unchecked Sendable {
     }
 
     /// A futex sequence word and its sleeper count.
+    @usableFromInline
     struct WakeWords {
-        let base: UnsafeMutableRawPointer
-        var sequence: UnsafeMutablePointer<Atomic<UInt32>> { base.assumingMemoryBound(to: Atomic<UInt32>.self) }
-        var sequenceWord: UnsafeMutablePointer<UInt32> { base.assumingMemoryBound(to: UInt32.self) }
-        var waiters: UnsafeMutablePointer<Atomic<UInt32>> { (base + 4).assumingMemoryBound(to: Atomic<UInt32>.self) }
+        @usableFromInline let base: UnsafeMutableRawPointer
+
+        @inlinable init(base: UnsafeMutableRawPointer) { self.base = base }
+
+        @inlinable var sequence: UnsafeMutablePointer<Atomic<UInt32>> { base.assumingMemoryBound(to: Atomic<UInt32>.self) }
+        @inlinable var sequenceWord: UnsafeMutablePointer<UInt32> { base.assumingMemoryBound(to: UInt32.self) }
+        @inlinable var waiters: UnsafeMutablePointer<Atomic<UInt32>> { (base + 4).assumingMemoryBound(to: Atomic<UInt32>.self) }
 
         /// The waker's half of the protocol; call after publishing the change.
-        @inline(__always)
+        @inlinable @inline(__always)
         func wake(count: Int32) {
             CPU.storeLoadBarrier()
             // Relaxed: the barrier above orders this load after our publication.

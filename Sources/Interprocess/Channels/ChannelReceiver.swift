@@ -1,3 +1,4 @@
+import Synchronization
 import SystemPackage
 
 /// The receiving side of a typed channel between processes.
@@ -15,12 +16,12 @@ import SystemPackage
 /// Like ``ChannelSender``, a receiver is one participant and `~Copyable`; with
 /// ``ChannelTopology/singleProducerSingleConsumer`` there is at most one live receiver.
 public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
-    let ring: ChannelRing<Element>
+    @usableFromInline let ring: ChannelRing<Element>
     let lifetime: ChannelParticipation
     /// SPSC: our next position (we are the only writer of the head).
-    var head: UInt64
+    @usableFromInline var head: UInt64
     /// SPSC: the last tail we read; refreshed only when the ring looks empty.
-    var tailCache: UInt64
+    @usableFromInline var tailCache: UInt64
 
     /// How a blocked receive waits for messages.
     public var waitStrategy: WaitStrategy
@@ -55,7 +56,7 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     // MARK: - Claim and release
 
     /// The next published message's slot, or `nil` if none is ready.
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func claim() -> (UInt64, UnsafeMutableRawPointer)? {
         switch ring.topology {
         case .singleProducerSingleConsumer:
@@ -75,7 +76,7 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     }
 
     /// Frees a claimed slot for senders (without waking them).
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func release(_ position: UInt64, _ slot: UnsafeMutableRawPointer) {
         switch ring.topology {
         case .singleProducerSingleConsumer:
@@ -93,7 +94,7 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     ///
     /// - Returns: the message, or `nil` if the channel is empty.
     /// - Throws: ``ChannelError/closed`` if the channel is empty and every sender closed it.
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func tryReceive() throws(ChannelError) -> Element? {
         if let (position, slot) = claim() {
             let element = ring.element(slot).pointee
@@ -110,8 +111,17 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// - Returns: the message, or `nil` if the deadline passed first.
     /// - Throws: ``ChannelError/closed`` or ``ChannelError/senderDied`` once the channel is
     ///   drained and no sender can send again.
+    @inlinable
     public mutating func receive(timeout: Duration? = nil) throws(ChannelError) -> Element? {
-        try receive(timeout: timeout) { $0.pointee }
+        // Inlinable so the fast path specialises in the caller; waiting is not (the slow path
+        // tries to claim again before it waits, as before).
+        if let (position, slot) = claim() {
+            let element = ring.element(slot).pointee
+            release(position, slot)
+            ring.control.notFull.wake(count: 1)
+            return element
+        }
+        return try receive(timeout: timeout) { $0.pointee }
     }
 
     /// Receives a message and reads it in place: `body` gets a pointer to the slot in shared
@@ -179,7 +189,7 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     // MARK: - Waiting
 
     /// Throws `closed` when every sender closed and nothing is left to receive.
-    @inline(__always)
+    @usableFromInline
     mutating func throwIfClosed() throws(ChannelError) {
         // SYNC POINT: acquiring; pairs with the last sender's store of `closed`, after which the
         // re-check below sees every message published before the close.

@@ -6,16 +6,20 @@ import SystemPackage
 /// One instance per handle (each sender and receiver opens the segment itself, so each holds its
 /// own open file description and therefore its own participant-table lock). Thread-safe for
 /// MPMC operations; the SPSC operations are called by the single owner of a `~Copyable` handle.
+///
+/// `@usableFromInline` (and the slot arithmetic and MPMC claims `@inlinable`) so the handles'
+/// fast paths specialise in the caller's module; see ``ChannelControl``.
+@usableFromInline
 final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
     let segment: SharedMemory
-    let control: ChannelControl
-    let topology: ChannelTopology
-    let capacity: Int
-    let mask: UInt64
-    let slots: UnsafeMutableRawPointer
-    let slotStride: Int
+    @usableFromInline let control: ChannelControl
+    @usableFromInline let topology: ChannelTopology
+    @usableFromInline let capacity: Int
+    @usableFromInline let mask: UInt64
+    @usableFromInline let slots: UnsafeMutableRawPointer
+    @usableFromInline let slotStride: Int
     /// Offset of the element in an MPMC slot (after its UInt64 sequence); 0 for SPSC.
-    let elementOffset: Int
+    @usableFromInline let elementOffset: Int
 
     /// The geometry of a ring of `Element`s: (slot stride, element offset, slots offset).
     static func geometry(_ topology: ChannelTopology) -> (stride: Int, elementOffset: Int, slotsOffset: Int) {
@@ -98,17 +102,17 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
         self.elementOffset = expected.elementOffset
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func slot(_ position: UInt64) -> UnsafeMutableRawPointer {
         slots + Int(truncatingIfNeeded: position & mask) &* slotStride
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func sequence(_ slot: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
         slot.assumingMemoryBound(to: Atomic<UInt64>.self)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func element(_ slot: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Element> {
         (slot + elementOffset).assumingMemoryBound(to: Element.self)
     }
@@ -122,7 +126,7 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
 
     /// Claims a slot for sending; returns its position and address, or `nil` if the ring is
     /// full.
-    @inline(__always)
+    @inlinable @inline(__always)
     func mpmcClaimForSend() -> (UInt64, UnsafeMutableRawPointer)? {
         // Relaxed: the slot sequence's acquiring load below is the synchronising read.
         var position = control.producerIndex.pointee.load(ordering: .relaxed)
@@ -147,14 +151,14 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
         }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func mpmcPublish(_ position: UInt64, _ s: UnsafeMutableRawPointer) {
         // SYNC POINT: releasing; publishes the element to the consumer's acquiring load.
         sequence(s).pointee.store(position &+ 1, ordering: .releasing)
     }
 
     /// Claims a published slot for receiving, or `nil` if none is ready.
-    @inline(__always)
+    @inlinable @inline(__always)
     func mpmcClaimForReceive() -> (UInt64, UnsafeMutableRawPointer)? {
         var position = control.consumerIndex.pointee.load(ordering: .relaxed)
         while true {
@@ -175,7 +179,7 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
         }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func mpmcRelease(_ position: UInt64, _ s: UnsafeMutableRawPointer) {
         // SYNC POINT: releasing; our read of the element happens before a producer's overwrite.
         sequence(s).pointee.store(position &+ UInt64(capacity), ordering: .releasing)

@@ -1,3 +1,4 @@
+import Synchronization
 import SystemPackage
 
 /// The sending side of a typed channel between processes.
@@ -18,12 +19,12 @@ import SystemPackage
 /// The fast path (space available, no receiver asleep) makes no system call and, for SPSC, no
 /// atomic read-modify-write.
 public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
-    let ring: ChannelRing<Element>
+    @usableFromInline let ring: ChannelRing<Element>
     let lifetime: ChannelParticipation
     /// SPSC: our next position (we are the only writer of the tail).
-    var tail: UInt64
+    @usableFromInline var tail: UInt64
     /// SPSC: the last head we read; refreshed only when the ring looks full.
-    var headCache: UInt64
+    @usableFromInline var headCache: UInt64
 
     /// How a blocked send waits for space.
     public var waitStrategy: WaitStrategy
@@ -68,7 +69,7 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     // MARK: - Claim and publish
 
     /// Reserves the next slot, or `nil` if the ring is full.
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func claim() -> (UInt64, UnsafeMutableRawPointer)? {
         switch ring.topology {
         case .singleProducerSingleConsumer:
@@ -85,7 +86,7 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     }
 
     /// Makes a claimed slot visible to receivers (without waking them).
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func publish(_ position: UInt64, _ slot: UnsafeMutableRawPointer) {
         switch ring.topology {
         case .singleProducerSingleConsumer:
@@ -101,7 +102,7 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
 
     /// Sends `element` if there is space, without waiting.
     /// - Returns: whether it was sent.
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func trySend(_ element: Element) -> Bool {
         guard let (position, slot) = claim() else { return false }
         ring.element(slot).initialize(to: element)
@@ -114,8 +115,9 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     ///
     /// - Returns: `true` once sent, `false` if the deadline passed first.
     /// - Throws: ``ChannelError/receiverDied`` if the channel is full and every receiver died.
-    @discardableResult
+    @discardableResult @inlinable
     public mutating func send(_ element: Element, timeout: Duration? = nil) throws(ChannelError) -> Bool {
+        // Inlinable so the fast path (`trySend`) specialises in the caller; waiting is not.
         if trySend(element) { return true }
         return try send(timeout: timeout) { $0.initialize(to: element) }
     }

@@ -38,7 +38,7 @@ public enum CPU {
     }
 
     /// A hint to the processor that the caller is spinning (PAUSE on x86).
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func relax() { cipc_cpu_relax() }
 
     /// A full memory barrier: every store before it is visible to other processors before any
@@ -46,7 +46,7 @@ public enum CPU {
     ///
     /// Used for the "publish, then check whether anyone sleeps" handshake with futex waiters,
     /// which needs exactly this ordering on both sides.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func storeLoadBarrier() { cipc_store_load_barrier() }
 }
 
