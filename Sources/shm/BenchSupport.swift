@@ -74,6 +74,9 @@ struct MachineDescription: Codable {
     var kernel: String
     var build: String
     var pinned: Bool
+    /// `/proc/loadavg`'s 1-, 5- and 15-minute load averages when the run started: spinning
+    /// figures mean little when other work competes for the two pinned cores.
+    var loadAverage: String
 
     static func current() -> MachineDescription {
         var model = "unknown CPU"
@@ -96,12 +99,18 @@ struct MachineDescription: Codable {
         return MachineDescription(
             cpu: model, onlineCPUs: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), availableCPUs: CPU.availableCount,
             kernel: "\(field(name.sysname)) \(field(name.release)) \(field(name.machine))", build: build,
-            pinned: CPU.availableCount >= 2)
+            pinned: CPU.availableCount >= 2, loadAverage: loadAverage())
+    }
+
+    static func loadAverage() -> String {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "unknown" }
+        return text.split(separator: " ").prefix(3).joined(separator: " ")
     }
 
     var line: String {
         "\(cpu), \(availableCPUs) of \(onlineCPUs) CPUs usable, \(kernel), \(build) build"
             + (pinned ? ", sender/ping on core 0, receiver/pong on core 1" : ", not pinned (one CPU)")
+            + ", load average \(loadAverage) at start"
     }
 }
 
