@@ -305,6 +305,12 @@ public final class SharedMemory: @unchecked Sendable {
                             descriptor: fd, wasCreated: false, removeOnDeinit: false,
                             registersAsOpener: registersAsOpener)
                         return
+                    } catch SharedMemoryError.creatorDiedDuringInitialization where mode == .openOrCreate {
+                        // Take over: the object can never become ready. Unlink it — only if the
+                        // name still refers to the file we examined — and create it anew.
+                        SharedMemory.unlink(path, ifSameFileAs: fd)
+                        FileSystem.close(fd)
+                        continue
                     } catch {
                         FileSystem.close(fd)
                         throw error
@@ -501,6 +507,17 @@ public final class SharedMemory: @unchecked Sendable {
                 throw .corruptHeader(name: name, detail: "state word \(raw)")
             }
         }
+    }
+
+    /// Unlinks `path` if it still names the file open as `fd` (same device and inode); returns
+    /// whether it did. The check and the unlink are two steps: a name replaced between them is
+    /// left alone in all but that narrow window.
+    @discardableResult
+    static func unlink(_ path: String, ifSameFileAs fd: Int32) -> Bool {
+        guard let mine = try? FileSystem.status(fd), let current = try? FileSystem.status(path: path),
+            mine.st_ino == current.st_ino, mine.st_dev == current.st_dev
+        else { return false }
+        return (try? FileSystem.unlink(path)) != nil
     }
 
     private static let temporaryCounter = Atomic<Int>(0)
