@@ -137,6 +137,43 @@ import Testing
         #expect(try fileMode(backingPath(wide)) == 0o664)
     }
 
+    @Test func permissionsDoNotDependOnTheUmask() throws {
+        // umask is process-wide, but every file the tests create through the library gets its
+        // mode set explicitly, so narrowing it here for a moment cannot disturb parallel tests.
+        let name = uniqueName()
+        defer {
+            removeQuietly(name + ".a")
+            removeQuietly(name + ".b")
+        }
+        let previous = umask(0o077)
+        let narrow = Result { try SharedMemory(named: name + ".a", mode: .create, size: 8, permissions: [.ownerReadWrite, .groupRead]) }
+        umask(0o000)
+        let open = Result { try SharedMemory(named: name + ".b", mode: .create, size: 8) }
+        umask(previous)
+        _ = try narrow.get()
+        _ = try open.get()
+        #expect(try fileMode(backingPath(name + ".a")) == 0o640, "umask 077 must not remove group read")
+        #expect(try fileMode(backingPath(name + ".b")) == 0o600, "umask 000 must not widen the default")
+    }
+
+    static var sharedMemoryDirectoryBytes: UInt64 {
+        var info = statvfs()
+        guard statvfs(SharedMemory.directory, &info) == 0 else { return 0 }
+        return UInt64(info.f_blocks) * UInt64(info.f_frsize)
+    }
+
+    @Test(
+        .enabled(
+            if: (1..<(1 << 42)).contains(sharedMemoryDirectoryBytes),
+            "only where the file system is smaller than the request, so nothing is really allocated"))
+    func sizeBeyondTheFileSystemIsInsufficientSpace() {
+        let name = uniqueName()
+        defer { removeQuietly(name) }
+        let error = sharedMemoryError { _ = try SharedMemory(named: name, mode: .create, size: 1 << 42) }
+        #expect(error == .insufficientSpace(name: name, requestedBytes: (1 << 42) + 4096))
+        #expect(!SharedMemory.exists(named: name))
+    }
+
     @Test func removeRemovesAndSecondRemoveIsNotFound() throws {
         let name = uniqueName()
         defer { removeQuietly(name) }

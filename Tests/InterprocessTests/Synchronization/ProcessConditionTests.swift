@@ -117,6 +117,42 @@ import Testing
         #expect(pair.registeredWaiters == 0)
     }
 
+    @Test func relockAfterAnOwnerDiedDuringTheWaitIsReported() throws {
+        let pair = try makePair()
+        defer { pair.cleanup() }
+        let outcome = Collector<String>()
+        let tids = Collector<Int32>()
+        let waiter = TestThread {
+            tids.append(CurrentThread.id)
+            guard (try? pair.mutex.lock(timeout: .seconds(10))) == .acquired else { return }
+            do {
+                let result = try pair.condition.wait(on: pair.mutex, timeout: .seconds(20))
+                outcome.append("returned \(result)")
+                try? pair.mutex.unlock()
+            } catch {
+                outcome.append("\(error)")
+                // The waiter holds the mutex: repair, then mark it consistent.
+                do {
+                    try pair.mutex.markConsistent()
+                    try pair.mutex.unlock()
+                    outcome.append("repaired")
+                } catch {
+                    outcome.append("repair failed: \(error)")
+                }
+            }
+        }
+        try #require(waitUntilAsleep(1, pair: pair, tids: tids))
+        // Another thread takes the mutex, notifies, and dies holding it.
+        TestThread {
+            guard (try? pair.mutex.lock(timeout: .seconds(10))) == .acquired else { return }
+            pair.condition.notifyAll()
+        }.join()
+        waiter.join()
+        #expect(outcome.all == ["\(ProcessMutexError.previousOwnerDied)", "repaired"])
+        #expect(try pair.mutex.lock() == .acquired)
+        try pair.mutex.unlock()
+    }
+
     @Test func predicateFormReturnsWhenThePredicateHolds() throws {
         let pair = try makePair()
         defer { pair.cleanup() }
