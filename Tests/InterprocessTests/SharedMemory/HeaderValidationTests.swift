@@ -139,6 +139,21 @@ import Testing
         #expect(try SharedArray<Int>(named: name).elements == [1, 1, 1, 1])
     }
 
+    @Test func payloadTooSmallForASynchronizationObjectIsCorruptHeader() throws {
+        // A valid-looking header that promises fewer payload bytes than a mutex occupies must
+        // not let the opener touch memory past the payload.
+        let name = uniqueName()
+        defer { removeQuietly(name) }
+        _ = try ProcessMutex(named: name, mode: .create)
+        try rewriteHeader(backingPath(name)) { $0.storeBytes(of: UInt64(8), toByteOffset: 32, as: UInt64.self) }
+        let error = sharedMemoryError { _ = try ProcessMutex(named: name, mode: .open) }
+        guard case let .corruptHeader(_, detail)? = error else {
+            Issue.record("expected corruptHeader, got \(String(describing: error))")
+            return
+        }
+        #expect(detail.contains("payload of 8 bytes"))
+    }
+
     @Test func totalSizeBeyondTheFileIsTruncated() throws {
         let (name, path) = try makeArray()
         defer { removeQuietly(name) }
