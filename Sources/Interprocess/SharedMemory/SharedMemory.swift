@@ -67,6 +67,9 @@ public final class SharedMemory: @unchecked Sendable {
     public let wasCreated: Bool
     /// The payload: the bytes after the header, page-aligned, zero-filled at creation unless an
     /// initializer wrote them.
+    ///
+    /// The buffer is valid only while this object lives: keep a reference to the segment for as
+    /// long as you use the bytes (`try SharedMemory(…).bytes[0]` reads unmapped memory).
     public let bytes: UnsafeMutableRawBufferPointer
     /// The kind-specific parameters recorded at creation.
     let kindParameters: [UInt32]
@@ -166,7 +169,9 @@ public final class SharedMemory: @unchecked Sendable {
         // with it the participant-table locks of whoever else holds it (see ParticipantTable).
         let fd: Int32
         do { fd = try FileSystem.open("/proc/self/fd/\(descriptor.rawValue)", flags: O_RDWR) } catch {
-            throw SharedMemoryError.from(error, name: "<fd \(descriptor.rawValue)>", operation: "open(/proc/self/fd)")
+            // No such entry means no such descriptor.
+            let errno = error == .noSuchFileOrDirectory ? Errno.badFileDescriptor : error
+            throw SharedMemoryError.unexpected(errno, operation: "open(/proc/self/fd/\(descriptor.rawValue))")
         }
         do {
             let (mapping, length, fields) = try SharedMemory.validate(

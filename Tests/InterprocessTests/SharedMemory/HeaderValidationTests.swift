@@ -57,7 +57,13 @@ import Testing
         #expect(load(84, as: UInt32.self) == UInt32("Swift.Int".utf8.count))
         #expect(Array(bytes[88..<97]) == Array("Swift.Int".utf8))
         #expect(bytes[97..<152].allSatisfy { $0 == 0 })
-        #expect(bytes[1024..<4096].allSatisfy { $0 == 0 }, "participant table reserved")
+        #expect(bytes[192..<1088].allSatisfy { $0 == 0 }, "reserved bytes")
+        // Participant slot 0: the creator's registration as an opener, already ended (the array
+        // was released), so its state is free while the fields it wrote remain.
+        #expect(load(1088, as: UInt32.self) == 0, "slot 0 free again")
+        #expect(load(1092, as: UInt32.self) == ParticipantRole.opener.rawValue)
+        #expect(load(1096, as: Int32.self) == getpid())
+        #expect(bytes[(1088 + 64)..<4096].allSatisfy { $0 == 0 }, "other slots free")
         #expect(try fileMode(path) == 0o600)
         var st = stat()
         #expect(stat(path, &st) == 0 && st.st_size == 8192)
