@@ -72,7 +72,7 @@ final class ByteRing: @unchecked Sendable {
             throw .corrupt("byte channel geometry (ring \(size) bytes, maximum message \(maximum))")
         }
         if let maximumMessageSize, maximumMessageSize != maximum {
-            throw .segment(.capacityMismatch(name: name, expected: maximumMessageSize, found: maximum))
+            throw .segment(.configurationMismatch(name: name, detail: "maximum message size \(maximum), not \(maximumMessageSize)"))
         }
         self.segment = segment
         self.control = ChannelControl(payload: segment.bytes.baseAddress!)

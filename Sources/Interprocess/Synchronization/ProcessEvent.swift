@@ -39,8 +39,8 @@ public struct ProcessEvent: @unchecked Sendable {
     ///
     /// - Parameters:
     ///   - resetMode: the mode of a newly created event. When opening, the recorded mode
-    ///     must equal it, or the open fails with ``SharedMemoryError/capacityMismatch(name:expected:found:)``…
-    ///     use `nil` to accept the recorded mode.
+    ///     must equal it, or the open fails with ``SharedMemoryError/configurationMismatch(name:detail:)``;
+    ///     `nil` accepts the recorded mode.
     ///   - initiallySet: whether a newly created event starts set.
     /// - Throws: ``SharedMemoryError``.
     public init(
@@ -57,7 +57,7 @@ public struct ProcessEvent: @unchecked Sendable {
             })
         try self.init(segment: segment, address: segment.bytes.baseAddress!, name: name)
         if let resetMode, resetMode != self.resetMode {
-            throw .capacityMismatch(name: name, expected: Int(resetMode.rawValue), found: Int(self.resetMode.rawValue))
+            throw .configurationMismatch(name: name, detail: "reset mode \(self.resetMode), not \(resetMode)")
         }
     }
 

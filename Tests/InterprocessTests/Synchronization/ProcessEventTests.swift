@@ -84,7 +84,7 @@ import Testing
         #expect(same.resetMode == .automatic)
         #expect(
             sharedMemoryError { _ = try ProcessEvent(named: name, resetMode: .manual) }
-                == .capacityMismatch(name: name, expected: 0, found: 1))
+                == .configurationMismatch(name: name, detail: "reset mode automatic, not manual"))
         // Setting through one handle is seen through another.
         created.set()
         #expect(any.tryWait())
