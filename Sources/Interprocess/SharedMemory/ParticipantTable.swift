@@ -136,8 +136,8 @@ extension SharedMemory {
     /// process dies first, the kernel drops it, and every other process sees the participant as
     /// dead. Anonymous segments have a table too.
     ///
-    /// - Returns: the registration, or `nil` if all ``ParticipantTable/slotCount`` slots are held
-    ///   by live participants.
+    /// - Parameter role: what the participant registers as.
+    /// - Returns: the registration, or `nil` if all 47 slots are held by live participants.
     /// - Throws: ``SharedMemoryError/unexpected(_:operation:)`` if the kernel refuses the lock.
     public func register(as role: ParticipantRole) throws(SharedMemoryError) -> ParticipantRegistration? {
         let table = ParticipantTable(base: mapping)

@@ -38,6 +38,10 @@ public struct ProcessEvent: @unchecked Sendable {
     /// Creates or opens the event named `name`.
     ///
     /// - Parameters:
+    ///   - name: the event's name.
+    ///   - mode: create, open, or either.
+    ///   - permissions: the file mode of a new object (default `0600`).
+    ///   - timeout: how long to wait for an object another process is still initialising.
     ///   - resetMode: the mode of a newly created event. When opening, the recorded mode
     ///     must equal it, or the open fails with ``SharedMemoryError/configurationMismatch(name:detail:)``;
     ///     `nil` accepts the recorded mode.

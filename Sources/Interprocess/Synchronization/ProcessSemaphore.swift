@@ -25,6 +25,10 @@ public struct ProcessSemaphore: @unchecked Sendable {
     /// Creates or opens the semaphore named `name`.
     ///
     /// - Parameters:
+    ///   - name: the semaphore's name.
+    ///   - mode: create, open, or either.
+    ///   - permissions: the file mode of a new object (default `0600`).
+    ///   - timeout: how long to wait for an object another process is still initialising.
     ///   - initialValue: the count of a newly created semaphore (ignored when opening).
     /// - Throws: ``SharedMemoryError``, including ``SharedMemoryError/invalidSize(_:reason:)``
     ///   for an initial value outside `0...maximumValue`.
