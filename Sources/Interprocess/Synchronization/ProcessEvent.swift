@@ -124,7 +124,10 @@ public struct ProcessEvent: @unchecked Sendable {
     ///
     /// - Returns: `true` if the event was set, `false` if the deadline passed.
     public func wait(timeout: Duration? = nil) -> Bool {
-        let deadline = Deadline(timeout: timeout)
+        wait(deadline: Deadline(timeout: timeout))
+    }
+
+    func wait(deadline: Deadline) -> Bool {
         while true {
             if tryWait() { return true }
             waiters.atomic.pointee.add(1, ordering: .sequentiallyConsistent)
@@ -137,6 +140,10 @@ public struct ProcessEvent: @unchecked Sendable {
             if result == .timedOut { return tryWait() }
         }
     }
+
+    /// Wakes every sleeping waiter without setting the event (they re-check and sleep again);
+    /// used to end offloaded waits on cancellation.
+    func wakeAllWaiters() { Futex.wakeAll(state.address) }
 
     /// Returns whether the event is set, without waiting (consuming it if auto-reset).
     public func tryWait() -> Bool {

@@ -83,7 +83,10 @@ public struct ProcessSemaphore: @unchecked Sendable {
     ///
     /// - Returns: `true` if a unit was taken, `false` if the deadline passed.
     public func wait(timeout: Duration? = nil) -> Bool {
-        let deadline = Deadline(timeout: timeout)
+        wait(deadline: Deadline(timeout: timeout))
+    }
+
+    func wait(deadline: Deadline) -> Bool {
         while true {
             if tryWait() { return true }
             // Register, then re-check: sequentially consistent with `signal`'s increment and
@@ -98,6 +101,10 @@ public struct ProcessSemaphore: @unchecked Sendable {
             if result == .timedOut { return tryWait() }
         }
     }
+
+    /// Wakes every sleeping waiter without giving a unit (they re-check and sleep again);
+    /// used to end offloaded waits on cancellation.
+    func wakeAllWaiters() { Futex.wakeAll(count.address) }
 
     /// Takes one unit if one is available, without waiting.
     /// - Returns: whether a unit was taken.
