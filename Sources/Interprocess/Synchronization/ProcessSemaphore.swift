@@ -4,7 +4,7 @@ import SystemPackage
 ///
 /// ## The state words
 /// - `count` (offset 0), the futex word: the number of available units, `0...Int32.max`.
-///   ``signal()`` increments it; ``wait(timeout:)`` decrements it with a compare-and-swap and
+///   ``signal()`` increments it; `wait(timeout:)` decrements it with a compare-and-swap and
 ///   sleeps on it while it reads 0.
 /// - `waiters` (offset 4): threads inside the sleeping part of a wait. ``signal()`` makes the
 ///   wake syscall only when it is non-zero. A waiter that dies leaves it too high, which costs
