@@ -47,6 +47,28 @@ struct Inspect: ParsableCommand {
                     ],
                     ["kind parameters:", h.kindParameters.map(String.init).joined(separator: " ")],
                 ]
+                if let c = info.channel {
+                    let senders = info.participants.filter { $0.role == .sender }
+                    let receivers = info.participants.filter { $0.role == .receiver }
+                    rows += [
+                        ["topology:", c.topology.description],
+                        ["depth:", "\(c.depth) of \(c.capacity)\(h.kind == .byteChannel ? " bytes" : " messages")"],
+                        ["closed:", c.isClosed ? "yes" : "no"],
+                        ["senders:", "\(Format.participants(senders)) (\(c.openSenders) open)"],
+                        ["receivers:", "\(Format.participants(receivers)) (\(c.openReceivers) open)"],
+                    ]
+                    if let maximum = c.maximumMessageSize { rows.append(["max message:", Format.size(maximum)]) }
+                }
+                if info.participants.isEmpty {
+                    rows.append(["participants:", "none"])
+                }
+                for p in info.participants {
+                    rows.append([
+                        "participant \(p.slot):",
+                        "\(p.role) pid \(p.process.pid) \(p.isAlive ? "alive" : "dead"), since "
+                            + Format.localDate(nanoseconds: p.registeredAtNanoseconds),
+                    ])
+                }
             case .failure(let e):
                 rows.append(["header:", "error: \(e)"])
             }

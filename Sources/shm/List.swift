@@ -34,13 +34,14 @@ struct List: ParsableCommand {
             Terminal.line("No Interprocess objects in \(SharedMemory.directory).")
             return
         }
-        var rows = [["NAME", "KIND", "SIZE", "CONTENTS", "CREATOR", "MODE", "CREATED"]]
+        var rows = [["NAME", "KIND", "SIZE", "CONTENTS", "USERS", "CREATOR", "MODE", "CREATED"]]
         for info in objects {
             let mode = Format.mode(Int(info.permissions.rawValue))
             switch info.header {
             case .success(let h):
                 rows.append([
-                    info.name, h.kind.description, Format.size(info.fileSize), Format.contents(h), Format.creator(h),
+                    info.name, h.kind.description, Format.size(info.fileSize), Format.contents(h),
+                    Format.participants(info.participants), Format.creator(h),
                     mode, Format.localDate(nanoseconds: h.creationTimeNanoseconds),
                 ])
             case .failure(let e):

@@ -14,6 +14,48 @@ struct ObjectReport: Encodable {
     let ownerUserID: UInt32
     let header: HeaderReport?
     let error: String?
+    let participants: [ParticipantReport]
+    let channel: ChannelReport?
+
+    struct ParticipantReport: Encodable {
+        let slot: Int
+        let role: String
+        let pid: Int32
+        let startTime: UInt64
+        let alive: Bool
+        /// ISO 8601, UTC.
+        let registered: String
+    }
+
+    struct ChannelReport: Encodable {
+        let topology: String
+        let capacity: Int
+        let depth: Int
+        let closed: Bool
+        let openSenders: Int
+        let openReceivers: Int
+        let liveSenders: Int
+        let liveReceivers: Int
+        let maximumMessageSize: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case topology, capacity, depth, closed, openSenders, openReceivers, liveSenders, liveReceivers
+            case maximumMessageSize
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(topology, forKey: .topology)
+            try c.encode(capacity, forKey: .capacity)
+            try c.encode(depth, forKey: .depth)
+            try c.encode(closed, forKey: .closed)
+            try c.encode(openSenders, forKey: .openSenders)
+            try c.encode(openReceivers, forKey: .openReceivers)
+            try c.encode(liveSenders, forKey: .liveSenders)
+            try c.encode(liveReceivers, forKey: .liveReceivers)
+            try c.encode(maximumMessageSize, forKey: .maximumMessageSize)  // null for typed channels
+        }
+    }
 
     struct HeaderReport: Encodable {
         let kind: String
@@ -64,7 +106,7 @@ struct ObjectReport: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, path, fileSize, mode, ownerUserID, header, error
+        case name, path, fileSize, mode, ownerUserID, header, error, participants, channel
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -76,9 +118,24 @@ struct ObjectReport: Encodable {
         try c.encode(ownerUserID, forKey: .ownerUserID)
         try c.encode(header, forKey: .header)  // null when broken
         try c.encode(error, forKey: .error)  // null when intact
+        try c.encode(participants, forKey: .participants)
+        try c.encode(channel, forKey: .channel)  // null for objects that are not channels
     }
 
     init(_ info: SharedObjectInfo) {
+        participants = info.participants.map {
+            ParticipantReport(
+                slot: $0.slot, role: $0.role.description, pid: $0.process.pid, startTime: $0.process.startTime,
+                alive: $0.isAlive, registered: Format.isoDate(nanoseconds: $0.registeredAtNanoseconds))
+        }
+        channel = info.channel.map { state in
+            ChannelReport(
+                topology: state.topology.description, capacity: state.capacity, depth: state.depth,
+                closed: state.isClosed, openSenders: state.openSenders, openReceivers: state.openReceivers,
+                liveSenders: info.participants.filter { $0.role == .sender && $0.isAlive }.count,
+                liveReceivers: info.participants.filter { $0.role == .receiver && $0.isAlive }.count,
+                maximumMessageSize: state.maximumMessageSize)
+        }
         name = info.name
         path = info.path
         fileSize = info.fileSize
@@ -152,6 +209,14 @@ enum Format {
         if header.elementType != .none { return "\(header.capacity) × \(header.elementType.name)" }
         if header.kind == .segment { return size(header.capacity) }
         return "-"
+    }
+
+    /// `2 live` / `1 live, 1 dead` / `-`.
+    static func participants(_ list: [Participant]) -> String {
+        let live = list.filter(\.isAlive).count
+        let dead = list.count - live
+        if list.isEmpty { return "-" }
+        return dead == 0 ? "\(live) live" : "\(live) live, \(dead) dead"
     }
 
     /// `1234 alive` / `1234 dead`.

@@ -10,7 +10,7 @@ struct Shm: ParsableCommand {
             Exit status: 0 on success, 1 when an object is missing, invalid or an operation \
             failed (one line on standard error), 64 for a usage error.
             """,
-        subcommands: [Demo.self, List.self, Inspect.self, Remove.self, Bench.self]
+        subcommands: [Demo.self, List.self, Inspect.self, Remove.self, Clean.self, Bench.self]
     )
 }
 

@@ -72,7 +72,7 @@ final class ByteRing: @unchecked Sendable {
             throw .corrupt("byte channel geometry (ring \(size) bytes, maximum message \(maximum))")
         }
         if let maximumMessageSize, maximumMessageSize != maximum {
-            throw .segment(.capacityMismatch(name: name, expected: maximumMessageSize, found: maximum))
+            throw .segment(.configurationMismatch(name: name, detail: "maximum message size \(maximum), not \(maximumMessageSize)"))
         }
         self.segment = segment
         self.control = ChannelControl(payload: segment.bytes.baseAddress!)
@@ -106,9 +106,14 @@ public struct ByteChannelSender: ~Copyable, Sendable {
     /// Opens (or creates) the byte channel `name` as its sender.
     ///
     /// - Parameters:
+    ///   - name: the channel's name.
     ///   - bufferSize: the ring's size in bytes for a new channel (rounded up to a power of two
     ///     holding at least two maximum-size messages); `nil` to open an existing channel.
     ///   - maximumMessageSize: the largest message, in bytes; checked when opening.
+    ///   - mode: create, open, or either.
+    ///   - permissions: the file mode of a new object (default `0600`).
+    ///   - timeout: how long to wait for an object another process is still initialising.
+    ///   - waitStrategy: how blocked sends wait (default ``WaitStrategy/adaptive``).
     /// - Throws: ``ChannelError``.
     public init(
         named name: String, bufferSize: Int? = nil, maximumMessageSize: Int? = nil,

@@ -18,6 +18,8 @@ public struct SharedObjectInfo: Sendable {
     public let header: Result<Header, SharedMemoryError>
     /// The processes registered with the object, live and dead (empty if the header is unreadable).
     public let participants: [Participant]
+    /// The shared state of a channel (`nil` for other kinds or an unreadable header).
+    public let channel: ChannelState?
 
     /// The validated header fields of an object.
     public struct Header: Sendable {
@@ -77,32 +79,41 @@ public enum SharedObjectRegistry {
             throw SharedMemoryError.from(error, name: name, operation: "fstat")
         }
         let size = Int(st.st_size)
-        let (header, participants) = readHeader(fd: fd, name: name, fileSize: size)
+        let (header, participants, channel) = readHeader(fd: fd, name: name, fileSize: size)
         return SharedObjectInfo(
             name: name, path: path, fileSize: size,
             permissions: FilePermissions(rawValue: st.st_mode & 0o7777), ownerUserID: st.st_uid,
-            header: header, participants: participants)
+            header: header, participants: participants, channel: channel)
     }
 
     private static func readHeader(
         fd: Int32, name: String, fileSize: Int
-    ) -> (Result<SharedObjectInfo.Header, SharedMemoryError>, [Participant]) {
+    ) -> (Result<SharedObjectInfo.Header, SharedMemoryError>, [Participant], ChannelState?) {
         guard fileSize >= SegmentHeader.size else {
-            return (.failure(.truncated(name: name, expectedBytes: SegmentHeader.size, actualBytes: fileSize)), [])
+            return (.failure(.truncated(name: name, expectedBytes: SegmentHeader.size, actualBytes: fileSize)), [], nil)
         }
+        // The header, plus a channel's control words when the file has them.
+        let length = fileSize >= SegmentHeader.size + ChannelControl.controlSize
+            ? SegmentHeader.size + ChannelControl.controlSize : SegmentHeader.size
         let mapping: UnsafeMutableRawPointer
-        do { mapping = try FileSystem.map(fd, length: SegmentHeader.size, writable: false) } catch {
-            return (.failure(SharedMemoryError.from(error, name: name, operation: "mmap")), [])
+        do { mapping = try FileSystem.map(fd, length: length, writable: false) } catch {
+            return (.failure(SharedMemoryError.from(error, name: name, operation: "mmap")), [], nil)
         }
-        defer { FileSystem.unmap(mapping, length: SegmentHeader.size) }
+        defer { FileSystem.unmap(mapping, length: length) }
         let header = SegmentHeader(base: mapping)
         let result = decode(header, name: name, fileSize: fileSize)
-        guard case .success = result else { return (result, []) }
+        guard case .success(let fields) = result else { return (result, [], nil) }
         // This descriptor holds no locks, so every locked byte belongs to a live participant.
         let participants = ParticipantTable(base: mapping).read { index in
             (try? FileSystem.isLockedByOthers(fd, start: ParticipantTable.lockByte(index), length: 1)) == true
         }
-        return (result, participants)
+        var channel: ChannelState? = nil
+        if (fields.kind == .channel || fields.kind == .byteChannel) && length > SegmentHeader.size
+            && fields.payloadSize >= ChannelControl.controlSize
+        {
+            channel = ChannelState.read(kind: fields.kind, header: fields, payload: mapping + SegmentHeader.size)
+        }
+        return (result, participants, channel)
     }
 
     private static func decode(

@@ -136,12 +136,18 @@ extension SharedMemory {
     /// process dies first, the kernel drops it, and every other process sees the participant as
     /// dead. Anonymous segments have a table too.
     ///
-    /// - Returns: the registration, or `nil` if all ``ParticipantTable/slotCount`` slots are held
-    ///   by live participants.
+    /// - Parameter role: what the participant registers as.
+    /// - Returns: the registration, or `nil` if all 47 slots are held by live participants.
     /// - Throws: ``SharedMemoryError/unexpected(_:operation:)`` if the kernel refuses the lock.
     public func register(as role: ParticipantRole) throws(SharedMemoryError) -> ParticipantRegistration? {
         let table = ParticipantTable(base: mapping)
-        for index in 0..<ParticipantTable.slotCount {
+        // Free slots first, dead participants' slots only when none is free: a dead
+        // participant's record is evidence (for `shm ls`, `shm clean` and channels' dead-peer
+        // detection) worth keeping as long as there is room.
+        // Relaxed: only a preference order; the OFD lock below decides who owns a slot.
+        let free = (0..<ParticipantTable.slotCount).filter { table.stateWord($0).pointee.load(ordering: .relaxed) == 0 }
+        let order = free + (0..<ParticipantTable.slotCount).filter { !free.contains($0) }
+        for index in order {
             let claimed: Bool = heldSlots.withLock { held in
                 if held.contains(index) { return false }
                 // Another open file description holding the byte makes this fail: live slot.

@@ -8,6 +8,10 @@ extension SharedMemory {
     /// past the mapping.
     /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)``.
     public func address(at offset: Int, size: Int, alignment: Int) throws(SharedMemoryError) -> UnsafeMutableRawPointer {
+        guard alignment > 0, alignment & (alignment - 1) == 0 else {
+            throw .invalidPlacement(offset: offset, size: size, reason: "alignment \(alignment) is not a power of two")
+        }
+        guard size >= 0 else { throw .invalidPlacement(offset: offset, size: size, reason: "negative size") }
         guard offset >= 0 else { throw .invalidPlacement(offset: offset, size: size, reason: "negative offset") }
         guard offset <= bytes.count, size <= bytes.count - offset else {
             throw .invalidPlacement(

@@ -67,6 +67,9 @@ public final class SharedMemory: @unchecked Sendable {
     public let wasCreated: Bool
     /// The payload: the bytes after the header, page-aligned, zero-filled at creation unless an
     /// initializer wrote them.
+    ///
+    /// The buffer is valid only while this object lives: keep a reference to the segment for as
+    /// long as you use the bytes (`try SharedMemory(…).bytes[0]` reads unmapped memory).
     public let bytes: UnsafeMutableRawBufferPointer
     /// The kind-specific parameters recorded at creation.
     let kindParameters: [UInt32]
@@ -166,7 +169,9 @@ public final class SharedMemory: @unchecked Sendable {
         // with it the participant-table locks of whoever else holds it (see ParticipantTable).
         let fd: Int32
         do { fd = try FileSystem.open("/proc/self/fd/\(descriptor.rawValue)", flags: O_RDWR) } catch {
-            throw SharedMemoryError.from(error, name: "<fd \(descriptor.rawValue)>", operation: "open(/proc/self/fd)")
+            // No such entry means no such descriptor.
+            let errno = error == .noSuchFileOrDirectory ? Errno.badFileDescriptor : error
+            throw SharedMemoryError.unexpected(errno, operation: "open(/proc/self/fd/\(descriptor.rawValue))")
         }
         do {
             let (mapping, length, fields) = try SharedMemory.validate(
@@ -305,6 +310,12 @@ public final class SharedMemory: @unchecked Sendable {
                             descriptor: fd, wasCreated: false, removeOnDeinit: false,
                             registersAsOpener: registersAsOpener)
                         return
+                    } catch SharedMemoryError.creatorDiedDuringInitialization where mode == .openOrCreate {
+                        // Take over: the object can never become ready. Unlink it — only if the
+                        // name still refers to the file we examined — and create it anew.
+                        SharedMemory.unlink(path, ifSameFileAs: fd)
+                        FileSystem.close(fd)
+                        continue
                     } catch {
                         FileSystem.close(fd)
                         throw error
@@ -501,6 +512,17 @@ public final class SharedMemory: @unchecked Sendable {
                 throw .corruptHeader(name: name, detail: "state word \(raw)")
             }
         }
+    }
+
+    /// Unlinks `path` if it still names the file open as `fd` (same device and inode); returns
+    /// whether it did. The check and the unlink are two steps: a name replaced between them is
+    /// left alone in all but that narrow window.
+    @discardableResult
+    static func unlink(_ path: String, ifSameFileAs fd: Int32) -> Bool {
+        guard let mine = try? FileSystem.status(fd), let current = try? FileSystem.status(path: path),
+            mine.st_ino == current.st_ino, mine.st_dev == current.st_dev
+        else { return false }
+        return (try? FileSystem.unlink(path)) != nil
     }
 
     private static let temporaryCounter = Atomic<Int>(0)

@@ -33,6 +33,9 @@ public enum SharedMemoryError: Error, Sendable, Equatable, CustomStringConvertib
     case elementTypeMismatch(name: String, expected: ElementType, found: ElementType)
     /// The object holds another number of elements (or bytes) than the one asked for.
     case capacityMismatch(name: String, expected: Int, found: Int)
+    /// The object was created with another setting than the one asked for (an event's reset
+    /// mode, a byte channel's maximum message size).
+    case configurationMismatch(name: String, detail: String)
     /// The process that was creating the object died before finishing; remove it and create it
     /// again.
     case creatorDiedDuringInitialization(name: String, creator: ProcessIdentity)
@@ -72,6 +75,8 @@ public enum SharedMemoryError: Error, Sendable, Equatable, CustomStringConvertib
             "'\(name)' holds \(found), not \(expected)"
         case let .capacityMismatch(name, expected, found):
             "'\(name)' has capacity \(found), not \(expected)"
+        case let .configurationMismatch(name, detail):
+            "'\(name)' was created differently: \(detail)"
         case let .creatorDiedDuringInitialization(name, creator):
             "the creator of '\(name)' (\(creator)) died while initialising it"
         case let .stillInitializing(name):

@@ -38,9 +38,13 @@ public struct ProcessEvent: @unchecked Sendable {
     /// Creates or opens the event named `name`.
     ///
     /// - Parameters:
+    ///   - name: the event's name.
+    ///   - mode: create, open, or either.
+    ///   - permissions: the file mode of a new object (default `0600`).
+    ///   - timeout: how long to wait for an object another process is still initialising.
     ///   - resetMode: the mode of a newly created event. When opening, the recorded mode
-    ///     must equal it, or the open fails with ``SharedMemoryError/capacityMismatch(name:expected:found:)``…
-    ///     use `nil` to accept the recorded mode.
+    ///     must equal it, or the open fails with ``SharedMemoryError/configurationMismatch(name:detail:)``;
+    ///     `nil` accepts the recorded mode.
     ///   - initiallySet: whether a newly created event starts set.
     /// - Throws: ``SharedMemoryError``.
     public init(
@@ -57,7 +61,7 @@ public struct ProcessEvent: @unchecked Sendable {
             })
         try self.init(segment: segment, address: segment.bytes.baseAddress!, name: name)
         if let resetMode, resetMode != self.resetMode {
-            throw .capacityMismatch(name: name, expected: Int(resetMode.rawValue), found: Int(self.resetMode.rawValue))
+            throw .configurationMismatch(name: name, detail: "reset mode \(self.resetMode), not \(resetMode)")
         }
     }
 
@@ -120,7 +124,10 @@ public struct ProcessEvent: @unchecked Sendable {
     ///
     /// - Returns: `true` if the event was set, `false` if the deadline passed.
     public func wait(timeout: Duration? = nil) -> Bool {
-        let deadline = Deadline(timeout: timeout)
+        wait(deadline: Deadline(timeout: timeout))
+    }
+
+    func wait(deadline: Deadline) -> Bool {
         while true {
             if tryWait() { return true }
             waiters.atomic.pointee.add(1, ordering: .sequentiallyConsistent)
@@ -133,6 +140,10 @@ public struct ProcessEvent: @unchecked Sendable {
             if result == .timedOut { return tryWait() }
         }
     }
+
+    /// Wakes every sleeping waiter without setting the event (they re-check and sleep again);
+    /// used to end offloaded waits on cancellation.
+    func wakeAllWaiters() { Futex.wakeAll(state.address) }
 
     /// Returns whether the event is set, without waiting (consuming it if auto-reset).
     public func tryWait() -> Bool {

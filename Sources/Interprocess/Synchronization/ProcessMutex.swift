@@ -115,7 +115,13 @@ public struct ProcessMutex: @unchecked Sendable {
     /// - Returns: as ``lock(timeout:)``, with ``LockResult/timedOut`` meaning "held by another".
     /// - Throws: as ``lock(timeout:)``.
     public func tryLock() throws(ProcessMutexError) -> LockResult {
-        try map(RobustMutexPrimitive.tryLock(address), operation: "pthread_mutex_trylock")
+        // A timed lock whose deadline has already passed, not pthread_mutex_trylock: glibc's
+        // trylock on a not-recoverable robust mutex reports ENOTRECOVERABLE but leaves the
+        // mutex held by the caller, which would wedge it for everyone. The timed path tries
+        // once and releases correctly.
+        try map(
+            RobustMutexPrimitive.lock(address, deadline: Deadline(uptimeNanoseconds: 0)),
+            operation: "pthread_mutex_clocklock")
     }
 
     /// Releases the mutex.

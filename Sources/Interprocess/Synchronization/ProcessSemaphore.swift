@@ -4,7 +4,7 @@ import SystemPackage
 ///
 /// ## The state words
 /// - `count` (offset 0), the futex word: the number of available units, `0...Int32.max`.
-///   ``signal()`` increments it; ``wait(timeout:)`` decrements it with a compare-and-swap and
+///   ``signal()`` increments it; `wait(timeout:)` decrements it with a compare-and-swap and
 ///   sleeps on it while it reads 0.
 /// - `waiters` (offset 4): threads inside the sleeping part of a wait. ``signal()`` makes the
 ///   wake syscall only when it is non-zero. A waiter that dies leaves it too high, which costs
@@ -25,6 +25,10 @@ public struct ProcessSemaphore: @unchecked Sendable {
     /// Creates or opens the semaphore named `name`.
     ///
     /// - Parameters:
+    ///   - name: the semaphore's name.
+    ///   - mode: create, open, or either.
+    ///   - permissions: the file mode of a new object (default `0600`).
+    ///   - timeout: how long to wait for an object another process is still initialising.
     ///   - initialValue: the count of a newly created semaphore (ignored when opening).
     /// - Throws: ``SharedMemoryError``, including ``SharedMemoryError/invalidSize(_:reason:)``
     ///   for an initial value outside `0...maximumValue`.
@@ -79,7 +83,10 @@ public struct ProcessSemaphore: @unchecked Sendable {
     ///
     /// - Returns: `true` if a unit was taken, `false` if the deadline passed.
     public func wait(timeout: Duration? = nil) -> Bool {
-        let deadline = Deadline(timeout: timeout)
+        wait(deadline: Deadline(timeout: timeout))
+    }
+
+    func wait(deadline: Deadline) -> Bool {
         while true {
             if tryWait() { return true }
             // Register, then re-check: sequentially consistent with `signal`'s increment and
@@ -94,6 +101,10 @@ public struct ProcessSemaphore: @unchecked Sendable {
             if result == .timedOut { return tryWait() }
         }
     }
+
+    /// Wakes every sleeping waiter without giving a unit (they re-check and sleep again);
+    /// used to end offloaded waits on cancellation.
+    func wakeAllWaiters() { Futex.wakeAll(count.address) }
 
     /// Takes one unit if one is available, without waiting.
     /// - Returns: whether a unit was taken.
