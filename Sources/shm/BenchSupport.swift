@@ -218,7 +218,7 @@ final class BenchCleanup: @unchecked Sendable {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler { [self] in
-                abort("bench interrupted (signal \(signalNumber)); removed its objects", code: 128 + signalNumber)
+                abort("interrupted (signal \(signalNumber)); removed the objects it created", code: 128 + signalNumber)
             }
             source.resume()
             lock.withLock { sources.append(source) }

@@ -35,7 +35,7 @@ struct ChannelDemo: ParsableCommand {
     var channel: String?
 
     func validate() throws {
-        guard count >= 1, count <= 1_000_000_000 else { throw ValidationError("--count must be between 1 and 1000000000.") }
+        guard count >= 1, count <= 100_000_000 else { throw ValidationError("--count must be between 1 and 100000000.") }
         guard capacity >= 1, capacity <= 1 << 20, capacity & (capacity - 1) == 0 else {
             throw ValidationError("--capacity must be a power of two between 1 and 1048576.")
         }
