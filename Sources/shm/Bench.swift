@@ -60,6 +60,10 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp(visibility: .private))
     var objects: String?
 
+    /// The core the child pins itself to (absent: the parent did not pin).
+    @Option(help: ArgumentHelp(visibility: .private))
+    var childCore: Int?
+
     var roundTripSettings: RoundTripSettings {
         RoundTripSettings(
             warmup: warmup ?? (quick ? 500 : 20_000), rounds: roundTrips ?? (quick ? 2_000 : 200_000),
@@ -111,7 +115,7 @@ struct Bench: ParsableCommand {
         }
         BenchCleanup.shared.installSignalHandlers()
         let machine = MachineDescription.current()
-        pinForBench(core: 0)
+        if machine.pinned { pinForBench(core: 0) }
         let plan = try makePlan()
         var rows: [String: BenchRow] = [:]
         for scenario in plan.scenarios { rows[scenario.rawValue] = BenchRow(scenario) }
@@ -120,7 +124,8 @@ struct Bench: ParsableCommand {
         for (index, (scenario, workload)) in plan.runs.enumerated() {
             progress.show(index, "\(scenario.rawValue) \(workload.rawValue)")
             do {
-                try runParent(scenario, workload, base: "\(base).\(index)", into: &rows[scenario.rawValue]!)
+                try runParent(
+                    scenario, workload, base: "\(base).\(index)", pinned: machine.pinned, into: &rows[scenario.rawValue]!)
             } catch {
                 progress.clear()
                 BenchCleanup.shared.abort("bench: \(scenario.rawValue) \(workload.rawValue): \(error)")

@@ -206,8 +206,12 @@ extension Bench {
     var childTimeout: Double { 60 + roundTripSettings.capSeconds + 2 * streamSeconds }
 
     /// The parent's side of `workload` over `scenario`; fills `row`.
-    func runParent(_ scenario: BenchScenario, _ workload: BenchWorkload, base: String, into row: inout BenchRow) throws {
-        let childArguments = ["--scenarios", scenario.rawValue, "--workloads", workload.rawValue, "--objects", base]
+    func runParent(
+        _ scenario: BenchScenario, _ workload: BenchWorkload, base: String, pinned: Bool, into row: inout BenchRow
+    ) throws {
+        let childArguments =
+            ["--scenarios", scenario.rawValue, "--workloads", workload.rawValue, "--objects", base]
+            + (pinned ? ["--child-core", "1"] : [])
         let minimum64 = BenchMarker.firstTimed64 + 1000
         let minimum1M = BenchMarker.firstTimed1M + 8
 
@@ -339,7 +343,7 @@ extension Bench {
 
     /// The child's side: pins to core 1, opens its end, says `ready`, plays its part.
     func runChild(_ scenario: BenchScenario, _ workload: BenchWorkload, base: String) throws {
-        pinForBench(core: 1)
+        if let childCore { pinForBench(core: childCore) }
         if let (topology, strategy) = scenario.channel {
             switch workload {
             case .rtt:

@@ -114,10 +114,13 @@ struct MachineDescription: Codable {
     }
 }
 
-/// Pins the calling thread for its role when the machine has two CPUs to give (parent: core
-/// 0, child: core 1).
+/// Pins the calling thread to `core`.
+///
+/// Only the parent decides whether to pin (when it may use at least two CPUs) and tells the
+/// child which core to take: a child inherits the parent's affinity, which is core 0 alone once
+/// the parent has pinned itself, so a child that counted its own usable CPUs would see one
+/// and stay on core 0 with the parent.
 func pinForBench(core: Int) {
-    guard CPU.availableCount >= 2 else { return }
     do { try CPU.pinCurrentThread(to: core) } catch {
         Terminal.error("bench: could not pin to core \(core): \(error)")
     }
