@@ -9,8 +9,9 @@ import Interprocess
 ///
 /// Each workload runs in a fresh child process (this executable again, `--role child`): the
 /// parent is the ping / sender side pinned to core 0, the child the pong / receiver side pinned
-/// to core 1. The child reports on its standard output (a pipe): `ready` once its end is
-/// open, which is when the parent starts, and for a stream one `result …` line.
+/// to core 1. The child reports on its standard output (a pipe): `ready cpu=N` once its end
+/// is open (the parent checks N is the child's core, then starts), and for a stream one
+/// `result …` line.
 ///
 /// How the kernel baselines reach the child: the pipe pair is two named FIFOs under /tmp
 /// (Foundation's `Process` closes inherited descriptors other than 0–2), unlinked as soon as
@@ -115,7 +116,10 @@ struct Bench: ParsableCommand {
         }
         BenchCleanup.shared.installSignalHandlers()
         let machine = MachineDescription.current()
-        if machine.pinned { pinForBench(core: 0) }
+        if machine.pinned {
+            pinForBench(core: 0)
+            if let cpu = currentCPU(), cpu != 0 { Terminal.error("bench: pinned to core 0 but running on CPU \(cpu)") }
+        }
         let plan = try makePlan()
         var rows: [String: BenchRow] = [:]
         for scenario in plan.scenarios { rows[scenario.rawValue] = BenchRow(scenario) }

@@ -126,6 +126,17 @@ func pinForBench(core: Int) {
     }
 }
 
+/// The CPU the calling thread last ran on: field 39 of `/proc/thread-self/stat` (Glibc's
+/// `sched_getcpu` needs `_GNU_SOURCE`, which the Swift overlay does not define).
+func currentCPU() -> Int? {
+    guard let text = try? String(contentsOfFile: "/proc/thread-self/stat", encoding: .utf8),
+        let close = text.lastIndex(of: ")")
+    else { return nil }
+    // After the command name in parentheses come fields 3, 4, …; the processor is field 39.
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    return fields.count > 36 ? Int(fields[36]) : nil
+}
+
 // MARK: - Plain file descriptors (pipe and socket baselines)
 
 /// Writes all of `count` bytes at `buffer`, retrying partial writes and EINTR.
@@ -238,10 +249,15 @@ final class BenchChild {
     private let output = Pipe()
     private var buffer: [UInt8] = []
     private var watchdog: DispatchWorkItem?
+    /// The core the child was told to pin itself to, checked against where it says it runs.
+    private let expectedCore: Int?
 
     /// Starts `shm bench --role child …`; `input` becomes the child's standard input (the
     /// socket baseline passes its end of the socket pair that way).
     init(arguments: [String], input: FileHandle?, timeout: Double) throws {
+        expectedCore = arguments.firstIndex(of: "--child-core").flatMap {
+            arguments.indices.contains($0 + 1) ? Int(arguments[$0 + 1]) : nil
+        }
         process.executableURL = ProducerConsumerDemo.executableURL()
         process.arguments = ["bench", "--role", "child"] + arguments
         process.standardOutput = output
@@ -280,10 +296,14 @@ final class BenchChild {
         }
     }
 
-    /// Waits for the child's `ready` line.
+    /// Waits for the child's `ready cpu=N` line and checks that it runs on its own core.
     func waitUntilReady() throws {
         let line = try readLine()
-        guard line == "ready" else { throw BenchFailure("the child said '\(line)' instead of 'ready'") }
+        guard line.hasPrefix("ready") else { throw BenchFailure("the child said '\(line)' instead of 'ready'") }
+        let cpu = line.split(separator: "=").last.flatMap { Int($0) }
+        if let expectedCore, cpu != expectedCore {
+            throw BenchFailure("the child runs on CPU \(cpu.map(String.init) ?? "?"), not core \(expectedCore)")
+        }
     }
 
     /// Reads the child's `result k=v …` line.
@@ -308,7 +328,8 @@ final class BenchChild {
 
 /// Written by the child on its standard output (one `write(2)` per line).
 enum ChildReport {
-    static func ready() { Terminal.line("ready") }
+    /// `ready cpu=N`: the end is open, and the CPU the child runs on (it checks the pinning).
+    static func ready() { Terminal.line("ready cpu=\(currentCPU().map(String.init) ?? "?")") }
     static func result(_ values: KeyValuePairs<String, UInt64>) {
         Terminal.line("result " + values.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
     }
