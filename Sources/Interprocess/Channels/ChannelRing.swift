@@ -49,6 +49,13 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
         // Without a capacity there is nothing to create with: open the existing channel.
         let mode: SharedMemory.OpenMode = capacity == nil ? .open : mode
         let createTopology = topology ?? .singleProducerSingleConsumer
+        // Why MPMC needs two slots: a published slot holds sequence p + 1, and a free slot of
+        // the next lap holds p + capacity. With one slot these are equal, so a sender takes a
+        // full slot for a free one and overwrites an unreceived message, after which receivers
+        // spin forever on a sequence that is ahead of them (found by the exhaustive ring tests).
+        if let capacity, capacity < 2, createTopology == .multiProducerMultiConsumer {
+            throw .segment(.invalidSize(capacity, reason: "a multi-producer multi-consumer channel's capacity is at least 2"))
+        }
         let (stride, elementOffset, slotsOffset) = ChannelRing.geometry(createTopology)
         let count = capacity ?? 0
         let layout = SharedMemory.Layout(
@@ -83,7 +90,7 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
         guard segment.kindParameters[1] == UInt32(expected.stride),
             segment.kindParameters[2] == UInt32(expected.elementOffset),
             segment.kindParameters[3] == UInt32(expected.slotsOffset),
-            actualCapacity > 0, actualCapacity <= ChannelRing.maximumCapacity, actualCapacity & (actualCapacity - 1) == 0,
+            actualCapacity > (found == .multiProducerMultiConsumer ? 1 : 0), actualCapacity <= ChannelRing.maximumCapacity, actualCapacity & (actualCapacity - 1) == 0,
             segment.bytes.count >= expected.slotsOffset + actualCapacity * expected.stride
         else {
             throw .corrupt("geometry does not match the element type")
