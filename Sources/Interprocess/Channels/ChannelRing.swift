@@ -193,7 +193,8 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
         let position = control.consumerIndex.pointee.load(ordering: .relaxed)
         let claimedUpTo = control.producerIndex.pointee.load(ordering: .relaxed)
         let published = sequence(slot(position)).pointee.load(ordering: .acquiring) == position &+ 1
-        return claimedUpTo > position && !published
+        // Wrapping difference: the positions wrap at 2^64 (see `depth`).
+        return Int64(bitPattern: claimedUpTo &- position) > 0 && !published
     }
 
     /// Whether some receiver claimed the slot senders wait on without releasing it yet.
@@ -202,7 +203,9 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
         let lapStart = position &- UInt64(capacity)
         let dequeued = control.consumerIndex.pointee.load(ordering: .relaxed)
         let released = sequence(slot(position)).pointee.load(ordering: .acquiring) == position
-        return position >= UInt64(capacity) && dequeued > lapStart && !released
+        // Wrapping difference (see `depth`): some receiver claimed a position of the previous
+        // lap at or after the one this slot held.
+        return Int64(bitPattern: dequeued &- lapStart) > 0 && !released
     }
 
     // MARK: - Liveness
@@ -228,6 +231,10 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
     var depth: Int {
         let tail = control.producerIndex.pointee.load(ordering: .relaxed)
         let head = control.consumerIndex.pointee.load(ordering: .relaxed)
-        return tail >= head ? Int(min(tail - head, UInt64(capacity))) : 0
+        // Why a signed wrapping difference rather than `tail >= head`: the indices wrap at 2^64
+        // like every other index comparison here; negative only when the head moved on between
+        // the two loads.
+        let difference = Int64(bitPattern: tail &- head)
+        return Int(max(0, min(difference, Int64(capacity))))
     }
 }
