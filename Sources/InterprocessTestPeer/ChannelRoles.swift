@@ -239,6 +239,29 @@ func runChannelRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
         }
         gate.wait()
 
+    case "chan-async-produce":
+        // chan-async-produce NAME: send producer 0's messages 0, 1, 2, … with the async `send`
+        // until killed; say "opened" once open, and "receiverDied N" (N sent) if every receiver
+        // died while the channel was full.
+        let gate = CompletionGate()
+        Task {
+            var sent: UInt64 = 0
+            do {
+                var sender = try ChannelSender<ChannelTestMessage>(named: name, mode: .open)
+                say("opened")
+                while true {
+                    try await sender.send(ChannelTestMessage(producer: 0, sequence: sent))
+                    sent += 1
+                }
+            } catch ChannelError.receiverDied {
+                say("receiverDied \(sent)")
+            } catch {
+                fail("async send: \(error)")
+            }
+            gate.open()
+        }
+        gate.wait()
+
     case "chan-receive-timeout":
         // chan-receive-timeout NAME TIMEOUT_MS: say "waiting", receive with that timeout; say
         // "timedout MS" or "received MS".

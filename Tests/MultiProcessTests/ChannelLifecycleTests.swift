@@ -92,6 +92,26 @@ extension MultiProcessTests {
             #expect(try child.waitForExit() == .exited(0))
         }
 
+        /// A child sending with the async `send` into a full channel whose only receiver is
+        /// killed gets `receiverDied` within a bounded time.
+        @Test(arguments: [ChannelTopology.singleProducerSingleConsumer, .multiProducerMultiConsumer])
+        func asyncSendEndsInReceiverDied(topology: ChannelTopology) throws {
+            let scenario = Scenario("chan-async-send-died")
+            defer { scenario.removeAll() }
+            try scenario.makeChannel(capacity: 16, topology: topology)
+            let consumer = try Peer("chan-consume", scenario.name, "adaptive", "1", "-1", "contiguous", "hold", "100")
+            try consumer.waitFor("ready")
+            let producer = try Peer("chan-async-produce", scenario.name)
+            #expect(try consumer.waitFor("holding") == "holding 100")
+            consumer.send(SIGKILL)
+            let killedAt = Deadline.now
+            #expect(try consumer.waitForExit() == .signaled(SIGKILL))
+            // 100 received and released; the held one and 15 more fill the 16 slots.
+            #expect(try producer.waitFor("receiverDied", timeout: .seconds(20)) == "receiverDied 116")
+            #expect(elapsedMilliseconds(since: killedAt) < 5000)
+            #expect(try producer.waitForExit() == .exited(0))
+        }
+
         /// A child iterating `messages()` whose sender is killed gets `senderDied` from the
         /// sequence after the messages sent before.
         @Test func asyncReceiveEndsInSenderDied() throws {
