@@ -92,7 +92,9 @@ func runChannelRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
         // `noclose`: exit holding the registration, as a crash after the last send would) and
         // say "done N". A `receiverDied` is reported ("receiverDied"), and with `retry` the
         // message is sent again (a new receiver may come), else the role ends.
-        guard rest.count >= 3 else { fail("usage: chan-produce NAME STRATEGY PRODUCER COUNT [start] [retry] [noclose]", status: 2) }
+        guard rest.count >= 3 else {
+            fail("usage: chan-produce NAME STRATEGY PRODUCER COUNT [start] [retry] [noclose]", status: 2)
+        }
         let strategy = strategyArgument(rest[0])
         let producer = UInt64(integer(rest[1], "PRODUCER"))
         let count = integer(rest[2], "COUNT")
@@ -128,7 +130,9 @@ func runChannelRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
         // after K messages, take the next one in place, say "holding SEQ" and block without
         // releasing it (until killed). Says "ready" once open, then
         // "result closed|senderDied COUNT c0,c1,…" (per-producer counts).
-        guard rest.count >= 3 else { fail("usage: chan-consume NAME STRATEGY PRODUCERS PER_PRODUCER [options]", status: 2) }
+        guard rest.count >= 3 else {
+            fail("usage: chan-consume NAME STRATEGY PRODUCERS PER_PRODUCER [options]", status: 2)
+        }
         let strategy = strategyArgument(rest[0])
         let producers = integer(rest[1], "PRODUCERS")
         let perProducer = integer(rest[2], "PER_PRODUCER")
@@ -184,7 +188,8 @@ func runChannelRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
                 }
                 let limit = hold.map { min(buffer.count, $0 - total) } ?? buffer.count
                 let n = try buffer.withUnsafeMutableBufferPointer {
-                    try receiver.receive(into: UnsafeMutableBufferPointer(rebasing: $0[0..<limit]), timeout: .seconds(30))
+                    try receiver.receive(
+                        into: UnsafeMutableBufferPointer(rebasing: $0[0..<limit]), timeout: .seconds(30))
                 }
                 guard n > 0 else { fail("no message within 30 s after \(total)") }
                 for i in 0..<n { check(buffer[i]) }

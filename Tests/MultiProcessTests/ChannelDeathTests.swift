@@ -1,7 +1,8 @@
 import Glibc
 import Interprocess
-@testable import InterprocessTestPeer
 import Testing
+
+@testable import InterprocessTestPeer
 
 extension MultiProcessTests {
     /// Channel participants killed with `SIGKILL` mid-stream, and the documented outcomes.
@@ -95,7 +96,8 @@ extension MultiProcessTests {
             let scenario = Scenario("chan-kill-consumer")
             defer { scenario.removeAll() }
             try scenario.makeChannel(capacity: 64, topology: .singleProducerSingleConsumer)
-            let consumer = try Peer("chan-consume", scenario.name, "adaptive", "1", "\(total)", "contiguous", "hold", "5000")
+            let consumer = try Peer(
+                "chan-consume", scenario.name, "adaptive", "1", "\(total)", "contiguous", "hold", "5000")
             try consumer.waitFor("ready")
             let producer = try Peer("chan-produce", scenario.name, "adaptive", "0", "\(total)", "retry")
             #expect(try consumer.waitFor("holding") == "holding 5000")

@@ -1,7 +1,8 @@
 import Glibc
 import Interprocess
-@testable import InterprocessTestPeer
 import Testing
+
+@testable import InterprocessTestPeer
 
 extension MultiProcessTests {
     /// Timeouts, close and drain, and async receiving, with a real child on the other side.

@@ -1,5 +1,6 @@
 import Glibc
 import Interprocess
+
 @testable import InterprocessTestPeer
 
 extension Scenario {
@@ -7,7 +8,8 @@ extension Scenario {
     /// receiver that opens and closes at once: unlike a sender's close, that leaves no `closed`
     /// mark behind).
     func makeChannel(capacity: Int, topology: ChannelTopology) throws {
-        try ChannelReceiver<ChannelTestMessage>(named: name, capacity: capacity, topology: topology, mode: .create).close()
+        try ChannelReceiver<ChannelTestMessage>(named: name, capacity: capacity, topology: topology, mode: .create)
+            .close()
     }
 }
 

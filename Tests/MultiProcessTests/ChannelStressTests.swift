@@ -1,7 +1,8 @@
 import Glibc
 import Interprocess
-@testable import InterprocessTestPeer
 import Testing
+
+@testable import InterprocessTestPeer
 
 extension MultiProcessTests {
     /// Channels under load between real processes.
@@ -49,7 +50,9 @@ extension MultiProcessTests {
             let elapsed = elapsedMilliseconds(since: begin)
             #expect(perProducerTotals == [Int](repeating: perProducer, count: producers))
             let missing = marks.withUnsafeMutableBufferPointer { $0.firstIndex { $0 != 1 } }
-            #expect(missing == nil, "message \(missing.map { "\($0 / perProducer):\($0 % perProducer)" } ?? "") not received once")
+            #expect(
+                missing == nil,
+                "message \(missing.map { "\($0 / perProducer):\($0 % perProducer)" } ?? "") not received once")
             print("mpmc stress: \(producers) × \(perProducer) messages to 2 consumers in \(elapsed) ms")
         }
 
@@ -62,7 +65,8 @@ extension MultiProcessTests {
             defer { scenario.removeAll() }
             try scenario.makeChannel(capacity: 256, topology: .singleProducerSingleConsumer)
             let start = try ProcessEvent(named: scenario.start, resetMode: .manual, mode: .create)
-            let consumer = try Peer("chan-consume", scenario.name, "\(strategy)", "1", "\(count)", "start", "contiguous")
+            let consumer = try Peer(
+                "chan-consume", scenario.name, "\(strategy)", "1", "\(count)", "start", "contiguous")
             try consumer.waitFor("ready")
             let producer = try Peer("chan-produce", scenario.name, "\(strategy)", "0", "\(count)", "start")
             try producer.waitFor("ready")

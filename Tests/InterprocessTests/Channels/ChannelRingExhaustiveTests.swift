@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import Interprocess
 
 /// Exhaustive ring tests: every capacity × start offset × count, and the same again with the
@@ -51,7 +52,8 @@ import Testing
                 let name = uniqueName("exh")
                 defer { try? SharedMemory.remove(named: name) }
                 let label = "\(topology) capacity \(capacity) base \(base) start \(start) count \(count)"
-                var sender = try ChannelSender<UInt64>(named: name, capacity: capacity, topology: topology, mode: .create)
+                var sender = try ChannelSender<UInt64>(
+                    named: name, capacity: capacity, topology: topology, mode: .create)
                 var receiver = try ChannelReceiver<UInt64>(named: name, mode: .open)
                 reposition(&sender, &receiver, to: base)
                 // Reach the start offset by traffic, one message at a time.
@@ -130,14 +132,17 @@ import Testing
             for start in 0..<(2 * capacity) {
                 let name = uniqueName("exh-batch")
                 defer { try? SharedMemory.remove(named: name) }
-                var sender = try ChannelSender<UInt64>(named: name, capacity: capacity, topology: topology, mode: .create)
+                var sender = try ChannelSender<UInt64>(
+                    named: name, capacity: capacity, topology: topology, mode: .create)
                 var receiver = try ChannelReceiver<UInt64>(named: name, mode: .open)
                 reposition(&sender, &receiver, to: base &+ UInt64(start))
                 let sent = try sender.send(contentsOf: (0..<UInt64(capacity + 3)), timeout: .zero)
                 #expect(sent == capacity, "\(topology) \(capacity) \(start)")
                 var buffer = [UInt64](repeating: .max, count: capacity + 3)
                 let n = try buffer.withUnsafeMutableBufferPointer { try receiver.receive(into: $0, timeout: .zero) }
-                #expect(n == capacity && Array(buffer[0..<n]) == Array(0..<UInt64(capacity)), "\(topology) \(capacity) \(start)")
+                #expect(
+                    n == capacity && Array(buffer[0..<n]) == Array(0..<UInt64(capacity)),
+                    "\(topology) \(capacity) \(start)")
             }
         }
     }
@@ -160,7 +165,9 @@ import Testing
         }
     }
 
-    private func reposition(_ sender: inout ByteChannelSender, _ receiver: inout ByteChannelReceiver, to position: UInt64) {
+    private func reposition(
+        _ sender: inout ByteChannelSender, _ receiver: inout ByteChannelReceiver, to position: UInt64
+    ) {
         // Relaxed: single-threaded test set-up.
         sender.ring.control.producerIndex.pointee.store(position, ordering: .relaxed)
         sender.ring.control.consumerIndex.pointee.store(position, ordering: .relaxed)
