@@ -87,6 +87,35 @@ extension MultiProcessTests {
             #expect(elapsedMilliseconds(since: killedAt) < Self.detectionBound)
         }
 
+        /// MPMC: a sender killed between claiming and publishing leaves a hole. Receivers report
+        /// `senderDied` at the hole although another sender is alive (a dead sender is
+        /// registered and holds the slot they wait on); what the live sender sent after the hole
+        /// stays behind it.
+        @Test func mpmcHoleFromADeadSenderWhileAnotherLives() throws {
+            let scenario = Scenario("chan-mpmc-hole")
+            defer { scenario.removeAll() }
+            try scenario.makeChannel(capacity: 16, topology: .multiProducerMultiConsumer)
+            var receiver = try ChannelReceiver<ChannelTestMessage>(named: scenario.name, mode: .open)
+            var liveSender = try ChannelSender<ChannelTestMessage>(named: scenario.name, mode: .open)
+            let producer = try Peer("chan-hold-send", scenario.name, "5")
+            try producer.waitFor("writing")
+            for i in 0..<3 {
+                let sent = liveSender.trySend(ChannelTestMessage(producer: 1, sequence: UInt64(i)))
+                #expect(sent)
+            }
+            for i in 0..<5 {
+                let m = try receiver.receive(timeout: .seconds(5))
+                #expect(m?.isIntact == true && m?.producer == 0 && m?.sequence == UInt64(i))
+            }
+            producer.send(SIGKILL)
+            let killedAt = Deadline.now
+            #expect(try producer.waitForExit() == .signaled(SIGKILL))
+            #expect(throws: ChannelError.senderDied) { try receiver.receive(timeout: .seconds(20)) }
+            #expect(elapsedMilliseconds(since: killedAt) < Self.detectionBound)
+            #expect(receiver.depth == 4, "the hole and the live sender's 3 messages")
+            liveSender.close()
+        }
+
         /// SPSC: a consumer killed while reading a message in place (taken, not released). The
         /// kernel releases its role lock, a new receiver opens and gets that message again
         /// (at-least-once for the in-flight message) and everything after it in order; the
