@@ -54,7 +54,8 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
         // full slot for a free one and overwrites an unreceived message, after which receivers
         // spin forever on a sequence that is ahead of them (found by the exhaustive ring tests).
         if let capacity, capacity < 2, createTopology == .multiProducerMultiConsumer {
-            throw .segment(.invalidSize(capacity, reason: "a multi-producer multi-consumer channel's capacity is at least 2"))
+            throw .segment(
+                .invalidSize(capacity, reason: "a multi-producer multi-consumer channel's capacity is at least 2"))
         }
         let (stride, elementOffset, slotsOffset) = ChannelRing.geometry(createTopology)
         let count = capacity ?? 0
@@ -90,7 +91,8 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
         guard segment.kindParameters[1] == UInt32(expected.stride),
             segment.kindParameters[2] == UInt32(expected.elementOffset),
             segment.kindParameters[3] == UInt32(expected.slotsOffset),
-            actualCapacity > (found == .multiProducerMultiConsumer ? 1 : 0), actualCapacity <= ChannelRing.maximumCapacity, actualCapacity & (actualCapacity - 1) == 0,
+            actualCapacity > (found == .multiProducerMultiConsumer ? 1 : 0),
+            actualCapacity <= ChannelRing.maximumCapacity, actualCapacity & (actualCapacity - 1) == 0,
             segment.bytes.count >= expected.slotsOffset + actualCapacity * expected.stride
         else {
             throw .corrupt("geometry does not match the element type")
