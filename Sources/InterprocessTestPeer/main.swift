@@ -6,6 +6,7 @@
 //   NAME.lock   a ProcessMutex          NAME.cond   a ProcessCondition
 //   NAME.data   a SharedArray<Int>      NAME.start  a manual ProcessEvent (a start gun)
 //   NAME.sem    a ProcessSemaphore      NAME.event  a ProcessEvent
+//   NAME        a channel (the chan-… roles, in ChannelRoles.swift)
 //
 // The protocol with the parent: the peer reports progress as whole lines on stdout, flushed at
 // once ("ready", "locked", "waiting", …), and its result as a last line plus its exit status.
@@ -250,7 +251,8 @@ do {
         say("set")
 
     default:
-        fail("unknown role '\(role)'", status: 2)
+        // The channel roles live in ChannelRoles.swift.
+        if try !runChannelRole(role, name: name, rest) { fail("unknown role '\(role)'", status: 2) }
     }
 } catch {
     fail("\(role): \(error)", status: 3)

@@ -21,7 +21,7 @@ extension ChannelControl {
         }
         let cancelled = CancellationFlag()
         let control = self
-        return await withTaskCancellationHandler {
+        let outcome = await withTaskCancellationHandler {
             await BlockingOffload.run {
                 control.wait(on: words, strategy: .block, deadline: .after(ChannelControl.livenessInterval)) {
                     ready() || cancelled.isSet
@@ -31,6 +31,12 @@ extension ChannelControl {
             cancelled.set()
             words.wakeAll()
         }
+        // Why: the offload wait's only deadline is the liveness slice, so `wait` reports the
+        // slice's end as `.timedOut`; for our callers (which have no deadline) that is the time
+        // to check for dead peers. Passed on as `.timedOut`, it was ignored, and an async
+        // receiver whose senders died (or an async sender whose receivers died) waited forever
+        // (found by the multi-process async test).
+        return outcome == .timedOut ? .checkLiveness : outcome
     }
 
     /// A flag set once by a cancellation handler.

@@ -13,6 +13,17 @@ import SystemPackage
 /// still in the channel and then get ``ChannelError/closed``; when every sender died instead,
 /// they get ``ChannelError/senderDied`` after the same drain, rather than waiting forever.
 ///
+/// A participant killed in the middle of an operation (verified by the multi-process crash
+/// tests):
+/// - An MPMC sender that dies between claiming a slot and publishing it leaves a hole: receivers
+///   take every message before it and then get ``ChannelError/senderDied``, even while other
+///   senders live; messages those sent after the hole stay behind it.
+/// - A receiver that dies while holding a message (taken, not yet released, as inside
+///   ``receive(timeout:inPlace:)``): with ``ChannelTopology/singleProducerSingleConsumer`` the
+///   next receiver gets that message again (at-least-once for that one message); with
+///   ``ChannelTopology/multiProducerMultiConsumer`` it is lost and its slot is never freed, so
+///   once senders come round to it they get ``ChannelError/receiverDied``.
+///
 /// Like ``ChannelSender``, a receiver is one participant and `~Copyable`; with
 /// ``ChannelTopology/singleProducerSingleConsumer`` there is at most one live receiver.
 public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {

@@ -53,6 +53,14 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
         // Without a capacity there is nothing to create with: open the existing channel.
         let mode: SharedMemory.OpenMode = capacity == nil ? .open : mode
         let createTopology = topology ?? .singleProducerSingleConsumer
+        // Why MPMC needs two slots: a published slot holds sequence p + 1, and a free slot of
+        // the next lap holds p + capacity. With one slot these are equal, so a sender takes a
+        // full slot for a free one and overwrites an unreceived message, after which receivers
+        // spin forever on a sequence that is ahead of them (found by the exhaustive ring tests).
+        if let capacity, capacity < 2, createTopology == .multiProducerMultiConsumer {
+            throw .segment(
+                .invalidSize(capacity, reason: "a multi-producer multi-consumer channel's capacity is at least 2"))
+        }
         let (stride, elementOffset, slotsOffset) = ChannelRing.geometry(createTopology)
         let count = capacity ?? 0
         let layout = SharedMemory.Layout(
@@ -87,7 +95,8 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
         guard segment.kindParameters[1] == UInt32(expected.stride),
             segment.kindParameters[2] == UInt32(expected.elementOffset),
             segment.kindParameters[3] == UInt32(expected.slotsOffset),
-            actualCapacity > 0, actualCapacity <= ChannelRing.maximumCapacity, actualCapacity & (actualCapacity - 1) == 0,
+            actualCapacity > (found == .multiProducerMultiConsumer ? 1 : 0),
+            actualCapacity <= ChannelRing.maximumCapacity, actualCapacity & (actualCapacity - 1) == 0,
             segment.bytes.count >= expected.slotsOffset + actualCapacity * expected.stride
         else {
             throw .corrupt("geometry does not match the element type")
@@ -190,7 +199,8 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
         let position = control.consumerIndex.pointee.load(ordering: .relaxed)
         let claimedUpTo = control.producerIndex.pointee.load(ordering: .relaxed)
         let published = sequence(slot(position)).pointee.load(ordering: .acquiring) == position &+ 1
-        return claimedUpTo > position && !published
+        // Wrapping difference: the positions wrap at 2^64 (see `depth`).
+        return Int64(bitPattern: claimedUpTo &- position) > 0 && !published
     }
 
     /// Whether some receiver claimed the slot senders wait on without releasing it yet.
@@ -199,7 +209,9 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
         let lapStart = position &- UInt64(capacity)
         let dequeued = control.consumerIndex.pointee.load(ordering: .relaxed)
         let released = sequence(slot(position)).pointee.load(ordering: .acquiring) == position
-        return position >= UInt64(capacity) && dequeued > lapStart && !released
+        // Wrapping difference (see `depth`): some receiver claimed a position of the previous
+        // lap at or after the one this slot held.
+        return Int64(bitPattern: dequeued &- lapStart) > 0 && !released
     }
 
     // MARK: - Liveness
@@ -225,6 +237,10 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
     var depth: Int {
         let tail = control.producerIndex.pointee.load(ordering: .relaxed)
         let head = control.consumerIndex.pointee.load(ordering: .relaxed)
-        return tail >= head ? Int(min(tail - head, UInt64(capacity))) : 0
+        // Why a signed wrapping difference rather than `tail >= head`: the indices wrap at 2^64
+        // like every other index comparison here; negative only when the head moved on between
+        // the two loads.
+        let difference = Int64(bitPattern: tail &- head)
+        return Int(max(0, min(difference, Int64(capacity))))
     }
 }

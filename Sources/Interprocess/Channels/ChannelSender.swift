@@ -42,7 +42,8 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     ///
     /// - Parameters:
     ///   - name: the channel's name.
-    ///   - capacity: the number of slots, a power of two; required to create, checked when
+    ///   - capacity: the number of slots, a power of two (at least 2 for
+    ///     ``ChannelTopology/multiProducerMultiConsumer``); required to create, checked when
     ///     opening (`nil` accepts the existing capacity).
     ///   - topology: the topology of a new channel; checked when opening (`nil` accepts any).
     ///   - mode: create, open, or either.

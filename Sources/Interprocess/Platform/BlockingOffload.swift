@@ -18,7 +18,7 @@ enum BlockingOffload {
         var idleThreads = 0
     }
 
-    private static let state = Mutex(State())
+    private static let state = PlatformLock(State())
     /// The futex word idle threads sleep on; bumped once per job queued while a thread is idle.
     private static let wakeWord = WakeWord()
 

@@ -141,24 +141,28 @@ extension SharedMemory {
     /// - Throws: ``SharedMemoryError/unexpected(_:operation:)`` if the kernel refuses the lock.
     public func register(as role: ParticipantRole) throws(SharedMemoryError) -> ParticipantRegistration? {
         let table = ParticipantTable(base: mapping)
-        // Free slots first, dead participants' slots only when none is free: a dead
-        // participant's record is evidence (for `shm ls`, `shm clean` and channels' dead-peer
-        // detection) worth keeping as long as there is room.
-        // Relaxed: only a preference order; the OFD lock below decides who owns a slot.
-        let free = (0..<ParticipantTable.slotCount).filter { table.stateWord($0).pointee.load(ordering: .relaxed) == 0 }
-        let order = free + (0..<ParticipantTable.slotCount).filter { !free.contains($0) }
-        for index in order {
-            let claimed: Bool = heldSlots.withLock { held in
-                if held.contains(index) { return false }
-                // Another open file description holding the byte makes this fail: live slot.
-                guard (try? FileSystem.tryLock(descriptor, start: ParticipantTable.lockByte(index), length: 1, exclusive: true)) == true
-                else { return false }
-                held.insert(index)
-                return true
-            }
-            if claimed {
-                table.fill(index, role: role)
-                return ParticipantRegistration(slot: index, role: role)
+        // Why two passes (free slots first, dead participants' slots only when none is free): a
+        // dead participant's entry is the evidence channels use to report a peer that died in
+        // the middle of an operation (an MPMC sender or receiver holding a claimed slot).
+        // Reclaiming it while free slots remained erased that evidence as soon as anyone else
+        // opened the channel, and the other side then waited forever (found by the multi-process
+        // channel death tests).
+        for pass in 0..<2 {
+            for index in 0..<ParticipantTable.slotCount {
+                // Relaxed: only a hint for choosing a slot; the lock below decides.
+                if pass == 0 && table.stateWord(index).pointee.load(ordering: .relaxed) != 0 { continue }
+                let claimed: Bool = heldSlots.withLock { held in
+                    if held.contains(index) { return false }
+                    // Another open file description holding the byte makes this fail: live slot.
+                    guard (try? FileSystem.tryLock(descriptor, start: ParticipantTable.lockByte(index), length: 1, exclusive: true)) == true
+                    else { return false }
+                    held.insert(index)
+                    return true
+                }
+                if claimed {
+                    table.fill(index, role: role)
+                    return ParticipantRegistration(slot: index, role: role)
+                }
             }
         }
         return nil

@@ -79,7 +79,7 @@ public final class SharedMemory: @unchecked Sendable {
     let descriptor: Int32
     let removeOnDeinit: Bool
     /// The participant-table slots this object holds the OFD locks of (see ParticipantTable).
-    let heldSlots = Mutex<Set<Int>>([])
+    let heldSlots = PlatformLock<Set<Int>>([])
     /// This object's own registration as an opener, if the table had room.
     private var openerRegistration: ParticipantRegistration? = nil
 

@@ -1,0 +1,27 @@
+import Glibc
+import Interprocess
+
+@testable import InterprocessTestPeer
+
+extension Scenario {
+    /// Creates the channel named after the scenario and leaves no participant registered (a
+    /// receiver that opens and closes at once: unlike a sender's close, that leaves no `closed`
+    /// mark behind).
+    func makeChannel(capacity: Int, topology: ChannelTopology) throws {
+        try ChannelReceiver<ChannelTestMessage>(named: name, capacity: capacity, topology: topology, mode: .create)
+            .close()
+    }
+}
+
+/// Parses a consumer's "result END TOTAL c0,c1,…" line.
+func consumerResult(_ line: String) throws -> (end: String, total: Int, perProducer: [Int]) {
+    let words = line.split(separator: " ")
+    guard words.count == 4, words[0] == "result", let total = Int(words[2]) else {
+        throw Peer.Failure(description: "expected 'result END TOTAL COUNTS', got '\(line)'")
+    }
+    return (String(words[1]), total, words[3].split(separator: ",").compactMap { Int($0) })
+}
+
+func elapsedMilliseconds(since start: Deadline) -> Int {
+    Int((Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000)
+}
