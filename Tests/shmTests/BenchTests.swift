@@ -10,7 +10,8 @@ import Testing
         let report = try ShmTool.jsonObject(run.stdout)
         let machine = report["machine"] as? [String: Any]
         #expect((machine?["cpu"] as? String)?.isEmpty == false, "\(run.stdout)")
-        #expect(((machine?["kernel"] as? String) ?? "").hasPrefix("Linux"), "\(run.stdout)")
+        let kernel = machine?["kernel"] as? String ?? ""
+        #expect(kernel.hasPrefix("Linux"), "\(run.stdout)")
         let rows = report["rows"] as? [[String: Any]] ?? []
         let ids = Set(rows.compactMap { $0["id"] as? String })
         for id in [
