@@ -64,14 +64,7 @@ extension ChannelReceiver {
             let ring = self.ring
             let head = self.head
             let outcome = await ring.control.waitAsync(on: ring.control.notEmpty, strategy: waitStrategy) {
-                if ring.control.closed.pointee.load(ordering: .acquiring) == 1 { return true }
-                switch ring.topology {
-                case .singleProducerSingleConsumer:
-                    return ring.control.producerIndex.pointee.load(ordering: .acquiring) != head
-                case .multiProducerMultiConsumer:
-                    let position = ring.control.consumerIndex.pointee.load(ordering: .relaxed)
-                    return ring.sequence(ring.slot(position)).pointee.load(ordering: .acquiring) == position &+ 1
-                }
+                ring.control.closed.pointee.load(ordering: .acquiring) == 1 || ring.hasMessage(forConsumerAt: head)
             }
             if outcome == .checkLiveness { try throwIfSendersDied() }
         }
@@ -99,16 +92,9 @@ extension ChannelSender {
             if trySend(element) { return }
             try Task.checkCancellation()
             let ring = self.ring
-            let capacity = UInt64(ring.capacity)
             let tail = self.tail
             let outcome = await ring.control.waitAsync(on: ring.control.notFull, strategy: waitStrategy) {
-                switch ring.topology {
-                case .singleProducerSingleConsumer:
-                    return tail &- ring.control.consumerIndex.pointee.load(ordering: .acquiring) < capacity
-                case .multiProducerMultiConsumer:
-                    let position = ring.control.producerIndex.pointee.load(ordering: .relaxed)
-                    return ring.sequence(ring.slot(position)).pointee.load(ordering: .acquiring) == position
-                }
+                ring.hasSpace(forProducerAt: tail)
             }
             if outcome == .checkLiveness && ring.receiversDied() { throw ChannelError.receiverDied }
         }

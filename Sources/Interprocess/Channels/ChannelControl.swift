@@ -8,12 +8,12 @@ import Synchronization
 ///
 /// | offset | written by | words |
 /// |---:|---|---|
-/// | 0 | senders | `tail` (SPSC) / `enqueuePosition` (MPMC), UInt64 |
-/// | 128 | receivers | `head` (SPSC) / `dequeuePosition` (MPMC), UInt64 |
+/// | 0 | senders | `tail` (SPSC, a record for inspection and successors) / `enqueuePosition` (MPMC), UInt64 |
+/// | 128 | receivers | `head` (SPSC, likewise) / `dequeuePosition` (MPMC), UInt64 |
 /// | 256 | senders (wakers) and receivers (sleepers) | `notEmpty`: sequence UInt32, waiters UInt32 |
 /// | 384 | receivers (wakers) and senders (sleepers) | `notFull`: sequence UInt32, waiters UInt32 |
 /// | 512 | both, rarely | `closed`, `openSenders`, `openReceivers` (UInt32 each) |
-/// | 640… | | slots (rounded up to the element's alignment) |
+/// | 640… | | slots (rounded up to the element's alignment): a UInt64 sequence word, then the element |
 ///
 /// The geometry (topology, capacity, slot stride, offsets) is *not* read from the payload: it is
 /// recorded in the segment header's checksummed fields, so a process that scribbles over the

@@ -29,10 +29,8 @@ import SystemPackage
 public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     @usableFromInline let ring: ChannelRing<Element>
     let lifetime: ChannelParticipation
-    /// SPSC: our next position (we are the only writer of the head).
+    /// SPSC: our next position (we are the only consumer).
     @usableFromInline var head: UInt64
-    /// SPSC: the last tail we read; refreshed only when the ring looks empty.
-    @usableFromInline var tailCache: UInt64
 
     /// How a blocked receive waits for messages.
     public var waitStrategy: WaitStrategy
@@ -59,9 +57,8 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
         self.lifetime = try ChannelParticipation(segment: ring.segment, control: ring.control, role: .receiver, topology: ring.topology)
         self.ring = ring
         self.waitStrategy = waitStrategy
-        // Relaxed: we are the only receiver now (SPSC role lock), the head is ours.
-        self.head = ring.control.consumerIndex.pointee.load(ordering: .relaxed)
-        self.tailCache = ring.control.producerIndex.pointee.load(ordering: .acquiring)
+        // We are the only receiver now (the SPSC role lock, taken above).
+        self.head = ring.topology == .singleProducerSingleConsumer ? ring.spscConsumerStart() : 0
     }
 
     // MARK: - Claim and release
@@ -71,16 +68,8 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     mutating func claim() -> (UInt64, UnsafeMutableRawPointer)? {
         switch ring.topology {
         case .singleProducerSingleConsumer:
-            if head == tailCache {
-                // SYNC POINT: acquiring; pairs with the sender's releasing tail store, so the
-                // element it wrote is visible.
-                tailCache = ring.control.producerIndex.pointee.load(ordering: .acquiring)
-                if head == tailCache { return nil }
-                // A tail more than a ring ahead was not written by a well-behaved sender; clamp
-                // rather than read slots that were never published.
-                if tailCache &- head > UInt64(ring.capacity) { tailCache = head &+ UInt64(ring.capacity) }
-            }
-            return (head, ring.slot(head))
+            let slot = ring.slot(head)
+            return ring.spscIsPublished(slot, at: head) ? (head, slot) : nil
         case .multiProducerMultiConsumer:
             return ring.mpmcClaimForReceive()
         }
@@ -92,8 +81,7 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
         switch ring.topology {
         case .singleProducerSingleConsumer:
             head = position &+ 1
-            // SYNC POINT: releasing; our read of the slot happens before the sender reuses it.
-            ring.control.consumerIndex.pointee.store(head, ordering: .releasing)
+            ring.spscRelease(slot, at: position)
         case .multiProducerMultiConsumer:
             ring.mpmcRelease(position, slot)
         }
@@ -213,32 +201,14 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
         if ring.sendersDied() && isEmpty { throw .senderDied }
     }
 
-    /// Whether no published message is waiting (re-reads the shared index).
-    var isEmpty: Bool {
-        mutating get {
-            switch ring.topology {
-            case .singleProducerSingleConsumer:
-                tailCache = ring.control.producerIndex.pointee.load(ordering: .acquiring)
-                return head == tailCache
-            case .multiProducerMultiConsumer:
-                let position = ring.control.consumerIndex.pointee.load(ordering: .relaxed)
-                return ring.sequence(ring.slot(position)).pointee.load(ordering: .acquiring) != position &+ 1
-            }
-        }
-    }
+    /// Whether no published message is waiting.
+    var isEmpty: Bool { !ring.hasMessage(forConsumerAt: head) }
 
     func waitForMessage(deadline: Deadline) -> ChannelControl.WaitOutcome {
         let ring = self.ring
         let head = self.head
         return ring.control.wait(on: ring.control.notEmpty, strategy: waitStrategy, deadline: deadline) {
-            if ring.control.closed.pointee.load(ordering: .acquiring) == 1 { return true }
-            switch ring.topology {
-            case .singleProducerSingleConsumer:
-                return ring.control.producerIndex.pointee.load(ordering: .acquiring) != head
-            case .multiProducerMultiConsumer:
-                let position = ring.control.consumerIndex.pointee.load(ordering: .relaxed)
-                return ring.sequence(ring.slot(position)).pointee.load(ordering: .acquiring) == position &+ 1
-            }
+            ring.control.closed.pointee.load(ordering: .acquiring) == 1 || ring.hasMessage(forConsumerAt: head)
         }
     }
 }

@@ -18,21 +18,20 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
     @usableFromInline let mask: UInt64
     @usableFromInline let slots: UnsafeMutableRawPointer
     @usableFromInline let slotStride: Int
-    /// Offset of the element in an MPMC slot (after its UInt64 sequence); 0 for SPSC.
+    /// Offset of the element in a slot (after the slot's UInt64 sequence).
     @usableFromInline let elementOffset: Int
 
     /// The geometry of a ring of `Element`s: (slot stride, element offset, slots offset).
+    ///
+    /// Both topologies put a UInt64 sequence word in front of each element. It is what makes a
+    /// message visible, so a receiver polls the slot it is about to read — one cache line moves
+    /// per message — rather than a shared index on a line of its own and then the slot.
     static func geometry(_ topology: ChannelTopology) -> (stride: Int, elementOffset: Int, slotsOffset: Int) {
         let alignment = MemoryLayout<Element>.alignment
-        switch topology {
-        case .singleProducerSingleConsumer:
-            return (MemoryLayout<Element>.stride, 0, ChannelControl.slotsOffset(alignment: alignment))
-        case .multiProducerMultiConsumer:
-            let slotAlignment = max(8, alignment)
-            let elementOffset = (8 + alignment - 1) / alignment * alignment
-            let stride = (elementOffset + MemoryLayout<Element>.size + slotAlignment - 1) / slotAlignment * slotAlignment
-            return (stride, elementOffset, ChannelControl.slotsOffset(alignment: slotAlignment))
-        }
+        let slotAlignment = max(8, alignment)
+        let elementOffset = (8 + alignment - 1) / alignment * alignment
+        let stride = (elementOffset + MemoryLayout<Element>.size + slotAlignment - 1) / slotAlignment * slotAlignment
+        return (stride, elementOffset, ChannelControl.slotsOffset(alignment: slotAlignment))
     }
 
     /// The largest capacity accepted (2^30 slots).
@@ -74,11 +73,11 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
                 name: try SegmentName(name), mode: mode, layout: layout, permissions: permissions, timeout: timeout,
                 registersAsOpener: false,
                 initialize: { payload in
-                    if createTopology == .multiProducerMultiConsumer {
-                        // Slot i starts with sequence i: free for the producer at position i.
-                        for i in 0..<count {
-                            payload.storeBytes(of: UInt64(i), toByteOffset: slotsOffset + i * stride, as: UInt64.self)
-                        }
+                    // Slot i starts free for the producer at position i: sequence i for MPMC,
+                    // 2·i for SPSC (see the SPSC notes below).
+                    for i in 0..<count {
+                        let sequence = createTopology == .multiProducerMultiConsumer ? UInt64(i) : UInt64(i) &* 2
+                        payload.storeBytes(of: sequence, toByteOffset: slotsOffset + i * stride, as: UInt64.self)
                     }
                 })
         } catch {
@@ -124,6 +123,99 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
     @inlinable @inline(__always)
     func element(_ slot: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Element> {
         (slot + elementOffset).assumingMemoryBound(to: Element.self)
+    }
+
+    // MARK: - SPSC (a sequence word per slot, no read-modify-write)
+    //
+    // The slot at position p holds 2·p while free for the producer of lap p, 2·p + 1 once that
+    // producer published it, and 2·(p + capacity) once the consumer released it. The doubling
+    // keeps "published at p" (odd) apart from "free at p + capacity" (even) even with one slot.
+    // The single producer and the single consumer (enforced by the role locks) each keep their
+    // position locally; the shared indices are written after each operation only for
+    // inspection and for a successor that opens the same role later.
+
+    /// Whether the slot at `position` is free for the producer.
+    @inlinable @inline(__always)
+    func spscIsFree(_ s: UnsafeMutableRawPointer, at position: UInt64) -> Bool {
+        // SYNC POINT: acquiring; pairs with the consumer's releasing store in `spscRelease`,
+        // so its read of the previous message finished before we overwrite it.
+        sequence(s).pointee.load(ordering: .acquiring) == position &* 2
+    }
+
+    /// Whether the slot at `position` holds a published message.
+    @inlinable @inline(__always)
+    func spscIsPublished(_ s: UnsafeMutableRawPointer, at position: UInt64) -> Bool {
+        // SYNC POINT: acquiring; pairs with the producer's releasing store in `spscPublish`,
+        // so the element it wrote is visible.
+        sequence(s).pointee.load(ordering: .acquiring) == position &* 2 &+ 1
+    }
+
+    @inlinable @inline(__always)
+    func spscPublish(_ s: UnsafeMutableRawPointer, at position: UInt64) {
+        // SYNC POINT: releasing; publishes the element to `spscIsPublished`.
+        sequence(s).pointee.store(position &* 2 &+ 1, ordering: .releasing)
+        // Relaxed: read only by inspection and by a later producer (after the role lock, a
+        // system call, ordered it).
+        control.producerIndex.pointee.store(position &+ 1, ordering: .relaxed)
+    }
+
+    @inlinable @inline(__always)
+    func spscRelease(_ s: UnsafeMutableRawPointer, at position: UInt64) {
+        // SYNC POINT: releasing; our read of the element happens before the producer reuses it.
+        sequence(s).pointee.store((position &+ UInt64(capacity)) &* 2, ordering: .releasing)
+        // Relaxed: as in `spscPublish`.
+        control.consumerIndex.pointee.store(position &+ 1, ordering: .relaxed)
+    }
+
+    /// Whether a send could proceed now (the wait condition of blocked senders); `tail` is the
+    /// SPSC producer's position, ignored for MPMC.
+    func hasSpace(forProducerAt tail: UInt64) -> Bool {
+        switch topology {
+        case .singleProducerSingleConsumer:
+            return spscIsFree(slot(tail), at: tail)
+        case .multiProducerMultiConsumer:
+            // Relaxed position, acquiring sequence: as in `mpmcClaimForSend`.
+            let position = control.producerIndex.pointee.load(ordering: .relaxed)
+            return sequence(slot(position)).pointee.load(ordering: .acquiring) == position
+        }
+    }
+
+    /// Whether a receive could proceed now; `head` is the SPSC consumer's position, ignored for
+    /// MPMC.
+    func hasMessage(forConsumerAt head: UInt64) -> Bool {
+        switch topology {
+        case .singleProducerSingleConsumer:
+            return spscIsPublished(slot(head), at: head)
+        case .multiProducerMultiConsumer:
+            let position = control.consumerIndex.pointee.load(ordering: .relaxed)
+            return sequence(slot(position)).pointee.load(ordering: .acquiring) == position &+ 1
+        }
+    }
+
+    /// Where a new producer continues: the recorded index, moved past a slot its predecessor
+    /// published before dying without recording it.
+    func spscProducerStart() -> UInt64 {
+        var position = control.producerIndex.pointee.load(ordering: .acquiring)
+        for _ in 0..<capacity {
+            let value = sequence(slot(position)).pointee.load(ordering: .acquiring)
+            // Published at `position`, or already released by the consumer: taken.
+            guard value == position &* 2 &+ 1 || value == (position &+ UInt64(capacity)) &* 2 else { break }
+            position &+= 1
+        }
+        return position
+    }
+
+    /// Where a new consumer continues: the recorded index, moved past a slot its predecessor
+    /// released before dying without recording it. A message the predecessor was still reading
+    /// is delivered again (at least once).
+    func spscConsumerStart() -> UInt64 {
+        var position = control.consumerIndex.pointee.load(ordering: .acquiring)
+        for _ in 0..<capacity {
+            guard sequence(slot(position)).pointee.load(ordering: .acquiring) == (position &+ UInt64(capacity)) &* 2
+            else { break }
+            position &+= 1
+        }
+        return position
     }
 
     // MARK: - MPMC (Vyukov's bounded queue: a sequence number per slot)

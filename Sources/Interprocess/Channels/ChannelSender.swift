@@ -21,10 +21,8 @@ import SystemPackage
 public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     @usableFromInline let ring: ChannelRing<Element>
     let lifetime: ChannelParticipation
-    /// SPSC: our next position (we are the only writer of the tail).
+    /// SPSC: our next position (we are the only producer).
     @usableFromInline var tail: UInt64
-    /// SPSC: the last head we read; refreshed only when the ring looks full.
-    @usableFromInline var headCache: UInt64
 
     /// How a blocked send waits for space.
     public var waitStrategy: WaitStrategy
@@ -61,10 +59,8 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
         self.lifetime = try ChannelParticipation(segment: ring.segment, control: ring.control, role: .sender, topology: ring.topology)
         self.ring = ring
         self.waitStrategy = waitStrategy
-        // Relaxed: the previous sender (if any) is gone; its published tail is what counts, and
-        // the participation handshake (an OFD lock, a system call) ordered us after it.
-        self.tail = ring.control.producerIndex.pointee.load(ordering: .relaxed)
-        self.headCache = ring.control.consumerIndex.pointee.load(ordering: .acquiring)
+        // The previous sender (if any) is gone: the role lock, taken above, says so.
+        self.tail = ring.topology == .singleProducerSingleConsumer ? ring.spscProducerStart() : 0
     }
 
     // MARK: - Claim and publish
@@ -74,13 +70,8 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     mutating func claim() -> (UInt64, UnsafeMutableRawPointer)? {
         switch ring.topology {
         case .singleProducerSingleConsumer:
-            if tail &- headCache >= UInt64(ring.capacity) {
-                // SYNC POINT: acquiring; pairs with the receiver's releasing head store, so the
-                // slots it freed are no longer being read.
-                headCache = ring.control.consumerIndex.pointee.load(ordering: .acquiring)
-                if tail &- headCache >= UInt64(ring.capacity) { return nil }
-            }
-            return (tail, ring.slot(tail))
+            let slot = ring.slot(tail)
+            return ring.spscIsFree(slot, at: tail) ? (tail, slot) : nil
         case .multiProducerMultiConsumer:
             return ring.mpmcClaimForSend()
         }
@@ -92,8 +83,7 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
         switch ring.topology {
         case .singleProducerSingleConsumer:
             tail = position &+ 1
-            // SYNC POINT: releasing; publishes the element to the receiver's acquiring tail load.
-            ring.control.producerIndex.pointee.store(tail, ordering: .releasing)
+            ring.spscPublish(slot, at: position)
         case .multiProducerMultiConsumer:
             ring.mpmcPublish(position, slot)
         }
@@ -192,17 +182,9 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
 
     func waitForSpace(deadline: Deadline) -> ChannelControl.WaitOutcome {
         let ring = self.ring
-        let capacity = UInt64(ring.capacity)
         let tail = self.tail
         return ring.control.wait(on: ring.control.notFull, strategy: waitStrategy, deadline: deadline) {
-            switch ring.topology {
-            case .singleProducerSingleConsumer:
-                // Acquiring: as in `claim`.
-                return tail &- ring.control.consumerIndex.pointee.load(ordering: .acquiring) < capacity
-            case .multiProducerMultiConsumer:
-                let position = ring.control.producerIndex.pointee.load(ordering: .relaxed)
-                return ring.sequence(ring.slot(position)).pointee.load(ordering: .acquiring) == position
-            }
+            ring.hasSpace(forProducerAt: tail)
         }
     }
 }

@@ -33,17 +33,15 @@ import Testing
         // Relaxed: single-threaded test set-up, no other process uses the ring.
         ring.control.producerIndex.pointee.store(position, ordering: .relaxed)
         ring.control.consumerIndex.pointee.store(position, ordering: .relaxed)
-        if ring.topology == .multiProducerMultiConsumer {
-            // A free slot at position p holds sequence p (see ChannelRing's MPMC notes).
-            for i in 0..<UInt64(ring.capacity) {
-                let p = position &+ i
-                ring.sequence(ring.slot(p)).pointee.store(p, ordering: .relaxed)
-            }
+        // A free slot at position p holds sequence p for MPMC and 2·p for SPSC (see
+        // ChannelRing's notes).
+        for i in 0..<UInt64(ring.capacity) {
+            let p = position &+ i
+            let free = ring.topology == .multiProducerMultiConsumer ? p : p &* 2
+            ring.sequence(ring.slot(p)).pointee.store(free, ordering: .relaxed)
         }
         sender.tail = position
-        sender.headCache = position
         receiver.head = position
-        receiver.tailCache = position
     }
 
     private func checkRing(topology: ChannelTopology, capacity: Int, base: UInt64) throws {
