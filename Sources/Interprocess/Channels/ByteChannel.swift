@@ -184,10 +184,12 @@ public struct ByteChannelSender: ~Copyable, Sendable {
             }
             switch outcome {
             case .ready: continue
-            case .timedOut: return false
-            case .checkLiveness:
+            case .timedOut, .checkLiveness:
+                // Checked on a timeout too: a caller polling with timeouts shorter than the liveness
+                // interval would otherwise never hear of the death (it would wait forever in slices).
                 let peers = ChannelPeers(segment: ring.segment, control: ring.control)
                 if peers.allGone(.receiver, live: peers.counts(.receiver).live) { throw .receiverDied }
+                if outcome == .timedOut { return false }
             }
         }
     }
@@ -332,10 +334,12 @@ public struct ByteChannelReceiver: ~Copyable, Sendable {
             }
             switch outcome {
             case .ready: continue
-            case .timedOut: return nil
-            case .checkLiveness:
+            case .timedOut, .checkLiveness:
+                // Checked on a timeout too: a caller polling with timeouts shorter than the liveness
+                // interval would otherwise never hear of the death (it would wait forever in slices).
                 let peers = ChannelPeers(segment: ring.segment, control: ring.control)
                 if peers.allGone(.sender, live: peers.counts(.sender).live), try claim() == nil { throw .senderDied }
+                if outcome == .timedOut { return nil }
             }
         }
     }
