@@ -123,7 +123,7 @@ public struct ProcessEvent: @unchecked Sendable {
         let deadline = Deadline(timeout: timeout)
         while true {
             if tryWait() { return true }
-            waiters.atomic.pointee.add(1, ordering: .sequentiallyConsistent)
+            waiters.atomic.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
             var result = Futex.WaitResult.valueChanged
             // Any value but 1 (set) sleeps: a state word overwritten with garbage reads as "not
             // set" until someone sets the event, instead of spinning here forever (the fuzzer
@@ -133,7 +133,7 @@ public struct ProcessEvent: @unchecked Sendable {
                 result = Futex.wait(state.address, expecting: observed, deadline: deadline)
             }
             // Relaxed: gates syscalls only.
-            waiters.atomic.pointee.subtract(1, ordering: .relaxed)
+            waiters.atomic.pointee.wrappingSubtract(1, ordering: .relaxed)
             if result == .timedOut { return tryWait() }
         }
     }

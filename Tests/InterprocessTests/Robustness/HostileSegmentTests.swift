@@ -57,3 +57,17 @@ extension HostileSegmentTests {
         _ = consume receiver
     }
 }
+
+extension HostileSegmentTests {
+    /// A channel's waiters word at `UInt32.max` made a blocking receive trap on overflow when
+    /// it registered as a sleeper.
+    @Test func channelWaiterCountAtMaximumDoesNotTrap() throws {
+        let name = uniqueName("waiters")
+        var receiver = try ByteChannelReceiver(named: name, bufferSize: 1024, maximumMessageSize: 100, mode: .create)
+        defer { try? SharedMemory.remove(named: name) }
+        // notEmpty.waiters: payload offset 256 + 4.
+        receiver.ring.segment.bytes.storeBytes(of: UInt32.max, toByteOffset: 260, as: UInt32.self)
+        receiver.waitStrategy = .block
+        #expect(try receiver.receive(timeout: .milliseconds(10)) == nil)
+    }
+}
