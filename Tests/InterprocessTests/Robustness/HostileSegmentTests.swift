@@ -71,3 +71,30 @@ extension HostileSegmentTests {
         #expect(try receiver.receive(timeout: .milliseconds(10)) == nil)
     }
 }
+
+extension HostileSegmentTests {
+    /// A header whose total size is smaller than the header itself (checksum recomputed, as a
+    /// hostile writer would) made validation trap computing `total - headerSize`.
+    @Test func headerTotalSmallerThanHeaderIsCorrupt() throws {
+        let name = uniqueName("total")
+        let segment = try SharedMemory(named: name, mode: .create, size: 64)
+        defer { try? segment.remove() }
+        let header = SegmentHeader(base: segment.mapping)
+        segment.mapping.storeBytes(of: UInt64(100), toByteOffset: SegmentHeader.Offset.totalSize, as: UInt64.self)
+        segment.mapping.storeBytes(of: header.computeChecksum(), toByteOffset: SegmentHeader.Offset.checksum, as: UInt64.self)
+        do {
+            _ = try SharedMemory(named: name, mode: .open, size: nil, timeout: .zero)
+            Issue.record("a header with total size 100 was accepted")
+        } catch {
+            guard case .corruptHeader = error else {
+                Issue.record("\(error), not corruptHeader")
+                return
+            }
+        }
+        let info = try SharedObjectRegistry.inspect(named: name)
+        guard case .failure(.corruptHeader) = info.header else {
+            Issue.record("inspect: \(info.header)")
+            return
+        }
+    }
+}
