@@ -86,9 +86,12 @@ func exerciseEveryKind() {
     }
     if let mutex = try? ProcessMutex(named: objectName, mode: .open, timeout: .zero) {
         // A fuzzed pthread mutex is garbage by design; see Fuzz/README.md for what glibc does.
-        if let result = try? mutex.tryLock(), result != .timedOut {
-            if result == .previousOwnerDied { try? mutex.markConsistent() }
-            try? mutex.unlock()
+        for attempt in 0..<2 {
+            let result = attempt == 0 ? try? mutex.tryLock() : try? mutex.lock(timeout: .milliseconds(1))
+            if let result, result != .timedOut {
+                if result == .previousOwnerDied { try? mutex.markConsistent() }
+                try? mutex.unlock()
+            }
         }
     }
     if let condition = try? ProcessCondition(named: objectName, mode: .open, timeout: .zero) {

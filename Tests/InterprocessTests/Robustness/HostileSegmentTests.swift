@@ -98,3 +98,29 @@ extension HostileSegmentTests {
         }
     }
 }
+
+extension HostileSegmentTests {
+    /// A mutex whose kind another process overwrote is refused on attach; one whose lock word
+    /// claims an owner that does not exist behaves as held: a lock times out.
+    @Test func corruptMutexIsRefusedOrTimesOut() throws {
+        let name = uniqueName("mutex")
+        let mutex = try ProcessMutex(named: name, mode: .create)
+        defer { try? mutex.segment.remove() }
+        let storage = mutex.segment.bytes
+        // The lock word: a thread id nobody has (no FUTEX_OWNER_DIED bit).
+        storage.storeBytes(of: UInt32(0x3FFF_FFF0), as: UInt32.self)
+        let reopened = try ProcessMutex(named: name, mode: .open)
+        #expect(try reopened.lock(timeout: .milliseconds(20)) == .timedOut)
+        // The kind (glibc: after __lock, __count, __owner, __nusers).
+        storage.storeBytes(of: Int32(0x7F), toByteOffset: 16, as: Int32.self)
+        do {
+            _ = try ProcessMutex(named: name, mode: .open)
+            Issue.record("a mutex of a foreign kind was accepted")
+        } catch {
+            guard case .corruptHeader = error else {
+                Issue.record("\(error), not corruptHeader")
+                return
+            }
+        }
+    }
+}
