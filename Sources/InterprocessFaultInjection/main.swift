@@ -3,7 +3,7 @@
 // is torn or duplicated, losses stay within what the library documents, and every death is
 // reported to the survivors.
 //
-//   swift run -c release InterprocessFaultInjection                  a modest run (~1–2 min)
+//   swift run -c release InterprocessFaultInjection                  100 iterations per scenario (400 kills)
 //   INTERPROCESS_FAULT_ITERATIONS=N swift run -c release …           N iterations per scenario
 //   INTERPROCESS_LONG_TESTS=1 swift run -c release …                 ≥ 1 000 kills
 //
@@ -46,7 +46,7 @@ func environmentInteger(_ name: String) -> Int? {
 }
 
 let longRun = getenv("INTERPROCESS_LONG_TESTS").map { String(cString: $0) }.map { !$0.isEmpty && $0 != "0" } ?? false
-var iterations = environmentInteger("INTERPROCESS_FAULT_ITERATIONS") ?? (longRun ? 250 : 25)
+var iterations = environmentInteger("INTERPROCESS_FAULT_ITERATIONS") ?? (longRun ? 250 : 100)
 if let index = CommandLine.arguments.firstIndex(of: "--iterations"), index + 1 < CommandLine.arguments.count {
     guard let n = Int(CommandLine.arguments[index + 1]), n > 0 else {
         print("usage: InterprocessFaultInjection [--iterations N]")
