@@ -20,7 +20,8 @@ shift || true
 swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --product FuzzSegment
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/new"
 mkdir -p findings
-ASAN_OPTIONS=detect_leaks=0 SWIFT_BACKTRACE=enable=no .build/release/FuzzSegment \
+FUZZ_SHM_DIRECTORY="$work/shm" ASAN_OPTIONS=detect_leaks=0 SWIFT_BACKTRACE=enable=no .build/release/FuzzSegment \
   -max_len=13000 -timeout=10 -rss_limit_mb=4096 -max_total_time="$seconds" -print_final_stats=1 \
-  -artifact_prefix=findings/ "$@" "$work" corpus
+  -artifact_prefix=findings/ "$@" "$work/new" corpus

@@ -22,9 +22,16 @@ var path: String { directory + "/interprocess." + objectName }
 
 @_cdecl("LLVMFuzzerInitialize")
 public func initialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> Int32 {
-    var template = Array("/tmp/interprocess-fuzz-XXXXXX".utf8CString)
-    guard let made = mkdtemp(&template) else { fatalError("mkdtemp failed") }
-    directory = String(cString: made)
+    // run.sh passes a directory inside its scratch directory, which it removes however the run
+    // ends (a crash or a timeout skips atexit).
+    if let given = getenv("FUZZ_SHM_DIRECTORY") {
+        directory = String(cString: given)
+        mkdir(directory, 0o700)
+    } else {
+        var template = Array("/tmp/interprocess-fuzz-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { fatalError("mkdtemp failed") }
+        directory = String(cString: made)
+    }
     setenv("INTERPROCESS_SHM_DIRECTORY", directory, 1)
     atexit {
         unlink(path)
