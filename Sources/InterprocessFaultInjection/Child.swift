@@ -70,7 +70,11 @@ final class Child {
             if rc <= 0 { return nil }
             var chunk = [UInt8](repeating: 0, count: 4096)
             let n = chunk.withUnsafeMutableBytes { read(output, $0.baseAddress, $0.count) }
-            if n > 0 { pending.append(contentsOf: chunk[0..<n]) } else if n == 0 || errno != EINTR { endOfOutput = true }
+            if n > 0 {
+                pending.append(contentsOf: chunk[0..<n])
+            } else if n == 0 || errno != EINTR {
+                endOfOutput = true
+            }
         }
     }
 

@@ -153,7 +153,8 @@ struct ChannelBoard {
             return
         }
         received.pointee.add(1, ordering: .relaxed)
-        if count(Int(message.producer), Int(message.sequence)).pointee.wrappingAdd(1, ordering: .relaxed).oldValue != 0 {
+        if count(Int(message.producer), Int(message.sequence)).pointee.wrappingAdd(1, ordering: .relaxed).oldValue != 0
+        {
             duplicates.pointee.add(1, ordering: .relaxed)
         }
     }

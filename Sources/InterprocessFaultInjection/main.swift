@@ -68,7 +68,8 @@ func killVictim(_ child: Child, _ context: String) {
 /// Waits for a victim's last line and reaps it; `nil` (and a violation) on a hang.
 func finalLine(of child: Child, _ words: Set<String>, _ context: String) -> String? {
     guard let line = child.waitFor(words.union(["error"]), timeout: hangDeadline) else {
-        violation("\(context): \(child.role) \(child.pid) hung (no final line in \(hangDeadline)); lines \(child.lines)")
+        violation(
+            "\(context): \(child.role) \(child.pid) hung (no final line in \(hangDeadline)); lines \(child.lines)")
         child.kill()
         return nil
     }
@@ -93,7 +94,9 @@ func runMutexScenario(iterations: Int) throws -> MutexFigures {
     let name = "fault-\(getpid())-mutex"
     let segment = try SharedMemory(
         named: name, mode: .create, size: MutexBoard.size,
-        initializer: { (payload) throws(SharedMemoryError) in try ProcessMutex.initializeStorage(at: payload.baseAddress!) })
+        initializer: { (payload) throws(SharedMemoryError) in
+            try ProcessMutex.initializeStorage(at: payload.baseAddress!)
+        })
     defer { try? segment.remove() }
     let mutex = try ProcessMutex(in: segment, at: 0)
     let board = MutexBoard(base: segment.bytes.baseAddress!)
@@ -263,15 +266,31 @@ func row(_ cells: [Any]) -> String { "| " + cells.map { "\($0)" }.joined(separat
 print("")
 print("## Fault injection figures (\(Int(seconds)) s)")
 print("")
-print(row(["scenario", "iterations", "kills", "owner deaths reported", "of which inside the marked section", "torn updates repaired", "critical sections", "hangs/deadlocks"]))
+print(
+    row([
+        "scenario", "iterations", "kills", "owner deaths reported", "of which inside the marked section",
+        "torn updates repaired", "critical sections", "hangs/deadlocks",
+    ]))
 print(row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]))
 let hangs = violations.filter { $0.contains("hung") || $0.contains("deadlock") }.count
-print(row(["mutex", mutexFigures.iterations, mutexFigures.kills, mutexFigures.deathsReported, mutexFigures.deathsInMarkedSection, mutexFigures.tornRepaired, mutexFigures.criticalSections, hangs]))
+print(
+    row([
+        "mutex", mutexFigures.iterations, mutexFigures.kills, mutexFigures.deathsReported,
+        mutexFigures.deathsInMarkedSection, mutexFigures.tornRepaired, mutexFigures.criticalSections, hangs,
+    ]))
 print("")
-print(row(["scenario", "iterations", "kills (producer/consumer)", "received", "torn", "duplicated", "in-flight losses", "stranded (MPMC dead claim)", "senderDied reports", "receiverDied reports"]))
+print(
+    row([
+        "scenario", "iterations", "kills (producer/consumer)", "received", "torn", "duplicated", "in-flight losses",
+        "stranded (MPMC dead claim)", "senderDied reports", "receiverDied reports",
+    ]))
 print(row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]))
 for (name, f) in [("spsc", spscFigures), ("mpmc", mpmcFigures)] {
-    print(row([name, f.iterations, "\(f.kills) (\(f.producerKills)/\(f.consumerKills))", f.received, f.torn, f.duplicates, f.inFlightLosses, f.stranded, f.senderDiedReports, f.receiverDiedReports]))
+    print(
+        row([
+            name, f.iterations, "\(f.kills) (\(f.producerKills)/\(f.consumerKills))", f.received, f.torn, f.duplicates,
+            f.inFlightLosses, f.stranded, f.senderDiedReports, f.receiverDiedReports,
+        ]))
 }
 print("")
 print("total kills: \(totalKills); violations: \(violations.count)")

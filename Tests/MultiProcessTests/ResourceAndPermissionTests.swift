@@ -28,7 +28,8 @@ private func run(
         throw Peer.Failure(description: "\(executable) \(arguments) still running after \(timeout) s")
     }
     let exit: Peer.Exit =
-        process.terminationReason == .uncaughtSignal ? .signaled(process.terminationStatus) : .exited(process.terminationStatus)
+        process.terminationReason == .uncaughtSignal
+        ? .signaled(process.terminationStatus) : .exited(process.terminationStatus)
     return (exit, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
 }
 
@@ -40,7 +41,8 @@ private let privateTmpfsAvailable: Bool = {
     try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let result = try? run(
-        "/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", "mount -t tmpfs -o size=64k tmpfs '\(directory)'"],
+        "/usr/bin/unshare",
+        ["--mount", "--propagation", "private", "/bin/sh", "-c", "mount -t tmpfs -o size=64k tmpfs '\(directory)'"],
         timeout: 30)
     return result?.0 == .exited(0)
 }()
@@ -65,7 +67,10 @@ extension MultiProcessTests {
             let script = "mount -t tmpfs -o size=256k tmpfs \"$1\" && shift && exec \"$@\""
             let (exit, output, errors) = try run(
                 "/usr/bin/unshare",
-                ["--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh", directory, peer, "fill-shm", "fill", "20000"],
+                [
+                    "--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh", directory, peer, "fill-shm",
+                    "fill", "20000",
+                ],
                 environment: ["INTERPROCESS_SHM_DIRECTORY": directory])
             #expect(exit != .signaled(SIGBUS), "the peer died by SIGBUS")
             #expect(exit == .exited(0), "peer \(exit): \(output) \(errors)")

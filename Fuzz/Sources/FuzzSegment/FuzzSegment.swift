@@ -21,7 +21,10 @@ let objectName = "fuzz"
 var path: String { directory + "/interprocess." + objectName }
 
 @_cdecl("LLVMFuzzerInitialize")
-public func initialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> Int32 {
+public func initialize(
+    _ argc: UnsafeMutablePointer<Int32>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>
+) -> Int32 {
     // run.sh passes a directory inside its scratch directory, which it removes however the run
     // ends (a crash or a timeout skips atexit).
     if let given = getenv("FUZZ_SHM_DIRECTORY") {
@@ -194,7 +197,9 @@ func writeCorpus(to corpus: String) {
     }
     capture("bytes") {
         var sender = try ByteChannelSender(named: objectName, bufferSize: 1024, maximumMessageSize: 200, mode: .create)
-        for n in [0, 1, 7, 8, 100, 200, 150, 90] { _ = try sender.send([UInt8](repeating: UInt8(n), count: n), timeout: .zero) }
+        for n in [0, 1, 7, 8, 100, 200, 150, 90] {
+            _ = try sender.send([UInt8](repeating: UInt8(n), count: n), timeout: .zero)
+        }
     }
     print("wrote \(count) corpus files to \(corpus)")
 }

@@ -187,8 +187,8 @@ public struct ByteChannelSender: ~Copyable, Sendable {
             let frame = UInt64(2 * ByteRing.frameSize(count))
             let tail = self.tail
             let outcome = ring.control.wait(on: ring.control.notFull, strategy: waitStrategy, deadline: deadline) {
-                ring.freeBytes(tail: tail, head: ring.control.consumerIndex.pointee.load(ordering: .acquiring)) >= frame
-                    || ring.control.consumerIndex.pointee.load(ordering: .acquiring) == tail
+                let head = ring.control.consumerIndex.pointee.load(ordering: .acquiring)
+                return ring.freeBytes(tail: tail, head: head) >= frame || head == tail
             }
             switch outcome {
             case .ready: continue

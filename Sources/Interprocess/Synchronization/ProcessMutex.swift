@@ -73,7 +73,9 @@ public struct ProcessMutex: @unchecked Sendable {
 
     /// Refuses storage that does not hold the kind of mutex `initializeStorage` makes (see
     /// `RobustMutexPrimitive.hasExpectedKind`).
-    private static func checkKind(_ address: UnsafeMutablePointer<pthread_mutex_t>, name: String) throws(SharedMemoryError) {
+    private static func checkKind(
+        _ address: UnsafeMutablePointer<pthread_mutex_t>, name: String
+    ) throws(SharedMemoryError) {
         guard RobustMutexPrimitive.hasExpectedKind(address) else {
             throw .corruptHeader(name: name, detail: "the mutex storage does not hold an initialised robust mutex")
         }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Interprocess
 
 /// Regression tests for inputs the fuzzer (`Fuzz/run.sh`) found: a segment whose shared words
@@ -81,7 +82,8 @@ extension HostileSegmentTests {
         defer { try? segment.remove() }
         let header = SegmentHeader(base: segment.mapping)
         segment.mapping.storeBytes(of: UInt64(100), toByteOffset: SegmentHeader.Offset.totalSize, as: UInt64.self)
-        segment.mapping.storeBytes(of: header.computeChecksum(), toByteOffset: SegmentHeader.Offset.checksum, as: UInt64.self)
+        segment.mapping.storeBytes(
+            of: header.computeChecksum(), toByteOffset: SegmentHeader.Offset.checksum, as: UInt64.self)
         do {
             _ = try SharedMemory(named: name, mode: .open, size: nil, timeout: .zero)
             Issue.record("a header with total size 100 was accepted")

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Interprocess
 
 /// Names cannot leave the prefix or the shared-memory directory.
