@@ -40,13 +40,18 @@ let package = Package(
             name: "InterprocessTestPeer",
             dependencies: ["Interprocess"]
         ),
+        // The fault-injection suite: `swift run -c release InterprocessFaultInjection`; not a product.
+        .executableTarget(
+            name: "InterprocessFaultInjection",
+            dependencies: ["Interprocess"]
+        ),
         .testTarget(
             name: "InterprocessTests",
             dependencies: ["Interprocess", "CInterprocess"]
         ),
         .testTarget(
             name: "MultiProcessTests",
-            dependencies: ["Interprocess", "InterprocessTestPeer"]
+            dependencies: ["Interprocess", "InterprocessTestPeer", "InterprocessFaultInjection"]
         ),
         .testTarget(
             name: "shmTests",

@@ -250,6 +250,50 @@ do {
         event.set()
         say("set")
 
+    case "fill-shm":
+        // fill-shm NAME SIZE: create segments NAME.0, NAME.1, … of SIZE bytes (alternating raw
+        // segments and SharedArray<UInt8>) until creation fails, then try 20 more; every failure
+        // must be `insufficientSpace`. Then write every byte of every segment created (their
+        // pages were reserved at creation, so this must not fault). Says "filled CREATED
+        // FAILURES" — or dies by SIGBUS, which the parent reports.
+        guard rest.count == 1 else { fail("usage: fill-shm NAME SIZE", status: 2) }
+        let size = integer(rest[0], "SIZE")
+        var segments: [UnsafeMutableRawBufferPointer] = []
+        var keep: [AnyObject] = []
+        var failures = 0
+        var index = 0
+        while failures < 21 {
+            do {
+                if index % 2 == 0 {
+                    let segment = try SharedMemory(named: "\(name).\(index)", mode: .create, size: size)
+                    keep.append(segment)
+                    segments.append(segment.bytes)
+                } else {
+                    let array = try SharedArray<UInt8>(named: "\(name).\(index)", count: size, initialValue: 1, mode: .create)
+                    keep.append(array)
+                    segments.append(array.segment.bytes)
+                }
+            } catch {
+                guard case .insufficientSpace = error else { fail("creation \(index) failed with \(error)") }
+                failures += 1
+            }
+            index += 1
+            if index > 100_000 { fail("the file system never filled up") }
+        }
+        for bytes in segments { bytes.initializeMemory(as: UInt8.self, repeating: 0xAB) }
+        say("filled \(segments.count) \(failures)")
+
+    case "open-segment":
+        // open-segment NAME: open the raw segment NAME; say "opened" or "permissionDenied".
+        do {
+            let segment = try SharedMemory(named: name, mode: .open, size: nil)
+            segment.bytes[0] = 1
+            say("opened")
+        } catch {
+            guard case .permissionDenied = error else { throw error }
+            say("permissionDenied")
+        }
+
     default:
         // The channel roles live in ChannelRoles.swift.
         if try !runChannelRole(role, name: name, rest) { fail("unknown role '\(role)'", status: 2) }

@@ -28,6 +28,14 @@ final class ByteRing: @unchecked Sendable {
 
     static func frameSize(_ length: Int) -> Int { frameHeader + (length + 7) & ~7 }
 
+    /// The bytes free for the sender between `head` and `tail`; 0 when the receiver's `head`
+    /// (shared, untrusted) claims more than a ring is in use. The fuzzer found the plain
+    /// `size - (tail - head)` trapping on overflow with a hostile head.
+    func freeBytes(tail: UInt64, head: UInt64) -> UInt64 {
+        let used = tail &- head
+        return used > UInt64(size) ? 0 : UInt64(size) - used
+    }
+
     /// The smallest power-of-two ring holding `requested` bytes and two maximum-size frames.
     static func ringSize(requested: Int, maximumMessageSize: Int) -> Int {
         var size = 64
@@ -138,10 +146,10 @@ public struct ByteChannelSender: ~Copyable, Sendable {
         let offset = Int(tail & ring.mask)
         let skip = ring.size - offset < frame ? ring.size - offset : 0
         let needed = UInt64(skip + frame)
-        if UInt64(ring.size) - (tail &- headCache) < needed {
+        if ring.freeBytes(tail: tail, head: headCache) < needed {
             // SYNC POINT: acquiring; pairs with the receiver's releasing head store.
             headCache = ring.control.consumerIndex.pointee.load(ordering: .acquiring)
-            if UInt64(ring.size) - (tail &- headCache) < needed { return nil }
+            if ring.freeBytes(tail: tail, head: headCache) < needed { return nil }
         }
         if skip > 0 {
             (ring.ring + offset).storeBytes(of: ByteRing.wrapMarker, as: UInt32.self)
@@ -184,15 +192,17 @@ public struct ByteChannelSender: ~Copyable, Sendable {
             let frame = UInt64(2 * ByteRing.frameSize(count))
             let tail = self.tail
             let outcome = ring.control.wait(on: ring.control.notFull, strategy: waitStrategy, deadline: deadline) {
-                UInt64(ring.size) - (tail &- ring.control.consumerIndex.pointee.load(ordering: .acquiring)) >= frame
-                    || ring.control.consumerIndex.pointee.load(ordering: .acquiring) == tail
+                let head = ring.control.consumerIndex.pointee.load(ordering: .acquiring)
+                return ring.freeBytes(tail: tail, head: head) >= frame || head == tail
             }
             switch outcome {
             case .ready: continue
-            case .timedOut: return false
-            case .checkLiveness:
+            case .timedOut, .checkLiveness:
+                // Checked on a timeout too: a caller polling with timeouts shorter than the liveness
+                // interval would otherwise never hear of the death (it would wait forever in slices).
                 let peers = ChannelPeers(segment: ring.segment, control: ring.control)
                 if peers.allGone(.receiver, live: peers.counts(.receiver).live) { throw .receiverDied }
+                if outcome == .timedOut { return false }
             }
         }
     }
@@ -337,10 +347,12 @@ public struct ByteChannelReceiver: ~Copyable, Sendable {
             }
             switch outcome {
             case .ready: continue
-            case .timedOut: return nil
-            case .checkLiveness:
+            case .timedOut, .checkLiveness:
+                // Checked on a timeout too: a caller polling with timeouts shorter than the liveness
+                // interval would otherwise never hear of the death (it would wait forever in slices).
                 let peers = ChannelPeers(segment: ring.segment, control: ring.control)
                 if peers.allGone(.sender, live: peers.counts(.sender).live), try claim() == nil { throw .senderDied }
+                if outcome == .timedOut { return nil }
             }
         }
     }

@@ -73,6 +73,12 @@ struct ChannelControl: @unchecked Sendable {
     }
 
     /// A futex sequence word and its sleeper count.
+    ///
+    /// Every counter in shared memory (here, the open counts, and the waiters and sequence
+    /// words of the synchronization objects) changes with wrapping arithmetic: another process
+    /// can leave any value there, and a checked `add` traps on overflow (the fuzzer found
+    /// `waiters` at `UInt32.max` crashing a receive). A wrong count costs a spurious syscall or
+    /// wake-up, never a crash.
     @usableFromInline
     struct WakeWords {
         @usableFromInline let base: UnsafeMutableRawPointer
@@ -90,14 +96,14 @@ struct ChannelControl: @unchecked Sendable {
             // Relaxed: the barrier above orders this load after our publication.
             if waiters.pointee.load(ordering: .relaxed) != 0 {
                 // Releasing: a sleeper that sees the new sequence (EAGAIN) also sees our change.
-                sequence.pointee.add(1, ordering: .releasing)
+                sequence.pointee.wrappingAdd(1, ordering: .releasing)
                 Futex.wake(sequenceWord, count: count)
             }
         }
 
         /// Wakes every sleeper unconditionally (close, cancellation).
         func wakeAll() {
-            sequence.pointee.add(1, ordering: .sequentiallyConsistent)
+            sequence.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
             Futex.wakeAll(sequenceWord)
         }
     }
@@ -140,15 +146,15 @@ struct ChannelControl: @unchecked Sendable {
             let observed = words.sequence.pointee.load(ordering: .acquiring)
             // Relaxed increment followed by the barrier: the barrier is what orders it before
             // the re-check (see the type's discussion).
-            words.waiters.pointee.add(1, ordering: .relaxed)
+            words.waiters.pointee.wrappingAdd(1, ordering: .relaxed)
             CPU.storeLoadBarrier()
             if ready() {
-                words.waiters.pointee.subtract(1, ordering: .relaxed)
+                words.waiters.pointee.wrappingSubtract(1, ordering: .relaxed)
                 return .ready
             }
             let result = Futex.wait(words.sequenceWord, expecting: observed, deadline: sliceEnd)
             // Relaxed: the count only decides whether wakers make a syscall.
-            words.waiters.pointee.subtract(1, ordering: .relaxed)
+            words.waiters.pointee.wrappingSubtract(1, ordering: .relaxed)
             if ready() { return .ready }
             if result == .timedOut {
                 return deadline.hasPassed ? .timedOut : .checkLiveness

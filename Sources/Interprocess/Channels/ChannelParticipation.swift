@@ -41,11 +41,11 @@ final class ChannelParticipation: @unchecked Sendable {
         self.registration = registration
         self.roleByte = roleByte
         if role == .sender {
-            control.openSenders.pointee.add(1, ordering: .sequentiallyConsistent)
+            control.openSenders.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
             // A new sender reopens a channel whose previous senders all closed.
             control.closed.pointee.store(0, ordering: .sequentiallyConsistent)
         } else {
-            control.openReceivers.pointee.add(1, ordering: .sequentiallyConsistent)
+            control.openReceivers.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
         }
     }
 
@@ -55,14 +55,14 @@ final class ChannelParticipation: @unchecked Sendable {
         // Relaxed exchange: only its atomicity matters (end runs once).
         guard !ended.exchange(true, ordering: .relaxed) else { return }
         if role == .sender {
-            if control.openSenders.pointee.subtract(1, ordering: .sequentiallyConsistent).newValue == 0 {
+            if control.openSenders.pointee.wrappingSubtract(1, ordering: .sequentiallyConsistent).newValue == 0 {
                 // SYNC POINT: releasing (sequentially consistent); a receiver that reads
                 // `closed == 1` with acquire sees every message published before it.
                 control.closed.pointee.store(1, ordering: .sequentiallyConsistent)
                 control.notEmpty.wakeAll()
             }
         } else {
-            control.openReceivers.pointee.subtract(1, ordering: .sequentiallyConsistent)
+            control.openReceivers.pointee.wrappingSubtract(1, ordering: .sequentiallyConsistent)
             control.notFull.wakeAll()
         }
         segment.deregister(registration)

@@ -143,7 +143,11 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
             try throwIfClosed()
             switch waitForMessage(deadline: deadline) {
             case .ready: continue
-            case .timedOut: return nil
+            case .timedOut:
+                // Checked on a timeout too: a caller polling with timeouts shorter than the liveness
+                // interval would otherwise never hear of the death (it would wait forever in slices).
+                try throwIfSendersDied()
+                return nil
             case .checkLiveness: try throwIfSendersDied()
             }
         }
@@ -174,7 +178,11 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
             try throwIfClosed()
             switch waitForMessage(deadline: deadline) {
             case .ready: continue
-            case .timedOut: return 0
+            case .timedOut:
+                // Checked on a timeout too: a caller polling with timeouts shorter than the liveness
+                // interval would otherwise never hear of the death (it would wait forever in slices).
+                try throwIfSendersDied()
+                return 0
             case .checkLiveness: try throwIfSendersDied()
             }
         }

@@ -247,7 +247,13 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
             } else if difference < 0 {
                 return nil
             } else {
-                position = control.producerIndex.pointee.load(ordering: .relaxed)
+                // Another producer took `position`: its CAS happened before its publish, which
+                // our acquiring load saw, so the reload sees a later position. Reading the same
+                // one means the shared words are corrupt (the fuzzer found this loop endless on
+                // a hostile segment): report "full" rather than spin.
+                let reloaded = control.producerIndex.pointee.load(ordering: .relaxed)
+                if reloaded == position { return nil }
+                position = reloaded
             }
         }
     }
@@ -275,7 +281,11 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
             } else if difference < 0 {
                 return nil
             } else {
-                position = control.consumerIndex.pointee.load(ordering: .relaxed)
+                // As in `mpmcClaimForSend`: an unchanged position with a sequence ahead of it
+                // is corruption; report "empty" rather than spin forever.
+                let reloaded = control.consumerIndex.pointee.load(ordering: .relaxed)
+                if reloaded == position { return nil }
+                position = reloaded
             }
         }
     }

@@ -134,7 +134,11 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
             }
             switch waitForSpace(deadline: deadline) {
             case .ready: continue
-            case .timedOut: return false
+            case .timedOut:
+                // Checked on a timeout too: a caller polling with timeouts shorter than the liveness
+                // interval would otherwise never hear of the death (it would wait forever in slices).
+                if ring.receiversDied() { throw .receiverDied }
+                return false
             case .checkLiveness: if ring.receiversDied() { throw .receiverDied }
             }
         }
@@ -167,7 +171,11 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
             }
             switch waitForSpace(deadline: deadline) {
             case .ready: continue
-            case .timedOut: return sent
+            case .timedOut:
+                // Checked on a timeout too: a caller polling with timeouts shorter than the liveness
+                // interval would otherwise never hear of the death (it would wait forever in slices).
+                if ring.receiversDied() && sent == 0 { throw .receiverDied }
+                return sent
             case .checkLiveness: if ring.receiversDied() { throw .receiverDied }
             }
         }

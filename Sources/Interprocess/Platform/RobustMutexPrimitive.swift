@@ -61,6 +61,28 @@ enum RobustMutexPrimitive {
         if let e = Errno(shimResult: cipc_mutex_consistent(address)) { throw e }
     }
 
+    /// Whether the mutex at `address` has the kind `initialize` gives (robust, process-shared,
+    /// error-checking).
+    ///
+    /// The kind decides which code path glibc takes; a kind another process overwrote (a PI or
+    /// recursive mutex, or an unknown value) leads glibc into paths whose behaviour on garbage is
+    /// not ours to predict (assertions, EINVAL, futex PI calls on a stranger's thread id). glibc
+    /// never changes the kind after initialisation — not even when it marks the mutex not
+    /// recoverable — so checking it on attach refuses those mutexes up front. The remaining
+    /// words (lock word, owner) can still hold garbage: glibc then behaves as for a mutex held
+    /// by someone, or reports the owner dead, both of which the timeouts and typed results
+    /// cover (the fuzzer exercises this).
+    static func hasExpectedKind(_ address: UnsafeMutablePointer<pthread_mutex_t>) -> Bool {
+        address.pointee.__data.__kind == expectedKind
+    }
+
+    private static let expectedKind: Int32 = {
+        var mutex = pthread_mutex_t()
+        let rc = cipc_mutex_init(&mutex)
+        precondition(rc == 0, "pthread_mutex_init of a local mutex failed: \(rc)")
+        return mutex.__data.__kind
+    }()
+
     /// The bytes reserved for one mutex in shared memory.
     static var storageSize: Int { Int(CIPC_MUTEX_STORAGE) }
 }

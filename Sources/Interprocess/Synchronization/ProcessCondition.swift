@@ -116,15 +116,15 @@ public struct ProcessCondition: @unchecked Sendable {
         // increment-then-load below: of "we read the old sequence" and "the notifier read
         // waiters == 0", at most one can happen, so either we see the new sequence (and do not
         // sleep) or the notifier sees us (and wakes).
-        waiters.atomic.pointee.add(1, ordering: .sequentiallyConsistent)
+        waiters.atomic.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
         let observed = sequence.atomic.pointee.load(ordering: .sequentiallyConsistent)
         do { try mutex.unlock() } catch {
-            waiters.atomic.pointee.subtract(1, ordering: .relaxed)
+            waiters.atomic.pointee.wrappingSubtract(1, ordering: .relaxed)
             throw error
         }
         let outcome = Futex.wait(sequence.address, expecting: observed, deadline: deadline)
         // Relaxed: the counter only decides whether notifiers make a syscall; it orders nothing.
-        waiters.atomic.pointee.subtract(1, ordering: .relaxed)
+        waiters.atomic.pointee.wrappingSubtract(1, ordering: .relaxed)
         switch try mutex.lock() {
         case .acquired: break
         case .previousOwnerDied: throw .previousOwnerDied
@@ -146,7 +146,7 @@ public struct ProcessCondition: @unchecked Sendable {
         // See `wait`: the increment and the waiter count load are sequentially consistent so a
         // waiter that registered before our load is woken, and one that registers after it
         // reads the new sequence.
-        sequence.atomic.pointee.add(1, ordering: .sequentiallyConsistent)
+        sequence.atomic.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
         if waiters.atomic.pointee.load(ordering: .sequentiallyConsistent) > 0 {
             Futex.wake(sequence.address, count: count)
         }

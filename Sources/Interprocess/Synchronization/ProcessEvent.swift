@@ -130,13 +130,17 @@ public struct ProcessEvent: @unchecked Sendable {
     func wait(deadline: Deadline) -> Bool {
         while true {
             if tryWait() { return true }
-            waiters.atomic.pointee.add(1, ordering: .sequentiallyConsistent)
+            waiters.atomic.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
             var result = Futex.WaitResult.valueChanged
-            if state.atomic.pointee.load(ordering: .sequentiallyConsistent) == 0 {
-                result = Futex.wait(state.address, expecting: 0, deadline: deadline)
+            // Any value but 1 (set) sleeps: a state word overwritten with garbage reads as "not
+            // set" until someone sets the event, instead of spinning here forever (the fuzzer
+            // found `wait(timeout:)` looping endlessly, deadline or not, on a state of 0xFF).
+            let observed = state.atomic.pointee.load(ordering: .sequentiallyConsistent)
+            if observed != 1 {
+                result = Futex.wait(state.address, expecting: observed, deadline: deadline)
             }
             // Relaxed: gates syscalls only.
-            waiters.atomic.pointee.subtract(1, ordering: .relaxed)
+            waiters.atomic.pointee.wrappingSubtract(1, ordering: .relaxed)
             if result == .timedOut { return tryWait() }
         }
     }

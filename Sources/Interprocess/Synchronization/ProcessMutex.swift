@@ -68,6 +68,17 @@ public struct ProcessMutex: @unchecked Sendable {
             timeout: timeout, initialize: { (address) throws(SharedMemoryError) in try ProcessMutex.initializeStorage(at: address) })
         self.segment = segment
         self.address = segment.bytes.baseAddress!.assumingMemoryBound(to: pthread_mutex_t.self)
+        try ProcessMutex.checkKind(address, name: name)
+    }
+
+    /// Refuses storage that does not hold the kind of mutex `initializeStorage` makes (see
+    /// `RobustMutexPrimitive.hasExpectedKind`).
+    private static func checkKind(
+        _ address: UnsafeMutablePointer<pthread_mutex_t>, name: String
+    ) throws(SharedMemoryError) {
+        guard RobustMutexPrimitive.hasExpectedKind(address) else {
+            throw .corruptHeader(name: name, detail: "the mutex storage does not hold an initialised robust mutex")
+        }
     }
 
     /// Attaches to a mutex placed at `offset` of `segment`'s payload.
@@ -75,11 +86,13 @@ public struct ProcessMutex: @unchecked Sendable {
     /// The storage must have been initialised with ``initializeStorage(at:)`` by the segment's
     /// creator.
     /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)`` if the mutex does not
-    ///   fit at `offset` or `offset` is misaligned.
+    ///   fit at `offset` or `offset` is misaligned, ``SharedMemoryError/corruptHeader(name:detail:)``
+    ///   if the storage holds no initialised mutex.
     public init(in segment: SharedMemory, at offset: Int) throws(SharedMemoryError) {
         let raw = try segment.address(at: offset, size: ProcessMutex.storageSize, alignment: ProcessMutex.storageAlignment)
         self.segment = segment
         self.address = raw.assumingMemoryBound(to: pthread_mutex_t.self)
+        try ProcessMutex.checkKind(address, name: segment.name?.rawValue ?? "<anonymous>")
     }
 
     /// Initialises mutex storage at `address`, which must be ``storageAlignment``-aligned and

@@ -91,13 +91,13 @@ public struct ProcessSemaphore: @unchecked Sendable {
             if tryWait() { return true }
             // Register, then re-check: sequentially consistent with `signal`'s increment and
             // waiter load, so either we see its unit or it sees us and wakes us.
-            waiters.atomic.pointee.add(1, ordering: .sequentiallyConsistent)
+            waiters.atomic.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
             var result = Futex.WaitResult.valueChanged
             if count.atomic.pointee.load(ordering: .sequentiallyConsistent) == 0 {
                 result = Futex.wait(count.address, expecting: 0, deadline: deadline)
             }
             // Relaxed: the counter only gates syscalls.
-            waiters.atomic.pointee.subtract(1, ordering: .relaxed)
+            waiters.atomic.pointee.wrappingSubtract(1, ordering: .relaxed)
             if result == .timedOut { return tryWait() }
         }
     }

@@ -1,0 +1,223 @@
+// libFuzzer target: every path that reads a segment written by someone else.
+//
+// Input: one control byte, then the bytes of a segment file (header + payload). The control
+// byte's bit 0 asks the harness to recompute the header checksum and bit 1 to force the state
+// word to `ready`, so that mutations reach the code behind header validation (a random byte
+// flip almost never keeps the FNV-1a checksum right).
+//
+// The file is written to `interprocess.fuzz` in a private shared-memory directory
+// (INTERPROCESS_SHM_DIRECTORY, a fresh temporary directory), then opened as every object kind
+// with zero timeouts and non-blocking calls, and inspected. Each open must throw a typed error
+// or work; any crash, sanitizer report or hang (libFuzzer's -timeout) is a finding.
+//
+// FUZZ_WRITE_CORPUS=DIR: write valid segments of every kind (captured from real objects) and a
+// few corruptions of them to DIR, and exit.
+
+import Glibc
+import Interprocess
+
+nonisolated(unsafe) var directory = ""
+let objectName = "fuzz"
+var path: String { directory + "/interprocess." + objectName }
+
+@_cdecl("LLVMFuzzerInitialize")
+public func initialize(
+    _ argc: UnsafeMutablePointer<Int32>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>
+) -> Int32 {
+    // run.sh passes a directory inside its scratch directory, which it removes however the run
+    // ends (a crash or a timeout skips atexit).
+    if let given = getenv("FUZZ_SHM_DIRECTORY") {
+        directory = String(cString: given)
+        mkdir(directory, 0o700)
+    } else {
+        var template = Array("/tmp/interprocess-fuzz-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { fatalError("mkdtemp failed") }
+        directory = String(cString: made)
+    }
+    setenv("INTERPROCESS_SHM_DIRECTORY", directory, 1)
+    atexit {
+        unlink(path)
+        rmdir(directory)
+    }
+    if let corpus = getenv("FUZZ_WRITE_CORPUS") {
+        writeCorpus(to: String(cString: corpus))
+        exit(0)
+    }
+    return 0
+}
+
+/// FNV-1a over bytes 0..<184 with the state word (8..<12) read as zero, as SegmentHeader does.
+func fixChecksum(_ bytes: inout [UInt8]) {
+    guard bytes.count >= 192 else { return }
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for i in 0..<184 {
+        let byte: UInt8 = (8..<12).contains(i) ? 0 : bytes[i]
+        hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+    }
+    for i in 0..<8 { bytes[184 + i] = UInt8(truncatingIfNeeded: hash >> (8 * UInt64(i))) }
+}
+
+func writeFile(_ bytes: [UInt8]) {
+    unlink(path)
+    let fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0o600)
+    guard fd >= 0 else { fatalError("open \(path): errno \(errno)") }
+    var written = 0
+    while written < bytes.count {
+        let n = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { fatalError("write: errno \(errno)") }
+        written += n
+    }
+    close(fd)
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func testOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    guard size >= 1 else { return 0 }
+    let control = data[0]
+    var bytes = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
+    if control & 2 != 0 && bytes.count >= 12 { bytes.replaceSubrange(8..<12, with: [2, 0, 0, 0]) }
+    if control & 1 != 0 { fixChecksum(&bytes) }
+    writeFile(bytes)
+    exerciseEveryKind()
+    unlink(path)
+    return 0
+}
+
+/// Opens the file as every kind of object and uses what opens, without ever waiting.
+func exerciseEveryKind() {
+    _ = try? SharedObjectRegistry.inspect(named: objectName)
+    if let segment = try? SharedMemory(named: objectName, mode: .open, size: nil, timeout: .zero) {
+        _ = segment.participants
+        if segment.size > 0 { _ = segment.bytes[segment.size - 1] }
+    }
+    if let array = try? SharedArray<Int>(named: objectName, timeout: .zero) {
+        if array.count > 0 { _ = array[array.count - 1] }
+    }
+    if let mutex = try? ProcessMutex(named: objectName, mode: .open, timeout: .zero) {
+        // A fuzzed pthread mutex is garbage by design; see Fuzz/README.md for what glibc does.
+        for attempt in 0..<2 {
+            let result = attempt == 0 ? try? mutex.tryLock() : try? mutex.lock(timeout: .milliseconds(1))
+            if let result, result != .timedOut {
+                if result == .previousOwnerDied { try? mutex.markConsistent() }
+                try? mutex.unlock()
+            }
+        }
+    }
+    if let condition = try? ProcessCondition(named: objectName, mode: .open, timeout: .zero) {
+        condition.notifyOne()
+    }
+    if let semaphore = try? ProcessSemaphore(named: objectName, mode: .open, timeout: .zero) {
+        _ = semaphore.value
+        if semaphore.tryWait() { try? semaphore.signal() }
+    }
+    if let event = try? ProcessEvent(named: objectName, resetMode: nil, mode: .open, timeout: .zero) {
+        _ = event.isSet
+        _ = event.tryWait()
+        _ = event.wait(timeout: .zero)
+    }
+    exerciseChannel(Int.self)
+    exerciseChannel(UInt8.self)
+    if var receiver = try? ByteChannelReceiver(named: objectName, mode: .open, timeout: .zero) {
+        for _ in 0..<4 { _ = try? receiver.receive(timeout: .zero) }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        _ = buffer.withUnsafeMutableBytes { try? receiver.receive(into: $0, timeout: .zero) }
+    }
+    if var sender = try? ByteChannelSender(named: objectName, mode: .open, timeout: .zero) {
+        _ = try? sender.send([1, 2, 3], timeout: .zero)
+        _ = try? sender.send([UInt8](repeating: 7, count: 100), timeout: .zero)
+    }
+}
+
+func exerciseChannel<Element: BitwiseCopyable & ExpressibleByIntegerLiteral>(_: Element.Type) {
+    if var receiver = try? ChannelReceiver<Element>(named: objectName, mode: .open, timeout: .zero) {
+        for _ in 0..<4 { _ = try? receiver.tryReceive() }
+        _ = try? receiver.receive(timeout: .zero)
+        _ = receiver.depth
+    }
+    if var sender = try? ChannelSender<Element>(named: objectName, mode: .open, timeout: .zero) {
+        _ = sender.trySend(1)
+        _ = try? sender.send(2, timeout: .zero)
+    }
+}
+
+// MARK: - Corpus
+
+func writeCorpus(to corpus: String) {
+    mkdir(corpus, 0o755)
+    var count = 0
+    func capture(_ label: String, _ make: () throws -> Void) {
+        unlink(path)
+        do { try make() } catch { fatalError("\(label): \(error)") }
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { fatalError("\(label): not created") }
+        var st = stat()
+        fstat(fd, &st)
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        _ = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        unlink(path)
+        // Keep the file small: the header, and the payload's first pages.
+        let kept = Array(bytes.prefix(4096 + 8192))
+        func emit(_ suffix: String, _ control: UInt8, _ content: [UInt8]) {
+            let file = "\(corpus)/\(label)-\(suffix)"
+            let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            let all = [control] + content
+            _ = all.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            count += 1
+        }
+        emit("valid", 0, kept)
+        emit("valid-fixed", 3, kept)
+        var truncated = kept
+        truncated.removeLast(kept.count / 3)
+        emit("truncated", 3, truncated)
+        var payload = kept
+        for i in stride(from: 4096, to: payload.count, by: 61) { payload[i] = 0xFF }
+        emit("payload-ff", 3, payload)
+        var sizes = kept
+        for i in 24..<48 { sizes[i] = 0xFF }
+        emit("sizes-ff", 3, sizes)
+    }
+    capture("segment") { _ = try SharedMemory(named: objectName, mode: .create, size: 8000) }
+    capture("array") { _ = try SharedArray<Int>(named: objectName, count: 100, initialValue: 7, mode: .create) }
+    capture("mutex") { _ = try ProcessMutex(named: objectName, mode: .create) }
+    capture("condition") { _ = try ProcessCondition(named: objectName, mode: .create) }
+    capture("semaphore") { _ = try ProcessSemaphore(named: objectName, initialValue: 2, mode: .create) }
+    capture("event") { _ = try ProcessEvent(named: objectName, resetMode: .automatic, mode: .create) }
+    for topology in [ChannelTopology.singleProducerSingleConsumer, .multiProducerMultiConsumer] {
+        capture("channel-int-\(topology)") {
+            var sender = try ChannelSender<Int>(named: objectName, capacity: 16, topology: topology, mode: .create)
+            for i in 0..<5 { _ = sender.trySend(i) }
+        }
+        capture("channel-uint8-\(topology)") {
+            var sender = try ChannelSender<UInt8>(named: objectName, capacity: 64, topology: topology, mode: .create)
+            for i in 0..<70 { _ = sender.trySend(UInt8(i)) }
+        }
+    }
+    capture("bytes") {
+        var sender = try ByteChannelSender(named: objectName, bufferSize: 1024, maximumMessageSize: 200, mode: .create)
+        for n in [0, 1, 7, 8, 100, 200, 150, 90] {
+            _ = try sender.send([UInt8](repeating: UInt8(n), count: n), timeout: .zero)
+        }
+    }
+    print("wrote \(count) corpus files to \(corpus)")
+}
+
+// MARK: - Entry point
+
+// SwiftPM links an executable target with `main` defined as `FuzzSegment_main`, which would
+// hide libFuzzer's own `main`; this one hands control to the libFuzzer driver instead.
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<Int32>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
+) -> Int32
+
+@_cdecl("FuzzSegment_main")
+public func fuzzSegmentMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    var argc = argc
+    var argv = argv
+    return runFuzzerDriver(&argc, &argv) { data, size in testOneInput(data, size) }
+}
