@@ -155,3 +155,32 @@ func system_memfd_create(_ name: UnsafePointer<CChar>) -> Int32 {
     #endif
     return cipc_memfd_create(name)
 }
+
+// pthread_create: returns an error number (not -1/errno).
+func system_pthread_create(
+    _ thread: UnsafeMutablePointer<pthread_t>,
+    _ start: @escaping @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer?,
+    _ argument: UnsafeMutableRawPointer?
+) -> Int32 {
+    pthread_create(thread, nil, start, argument)
+}
+
+// pthread_detach: returns an error number (not -1/errno).
+func system_pthread_detach(_ thread: pthread_t) -> Int32 {
+    pthread_detach(thread)
+}
+
+// pthread_key_create: returns an error number (not -1/errno).
+func system_pthread_key_create(_ key: UnsafeMutablePointer<pthread_key_t>) -> Int32 {
+    pthread_key_create(key, nil)
+}
+
+// pthread_getspecific: cannot fail; `nil` when unset.
+func system_pthread_getspecific(_ key: pthread_key_t) -> UnsafeMutableRawPointer? {
+    pthread_getspecific(key)
+}
+
+// pthread_setspecific: returns an error number (not -1/errno).
+func system_pthread_setspecific(_ key: pthread_key_t, _ value: UnsafeRawPointer?) -> Int32 {
+    pthread_setspecific(key, value)
+}

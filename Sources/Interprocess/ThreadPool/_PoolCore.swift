@@ -1,0 +1,596 @@
+import Synchronization
+
+/// The engine behind `ThreadPool`: the queue, the workers' loop, parking and waking, counting.
+///
+/// The public `ThreadPool` owns one core; every worker thread holds a strong reference to it,
+/// so the core outlives the public object until the last worker has exited.
+///
+/// Waking protocol (no lost wake-up, and no futex syscall while a worker is awake):
+/// - a submitter publishes the job (sequentially consistent store), then reads `sleepers` and
+///   `searching`; it issues a wake only if someone sleeps and nobody searches, and only one
+///   wake is in flight at a time (`wakePending`);
+/// - a worker about to sleep increments `sleepers`, reads `parkWord`, then looks at the queue
+///   once more (sequentially consistent) and sleeps only if it is still empty;
+/// - a searcher that found work and was the last searcher wakes a sleeper if more work is
+///   queued, so that parallelism ramps up without the submitter paying for it.
+final class _PoolCore: @unchecked Sendable {
+    /// Which core (if any) the calling thread works for: the core's address while a worker of
+    /// that core runs, `nil` elsewhere.
+    static let workerSlot = ThreadLocalSlot()
+
+    static let maximumBatch = 32
+    static let maximumSpin: UInt64 = 50_000  // ns a worker searches before parking
+    static let minimumSpin: UInt64 = 2_000
+    static let waiterSpin: UInt64 = 20_000  // ns a waiting thread spins before parking
+    static let unboundedRingCapacity = 1 << 15
+
+    let threadCount: Int
+    let namePrefix: String
+    let queueCapacity: Int?
+    let policy: ThreadPool.FullQueuePolicy
+    let maximumSearchers: Int
+    let ring: _JobRing
+    /// Jobs that did not fit in the ring of an unbounded pool (and Swift jobs of a full bounded
+    /// pool, which must not be rejected). Producers keep using it while it is non-empty, so that
+    /// jobs stay roughly in submission order.
+    let overflow = Mutex(_JobDeque())
+    /// Async `awaitTermination` callers, resumed by the last exiting worker.
+    let terminationWaiters = Mutex<(terminated: Bool, continuations: [CheckedContinuation<Void, Never>])>(
+        (false, []))
+    /// Set once by `ThreadPool.init` before any job can run; Swift jobs run on it.
+    nonisolated(unsafe) var taskExecutor: UnownedTaskExecutor? = nil
+
+    // MARK: Shared counters, each on its own cache lines.
+    private let shared = _PaddedCounters(count: 8)
+    /// Submitted jobs not yet retired (admitted but not yet queued, queued, or running).
+    @inline(__always) var pending: UnsafeMutablePointer<Atomic<Int>> { shared[0] }
+    /// Jobs in `overflow`.
+    @inline(__always) var overflowCount: UnsafeMutablePointer<Atomic<Int>> { shared[1] }
+    /// Workers looking for work while awake (spinning); see the waking protocol.
+    @inline(__always) var searching: UnsafeMutablePointer<Atomic<Int>> { shared[2, 0] }
+    /// Workers registered as about to sleep or sleeping on `parkWord`.
+    @inline(__always) var sleepers: UnsafeMutablePointer<Atomic<Int>> { shared[2, 1] }
+    /// 1 while a wake of one worker is in flight (set by its issuer, cleared by the woken
+    /// worker, or by the issuer if the kernel found nobody to wake); limits wake syscalls.
+    @inline(__always) var wakePending: UnsafeMutablePointer<Atomic<Int>> { shared[2, 2] }
+    /// 0 running, 1 draining (graceful shutdown), 2 stopping (immediate shutdown). Only grows.
+    @inline(__always) var lifecycle: UnsafeMutablePointer<Atomic<Int>> { shared[3, 0] }
+    /// Threads registered in `waitUntilIdle`.
+    @inline(__always) var idleWaiters: UnsafeMutablePointer<Atomic<Int>> { shared[3, 1] }
+    /// Submitters blocked on a full bounded queue.
+    @inline(__always) var blockedSubmitters: UnsafeMutablePointer<Atomic<Int>> { shared[3, 2] }
+    // Statistics written off the hot path (line 4) and by the submitter (line 5).
+    @inline(__always) var rejectedCount: UnsafeMutablePointer<Atomic<Int>> { shared[4, 0] }
+    @inline(__always) var discardedCount: UnsafeMutablePointer<Atomic<Int>> { shared[4, 1] }
+    @inline(__always) var cancelledCount: UnsafeMutablePointer<Atomic<Int>> { shared[4, 2] }
+    @inline(__always) var callerSucceeded: UnsafeMutablePointer<Atomic<Int>> { shared[4, 3] }
+    @inline(__always) var callerFailed: UnsafeMutablePointer<Atomic<Int>> { shared[4, 4] }
+    @inline(__always) var peakDepth: UnsafeMutablePointer<Atomic<Int>> { shared[5, 0] }
+
+    /// Per worker (one line pair each): 0 jobs started, 1 succeeded, 2 failed, 3 skipped
+    /// (cancelled, or run by a waiting thread). Written only by
+    /// the owning worker.
+    private let perWorker: _PaddedCounters
+
+    /// Futex word for parked workers: an epoch. Any value is valid; notifiers increment it and
+    /// then wake, and a worker sleeps only while it still holds the value the worker read
+    /// before its last look at the queue. Moved by submitters, searchers and shutdown.
+    let parkWord = _FutexWord(0)
+    /// Futex word for `waitUntilIdle`: an epoch, incremented whenever `pending` reaches zero
+    /// while a waiter is registered; waiters sleep while it holds the value read before their
+    /// last check of `pending`.
+    let idleWord = _FutexWord(0)
+    /// Futex word for submitters blocked on a full bounded queue: an epoch, incremented when a
+    /// consumer frees slots while a submitter is registered, and at shutdown.
+    let spaceWord = _FutexWord(0)
+    /// Futex word counting worker threads that have not exited yet: starts at the thread
+    /// count, each exiting worker decrements it, and the one that makes it 0 wakes everybody
+    /// in `awaitTermination`, who sleep while it is non-zero.
+    let liveWord: _FutexWord
+
+    init(threadCount: Int, namePrefix: String, queueCapacity: Int?, policy: ThreadPool.FullQueuePolicy) {
+        self.threadCount = threadCount
+        self.namePrefix = namePrefix
+        self.queueCapacity = queueCapacity
+        self.policy = policy
+        self.maximumSearchers = max(1, threadCount / 2)
+        self.ring = _JobRing(
+            capacity: queueCapacity ?? Self.unboundedRingCapacity,
+            freeWithFullBarrier: queueCapacity != nil && policy == .block)
+        self.perWorker = _PaddedCounters(count: threadCount)
+        self.liveWord = _FutexWord(UInt32(threadCount))
+    }
+
+    deinit {
+        ring.deallocate()
+        shared.deallocate()
+        perWorker.deallocate()
+        parkWord.deallocate()
+        idleWord.deallocate()
+        spaceWord.deallocate()
+        liveWord.deallocate()
+    }
+
+    /// Whether the calling thread is one of this core's workers.
+    @inline(__always)
+    var isCurrentThreadWorker: Bool {
+        Self.workerSlot.currentValue == Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    @inline(__always)
+    var isAcceptingWork: Bool {
+        // Relaxed: advisory only; `admit` decides with a sequentially consistent load.
+        lifecycle.pointee.load(ordering: .relaxed) == 0
+    }
+
+    // MARK: - Admission and retirement
+
+    /// Counts `count` new submissions; returns `false` (having undone the count) if the pool
+    /// no longer accepts work.
+    @inline(__always)
+    func admit(_ count: Int) -> Bool {
+        // Sequentially consistent, and so is the lifecycle load after it: Dekker pair with
+        // `shutdown`, which stores the lifecycle and then reads `pending`. Either shutdown sees
+        // this submission pending (and workers wait for it), or we see the pool closed.
+        pending.pointee.add(count, ordering: .sequentiallyConsistent)
+        if lifecycle.pointee.load(ordering: .sequentiallyConsistent) != 0 {
+            retire(count)
+            return false
+        }
+        return true
+    }
+
+    /// Marks `count` admitted jobs as done (run, skipped, discarded or rejected).
+    @inline(__always)
+    func retire(_ count: Int) {
+        // Sequentially consistent: Dekker pair with idle waiters (they register, then read
+        // `pending`) and with `shutdown` (it closes, then reads `pending`).
+        // SYNC POINT (release part): everything the retired jobs did happens before an idle
+        // waiter's acquiring read of `pending == 0`.
+        let remaining = pending.pointee.subtract(count, ordering: .sequentiallyConsistent).newValue
+        if remaining == 0 { becameIdle() }
+    }
+
+    private func becameIdle() {
+        // Sequentially consistent: second half of the Dekker pairs described in `retire`.
+        if idleWaiters.pointee.load(ordering: .sequentiallyConsistent) > 0 {
+            // Release: the epoch change orders after the retirement the waiter will check.
+            idleWord.atomic.pointee.add(1, ordering: .releasing)
+            Futex.wakeAll(idleWord.address)
+        }
+        if lifecycle.pointee.load(ordering: .sequentiallyConsistent) != 0 { wakeAllWorkers() }
+    }
+
+    // MARK: - Queueing
+
+    /// Queues an admitted job, ignoring any bound (unbounded pools, and Swift jobs).
+    @inline(__always)
+    func pushUnbounded(_ job: _PoolJob) {
+        // Relaxed: a hint that keeps order while the overflow drains; the ring and the lock
+        // carry the synchronisation.
+        if overflowCount.pointee.load(ordering: .relaxed) == 0 && ring.tryPush(job) {
+            notifyWorkers()
+            return
+        }
+        overflow.withLock { queue in
+            queue.append(job)
+            // Sequentially consistent: a sleeping-to-be worker reads it after registering.
+            overflowCount.pointee.add(1, ordering: .sequentiallyConsistent)
+        }
+        notifyWorkers()
+    }
+
+    /// Records the queue depth after a push for `peakQueueDepth`.
+    @inline(__always)
+    func recordDepth() {
+        let depth = ring.depthHint() &+ overflowCount.pointee.load(ordering: .relaxed)
+        // Relaxed: a statistic; a CAS loop keeps it monotonic.
+        var peak = peakDepth.pointee.load(ordering: .relaxed)
+        while depth > peak {
+            let (won, current) = peakDepth.pointee.weakCompareExchange(
+                expected: peak, desired: depth, ordering: .relaxed)
+            if won { break }
+            peak = current
+        }
+    }
+
+    /// Takes up to `limit` jobs, ring first, then the overflow.
+    @inline(__always)
+    func takeJobs(into buffer: UnsafeMutablePointer<_PoolJob>, limit: Int) -> Int {
+        let n = ring.popBatch(into: buffer, limit: limit)
+        if n > 0 {
+            if ring.freesWithFullBarrier { wakeBlockedSubmitters(ifRegistered: true) }
+            return n
+        }
+        // Sequentially consistent: pairs with the producer's add (see `pushUnbounded`).
+        if overflowCount.pointee.load(ordering: .sequentiallyConsistent) > 0 {
+            return overflow.withLock { queue in
+                let taken = queue.popFirst(into: buffer, limit: Self.maximumBatch)
+                // Relaxed: the lock orders it with the producers' adds.
+                overflowCount.pointee.subtract(taken, ordering: .relaxed)
+                return taken
+            }
+        }
+        return 0
+    }
+
+    func hasWork() -> Bool {
+        // Sequentially consistent: see the waking protocol.
+        ring.mayHaveWork() || overflowCount.pointee.load(ordering: .sequentiallyConsistent) > 0
+    }
+
+    func wakeBlockedSubmitters(ifRegistered: Bool) {
+        // Sequentially consistent: Dekker pair with a submitter that registers and then retries
+        // the ring (the slot was freed with a full barrier).
+        if ifRegistered && blockedSubmitters.pointee.load(ordering: .sequentiallyConsistent) == 0 { return }
+        // Release: orders the epoch change after the freed slot.
+        spaceWord.atomic.pointee.add(1, ordering: .releasing)
+        Futex.wakeAll(spaceWord.address)
+    }
+
+    /// Blocks the admitted submitter until `job` fits in the bounded ring.
+    func blockUntilPushed(_ job: _PoolJob) throws(ThreadPool.SubmitError) {
+        while true {
+            // Sequentially consistent: Dekker pair with `wakeBlockedSubmitters`.
+            blockedSubmitters.pointee.add(1, ordering: .sequentiallyConsistent)
+            // Acquire: we sleep only if no slot was freed since this read.
+            let epoch = spaceWord.atomic.pointee.load(ordering: .acquiring)
+            if ring.tryPush(job) {
+                blockedSubmitters.pointee.subtract(1, ordering: .relaxed)
+                notifyWorkers()
+                return
+            }
+            if lifecycle.pointee.load(ordering: .sequentiallyConsistent) != 0 {
+                blockedSubmitters.pointee.subtract(1, ordering: .relaxed)
+                throw .shutDown
+            }
+            _ = Futex.wait(spaceWord.address, expecting: epoch, deadline: .never)
+            // Relaxed: only a count of registrations; the epoch carries the synchronisation.
+            blockedSubmitters.pointee.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    // MARK: - Waking workers
+
+    /// Called by a producer after publishing a job: wakes one sleeping worker if nobody awake
+    /// is looking for work. Free of syscalls when a worker is searching or nobody sleeps.
+    @inline(__always)
+    func notifyWorkers() {
+        // Sequentially consistent: Dekker pair with `park` (publish, then read `sleepers`, vs.
+        // register in `sleepers`, then read the queue).
+        if sleepers.pointee.load(ordering: .sequentiallyConsistent) == 0 { return }
+        // Sequentially consistent: a searcher decrements `searching` before its last look at
+        // the queue, so if we still see it searching it will see our job.
+        if searching.pointee.load(ordering: .sequentiallyConsistent) != 0 { return }
+        wakeOneWorker()
+    }
+
+    private func wakeOneWorker() {
+        // Sequentially consistent: the woken worker clears it before looking for work, so a
+        // producer that saw it set published its job before that look.
+        if wakePending.pointee.exchange(1, ordering: .sequentiallyConsistent) != 0 { return }
+        // Release: a worker that reads the new epoch also sees the job published before.
+        parkWord.atomic.pointee.add(1, ordering: .releasing)
+        if Futex.wake(parkWord.address, count: 1) == 0 {
+            // Nobody was asleep in the kernel (a registered sleeper will see the new epoch):
+            // nobody will clear the flag, so we do.
+            wakePending.pointee.store(0, ordering: .sequentiallyConsistent)
+        }
+    }
+
+    func wakeAllWorkers() {
+        // Release: as in `wakeOneWorker`.
+        parkWord.atomic.pointee.add(1, ordering: .releasing)
+        Futex.wakeAll(parkWord.address)
+    }
+
+    // MARK: - Worker loop
+
+    func workerMain(index: Int) {
+        Self.workerSlot.currentValue = Unmanaged.passUnretained(self).toOpaque()
+        let buffer = UnsafeMutablePointer<_PoolJob>.allocate(capacity: Self.maximumBatch)
+        var batchLimit = 1
+        var spin = Self.maximumSpin
+        var woken = false
+        while true {
+            var count = takeJobs(into: buffer, limit: batchLimit)
+            if count == 0 {
+                if shouldExit() { break }
+                count = search(into: buffer, limit: batchLimit, spin: &spin, force: woken)
+                woken = false
+                if count == 0 {
+                    woken = park()
+                    continue
+                }
+            }
+            // Relaxed: only the pool's shutdown moves it; a batch popped just before an
+            // immediate shutdown may still run, as documented.
+            if lifecycle.pointee.load(ordering: .relaxed) == 2 {
+                for k in 0..<count { discard((buffer + k).move()) }
+                retire(count)
+                continue
+            }
+            let started = Deadline.now.uptimeNanoseconds
+            runBatch(buffer, count: count, worker: index)
+            let elapsed = Deadline.now.uptimeNanoseconds &- started
+            // Adaptive batching: grow while batches are quick (tiny tasks), shrink to single
+            // jobs as soon as they are not, so long tasks are never held back behind another.
+            if elapsed < 20_000 {
+                if count == batchLimit { batchLimit = min(batchLimit * 2, Self.maximumBatch) }
+            } else {
+                batchLimit = 1
+            }
+            retire(count)
+        }
+        buffer.deallocate()
+        Self.workerSlot.currentValue = nil
+        // Release: the worker's last effects happen before `awaitTermination` returns.
+        let left = liveWord.atomic.pointee.subtract(1, ordering: .releasing).newValue
+        if left == 0 {
+            Futex.wakeAll(liveWord.address)
+            let waiting = terminationWaiters.withLock { state in
+                state.terminated = true
+                let list = state.continuations
+                state.continuations.removeAll()
+                return list
+            }
+            for continuation in waiting { continuation.resume() }
+        }
+    }
+
+    @inline(__always)
+    private func runBatch(_ buffer: UnsafeMutablePointer<_PoolJob>, count: Int, worker: Int) {
+        let startedCounter = perWorker[worker, 0]
+        // Relaxed: single writer (this worker); readers only want a statistic.
+        startedCounter.pointee.store(
+            startedCounter.pointee.load(ordering: .relaxed) &+ count, ordering: .relaxed)
+        var succeeded = 0
+        var failed = 0
+        var skipped = 0
+        for k in 0..<count {
+            switch (buffer + k).move() {
+            case .closure(let body):
+                body()
+                succeeded &+= 1
+            case .task(let task):
+                switch task.runIfQueued() {
+                case .succeeded: succeeded &+= 1
+                case .failed: failed &+= 1
+                case .skipped: skipped &+= 1
+                }
+            case .swiftJob(let job):
+                job.runSynchronously(on: taskExecutor!)
+                succeeded &+= 1
+            }
+        }
+        recordOutcome(worker: worker, succeeded: succeeded, failed: failed, skipped: skipped)
+    }
+
+    @inline(__always)
+    func recordOutcome(worker: Int, succeeded: Int, failed: Int, skipped: Int) {
+        // Relaxed: single writer (the owning worker); statistics only.
+        let s = perWorker[worker, 1]
+        s.pointee.store(s.pointee.load(ordering: .relaxed) &+ succeeded, ordering: .relaxed)
+        if failed > 0 {
+            let f = perWorker[worker, 2]
+            f.pointee.store(f.pointee.load(ordering: .relaxed) &+ failed, ordering: .relaxed)
+        }
+        if skipped > 0 {
+            let k = perWorker[worker, 3]
+            k.pointee.store(k.pointee.load(ordering: .relaxed) &+ skipped, ordering: .relaxed)
+        }
+    }
+
+    private func shouldExit() -> Bool {
+        // Sequentially consistent: pairs with `shutdown` and `retire`, see there.
+        lifecycle.pointee.load(ordering: .sequentiallyConsistent) != 0
+            && pending.pointee.load(ordering: .sequentiallyConsistent) == 0
+    }
+
+    /// Spins as a searcher for up to `spin` ns; returns the jobs found (0 if none).
+    private func search(
+        into buffer: UnsafeMutablePointer<_PoolJob>, limit: Int, spin: inout UInt64, force: Bool
+    ) -> Int {
+        // Sequentially consistent: see the waking protocol.
+        var current = searching.pointee.load(ordering: .sequentiallyConsistent)
+        while true {
+            if !force && current >= maximumSearchers { return 0 }
+            let (won, now) = searching.pointee.weakCompareExchange(
+                expected: current, desired: current + 1, ordering: .sequentiallyConsistent)
+            if won { break }
+            current = now
+        }
+        if force {
+            // A woken worker clears the in-flight flag before looking (see `wakeOneWorker`).
+            wakePending.pointee.store(0, ordering: .sequentiallyConsistent)
+        }
+        let deadline = Deadline.now.uptimeNanoseconds &+ spin
+        var found = 0
+        var iteration = 0
+        while true {
+            found = takeJobs(into: buffer, limit: limit)
+            if found > 0 { break }
+            iteration &+= 1
+            if iteration & 63 == 0 {
+                if Deadline.now.uptimeNanoseconds >= deadline || shouldExit() { break }
+            }
+            CPU.relax()
+        }
+        // Sequentially consistent: a producer that still saw us searching published its job
+        // before this, and our `hasWork` below (or in `park`) comes after it.
+        let before = searching.pointee.subtract(1, ordering: .sequentiallyConsistent).oldValue
+        if found > 0 {
+            spin = min(spin * 2, Self.maximumSpin)
+            if before == 1 && hasWork() && sleepers.pointee.load(ordering: .sequentiallyConsistent) > 0 {
+                wakeOneWorker()
+            }
+        } else {
+            spin = max(spin / 2, Self.minimumSpin)
+        }
+        return found
+    }
+
+    /// Sleeps until notified, unless work or the end arrived meanwhile; returns whether it slept.
+    private func park() -> Bool {
+        // Sequentially consistent: Dekker pair with `notifyWorkers`.
+        sleepers.pointee.add(1, ordering: .sequentiallyConsistent)
+        // SYNC POINT (acquire): pairs with the notifier's release increment; anything published
+        // before a later epoch is visible to our next look at the queue.
+        let epoch = parkWord.atomic.pointee.load(ordering: .acquiring)
+        if hasWork() || shouldExit() {
+            sleepers.pointee.subtract(1, ordering: .sequentiallyConsistent)
+            return false
+        }
+        _ = Futex.wait(parkWord.address, expecting: epoch, deadline: .never)
+        sleepers.pointee.subtract(1, ordering: .sequentiallyConsistent)
+        return true
+    }
+
+    // MARK: - Inline runs, discarding, shutdown
+
+    /// Runs an admitted job on the calling thread (caller-runs policy, or a worker submitting
+    /// to its own full queue), then retires it.
+    func runOnCaller(_ job: _PoolJob) {
+        var ok = true
+        switch job {
+        case .closure(let body): body()
+        case .task(let task): ok = task.runIfQueued() != .failed
+        case .swiftJob(let job): job.runSynchronously(on: taskExecutor!)
+        }
+        // Relaxed: statistics.
+        (ok ? callerSucceeded : callerFailed).pointee.add(1, ordering: .relaxed)
+        retire(1)
+    }
+
+    /// Drops a queued job at immediate shutdown (Swift jobs go to the global executor);
+    /// returns whether it counts as discarded.
+    @discardableResult
+    func discard(_ job: _PoolJob) -> Bool {
+        var counted = false
+        switch job {
+        case .closure:
+            counted = true
+        case .task(let task):
+            counted = task.discard()
+        case .swiftJob(let job):
+            // A Swift job cannot be dropped without leaving its task suspended forever.
+            globalConcurrentExecutor.enqueue(ExecutorJob(job))
+        }
+        if counted { discardedCount.pointee.add(1, ordering: .relaxed) }  // Relaxed: statistic.
+        return counted
+    }
+
+    /// Starts a shutdown; returns how many queued jobs this call discarded.
+    func shutdown(immediate: Bool) -> Int {
+        let target = immediate ? 2 : 1
+        // Sequentially consistent: Dekker pair with `admit` (see there).
+        var current = lifecycle.pointee.load(ordering: .sequentiallyConsistent)
+        while current < target {
+            let (won, now) = lifecycle.pointee.compareExchange(
+                expected: current, desired: target, ordering: .sequentiallyConsistent)
+            if won { break }
+            current = now
+        }
+        wakeBlockedSubmitters(ifRegistered: false)
+        var discarded = 0
+        if immediate {
+            let buffer = UnsafeMutablePointer<_PoolJob>.allocate(capacity: Self.maximumBatch)
+            while true {
+                let n = takeJobs(into: buffer, limit: Self.maximumBatch)
+                if n == 0 { break }
+                for k in 0..<n where discard((buffer + k).move()) { discarded += 1 }
+                retire(n)
+            }
+            buffer.deallocate()
+        }
+        wakeAllWorkers()
+        return discarded
+    }
+
+    // MARK: - Waiting
+
+    /// Waits until `pending` is zero or `deadline` passes; returns whether it is zero.
+    func waitUntilIdle(deadline: Deadline) -> Bool {
+        // SYNC POINT (acquire): pairs with the release part of `retire`: the effects of every
+        // retired job are visible once we read zero.
+        if pending.pointee.load(ordering: .sequentiallyConsistent) == 0 { return true }
+        let spinEnd = Deadline.now.uptimeNanoseconds &+ Self.waiterSpin
+        var iteration = 0
+        while true {
+            if pending.pointee.load(ordering: .sequentiallyConsistent) == 0 { return true }
+            iteration &+= 1
+            if iteration & 63 == 0 && Deadline.now.uptimeNanoseconds >= spinEnd { break }
+            CPU.relax()
+        }
+        while true {
+            // Sequentially consistent: Dekker pair with `retire`/`becameIdle`.
+            idleWaiters.pointee.add(1, ordering: .sequentiallyConsistent)
+            // Acquire: pairs with the release increment in `becameIdle`.
+            let epoch = idleWord.atomic.pointee.load(ordering: .acquiring)
+            if pending.pointee.load(ordering: .sequentiallyConsistent) == 0 {
+                idleWaiters.pointee.subtract(1, ordering: .relaxed)  // Relaxed: a registration count.
+                return true
+            }
+            let result = Futex.wait(idleWord.address, expecting: epoch, deadline: deadline)
+            idleWaiters.pointee.subtract(1, ordering: .relaxed)  // Relaxed: as above.
+            if result == .timedOut {
+                return pending.pointee.load(ordering: .sequentiallyConsistent) == 0
+            }
+        }
+    }
+
+    /// Waits until every worker thread has exited or `deadline` passes.
+    func awaitTermination(deadline: Deadline) -> Bool {
+        while true {
+            // SYNC POINT (acquire): pairs with each exiting worker's release decrement.
+            let live = liveWord.atomic.pointee.load(ordering: .acquiring)
+            if live == 0 { return true }
+            if Futex.wait(liveWord.address, expecting: live, deadline: deadline) == .timedOut {
+                return liveWord.atomic.pointee.load(ordering: .acquiring) == 0
+            }
+        }
+    }
+
+    // MARK: - Statistics
+
+    func workerTotals() -> (started: Int, succeeded: Int, failed: Int, skipped: Int) {
+        var totals = (0, 0, 0, 0)
+        for w in 0..<threadCount {
+            // Relaxed: statistics; each counter is monotonic.
+            totals.0 &+= perWorker[w, 0].pointee.load(ordering: .relaxed)
+            totals.1 &+= perWorker[w, 1].pointee.load(ordering: .relaxed)
+            totals.2 &+= perWorker[w, 2].pointee.load(ordering: .relaxed)
+            totals.3 &+= perWorker[w, 3].pointee.load(ordering: .relaxed)
+        }
+        return totals
+    }
+
+    var queuedCount: Int {
+        // Relaxed: a statistic.
+        ring.approximateCount + overflowCount.pointee.load(ordering: .relaxed)
+    }
+}
+
+/// A FIFO of jobs for the overflow (guarded by the core's mutex).
+struct _JobDeque: ~Copyable {
+    private var items: [_PoolJob?] = []
+    private var head = 0
+
+    mutating func append(_ job: _PoolJob) { items.append(job) }
+
+    mutating func popFirst(into buffer: UnsafeMutablePointer<_PoolJob>, limit: Int) -> Int {
+        let n = min(limit, items.count - head)
+        for k in 0..<n {
+            (buffer + k).initialize(to: items[head + k].take()!)
+        }
+        head += n
+        if head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 4096 && head * 2 >= items.count {
+            items.removeFirst(head)
+            head = 0
+        }
+        return n
+    }
+}
