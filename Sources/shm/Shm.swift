@@ -13,6 +13,6 @@ struct Shm: ParsableCommand {
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the seed's scenarios with Interprocess.",
-        subcommands: []
+        subcommands: [ThreadPoolDemo.self]
     )
 }
