@@ -1,19 +1,28 @@
 import Synchronization
 
-/// One slot of the ring: a sequence number that says whose turn it is, and the job.
-struct _RingSlot: ~Copyable {
-    /// The slot's turn (Vyukov's bounded MPMC queue). For the slot at index `i` in lap `l`
-    /// (position `p = l·capacity + i`):
-    /// - `p`: free; the producer that claims position `p` may write it;
-    /// - `p + 1`: holds the job of position `p`; the consumer that claims `p` may take it;
-    /// - `p + capacity`: free again, for position `p + capacity` of the next lap.
-    /// Producers move it `p → p+1`, consumers `p+1 → p+capacity`; nobody else writes it.
-    let sequence: Atomic<Int>
-    var job: _PoolJob?
+/// The ring's slots, laid out by hand: each slot is a sequence number (`Atomic<Int>`) followed by
+/// the job (`_PoolJob?`). Two separate typed pointers (rather than one struct) keep the plain
+/// job access from overlapping the atomic in the eyes of the exclusivity checker and TSan.
+///
+/// The sequence number says whose turn the slot is (Vyukov's bounded MPMC queue). For the slot
+/// at index `i` in lap `l` (position `p = l·capacity + i`):
+/// - `p`: free; the producer that claims position `p` may write the job;
+/// - `p + 1`: holds the job of position `p`; the consumer that claims `p` may take it;
+/// - `p + capacity`: free again, for position `p + capacity` of the next lap.
+/// Producers move it `p → p+1`, consumers `p+1 → p+capacity`; nobody else writes it.
+struct _RingSlots {
+    static let jobOffset = MemoryLayout<Atomic<Int>>.stride
+    static let stride = (jobOffset + MemoryLayout<_PoolJob?>.stride + 7) & ~7
+    let base: UnsafeMutableRawPointer
 
-    init(sequence: Int) {
-        self.sequence = Atomic(sequence)
-        self.job = nil
+    @inline(__always)
+    func sequence(_ index: Int) -> UnsafeMutablePointer<Atomic<Int>> {
+        (base + index * Self.stride).assumingMemoryBound(to: Atomic<Int>.self)
+    }
+
+    @inline(__always)
+    func job(_ index: Int) -> UnsafeMutablePointer<_PoolJob?> {
+        (base + index * Self.stride + Self.jobOffset).assumingMemoryBound(to: _PoolJob?.self)
     }
 }
 
@@ -28,7 +37,7 @@ struct _JobRing: @unchecked Sendable {
     let capacity: Int
     /// `capacity - 1` when the capacity is a power of two, else `-1` (use `%`).
     private let mask: Int
-    private let slots: UnsafeMutablePointer<_RingSlot>
+    private let slots: _RingSlots
     /// Line 0: tail (next position to produce). Line 1: head (next position to consume).
     private let indices: _PaddedCounters
     /// Whether a freed slot must be published with a full barrier, because producers may be
@@ -40,14 +49,23 @@ struct _JobRing: @unchecked Sendable {
         self.capacity = capacity
         self.mask = capacity & (capacity - 1) == 0 ? capacity - 1 : -1
         self.freesWithFullBarrier = freeWithFullBarrier
-        slots = .allocate(capacity: capacity)
-        for i in 0..<capacity { (slots + i).initialize(to: _RingSlot(sequence: i)) }
+        let raw = UnsafeMutableRawPointer.allocate(
+            byteCount: capacity * _RingSlots.stride, alignment: 64)
+        slots = _RingSlots(base: raw)
+        for i in 0..<capacity {
+            (raw + i * _RingSlots.stride).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(i))
+            (raw + i * _RingSlots.stride + _RingSlots.jobOffset).bindMemory(to: _PoolJob?.self, capacity: 1)
+                .initialize(to: nil)
+        }
         indices = _PaddedCounters(count: 2)
     }
 
     func deallocate() {
-        slots.deinitialize(count: capacity)
-        slots.deallocate()
+        for i in 0..<capacity {
+            slots.sequence(i).deinitialize(count: 1)
+            slots.job(i).deinitialize(count: 1)
+        }
+        slots.base.deallocate()
         indices.deallocate()
     }
 
@@ -55,8 +73,8 @@ struct _JobRing: @unchecked Sendable {
     @inline(__always) private var head: UnsafeMutablePointer<Atomic<Int>> { indices[1] }
 
     @inline(__always)
-    private func slot(_ position: Int) -> UnsafeMutablePointer<_RingSlot> {
-        slots + (mask >= 0 ? position & mask : position % capacity)
+    private func index(_ position: Int) -> Int {
+        mask >= 0 ? position & mask : position % capacity
     }
 
     /// Appends `job`; returns `false` (and leaves `job` with the caller) when the ring is full.
@@ -65,12 +83,12 @@ struct _JobRing: @unchecked Sendable {
         // Relaxed: only a starting guess; the CAS below decides.
         var position = tail.pointee.load(ordering: .relaxed)
         while true {
-            let s = slot(position)
+            let i = index(position)
             // SYNC POINT (acquire): pairs with the consumer's release when it freed this slot, so
             // our write of `job` cannot overlap its read. Sequentially consistent so that a
             // blocked producer's retry (after registering as a waiter) and the consumer's
             // full-barrier free form a Dekker pair: one of them sees the other.
-            let sequence = s.pointee.sequence.load(ordering: .sequentiallyConsistent)
+            let sequence = slots.sequence(i).pointee.load(ordering: .sequentiallyConsistent)
             let difference = sequence &- position
             if difference == 0 {
                 // Relaxed: the CAS only hands out the position; the slot's sequence number
@@ -78,12 +96,12 @@ struct _JobRing: @unchecked Sendable {
                 let (won, current) = tail.pointee.weakCompareExchange(
                     expected: position, desired: position &+ 1, ordering: .relaxed)
                 if won {
-                    s.pointee.job = job
+                    slots.job(i).pointee = job
                     // SYNC POINT (release): publishes `job` to the consumer that acquires
                     // `position + 1`. Sequentially consistent: the submitter then reads the
                     // sleeping-worker count, and a worker about to sleep registers and then
                     // reads this word (Dekker pair, see `_PoolCore.notifyWorkers`).
-                    s.pointee.sequence.store(position &+ 1, ordering: .sequentiallyConsistent)
+                    slots.sequence(i).pointee.store(position &+ 1, ordering: .sequentiallyConsistent)
                     return true
                 }
                 position = current
@@ -106,13 +124,13 @@ struct _JobRing: @unchecked Sendable {
             while ready < limit {
                 // SYNC POINT (acquire): pairs with the producer's release of `p + 1`, making
                 // its write of the job visible before we read it.
-                let sequence = slot(position &+ ready).pointee.sequence.load(ordering: .acquiring)
+                let sequence = slots.sequence(index(position &+ ready)).pointee.load(ordering: .acquiring)
                 if sequence != position &+ ready &+ 1 { break }
                 ready += 1
             }
             if ready == 0 {
                 // Acquire as above; we only look at the number here.
-                let sequence = slot(position).pointee.sequence.load(ordering: .acquiring)
+                let sequence = slots.sequence(index(position)).pointee.load(ordering: .acquiring)
                 if sequence &- (position &+ 1) < 0 { return 0 }  // not yet produced: empty
                 position = head.pointee.load(ordering: .relaxed)  // consumed by someone else
                 continue
@@ -126,14 +144,14 @@ struct _JobRing: @unchecked Sendable {
                 continue
             }
             for k in 0..<ready {
-                let s = slot(position &+ k)
-                (buffer + k).initialize(to: s.pointee.job.take()!)
+                let i = index(position &+ k)
+                (buffer + k).initialize(to: slots.job(i).pointee.take()!)
                 // SYNC POINT (release): our read of the job happens before the next producer
                 // of this slot (which acquires `p + capacity`) writes it.
                 if freesWithFullBarrier {
-                    s.pointee.sequence.store(position &+ k &+ capacity, ordering: .sequentiallyConsistent)
+                    slots.sequence(i).pointee.store(position &+ k &+ capacity, ordering: .sequentiallyConsistent)
                 } else {
-                    s.pointee.sequence.store(position &+ k &+ capacity, ordering: .releasing)
+                    slots.sequence(i).pointee.store(position &+ k &+ capacity, ordering: .releasing)
                 }
             }
             return ready
@@ -146,7 +164,7 @@ struct _JobRing: @unchecked Sendable {
         // Sequentially consistent: the worker registered as a sleeper just before (Dekker pair
         // with the producer's publishing store and its read of the sleeper count).
         let position = head.pointee.load(ordering: .sequentiallyConsistent)
-        let sequence = slot(position).pointee.sequence.load(ordering: .sequentiallyConsistent)
+        let sequence = slots.sequence(index(position)).pointee.load(ordering: .sequentiallyConsistent)
         return sequence &- (position &+ 1) >= 0
     }
 
