@@ -293,11 +293,18 @@ final class _PoolCore: @unchecked Sendable {
         var spin = Self.maximumSpin
         var woken = false
         while true {
-            var count = takeJobs(into: buffer, limit: batchLimit)
+            var count: Int
+            if woken {
+                // A woken worker searches first: it clears the in-flight wake flag and, finding
+                // more work than it takes, wakes the next sleeper (parallelism ramps up).
+                woken = false
+                count = search(into: buffer, limit: batchLimit, spin: &spin, force: true)
+            } else {
+                count = takeJobs(into: buffer, limit: batchLimit)
+            }
             if count == 0 {
                 if shouldExit() { break }
-                count = search(into: buffer, limit: batchLimit, spin: &spin, force: woken)
-                woken = false
+                count = search(into: buffer, limit: batchLimit, spin: &spin, force: false)
                 if count == 0 {
                     woken = park()
                     continue
