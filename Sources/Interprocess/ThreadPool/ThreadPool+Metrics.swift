@@ -20,7 +20,8 @@ extension ThreadPool {
         public var rejected: Int
         /// Queued tasks dropped by an immediate shutdown.
         public var discarded: Int
-        /// The largest queue depth seen by a submission.
+        /// The largest queue depth seen by a submission (sampled at every 8th submission to an
+        /// unbounded queue, at every submission to a bounded one).
         public var peakQueueDepth: Int
     }
 

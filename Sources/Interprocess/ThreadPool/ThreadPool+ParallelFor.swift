@@ -92,10 +92,10 @@ final class _ParallelFor: @unchecked Sendable {
             let done = finished.atomic.pointee.load(ordering: .acquiring)
             if done == target { return }
             iteration &+= 1
-            if iteration & 63 == 0 && Deadline.now.uptimeNanoseconds >= spinEnd {
+            if iteration > _PoolCore.pureSpinIterations && Deadline.now.uptimeNanoseconds >= spinEnd {
                 _ = Futex.wait(finished.address, expecting: done, deadline: .never)
             } else {
-                CPU.relax()
+                _PoolCore.spinStep(iteration)
             }
         }
     }

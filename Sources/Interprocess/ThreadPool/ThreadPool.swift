@@ -109,7 +109,11 @@ public final class ThreadPool: @unchecked Sendable {
         var index = 0
         // Relaxed: see `pushUnbounded`.
         if core.overflowCount.pointee.load(ordering: .relaxed) == 0 {
-            while index < bodies.count, ring.tryPush(.closure(bodies[index])) { index += 1 }
+            while index < bodies.count, ring.tryPush(.closure(bodies[index])) {
+                index += 1
+                // Wake a worker after the first job, so it starts while we queue the rest.
+                if index == 1 { core.notifyWorkers() }
+            }
         }
         core.notifyWorkers()
         while index < bodies.count {

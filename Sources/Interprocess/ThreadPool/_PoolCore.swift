@@ -23,6 +23,15 @@ final class _PoolCore: @unchecked Sendable {
     static let minimumSpin: UInt64 = 2_000
     static let waiterSpin: UInt64 = 20_000  // ns a waiting thread spins before parking
     static let unboundedRingCapacity = 1 << 15
+    /// Spin iterations (PAUSE plus a look) before a spinning thread starts yielding its CPU
+    /// between looks, so an oversubscribed machine still runs the thread being waited for.
+    static let pureSpinIterations = 128
+
+    /// One step of a spin-wait: a PAUSE while the wait is young, a `sched_yield` after.
+    @inline(__always)
+    static func spinStep(_ iteration: Int) {
+        if iteration < pureSpinIterations { CPU.relax() } else { CurrentThread.yield() }
+    }
 
     let threadCount: Int
     let namePrefix: String
@@ -66,6 +75,7 @@ final class _PoolCore: @unchecked Sendable {
     @inline(__always) var callerSucceeded: UnsafeMutablePointer<Atomic<Int>> { shared[4, 3] }
     @inline(__always) var callerFailed: UnsafeMutablePointer<Atomic<Int>> { shared[4, 4] }
     @inline(__always) var peakDepth: UnsafeMutablePointer<Atomic<Int>> { shared[5, 0] }
+    @inline(__always) var submissionsSampled: UnsafeMutablePointer<Atomic<Int>> { shared[5, 1] }
 
     /// Per worker (one line pair each): 0 jobs started, 1 succeeded, 2 failed, 3 skipped
     /// (cancelled, or run by a waiting thread). Written only by
@@ -180,9 +190,16 @@ final class _PoolCore: @unchecked Sendable {
         notifyWorkers()
     }
 
-    /// Records the queue depth after a push for `peakQueueDepth`.
+    /// Records the queue depth after a push for `peakQueueDepth`: at every submission to a
+    /// bounded queue, at every 8th to an unbounded one (reading the consumers' index costs a
+    /// cache miss, which the latency path cannot afford each time).
     @inline(__always)
     func recordDepth() {
+        if queueCapacity == nil {
+            // Relaxed: only a sampling decision.
+            let sample = submissionsSampled.pointee.add(1, ordering: .relaxed).newValue
+            if sample & 7 != 0 { return }
+        }
         let depth = ring.depthHint() &+ overflowCount.pointee.load(ordering: .relaxed)
         // Relaxed: a statistic; a CAS loop keeps it monotonic.
         var peak = peakDepth.pointee.load(ordering: .relaxed)
@@ -418,10 +435,10 @@ final class _PoolCore: @unchecked Sendable {
             found = takeJobs(into: buffer, limit: limit)
             if found > 0 { break }
             iteration &+= 1
-            if iteration & 63 == 0 {
+            if iteration & 15 == 0 {
                 if Deadline.now.uptimeNanoseconds >= deadline || shouldExit() { break }
             }
-            CPU.relax()
+            Self.spinStep(iteration)
         }
         // Sequentially consistent: a producer that still saw us searching published its job
         // before this, and our `hasWork` below (or in `park`) comes after it.
@@ -526,8 +543,8 @@ final class _PoolCore: @unchecked Sendable {
         while true {
             if pending.pointee.load(ordering: .sequentiallyConsistent) == 0 { return true }
             iteration &+= 1
-            if iteration & 63 == 0 && Deadline.now.uptimeNanoseconds >= spinEnd { break }
-            CPU.relax()
+            if iteration & 15 == 0 && Deadline.now.uptimeNanoseconds >= spinEnd { break }
+            Self.spinStep(iteration)
         }
         while true {
             // Sequentially consistent: Dekker pair with `retire`/`becameIdle`.

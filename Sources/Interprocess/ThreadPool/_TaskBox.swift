@@ -145,8 +145,8 @@ final class _TaskBox<Success: Sendable>: _PoolTask, @unchecked Sendable {
             // Acquire: pairs with the release of the terminal transition.
             if Self.isTerminal(state.atomic.pointee.load(ordering: .acquiring)) { return true }
             iteration &+= 1
-            if iteration & 63 == 0 && Deadline.now.uptimeNanoseconds >= spinEnd { break }
-            CPU.relax()
+            if iteration & 15 == 0 && Deadline.now.uptimeNanoseconds >= spinEnd { break }
+            _PoolCore.spinStep(iteration)
         }
         while true {
             // Acquire-release: we announce ourselves and read the current phase at once.
