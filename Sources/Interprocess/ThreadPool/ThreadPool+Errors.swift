@@ -6,6 +6,7 @@ extension ThreadPool {
         /// The system refused to create a worker thread (the process or user thread limit).
         case threadCreationFailed(Errno)
 
+        /// One sentence saying what happened, for logs and error messages.
         public var description: String {
             switch self {
             case .threadCreationFailed(let errno):
@@ -21,6 +22,7 @@ extension ThreadPool {
         /// The bounded queue was full and the pool's policy is `.throw`.
         case queueFull
 
+        /// One sentence saying what happened, for logs and error messages.
         public var description: String {
             switch self {
             case .shutDown: return "The thread pool has been shut down and accepts no new tasks."
@@ -39,6 +41,7 @@ extension ThreadPool {
         /// The task ran and threw this error.
         case threw(any Error)
 
+        /// One sentence saying what happened, for logs and error messages.
         public var description: String {
             switch self {
             case .cancelled: return "The task was cancelled before it started and never ran."
@@ -60,6 +63,7 @@ extension ThreadPool {
         /// The work ran and threw this error.
         case threw(any Error)
 
+        /// One sentence saying what happened, for logs and error messages.
         public var description: String {
             switch self {
             case .rejected(let reason): return "The thread pool rejected the work: \(reason)"
@@ -77,6 +81,7 @@ extension ThreadPool {
         /// task itself (or the thread's own exit) and could never end.
         case calledFromWorker
 
+        /// One sentence saying what happened, for logs and error messages.
         public var description: String {
             switch self {
             case .calledFromWorker:

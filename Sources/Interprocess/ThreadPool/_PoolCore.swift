@@ -20,7 +20,7 @@ final class _PoolCore: @unchecked Sendable {
 
     static let maximumBatch = 32
     static let maximumSpin: UInt64 = 50_000  // ns a worker searches before parking
-    static let minimumSpin: UInt64 = 2_000
+    static let minimumSpin: UInt64 = 0
     static let waiterSpin: UInt64 = 20_000  // ns a waiting thread spins before parking
     static let unboundedRingCapacity = 1 << 15
     /// Spin iterations (PAUSE plus a look) before a spinning thread starts yielding its CPU
@@ -76,6 +76,11 @@ final class _PoolCore: @unchecked Sendable {
     @inline(__always) var callerFailed: UnsafeMutablePointer<Atomic<Int>> { shared[4, 4] }
     @inline(__always) var peakDepth: UnsafeMutablePointer<Atomic<Int>> { shared[5, 0] }
     @inline(__always) var submissionsSampled: UnsafeMutablePointer<Atomic<Int>> { shared[5, 1] }
+    /// How long (ns) waiting threads spin before they park: doubled when a spin saw its
+    /// condition come true, halved when it had to park (like glibc's adaptive mutex), so an
+    /// oversubscribed machine stops wasting the waited-for thread's CPU on spinning.
+    @inline(__always) var waiterSpinBudget: UnsafeMutablePointer<Atomic<Int>> { shared[6, 0] }
+    @inline(__always) var waiterSpinProbe: UnsafeMutablePointer<Atomic<Int>> { shared[6, 1] }
 
     /// Per worker (one line pair each): 0 jobs started, 1 succeeded, 2 failed, 3 skipped
     /// (cancelled, or run by a waiting thread). Written only by
@@ -109,6 +114,35 @@ final class _PoolCore: @unchecked Sendable {
             freeWithFullBarrier: queueCapacity != nil && policy == .block)
         self.perWorker = _PaddedCounters(count: threadCount)
         self.liveWord = _FutexWord(UInt32(threadCount))
+        waiterSpinBudget.pointee.store(Int(Self.waiterSpin), ordering: .relaxed)
+    }
+
+    /// Spins until `condition()` holds or the adaptive budget runs out; returns whether it
+    /// holds. Adjusts the budget for the next waiter: a wait that ended during the pure spin
+    /// (no yield needed) grows it; one that needed yields or ran out shrinks it, so on an
+    /// oversubscribed machine waiters soon park at once (a direct futex hand-off), and every
+    /// 32nd wait probes with a full budget to find out whether spinning pays again.
+    @inline(__always)
+    func spinWait(until condition: () -> Bool) -> Bool {
+        // Relaxed: a tuning hint; any value in range is fine.
+        var budget = waiterSpinBudget.pointee.load(ordering: .relaxed)
+        let probe = waiterSpinProbe.pointee.add(1, ordering: .relaxed).newValue & 31 == 0
+        if probe { budget = Int(Self.waiterSpin) }
+        let end = Deadline.now.uptimeNanoseconds &+ UInt64(budget)
+        var iteration = 0
+        while true {
+            if condition() {
+                let grown = iteration < Self.pureSpinIterations
+                    ? min(Int(Self.waiterSpin), budget * 2 + 1_000) : budget / 2
+                waiterSpinBudget.pointee.store(grown, ordering: .relaxed)  // Relaxed: hint.
+                return true
+            }
+            iteration &+= 1
+            if iteration & 15 == 0 && Deadline.now.uptimeNanoseconds >= end { break }
+            Self.spinStep(iteration)
+        }
+        waiterSpinBudget.pointee.store(budget / 2, ordering: .relaxed)  // Relaxed: hint.
+        return false
     }
 
     deinit {
@@ -308,6 +342,7 @@ final class _PoolCore: @unchecked Sendable {
         let buffer = UnsafeMutablePointer<_PoolJob>.allocate(capacity: Self.maximumBatch)
         var batchLimit = 1
         var spin = Self.maximumSpin
+        var searches = 0
         var woken = false
         while true {
             var count: Int
@@ -315,13 +350,15 @@ final class _PoolCore: @unchecked Sendable {
                 // A woken worker searches first: it clears the in-flight wake flag and, finding
                 // more work than it takes, wakes the next sleeper (parallelism ramps up).
                 woken = false
-                count = search(into: buffer, limit: batchLimit, spin: &spin, force: true)
+                count = search(
+                    into: buffer, limit: batchLimit, spin: &spin, force: true, searchCount: &searches)
             } else {
                 count = takeJobs(into: buffer, limit: batchLimit)
             }
             if count == 0 {
                 if shouldExit() { break }
-                count = search(into: buffer, limit: batchLimit, spin: &spin, force: false)
+                count = search(
+                    into: buffer, limit: batchLimit, spin: &spin, force: false, searchCount: &searches)
                 if count == 0 {
                     woken = park()
                     continue
@@ -413,7 +450,8 @@ final class _PoolCore: @unchecked Sendable {
 
     /// Spins as a searcher for up to `spin` ns; returns the jobs found (0 if none).
     private func search(
-        into buffer: UnsafeMutablePointer<_PoolJob>, limit: Int, spin: inout UInt64, force: Bool
+        into buffer: UnsafeMutablePointer<_PoolJob>, limit: Int, spin: inout UInt64, force: Bool,
+        searchCount: inout Int
     ) -> Int {
         // Sequentially consistent: see the waking protocol.
         var current = searching.pointee.load(ordering: .sequentiallyConsistent)
@@ -428,7 +466,9 @@ final class _PoolCore: @unchecked Sendable {
             // A woken worker clears the in-flight flag before looking (see `wakeOneWorker`).
             wakePending.pointee.store(0, ordering: .sequentiallyConsistent)
         }
-        let deadline = Deadline.now.uptimeNanoseconds &+ spin
+        // Every 32nd search probes with the full budget (see `spinWait`).
+        searchCount &+= 1
+        let deadline = Deadline.now.uptimeNanoseconds &+ (searchCount & 31 == 0 ? Self.maximumSpin : spin)
         var found = 0
         var iteration = 0
         while true {
@@ -443,8 +483,10 @@ final class _PoolCore: @unchecked Sendable {
         // Sequentially consistent: a producer that still saw us searching published its job
         // before this, and our `hasWork` below (or in `park`) comes after it.
         let before = searching.pointee.subtract(1, ordering: .sequentiallyConsistent).oldValue
-        if found > 0 {
-            spin = min(spin * 2, Self.maximumSpin)
+        if found > 0 && iteration < Self.pureSpinIterations {
+            spin = min(spin * 2 + 1_000, Self.maximumSpin)
+        } else if found > 0 {
+            spin /= 2
             if before == 1 && hasWork() && sleepers.pointee.load(ordering: .sequentiallyConsistent) > 0 {
                 wakeOneWorker()
             }
@@ -538,14 +580,7 @@ final class _PoolCore: @unchecked Sendable {
         // SYNC POINT (acquire): pairs with the release part of `retire`: the effects of every
         // retired job are visible once we read zero.
         if pending.pointee.load(ordering: .sequentiallyConsistent) == 0 { return true }
-        let spinEnd = Deadline.now.uptimeNanoseconds &+ Self.waiterSpin
-        var iteration = 0
-        while true {
-            if pending.pointee.load(ordering: .sequentiallyConsistent) == 0 { return true }
-            iteration &+= 1
-            if iteration & 15 == 0 && Deadline.now.uptimeNanoseconds >= spinEnd { break }
-            Self.spinStep(iteration)
-        }
+        if spinWait(until: { pending.pointee.load(ordering: .sequentiallyConsistent) == 0 }) { return true }
         while true {
             // Sequentially consistent: Dekker pair with `retire`/`becameIdle`.
             idleWaiters.pointee.add(1, ordering: .sequentiallyConsistent)

@@ -139,14 +139,9 @@ final class _TaskBox<Success: Sendable>: _PoolTask, @unchecked Sendable {
     /// Blocks until terminal or `deadline`; returns whether terminal. Never runs the task.
     func waitBlocking(deadline: Deadline) -> Bool {
         if Self.isTerminal(state.atomic.pointee.load(ordering: .acquiring)) { return true }
-        let spinEnd = Deadline.now.uptimeNanoseconds &+ _PoolCore.waiterSpin
-        var iteration = 0
-        while true {
-            // Acquire: pairs with the release of the terminal transition.
-            if Self.isTerminal(state.atomic.pointee.load(ordering: .acquiring)) { return true }
-            iteration &+= 1
-            if iteration & 15 == 0 && Deadline.now.uptimeNanoseconds >= spinEnd { break }
-            _PoolCore.spinStep(iteration)
+        // Acquire: pairs with the release of the terminal transition.
+        if core.spinWait(until: { Self.isTerminal(state.atomic.pointee.load(ordering: .acquiring)) }) {
+            return true
         }
         while true {
             // Acquire-release: we announce ourselves and read the current phase at once.
