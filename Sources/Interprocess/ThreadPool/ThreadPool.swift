@@ -107,19 +107,20 @@ public final class ThreadPool: @unchecked Sendable {
         }
         let ring = core.ring
         var index = 0
-        // Relaxed: see `pushUnbounded`.
-        if core.overflowCount.pointee.load(ordering: .relaxed) == 0 {
-            while index < bodies.count, ring.tryPush(.closure(bodies[index])) {
-                index += 1
-                // Wake a worker after the first job, so it starts while we queue the rest.
-                if index == 1 { core.notifyWorkers() }
+        while index < bodies.count, ring.tryPush(.closure(bodies[index])) {
+            index += 1
+            // Wake a worker after the first job, so it starts while we queue the rest.
+            if index == 1 { core.notifyWorkers() }
+        }
+        if index < bodies.count {
+            // The ring is full: the rest goes to the overflow under one lock acquisition.
+            core.overflow.withLock { queue in
+                for body in bodies[index...] { queue.append(.closure(body)) }
+                // Sequentially consistent: as in `pushUnbounded`.
+                core.overflowCount.pointee.add(bodies.count - index, ordering: .sequentiallyConsistent)
             }
         }
         core.notifyWorkers()
-        while index < bodies.count {
-            core.pushUnbounded(.closure(bodies[index]))
-            index += 1
-        }
         core.recordDepth()
     }
 

@@ -40,8 +40,9 @@ final class _PoolCore: @unchecked Sendable {
     let maximumSearchers: Int
     let ring: _JobRing
     /// Jobs that did not fit in the ring of an unbounded pool (and Swift jobs of a full bounded
-    /// pool, which must not be rejected). Producers keep using it while it is non-empty, so that
-    /// jobs stay roughly in submission order.
+    /// pool, which must not be rejected). Workers look here when the ring is empty, and first
+    /// at every 64th take, so that nothing waits here forever under sustained load; order is
+    /// therefore only roughly the submission order once the ring has overflowed.
     let overflow = Mutex(_JobDeque())
     /// Async `awaitTermination` callers, resumed by the last exiting worker.
     let terminationWaiters = Mutex<(terminated: Bool, continuations: [CheckedContinuation<Void, Never>])>(
@@ -210,9 +211,7 @@ final class _PoolCore: @unchecked Sendable {
     /// Queues an admitted job, ignoring any bound (unbounded pools, and Swift jobs).
     @inline(__always)
     func pushUnbounded(_ job: _PoolJob) {
-        // Relaxed: a hint that keeps order while the overflow drains; the ring and the lock
-        // carry the synchronisation.
-        if overflowCount.pointee.load(ordering: .relaxed) == 0 && ring.tryPush(job) {
+        if ring.tryPush(job) {
             notifyWorkers()
             return
         }
@@ -247,7 +246,14 @@ final class _PoolCore: @unchecked Sendable {
 
     /// Takes up to `limit` jobs, ring first, then the overflow.
     @inline(__always)
-    func takeJobs(into buffer: UnsafeMutablePointer<_PoolJob>, limit: Int) -> Int {
+    func takeJobs(
+        into buffer: UnsafeMutablePointer<_PoolJob>, limit: Int, overflowFirst: Bool = false
+    ) -> Int {
+        // Relaxed: a hint; the lock synchronises the overflow itself.
+        if overflowFirst && overflowCount.pointee.load(ordering: .relaxed) > 0 {
+            let taken = takeFromOverflow(into: buffer)
+            if taken > 0 { return taken }
+        }
         let n = ring.popBatch(into: buffer, limit: limit)
         if n > 0 {
             if ring.freesWithFullBarrier { wakeBlockedSubmitters(ifRegistered: true) }
@@ -255,14 +261,18 @@ final class _PoolCore: @unchecked Sendable {
         }
         // Sequentially consistent: pairs with the producer's add (see `pushUnbounded`).
         if overflowCount.pointee.load(ordering: .sequentiallyConsistent) > 0 {
-            return overflow.withLock { queue in
-                let taken = queue.popFirst(into: buffer, limit: Self.maximumBatch)
-                // Relaxed: the lock orders it with the producers' adds.
-                overflowCount.pointee.subtract(taken, ordering: .relaxed)
-                return taken
-            }
+            return takeFromOverflow(into: buffer)
         }
         return 0
+    }
+
+    private func takeFromOverflow(into buffer: UnsafeMutablePointer<_PoolJob>) -> Int {
+        overflow.withLock { queue in
+            let taken = queue.popFirst(into: buffer, limit: Self.maximumBatch)
+            // Relaxed: the lock orders it with the producers' adds.
+            overflowCount.pointee.subtract(taken, ordering: .relaxed)
+            return taken
+        }
     }
 
     func hasWork() -> Bool {
@@ -343,6 +353,7 @@ final class _PoolCore: @unchecked Sendable {
         var batchLimit = 1
         var spin = Self.maximumSpin
         var searches = 0
+        var takes = 0
         var woken = false
         while true {
             var count: Int
@@ -353,7 +364,8 @@ final class _PoolCore: @unchecked Sendable {
                 count = search(
                     into: buffer, limit: batchLimit, spin: &spin, force: true, searchCount: &searches)
             } else {
-                count = takeJobs(into: buffer, limit: batchLimit)
+                takes &+= 1
+                count = takeJobs(into: buffer, limit: batchLimit, overflowFirst: takes & 63 == 0)
             }
             if count == 0 {
                 if shouldExit() { break }
