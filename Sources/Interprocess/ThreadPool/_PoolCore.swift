@@ -129,6 +129,9 @@ final class _PoolCore: @unchecked Sendable {
         var budget = waiterSpinBudget.pointee.load(ordering: .relaxed)
         let probe = waiterSpinProbe.pointee.add(1, ordering: .relaxed).newValue & 31 == 0
         if probe { budget = Int(Self.waiterSpin) }
+        // A spent budget means one look and no spinning: the thread we wait for may need
+        // this very CPU.
+        if budget == 0 { return condition() }
         let end = Deadline.now.uptimeNanoseconds &+ UInt64(budget)
         var iteration = 0
         while true {
@@ -480,12 +483,13 @@ final class _PoolCore: @unchecked Sendable {
         }
         // Every 32nd search probes with the full budget (see `spinWait`).
         searchCount &+= 1
-        let deadline = Deadline.now.uptimeNanoseconds &+ (searchCount & 31 == 0 ? Self.maximumSpin : spin)
+        let budget = searchCount & 31 == 0 ? Self.maximumSpin : spin
+        let deadline = Deadline.now.uptimeNanoseconds &+ budget
         var found = 0
         var iteration = 0
         while true {
             found = takeJobs(into: buffer, limit: limit)
-            if found > 0 { break }
+            if found > 0 || budget == 0 { break }  // spent budget: one look, no spinning
             iteration &+= 1
             if iteration & 15 == 0 {
                 if Deadline.now.uptimeNanoseconds >= deadline || shouldExit() { break }
