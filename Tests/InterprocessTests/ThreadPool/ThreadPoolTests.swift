@@ -323,6 +323,60 @@ struct ThreadPoolTests {
         await pool.awaitTermination()
     }
 
+    @Test func anUnboundedQueueOverflowsItsRingWithoutLosingTasks() throws {
+        let pool = try ThreadPool(threadCount: 2)
+        let gate = try occupyWorkers(of: pool)
+        let ran = TestCounter()
+        let n = _PoolCore.unboundedRingCapacity + 10_000
+        for _ in 0..<n { try pool.execute { ran.increment() } }
+        let batch: [@Sendable () -> Void] = Array(repeating: { ran.increment() }, count: 5_000)
+        try pool.execute(contentsOf: batch)
+        #expect(pool.metrics.queued == n + 5_000)
+        gate.open()
+        try pool.waitUntilIdle()
+        #expect(ran.count == n + 5_000)
+        #expect(pool.metrics.peakQueueDepth >= _PoolCore.unboundedRingCapacity)
+        pool.shutdown()
+    }
+
+    @Test func aSubmitterBlockedOnAFullQueueGetsAnErrorAtShutdown() throws {
+        let pool = try ThreadPool(configuration: .init(threadCount: 1, queueCapacity: 2, whenFull: .block))
+        let submitter = try ThreadPool(threadCount: 1)
+        let gate = try occupyWorkers(of: pool)
+        try pool.execute {}
+        try pool.execute {}
+        let blocked = try submitter.submit { () -> String in
+            do {
+                try pool.execute {}
+                return "queued"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(try blocked.wait(timeout: .milliseconds(20)) == nil)
+        pool.shutdown()
+        #expect(try blocked.wait(timeout: .seconds(30)) == ThreadPool.SubmitError.shutDown.description)
+        gate.open()
+        #expect(try pool.awaitTermination(timeout: .seconds(30)))
+        submitter.shutdown()
+    }
+
+    @Test func executorJobsAfterShutdownRunOnTheGlobalExecutor() async throws {
+        let pool = try ThreadPool(configuration: .init(threadCount: 1, threadNamePrefix: "gone-"))
+        pool.shutdown()
+        await pool.awaitTermination()
+        let names = await withTaskExecutorPreference(pool) {
+            await withTaskGroup(of: String.self) { group in
+                for _ in 0..<4 { group.addTask { CurrentThread.name } }
+                var names: [String] = []
+                for await name in group { names.append(name) }
+                return names
+            }
+        }
+        #expect(names.count == 4)
+        #expect(!names.contains { $0.hasPrefix("gone-") })
+    }
+
     @Test func workersAreNamedAndCountDefaultsToAvailableCPUs() throws {
         let pool = try ThreadPool()
         #expect(pool.threadCount == CPU.availableCount)
