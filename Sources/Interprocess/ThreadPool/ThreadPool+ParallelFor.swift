@@ -7,7 +7,9 @@ extension ThreadPool {
     /// Chunks are claimed dynamically from a shared counter, so uneven chunk costs balance
     /// out. The calling thread works on chunks too, which makes `parallelFor` safe to call from
     /// one of the pool's own workers (nested loops cannot deadlock) and lets it finish even if
-    /// a bounded queue has no room for helpers.
+    /// a bounded queue has no room for helpers. It blocks the calling thread until the loop is
+    /// done, so from Swift concurrency call it inside `run(_:)` rather than on a cooperative
+    /// thread.
     ///
     /// - Parameters:
     ///   - range: The indices to cover; each index is in exactly one chunk.

@@ -36,14 +36,21 @@ public final class ThreadPool: @unchecked Sendable {
     /// - Parameter configuration: Thread count, names, and the queue's bound and policy.
     /// - Throws: `StartError.threadCreationFailed` if a worker thread cannot be created (the
     ///   workers already started are shut down).
-    public init(configuration: Configuration = Configuration()) throws(StartError) {
+    public convenience init(configuration: Configuration = Configuration()) throws(StartError) {
+        try self.init(configuration: configuration, unboundedRingCapacity: _PoolCore.unboundedRingCapacity)
+    }
+
+    /// Starts a pool whose unbounded queue overflows its lock-free ring after
+    /// `unboundedRingCapacity` jobs (tests use a small ring to reach the overflow quickly).
+    init(configuration: Configuration, unboundedRingCapacity: Int) throws(StartError) {
         precondition(configuration.threadCount >= 1, "a thread pool needs at least one thread")
         precondition((configuration.queueCapacity ?? 2) >= 2, "a bounded queue needs room for at least two tasks")
         core = _PoolCore(
             threadCount: configuration.threadCount,
             namePrefix: configuration.threadNamePrefix,
             queueCapacity: configuration.queueCapacity,
-            policy: configuration.whenFull)
+            policy: configuration.whenFull,
+            unboundedRingCapacity: unboundedRingCapacity)
         core.taskExecutor = UnownedTaskExecutor(ordinary: self)
         let core = self.core
         for index in 0..<configuration.threadCount {

@@ -104,14 +104,17 @@ final class _PoolCore: @unchecked Sendable {
     /// in `awaitTermination`, who sleep while it is non-zero.
     let liveWord: _FutexWord
 
-    init(threadCount: Int, namePrefix: String, queueCapacity: Int?, policy: ThreadPool.FullQueuePolicy) {
+    init(
+        threadCount: Int, namePrefix: String, queueCapacity: Int?, policy: ThreadPool.FullQueuePolicy,
+        unboundedRingCapacity: Int = _PoolCore.unboundedRingCapacity
+    ) {
         self.threadCount = threadCount
         self.namePrefix = namePrefix
         self.queueCapacity = queueCapacity
         self.policy = policy
         self.maximumSearchers = max(1, threadCount / 2)
         self.ring = _JobRing(
-            capacity: queueCapacity ?? Self.unboundedRingCapacity,
+            capacity: queueCapacity ?? unboundedRingCapacity,
             freeWithFullBarrier: queueCapacity != nil && policy == .block)
         self.perWorker = _PaddedCounters(count: threadCount)
         self.liveWord = _FutexWord(UInt32(threadCount))
