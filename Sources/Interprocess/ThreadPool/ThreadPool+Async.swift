@@ -39,6 +39,8 @@ extension ThreadPool {
         let core = self.core
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = core.terminationWaiters.withLock { state -> Bool in
+                core.enterLocked()
+                defer { core.leaveLocked() }
                 if state.terminated { return true }
                 state.continuations.append(continuation)
                 return false

@@ -122,6 +122,8 @@ public final class ThreadPool: @unchecked Sendable {
         if index < bodies.count {
             // The ring is full: the rest goes to the overflow under one lock acquisition.
             core.overflow.withLock { queue in
+                core.enterLocked()
+                defer { core.leaveLocked() }
                 for body in bodies[index...] { queue.append(.closure(body)) }
                 // Sequentially consistent: as in `pushUnbounded`.
                 core.overflowCount.pointee.add(bodies.count - index, ordering: .sequentiallyConsistent)

@@ -44,6 +44,27 @@ final class _PoolCore: @unchecked Sendable {
     /// at every 64th take, so that nothing waits here forever under sustained load; order is
     /// therefore only roughly the submission order once the ring has overflowed.
     let overflow = Mutex(_JobDeque())
+    /// Makes the mutual exclusion of `overflow` and `terminationWaiters` visible to the thread
+    /// sanitizer, which cannot see inside `Synchronization.Mutex` (its futex lock lives in the
+    /// uninstrumented standard library). Every critical section begins with `enterLocked` and
+    /// ends with `leaveLocked` on this counter.
+    let lockOrder = Atomic<Int>(0)
+
+    /// Called first inside a critical section of the core's mutexes.
+    @inline(__always)
+    func enterLocked() {
+        // SYNC POINT (acquire): pairs with `leaveLocked` of the previous critical section; the
+        // mutex already orders them, this only shows it to the thread sanitizer.
+        _ = lockOrder.load(ordering: .acquiring)
+    }
+
+    /// Called last inside a critical section of the core's mutexes.
+    @inline(__always)
+    func leaveLocked() {
+        // SYNC POINT (release): pairs with `enterLocked` of the next critical section.
+        lockOrder.add(1, ordering: .releasing)
+    }
+
     /// Async `awaitTermination` callers, resumed by the last exiting worker.
     let terminationWaiters = Mutex<(terminated: Bool, continuations: [CheckedContinuation<Void, Never>])>(
         (false, []))
@@ -222,6 +243,8 @@ final class _PoolCore: @unchecked Sendable {
             return
         }
         overflow.withLock { queue in
+            enterLocked()
+            defer { leaveLocked() }
             queue.append(job)
             // Sequentially consistent: a sleeping-to-be worker reads it after registering.
             overflowCount.pointee.add(1, ordering: .sequentiallyConsistent)
@@ -274,6 +297,8 @@ final class _PoolCore: @unchecked Sendable {
 
     private func takeFromOverflow(into buffer: UnsafeMutablePointer<_PoolJob>) -> Int {
         overflow.withLock { queue in
+            enterLocked()
+            defer { leaveLocked() }
             let taken = queue.popFirst(into: buffer, limit: Self.maximumBatch)
             // Relaxed: the lock orders it with the producers' adds.
             overflowCount.pointee.subtract(taken, ordering: .relaxed)
@@ -408,6 +433,8 @@ final class _PoolCore: @unchecked Sendable {
         if left == 0 {
             Futex.wakeAll(liveWord.address)
             let waiting = terminationWaiters.withLock { state in
+                enterLocked()
+                defer { leaveLocked() }
                 state.terminated = true
                 let list = state.continuations
                 state.continuations.removeAll()

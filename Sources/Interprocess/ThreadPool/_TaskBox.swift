@@ -29,6 +29,9 @@ final class _TaskBox<Success: Sendable>: _PoolTask, @unchecked Sendable {
     /// after an acquiring read of a terminal phase.
     private var outcome: Result<Success, any Error>? = nil
     private let continuations = Mutex<[CheckedContinuation<Void, Never>]>([])
+    /// Shows the mutual exclusion of `continuations` to the thread sanitizer (see
+    /// `_PoolCore.lockOrder`).
+    private let lockOrder = Atomic<Int>(0)
 
     init(core: _PoolCore, body: @escaping @Sendable () throws -> Success) {
         self.core = core
@@ -85,6 +88,9 @@ final class _TaskBox<Success: Sendable>: _PoolTask, @unchecked Sendable {
         if old & Self.sleeperFlag != 0 { Futex.wakeAll(state.address) }
         if old & Self.asyncFlag != 0 {
             let waiting = continuations.withLock { list in
+                // SYNC POINT (acquire/release): as `_PoolCore.enterLocked`/`leaveLocked`.
+                _ = lockOrder.load(ordering: .acquiring)
+                defer { lockOrder.add(1, ordering: .releasing) }
                 let taken = list
                 list.removeAll()
                 return taken
@@ -159,6 +165,9 @@ final class _TaskBox<Success: Sendable>: _PoolTask, @unchecked Sendable {
         if Self.isTerminal(state.atomic.pointee.load(ordering: .acquiring)) { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow = continuations.withLock { list -> Bool in
+                // SYNC POINT (acquire/release): as `_PoolCore.enterLocked`/`leaveLocked`.
+                _ = lockOrder.load(ordering: .acquiring)
+                defer { lockOrder.add(1, ordering: .releasing) }
                 // Relaxed: a first look; the CAS decides.
                 var current = state.atomic.pointee.load(ordering: .relaxed)
                 while !Self.isTerminal(current) {
