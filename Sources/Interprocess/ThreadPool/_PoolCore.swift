@@ -529,10 +529,11 @@ final class _PoolCore: @unchecked Sendable {
         // Sequentially consistent: a producer that still saw us searching published its job
         // before this, and our `hasWork` below (or in `park`) comes after it.
         let before = searching.pointee.subtract(1, ordering: .sequentiallyConsistent).oldValue
-        if found > 0 && iteration < Self.pureSpinIterations {
-            spin = min(spin * 2 + 1_000, Self.maximumSpin)
-        } else if found > 0 {
-            spin /= 2
+        if found > 0 {
+            // Found during the pure spin: spinning pays, grow the budget; else shrink it.
+            spin = iteration < Self.pureSpinIterations ? min(spin * 2 + 1_000, Self.maximumSpin) : spin / 2
+            // The last searcher leaving with work still queued wakes a sleeper (the producers
+            // skipped the wake because we were searching).
             if before == 1 && hasWork() && sleepers.pointee.load(ordering: .sequentiallyConsistent) > 0 {
                 wakeOneWorker()
             }

@@ -377,6 +377,27 @@ struct ThreadPoolTests {
         #expect(!names.contains { $0.hasPrefix("gone-") })
     }
 
+    /// Regression: a searcher that took one job and left others queued must wake a sleeper
+    /// (producers skip the wake while a worker searches).
+    @Test func queuedTasksNeverWaitForAnotherTaskWhileAWorkerSleeps() throws {
+        for _ in 0..<300 {
+            let pool = try ThreadPool(threadCount: 2)
+            let gate = TestGate()
+            let started = TestCounter()
+            let allStarted = TestGate()
+            for _ in 0..<2 {
+                try pool.execute {
+                    started.increment()
+                    if started.count == 2 { allStarted.open() }
+                    gate.wait()
+                }
+            }
+            #expect(allStarted.wait(timeout: .seconds(10)))
+            gate.open()
+            pool.shutdown()
+        }
+    }
+
     @Test func workersAreNamedAndCountDefaultsToAvailableCPUs() throws {
         let pool = try ThreadPool()
         #expect(pool.threadCount == CPU.availableCount)
