@@ -358,15 +358,23 @@ final class _PoolCore: @unchecked Sendable {
     }
 
     private func wakeOneWorker() {
-        // Sequentially consistent: the woken worker clears it before looking for work, so a
-        // producer that saw it set published its job before that look.
-        if wakePending.pointee.exchange(1, ordering: .sequentiallyConsistent) != 0 { return }
-        // Release: a worker that reads the new epoch also sees the job published before.
-        parkWord.atomic.pointee.add(1, ordering: .releasing)
-        if Futex.wake(parkWord.address, count: 1) == 0 {
+        while true {
+            // Sequentially consistent: the woken worker clears it before looking for work, so a
+            // notifier that saw it set published its job before that look.
+            if wakePending.pointee.exchange(1, ordering: .sequentiallyConsistent) != 0 { return }
+            // Release: a worker that reads the new epoch also sees the job published before.
+            parkWord.atomic.pointee.add(1, ordering: .releasing)
+            if Futex.wake(parkWord.address, count: 1) > 0 { return }  // it clears the flag
             // Nobody was asleep in the kernel (a registered sleeper will see the new epoch):
-            // nobody will clear the flag, so we do.
+            // nobody will clear the flag, so we do. While it was up, other notifiers may have
+            // skipped their wake because of it; look again on their behalf (their jobs were
+            // published before they read the flag, so `hasWork` sees them).
             wakePending.pointee.store(0, ordering: .sequentiallyConsistent)
+            guard sleepers.pointee.load(ordering: .sequentiallyConsistent) > 0,
+                searching.pointee.load(ordering: .sequentiallyConsistent) == 0,
+                hasWork()
+            else { return }
+            CPU.relax()
         }
     }
 
