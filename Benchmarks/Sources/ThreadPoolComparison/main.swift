@@ -124,17 +124,49 @@ func processCPUSeconds() -> Double {
     return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
         + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
 }
+/// CPU seconds (user + system) of this process's threads whose name starts with `prefix`,
+/// from /proc/self/task/*/stat (fields 14 and 15, in clock ticks).
+func threadsCPUSeconds(prefix: String) -> Double {
+    func read(_ path: String) -> String? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = fread(&buffer, 1, buffer.count - 1, file)
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+    guard let dir = opendir("/proc/self/task") else { return 0 }
+    defer { closedir(dir) }
+    var ticks = 0
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        guard name.first?.isNumber == true,
+            let comm = read("/proc/self/task/\(name)/comm"), comm.hasPrefix(prefix),
+            let stat = read("/proc/self/task/\(name)/stat"),
+            let close = stat.lastIndex(of: ")")
+        else { continue }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the ")" come field 3 (state) onwards: utime is field 14, stime field 15.
+        if fields.count > 12, let u = Int(fields[11]), let k = Int(fields[12]) { ticks += u + k }
+    }
+    return Double(ticks) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
 var idlePercent = -1.0
+var idlePoolPercent = -1.0
 if idleSeconds > 0 {
-    let pool = try ThreadPool(threadCount: threads)
+    let pool = try ThreadPool(configuration: .init(threadCount: threads, threadNamePrefix: "idlepool-"))
     for _ in 0..<10_000 { try pool.execute { tinyTask() } }
     try pool.waitUntilIdle()
     expectCompleted(10_000, "idle warm-up")
     let before = processCPUSeconds()
+    let poolBefore = threadsCPUSeconds(prefix: "idlepool-")
     var request = timespec(tv_sec: idleSeconds, tv_nsec: 0)
     var remaining = timespec()
     while nanosleep(&request, &remaining) == -1 && errno == EINTR { request = remaining }
     idlePercent = (processCPUSeconds() - before) / Double(idleSeconds) * 100
+    idlePoolPercent = (threadsCPUSeconds(prefix: "idlepool-") - poolBefore) / Double(idleSeconds) * 100
     pool.shutdown()
     try pool.awaitTermination()
 }
@@ -156,5 +188,5 @@ print("| Interprocess, `execute(contentsOf:)` ×1024 / `parallelFor` | \(cell(b,
 print("")
 print("Sequential (main thread): W3 \(fmt(seq3, 3)) s, W4 \(fmt(seq4, 4)) s.")
 if idlePercent >= 0 {
-    print("Idle Interprocess pool (2 workers) over \(idleSeconds) s: \(fmt(idlePercent, 3)) % of one core (whole process).")
+    print("Idle Interprocess pool (2 workers) over \(idleSeconds) s: its worker threads \(fmt(idlePoolPercent, 3)) % of one core; whole process \(fmt(idlePercent, 3)) %.")
 }
