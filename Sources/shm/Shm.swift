@@ -20,6 +20,7 @@ struct Demo: ParsableCommand {
         subcommands: [
             ProducerConsumerDemo.self,
             ChannelDemo.self,
+            ThreadPoolDemo.self,
         ],
         defaultSubcommand: ProducerConsumerDemo.self
     )

@@ -82,3 +82,14 @@ public struct ThreadLocalSlot: @unchecked Sendable {
         }
     }
 }
+
+extension CurrentThread {
+    /// Gives the CPU to another runnable thread, if any, and returns when scheduled again.
+    ///
+    /// Spin-wait loops call it once pure spinning has gone on for a while, so that on an
+    /// oversubscribed machine the thread being waited for gets the core.
+    ///
+    /// The corresponding C function is `sched_yield`.
+    @inline(__always)
+    public static func yield() { _ = system_sched_yield() }
+}

@@ -204,3 +204,8 @@ func system_pthread_getspecific(_ key: pthread_key_t) -> UnsafeMutableRawPointer
 func system_pthread_setspecific(_ key: pthread_key_t, _ value: UnsafeRawPointer?) -> Int32 {
     pthread_setspecific(key, value)
 }
+
+// sched_yield: cannot fail on Linux.
+func system_sched_yield() -> Int32 {
+    sched_yield()
+}

@@ -1,0 +1,79 @@
+extension ThreadPool {
+    /// A task submitted with `submit(_:)`: wait for its value, await it, or cancel it before it
+    /// starts.
+    ///
+    /// Copies of a handle refer to the same task; any number of threads and Swift tasks may
+    /// wait for it.
+    public struct TaskHandle<Success: Sendable>: Sendable {
+        let box: _TaskBox<Success>
+
+        /// Blocks until the task has finished and returns its value.
+        ///
+        /// On a non-worker thread this never runs the task itself: it spins briefly, then
+        /// sleeps on a futex. On one of this pool's workers, a task that has not started yet is
+        /// run right here, so a task that submits work and waits for it cannot deadlock the
+        /// pool. Do not call it from a Swift concurrency task; use ``value`` there.
+        ///
+        /// - Returns: The value the task returned.
+        /// - Throws: `TaskError.threw` with the task's error, `.cancelled` if it was cancelled
+        ///   before it started, `.discardedByShutdown` if an immediate shutdown dropped it.
+        public func wait() throws(TaskError) -> Success {
+            if box.core.isCurrentThreadWorker && box.claimAndRunInline() {
+                return try box.result().get()
+            }
+            _ = box.waitBlocking(deadline: .never)
+            return try box.result().get()
+        }
+
+        /// Blocks until the task has finished or `timeout` elapses.
+        ///
+        /// - Parameter timeout: The longest wait; `nil` waits forever.
+        /// - Returns: The task's value, or `nil` if it has not finished in time.
+        /// - Throws: As ``wait()``.
+        public func wait(timeout: Duration?) throws(TaskError) -> Success? {
+            if box.core.isCurrentThreadWorker && box.claimAndRunInline() {
+                return try box.result().get()
+            }
+            guard box.waitBlocking(deadline: Deadline(timeout: timeout)) else { return nil }
+            return try box.result().get()
+        }
+
+        /// The task's value, awaited without blocking a thread.
+        ///
+        /// Cancelling the awaiting Swift task stops the wait (with `TaskError.cancelled`) but
+        /// leaves the pool task alone; call ``cancel()`` to cancel that.
+        ///
+        /// - Throws: As ``wait()``.
+        public var value: Success {
+            get async throws(TaskError) {
+                await box.waitAsync()
+                return try box.result().get()
+            }
+        }
+
+        /// Cancels the task if it has not started; it will then never run.
+        ///
+        /// - Returns: `true` if this call cancelled it; `false` if it had already started,
+        ///   finished, or been cancelled or discarded.
+        @discardableResult
+        public func cancel() -> Bool { box.cancel() }
+
+        /// Whether the task has finished (with a value or an error, or by cancellation).
+        public var isFinished: Bool { _TaskBox<Success>.isTerminal(box.state.atomic.pointee.load(ordering: .acquiring)) }
+    }
+}
+
+extension _TaskBox {
+    /// Runs the task on the calling worker if nobody has started it; returns whether it did.
+    func claimAndRunInline() -> Bool {
+        switch runIfQueued() {
+        case .skipped: return false
+        case .succeeded:
+            core.callerSucceeded.pointee.add(1, ordering: .relaxed)  // Relaxed: statistic.
+            return true
+        case .failed:
+            core.callerFailed.pointee.add(1, ordering: .relaxed)  // Relaxed: statistic.
+            return true
+        }
+    }
+}

@@ -1,0 +1,710 @@
+import Synchronization
+
+/// The engine behind `ThreadPool`: the queue, the workers' loop, parking and waking, counting.
+///
+/// The public `ThreadPool` owns one core; every worker thread holds a strong reference to it,
+/// so the core outlives the public object until the last worker has exited.
+///
+/// Waking protocol (no lost wake-up, and no futex syscall while a worker is awake):
+/// - a submitter publishes the job (sequentially consistent store), then reads `sleepers` and
+///   `searching`; it issues a wake only if someone sleeps and nobody searches, and only one
+///   wake is in flight at a time (`wakePending`);
+/// - a worker about to sleep increments `sleepers`, reads `parkWord`, then looks at the queue
+///   once more (sequentially consistent) and sleeps only if it is still empty;
+/// - a searcher that found work and was the last searcher wakes a sleeper if more work is
+///   queued, so that parallelism ramps up without the submitter paying for it.
+final class _PoolCore: @unchecked Sendable {
+    /// Which core (if any) the calling thread works for: the core's address while a worker of
+    /// that core runs, `nil` elsewhere.
+    static let workerSlot = ThreadLocalSlot()
+
+    static let maximumBatch = 32
+    static let maximumSpin: UInt64 = 50_000  // ns a worker searches before parking
+    static let minimumSpin: UInt64 = 0
+    static let waiterSpin: UInt64 = 20_000  // ns a waiting thread spins before parking
+    static let unboundedRingCapacity = 1 << 15
+    /// Spin iterations (PAUSE plus a look) before a spinning thread starts yielding its CPU
+    /// between looks, so an oversubscribed machine still runs the thread being waited for.
+    static let pureSpinIterations = 128
+
+    /// One step of a spin-wait: a PAUSE while the wait is young, a `sched_yield` after.
+    @inline(__always)
+    static func spinStep(_ iteration: Int) {
+        if iteration < pureSpinIterations { CPU.relax() } else { CurrentThread.yield() }
+    }
+
+    let threadCount: Int
+    let namePrefix: String
+    let queueCapacity: Int?
+    let policy: ThreadPool.FullQueuePolicy
+    let maximumSearchers: Int
+    let ring: _JobRing
+    /// Jobs that did not fit in the ring of an unbounded pool (and Swift jobs of a full bounded
+    /// pool, which must not be rejected). Workers look here when the ring is empty, and first
+    /// at every 64th take, so that nothing waits here forever under sustained load; order is
+    /// therefore only roughly the submission order once the ring has overflowed.
+    let overflow = Mutex(_JobDeque())
+    /// Makes the mutual exclusion of `overflow` and `terminationWaiters` visible to the thread
+    /// sanitizer, which cannot see inside `Synchronization.Mutex` (its futex lock lives in the
+    /// uninstrumented standard library). Every critical section begins with `enterLocked` and
+    /// ends with `leaveLocked` on this counter.
+    let lockOrder = Atomic<Int>(0)
+
+    /// Called first inside a critical section of the core's mutexes.
+    @inline(__always)
+    func enterLocked() {
+        // SYNC POINT (acquire): pairs with `leaveLocked` of the previous critical section; the
+        // mutex already orders them, this only shows it to the thread sanitizer.
+        _ = lockOrder.load(ordering: .acquiring)
+    }
+
+    /// Called last inside a critical section of the core's mutexes.
+    @inline(__always)
+    func leaveLocked() {
+        // SYNC POINT (release): pairs with `enterLocked` of the next critical section.
+        lockOrder.add(1, ordering: .releasing)
+    }
+
+    /// Async `awaitTermination` callers, resumed by the last exiting worker.
+    let terminationWaiters = Mutex<(terminated: Bool, continuations: [CheckedContinuation<Void, Never>])>(
+        (false, []))
+    /// Set once by `ThreadPool.init` before any job can run; Swift jobs run on it.
+    nonisolated(unsafe) var taskExecutor: UnownedTaskExecutor? = nil
+
+    // MARK: Shared counters, each on its own cache lines.
+    private let shared = _PaddedCounters(count: 8)
+    /// Submitted jobs not yet retired (admitted but not yet queued, queued, or running).
+    @inline(__always) var pending: UnsafeMutablePointer<Atomic<Int>> { shared[0] }
+    /// Jobs in `overflow`.
+    @inline(__always) var overflowCount: UnsafeMutablePointer<Atomic<Int>> { shared[1] }
+    /// Workers looking for work while awake (spinning); see the waking protocol.
+    @inline(__always) var searching: UnsafeMutablePointer<Atomic<Int>> { shared[2, 0] }
+    /// Workers registered as about to sleep or sleeping on `parkWord`.
+    @inline(__always) var sleepers: UnsafeMutablePointer<Atomic<Int>> { shared[2, 1] }
+    /// 1 while a wake of one worker is in flight (set by its issuer, cleared by the woken
+    /// worker, or by the issuer if the kernel found nobody to wake); limits wake syscalls.
+    @inline(__always) var wakePending: UnsafeMutablePointer<Atomic<Int>> { shared[2, 2] }
+    /// 0 running, 1 draining (graceful shutdown), 2 stopping (immediate shutdown). Only grows.
+    @inline(__always) var lifecycle: UnsafeMutablePointer<Atomic<Int>> { shared[3, 0] }
+    /// Threads registered in `waitUntilIdle`.
+    @inline(__always) var idleWaiters: UnsafeMutablePointer<Atomic<Int>> { shared[3, 1] }
+    /// Submitters blocked on a full bounded queue.
+    @inline(__always) var blockedSubmitters: UnsafeMutablePointer<Atomic<Int>> { shared[3, 2] }
+    // Statistics written off the hot path (line 4) and by the submitter (line 5).
+    @inline(__always) var rejectedCount: UnsafeMutablePointer<Atomic<Int>> { shared[4, 0] }
+    @inline(__always) var discardedCount: UnsafeMutablePointer<Atomic<Int>> { shared[4, 1] }
+    @inline(__always) var cancelledCount: UnsafeMutablePointer<Atomic<Int>> { shared[4, 2] }
+    @inline(__always) var callerSucceeded: UnsafeMutablePointer<Atomic<Int>> { shared[4, 3] }
+    @inline(__always) var callerFailed: UnsafeMutablePointer<Atomic<Int>> { shared[4, 4] }
+    @inline(__always) var peakDepth: UnsafeMutablePointer<Atomic<Int>> { shared[5, 0] }
+    @inline(__always) var submissionsSampled: UnsafeMutablePointer<Atomic<Int>> { shared[5, 1] }
+    /// How long (ns) waiting threads spin before they park: doubled when a spin saw its
+    /// condition come true, halved when it had to park (like glibc's adaptive mutex), so an
+    /// oversubscribed machine stops wasting the waited-for thread's CPU on spinning.
+    @inline(__always) var waiterSpinBudget: UnsafeMutablePointer<Atomic<Int>> { shared[6, 0] }
+    @inline(__always) var waiterSpinProbe: UnsafeMutablePointer<Atomic<Int>> { shared[6, 1] }
+
+    /// Per worker (one line pair each): 0 jobs started, 1 succeeded, 2 failed, 3 skipped
+    /// (cancelled, or run by a waiting thread). Written only by
+    /// the owning worker.
+    private let perWorker: _PaddedCounters
+
+    /// Futex word for parked workers: an epoch. Any value is valid; notifiers increment it and
+    /// then wake, and a worker sleeps only while it still holds the value the worker read
+    /// before its last look at the queue. Moved by submitters, searchers and shutdown.
+    let parkWord = _FutexWord(0)
+    /// Futex word for `waitUntilIdle`: an epoch, incremented whenever `pending` reaches zero
+    /// while a waiter is registered; waiters sleep while it holds the value read before their
+    /// last check of `pending`.
+    let idleWord = _FutexWord(0)
+    /// Futex word for submitters blocked on a full bounded queue: an epoch, incremented when a
+    /// consumer frees slots while a submitter is registered, and at shutdown.
+    let spaceWord = _FutexWord(0)
+    /// Futex word counting worker threads that have not exited yet: starts at the thread
+    /// count, each exiting worker decrements it, and the one that makes it 0 wakes everybody
+    /// in `awaitTermination`, who sleep while it is non-zero.
+    let liveWord: _FutexWord
+
+    init(
+        threadCount: Int, namePrefix: String, queueCapacity: Int?, policy: ThreadPool.FullQueuePolicy,
+        unboundedRingCapacity: Int = _PoolCore.unboundedRingCapacity
+    ) {
+        self.threadCount = threadCount
+        self.namePrefix = namePrefix
+        self.queueCapacity = queueCapacity
+        self.policy = policy
+        self.maximumSearchers = max(1, threadCount / 2)
+        self.ring = _JobRing(
+            capacity: queueCapacity ?? unboundedRingCapacity,
+            freeWithFullBarrier: queueCapacity != nil && policy == .block)
+        self.perWorker = _PaddedCounters(count: threadCount)
+        self.liveWord = _FutexWord(UInt32(threadCount))
+        waiterSpinBudget.pointee.store(Int(Self.waiterSpin), ordering: .relaxed)
+    }
+
+    /// Spins until `condition()` holds or the adaptive budget runs out; returns whether it
+    /// holds. Adjusts the budget for the next waiter: a wait that ended during the pure spin
+    /// (no yield needed) grows it; one that needed yields or ran out shrinks it, so on an
+    /// oversubscribed machine waiters soon park at once (a direct futex hand-off), and every
+    /// 32nd wait probes with a full budget to find out whether spinning pays again.
+    @inline(__always)
+    func spinWait(until condition: () -> Bool) -> Bool {
+        // Relaxed: a tuning hint; any value in range is fine.
+        var budget = waiterSpinBudget.pointee.load(ordering: .relaxed)
+        let probe = waiterSpinProbe.pointee.add(1, ordering: .relaxed).newValue & 31 == 0
+        if probe { budget = Int(Self.waiterSpin) }
+        // A spent budget means one look and no spinning: the thread we wait for may need
+        // this very CPU.
+        if budget == 0 { return condition() }
+        let end = Deadline.now.uptimeNanoseconds &+ UInt64(budget)
+        var iteration = 0
+        while true {
+            if condition() {
+                let grown = iteration < Self.pureSpinIterations
+                    ? min(Int(Self.waiterSpin), budget * 2 + 1_000) : budget / 2
+                waiterSpinBudget.pointee.store(grown, ordering: .relaxed)  // Relaxed: hint.
+                return true
+            }
+            iteration &+= 1
+            if iteration & 15 == 0 && Deadline.now.uptimeNanoseconds >= end { break }
+            Self.spinStep(iteration)
+        }
+        waiterSpinBudget.pointee.store(budget / 2, ordering: .relaxed)  // Relaxed: hint.
+        return false
+    }
+
+    deinit {
+        ring.deallocate()
+        shared.deallocate()
+        perWorker.deallocate()
+        parkWord.deallocate()
+        idleWord.deallocate()
+        spaceWord.deallocate()
+        liveWord.deallocate()
+    }
+
+    /// Whether the calling thread is one of this core's workers.
+    @inline(__always)
+    var isCurrentThreadWorker: Bool {
+        Self.workerSlot.currentValue == Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    @inline(__always)
+    var isAcceptingWork: Bool {
+        // Relaxed: advisory only; `admit` decides with a sequentially consistent load.
+        lifecycle.pointee.load(ordering: .relaxed) == 0
+    }
+
+    // MARK: - Admission and retirement
+
+    /// Counts `count` new submissions; returns `false` (having undone the count) if the pool
+    /// no longer accepts work.
+    @inline(__always)
+    func admit(_ count: Int) -> Bool {
+        // Sequentially consistent, and so is the lifecycle load after it: Dekker pair with
+        // `shutdown`, which stores the lifecycle and then reads `pending`. Either shutdown sees
+        // this submission pending (and workers wait for it), or we see the pool closed.
+        pending.pointee.add(count, ordering: .sequentiallyConsistent)
+        if lifecycle.pointee.load(ordering: .sequentiallyConsistent) != 0 {
+            retire(count)
+            return false
+        }
+        return true
+    }
+
+    /// Marks `count` admitted jobs as done (run, skipped, discarded or rejected).
+    @inline(__always)
+    func retire(_ count: Int) {
+        // Sequentially consistent: Dekker pair with idle waiters (they register, then read
+        // `pending`) and with `shutdown` (it closes, then reads `pending`).
+        // SYNC POINT (release part): everything the retired jobs did happens before an idle
+        // waiter's acquiring read of `pending == 0`.
+        let remaining = pending.pointee.subtract(count, ordering: .sequentiallyConsistent).newValue
+        if remaining == 0 { becameIdle() }
+    }
+
+    private func becameIdle() {
+        // Sequentially consistent: second half of the Dekker pairs described in `retire`.
+        if idleWaiters.pointee.load(ordering: .sequentiallyConsistent) > 0 {
+            // Release: the epoch change orders after the retirement the waiter will check.
+            idleWord.atomic.pointee.add(1, ordering: .releasing)
+            Futex.wakeAll(idleWord.address)
+        }
+        if lifecycle.pointee.load(ordering: .sequentiallyConsistent) != 0 { wakeAllWorkers() }
+    }
+
+    // MARK: - Queueing
+
+    /// Queues an admitted job, ignoring any bound (unbounded pools, and Swift jobs).
+    @inline(__always)
+    func pushUnbounded(_ job: _PoolJob) {
+        if ring.tryPush(job) {
+            notifyWorkers()
+            return
+        }
+        overflow.withLock { queue in
+            enterLocked()
+            defer { leaveLocked() }
+            queue.append(job)
+            // Sequentially consistent: a sleeping-to-be worker reads it after registering.
+            overflowCount.pointee.add(1, ordering: .sequentiallyConsistent)
+        }
+        notifyWorkers()
+    }
+
+    /// Records the queue depth after a push for `peakQueueDepth`: at every submission to a
+    /// bounded queue, at every 8th to an unbounded one (reading the consumers' index costs a
+    /// cache miss, which the latency path cannot afford each time).
+    @inline(__always)
+    func recordDepth() {
+        if queueCapacity == nil {
+            // Relaxed: only a sampling decision.
+            let sample = submissionsSampled.pointee.add(1, ordering: .relaxed).newValue
+            if sample & 7 != 0 { return }
+        }
+        let depth = ring.depthHint() &+ overflowCount.pointee.load(ordering: .relaxed)
+        // Relaxed: a statistic; a CAS loop keeps it monotonic.
+        var peak = peakDepth.pointee.load(ordering: .relaxed)
+        while depth > peak {
+            let (won, current) = peakDepth.pointee.weakCompareExchange(
+                expected: peak, desired: depth, ordering: .relaxed)
+            if won { break }
+            peak = current
+        }
+    }
+
+    /// Takes up to `limit` jobs, ring first, then the overflow.
+    @inline(__always)
+    func takeJobs(
+        into buffer: UnsafeMutablePointer<_PoolJob>, limit: Int, overflowFirst: Bool = false
+    ) -> Int {
+        // Relaxed: a hint; the lock synchronises the overflow itself.
+        if overflowFirst && overflowCount.pointee.load(ordering: .relaxed) > 0 {
+            let taken = takeFromOverflow(into: buffer)
+            if taken > 0 { return taken }
+        }
+        let n = ring.popBatch(into: buffer, limit: limit)
+        if n > 0 {
+            if ring.freesWithFullBarrier { wakeBlockedSubmitters(ifRegistered: true) }
+            return n
+        }
+        // Sequentially consistent: pairs with the producer's add (see `pushUnbounded`).
+        if overflowCount.pointee.load(ordering: .sequentiallyConsistent) > 0 {
+            return takeFromOverflow(into: buffer)
+        }
+        return 0
+    }
+
+    private func takeFromOverflow(into buffer: UnsafeMutablePointer<_PoolJob>) -> Int {
+        overflow.withLock { queue in
+            enterLocked()
+            defer { leaveLocked() }
+            let taken = queue.popFirst(into: buffer, limit: Self.maximumBatch)
+            // Relaxed: the lock orders it with the producers' adds.
+            overflowCount.pointee.subtract(taken, ordering: .relaxed)
+            return taken
+        }
+    }
+
+    func hasWork() -> Bool {
+        // Sequentially consistent: see the waking protocol.
+        ring.mayHaveWork() || overflowCount.pointee.load(ordering: .sequentiallyConsistent) > 0
+    }
+
+    func wakeBlockedSubmitters(ifRegistered: Bool) {
+        // Sequentially consistent: Dekker pair with a submitter that registers and then retries
+        // the ring (the slot was freed with a full barrier).
+        if ifRegistered && blockedSubmitters.pointee.load(ordering: .sequentiallyConsistent) == 0 { return }
+        // Release: orders the epoch change after the freed slot.
+        spaceWord.atomic.pointee.add(1, ordering: .releasing)
+        Futex.wakeAll(spaceWord.address)
+    }
+
+    /// Blocks the admitted submitter until `job` fits in the bounded ring.
+    func blockUntilPushed(_ job: _PoolJob) throws(ThreadPool.SubmitError) {
+        while true {
+            // Sequentially consistent: Dekker pair with `wakeBlockedSubmitters`.
+            blockedSubmitters.pointee.add(1, ordering: .sequentiallyConsistent)
+            // Acquire: we sleep only if no slot was freed since this read.
+            let epoch = spaceWord.atomic.pointee.load(ordering: .acquiring)
+            if ring.tryPush(job) {
+                blockedSubmitters.pointee.subtract(1, ordering: .relaxed)
+                notifyWorkers()
+                return
+            }
+            if lifecycle.pointee.load(ordering: .sequentiallyConsistent) != 0 {
+                blockedSubmitters.pointee.subtract(1, ordering: .relaxed)
+                throw .shutDown
+            }
+            _ = Futex.wait(spaceWord.address, expecting: epoch, deadline: .never)
+            // Relaxed: only a count of registrations; the epoch carries the synchronisation.
+            blockedSubmitters.pointee.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    // MARK: - Waking workers
+
+    /// Called by a producer after publishing a job: wakes one sleeping worker if nobody awake
+    /// is looking for work. Free of syscalls when a worker is searching or nobody sleeps.
+    @inline(__always)
+    func notifyWorkers() {
+        // Sequentially consistent: Dekker pair with `park` (publish, then read `sleepers`, vs.
+        // register in `sleepers`, then read the queue).
+        if sleepers.pointee.load(ordering: .sequentiallyConsistent) == 0 { return }
+        // Sequentially consistent: a searcher decrements `searching` before its last look at
+        // the queue, so if we still see it searching it will see our job.
+        if searching.pointee.load(ordering: .sequentiallyConsistent) != 0 { return }
+        wakeOneWorker()
+    }
+
+    private func wakeOneWorker() {
+        while true {
+            // Sequentially consistent: the woken worker clears it before looking for work, so a
+            // notifier that saw it set published its job before that look.
+            if wakePending.pointee.exchange(1, ordering: .sequentiallyConsistent) != 0 { return }
+            // Release: a worker that reads the new epoch also sees the job published before.
+            parkWord.atomic.pointee.add(1, ordering: .releasing)
+            if Futex.wake(parkWord.address, count: 1) > 0 { return }  // it clears the flag
+            // Nobody was asleep in the kernel (a registered sleeper will see the new epoch):
+            // nobody will clear the flag, so we do. While it was up, other notifiers may have
+            // skipped their wake because of it; look again on their behalf (their jobs were
+            // published before they read the flag, so `hasWork` sees them).
+            wakePending.pointee.store(0, ordering: .sequentiallyConsistent)
+            guard sleepers.pointee.load(ordering: .sequentiallyConsistent) > 0,
+                searching.pointee.load(ordering: .sequentiallyConsistent) == 0,
+                hasWork()
+            else { return }
+            CPU.relax()
+        }
+    }
+
+    func wakeAllWorkers() {
+        // Release: as in `wakeOneWorker`.
+        parkWord.atomic.pointee.add(1, ordering: .releasing)
+        Futex.wakeAll(parkWord.address)
+    }
+
+    // MARK: - Worker loop
+
+    func workerMain(index: Int) {
+        Self.workerSlot.currentValue = Unmanaged.passUnretained(self).toOpaque()
+        let buffer = UnsafeMutablePointer<_PoolJob>.allocate(capacity: Self.maximumBatch)
+        var batchLimit = 1
+        var spin = Self.maximumSpin
+        var searches = 0
+        var takes = 0
+        var woken = false
+        while true {
+            var count: Int
+            if woken {
+                // A woken worker searches first: it clears the in-flight wake flag and, finding
+                // more work than it takes, wakes the next sleeper (parallelism ramps up).
+                woken = false
+                count = search(
+                    into: buffer, limit: batchLimit, spin: &spin, force: true, searchCount: &searches)
+            } else {
+                takes &+= 1
+                count = takeJobs(into: buffer, limit: batchLimit, overflowFirst: takes & 63 == 0)
+            }
+            if count == 0 {
+                if shouldExit() { break }
+                count = search(
+                    into: buffer, limit: batchLimit, spin: &spin, force: false, searchCount: &searches)
+                if count == 0 {
+                    woken = park()
+                    continue
+                }
+            }
+            // Relaxed: only the pool's shutdown moves it; a batch popped just before an
+            // immediate shutdown may still run, as documented.
+            if lifecycle.pointee.load(ordering: .relaxed) == 2 {
+                for k in 0..<count { discard((buffer + k).move()) }
+                retire(count)
+                continue
+            }
+            let started = Deadline.now.uptimeNanoseconds
+            runBatch(buffer, count: count, worker: index)
+            let elapsed = Deadline.now.uptimeNanoseconds &- started
+            // Adaptive batching: grow while batches are quick (tiny tasks), shrink to single
+            // jobs as soon as they are not, so long tasks are never held back behind another.
+            if elapsed < 20_000 {
+                if count == batchLimit { batchLimit = min(batchLimit * 2, Self.maximumBatch) }
+            } else {
+                batchLimit = 1
+            }
+            retire(count)
+        }
+        buffer.deallocate()
+        Self.workerSlot.currentValue = nil
+        // Release: the worker's last effects happen before `awaitTermination` returns.
+        let left = liveWord.atomic.pointee.subtract(1, ordering: .releasing).newValue
+        if left == 0 {
+            Futex.wakeAll(liveWord.address)
+            let waiting = terminationWaiters.withLock { state in
+                enterLocked()
+                defer { leaveLocked() }
+                state.terminated = true
+                let list = state.continuations
+                state.continuations.removeAll()
+                return list
+            }
+            for continuation in waiting { continuation.resume() }
+        }
+    }
+
+    @inline(__always)
+    private func runBatch(_ buffer: UnsafeMutablePointer<_PoolJob>, count: Int, worker: Int) {
+        let startedCounter = perWorker[worker, 0]
+        // Relaxed: single writer (this worker); readers only want a statistic.
+        startedCounter.pointee.store(
+            startedCounter.pointee.load(ordering: .relaxed) &+ count, ordering: .relaxed)
+        var succeeded = 0
+        var failed = 0
+        var skipped = 0
+        for k in 0..<count {
+            switch (buffer + k).move() {
+            case .closure(let body):
+                body()
+                succeeded &+= 1
+            case .task(let task):
+                switch task.runIfQueued() {
+                case .succeeded: succeeded &+= 1
+                case .failed: failed &+= 1
+                case .skipped: skipped &+= 1
+                }
+            case .swiftJob(let job):
+                job.runSynchronously(on: taskExecutor!)
+                succeeded &+= 1
+            }
+        }
+        recordOutcome(worker: worker, succeeded: succeeded, failed: failed, skipped: skipped)
+    }
+
+    @inline(__always)
+    func recordOutcome(worker: Int, succeeded: Int, failed: Int, skipped: Int) {
+        // Relaxed: single writer (the owning worker); statistics only.
+        let s = perWorker[worker, 1]
+        s.pointee.store(s.pointee.load(ordering: .relaxed) &+ succeeded, ordering: .relaxed)
+        if failed > 0 {
+            let f = perWorker[worker, 2]
+            f.pointee.store(f.pointee.load(ordering: .relaxed) &+ failed, ordering: .relaxed)
+        }
+        if skipped > 0 {
+            let k = perWorker[worker, 3]
+            k.pointee.store(k.pointee.load(ordering: .relaxed) &+ skipped, ordering: .relaxed)
+        }
+    }
+
+    private func shouldExit() -> Bool {
+        // Sequentially consistent: pairs with `shutdown` and `retire`, see there.
+        lifecycle.pointee.load(ordering: .sequentiallyConsistent) != 0
+            && pending.pointee.load(ordering: .sequentiallyConsistent) == 0
+    }
+
+    /// Spins as a searcher for up to `spin` ns; returns the jobs found (0 if none).
+    private func search(
+        into buffer: UnsafeMutablePointer<_PoolJob>, limit: Int, spin: inout UInt64, force: Bool,
+        searchCount: inout Int
+    ) -> Int {
+        // Sequentially consistent: see the waking protocol.
+        var current = searching.pointee.load(ordering: .sequentiallyConsistent)
+        while true {
+            if !force && current >= maximumSearchers { return 0 }
+            let (won, now) = searching.pointee.weakCompareExchange(
+                expected: current, desired: current + 1, ordering: .sequentiallyConsistent)
+            if won { break }
+            current = now
+        }
+        if force {
+            // A woken worker clears the in-flight flag before looking (see `wakeOneWorker`).
+            wakePending.pointee.store(0, ordering: .sequentiallyConsistent)
+        }
+        // Every 32nd search probes with the full budget (see `spinWait`).
+        searchCount &+= 1
+        let budget = searchCount & 31 == 0 ? Self.maximumSpin : spin
+        let deadline = Deadline.now.uptimeNanoseconds &+ budget
+        var found = 0
+        var iteration = 0
+        while true {
+            found = takeJobs(into: buffer, limit: limit)
+            if found > 0 || budget == 0 { break }  // spent budget: one look, no spinning
+            iteration &+= 1
+            if iteration & 15 == 0 {
+                if Deadline.now.uptimeNanoseconds >= deadline || shouldExit() { break }
+            }
+            Self.spinStep(iteration)
+        }
+        // Sequentially consistent: a producer that still saw us searching published its job
+        // before this, and our `hasWork` below (or in `park`) comes after it.
+        let before = searching.pointee.subtract(1, ordering: .sequentiallyConsistent).oldValue
+        if found > 0 {
+            // Found during the pure spin: spinning pays, grow the budget; else shrink it.
+            spin = iteration < Self.pureSpinIterations ? min(spin * 2 + 1_000, Self.maximumSpin) : spin / 2
+            // The last searcher leaving with work still queued wakes a sleeper (the producers
+            // skipped the wake because we were searching).
+            if before == 1 && hasWork() && sleepers.pointee.load(ordering: .sequentiallyConsistent) > 0 {
+                wakeOneWorker()
+            }
+        } else {
+            spin = max(spin / 2, Self.minimumSpin)
+        }
+        return found
+    }
+
+    /// Sleeps until notified, unless work or the end arrived meanwhile; returns whether it slept.
+    private func park() -> Bool {
+        // Sequentially consistent: Dekker pair with `notifyWorkers`.
+        sleepers.pointee.add(1, ordering: .sequentiallyConsistent)
+        // SYNC POINT (acquire): pairs with the notifier's release increment; anything published
+        // before a later epoch is visible to our next look at the queue.
+        let epoch = parkWord.atomic.pointee.load(ordering: .acquiring)
+        if hasWork() || shouldExit() {
+            sleepers.pointee.subtract(1, ordering: .sequentiallyConsistent)
+            return false
+        }
+        _ = Futex.wait(parkWord.address, expecting: epoch, deadline: .never)
+        sleepers.pointee.subtract(1, ordering: .sequentiallyConsistent)
+        return true
+    }
+
+    // MARK: - Inline runs, discarding, shutdown
+
+    /// Runs an admitted job on the calling thread (caller-runs policy, or a worker submitting
+    /// to its own full queue), then retires it.
+    func runOnCaller(_ job: _PoolJob) {
+        var ok = true
+        switch job {
+        case .closure(let body): body()
+        case .task(let task): ok = task.runIfQueued() != .failed
+        case .swiftJob(let job): job.runSynchronously(on: taskExecutor!)
+        }
+        // Relaxed: statistics.
+        (ok ? callerSucceeded : callerFailed).pointee.add(1, ordering: .relaxed)
+        retire(1)
+    }
+
+    /// Drops a queued job at immediate shutdown (Swift jobs go to the global executor);
+    /// returns whether it counts as discarded.
+    @discardableResult
+    func discard(_ job: _PoolJob) -> Bool {
+        var counted = false
+        switch job {
+        case .closure:
+            counted = true
+        case .task(let task):
+            counted = task.discard()
+        case .swiftJob(let job):
+            // A Swift job cannot be dropped without leaving its task suspended forever.
+            globalConcurrentExecutor.enqueue(ExecutorJob(job))
+        }
+        if counted { discardedCount.pointee.add(1, ordering: .relaxed) }  // Relaxed: statistic.
+        return counted
+    }
+
+    /// Starts a shutdown; returns how many queued jobs this call discarded.
+    func shutdown(immediate: Bool) -> Int {
+        let target = immediate ? 2 : 1
+        // Sequentially consistent: Dekker pair with `admit` (see there).
+        var current = lifecycle.pointee.load(ordering: .sequentiallyConsistent)
+        while current < target {
+            let (won, now) = lifecycle.pointee.compareExchange(
+                expected: current, desired: target, ordering: .sequentiallyConsistent)
+            if won { break }
+            current = now
+        }
+        wakeBlockedSubmitters(ifRegistered: false)
+        var discarded = 0
+        if immediate {
+            let buffer = UnsafeMutablePointer<_PoolJob>.allocate(capacity: Self.maximumBatch)
+            while true {
+                let n = takeJobs(into: buffer, limit: Self.maximumBatch)
+                if n == 0 { break }
+                for k in 0..<n where discard((buffer + k).move()) { discarded += 1 }
+                retire(n)
+            }
+            buffer.deallocate()
+        }
+        wakeAllWorkers()
+        return discarded
+    }
+
+    // MARK: - Waiting
+
+    /// Waits until `pending` is zero or `deadline` passes; returns whether it is zero.
+    func waitUntilIdle(deadline: Deadline) -> Bool {
+        // SYNC POINT (acquire): pairs with the release part of `retire`: the effects of every
+        // retired job are visible once we read zero.
+        if pending.pointee.load(ordering: .sequentiallyConsistent) == 0 { return true }
+        if spinWait(until: { pending.pointee.load(ordering: .sequentiallyConsistent) == 0 }) { return true }
+        while true {
+            // Sequentially consistent: Dekker pair with `retire`/`becameIdle`.
+            idleWaiters.pointee.add(1, ordering: .sequentiallyConsistent)
+            // Acquire: pairs with the release increment in `becameIdle`.
+            let epoch = idleWord.atomic.pointee.load(ordering: .acquiring)
+            if pending.pointee.load(ordering: .sequentiallyConsistent) == 0 {
+                idleWaiters.pointee.subtract(1, ordering: .relaxed)  // Relaxed: a registration count.
+                return true
+            }
+            let result = Futex.wait(idleWord.address, expecting: epoch, deadline: deadline)
+            idleWaiters.pointee.subtract(1, ordering: .relaxed)  // Relaxed: as above.
+            if result == .timedOut {
+                return pending.pointee.load(ordering: .sequentiallyConsistent) == 0
+            }
+        }
+    }
+
+    /// Waits until every worker thread has exited or `deadline` passes.
+    func awaitTermination(deadline: Deadline) -> Bool {
+        while true {
+            // SYNC POINT (acquire): pairs with each exiting worker's release decrement.
+            let live = liveWord.atomic.pointee.load(ordering: .acquiring)
+            if live == 0 { return true }
+            if Futex.wait(liveWord.address, expecting: live, deadline: deadline) == .timedOut {
+                return liveWord.atomic.pointee.load(ordering: .acquiring) == 0
+            }
+        }
+    }
+
+    // MARK: - Statistics
+
+    func workerTotals() -> (started: Int, succeeded: Int, failed: Int, skipped: Int) {
+        var totals = (0, 0, 0, 0)
+        for w in 0..<threadCount {
+            // Relaxed: statistics; each counter is monotonic.
+            totals.0 &+= perWorker[w, 0].pointee.load(ordering: .relaxed)
+            totals.1 &+= perWorker[w, 1].pointee.load(ordering: .relaxed)
+            totals.2 &+= perWorker[w, 2].pointee.load(ordering: .relaxed)
+            totals.3 &+= perWorker[w, 3].pointee.load(ordering: .relaxed)
+        }
+        return totals
+    }
+
+    var queuedCount: Int {
+        // Relaxed: a statistic.
+        ring.approximateCount + overflowCount.pointee.load(ordering: .relaxed)
+    }
+}
+
+/// A FIFO of jobs for the overflow (guarded by the core's mutex).
+struct _JobDeque: ~Copyable {
+    private var items: [_PoolJob?] = []
+    private var head = 0
+
+    mutating func append(_ job: _PoolJob) { items.append(job) }
+
+    mutating func popFirst(into buffer: UnsafeMutablePointer<_PoolJob>, limit: Int) -> Int {
+        let n = min(limit, items.count - head)
+        for k in 0..<n {
+            (buffer + k).initialize(to: items[head + k].take()!)
+        }
+        head += n
+        if head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 4096 && head * 2 >= items.count {
+            items.removeFirst(head)
+            head = 0
+        }
+        return n
+    }
+}
