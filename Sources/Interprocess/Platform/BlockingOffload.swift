@@ -5,33 +5,37 @@ import Synchronization
 ///
 /// Swift concurrency has as many cooperative threads as cores; a futex wait on one of them
 /// would stall unrelated tasks. An `async` wait therefore hands the blocking part to one of these
-/// threads and suspends. Threads are created on demand, reused, and exit after
-/// ``idleLifetime`` without work, so an idle process holds none.
+/// threads and suspends. Every job is a wait that may last long, so every queued job gets a
+/// thread of its own: an idle thread claimed for it, or a new one. Threads are reused, and exit
+/// after ``idleLifetime`` without work, so an idle process holds none.
 enum BlockingOffload {
     /// How long an idle offload thread waits for work before exiting.
     static let idleLifetime: Duration = .seconds(5)
 
     private struct State {
         var jobs: [@Sendable () -> Void] = []
-        /// Threads between registering as idle and leaving the wait (always counted under the
-        /// lock by the thread itself).
-        var idleThreads = 0
+        /// Threads parked and not yet claimed, each on its own futex word. A submitter pops one
+        /// per job, so two jobs never wait behind each other on one thread.
+        var idle: [IdleThread] = []
     }
 
     private static let state = PlatformLock(State())
-    /// The futex word idle threads sleep on; bumped once per job queued while a thread is idle.
-    private static let wakeWord = WakeWord()
 
-    private final class WakeWord: @unchecked Sendable {
-        // A heap word that never moves, so its address can be a futex; never freed (static).
-        let pointer: UnsafeMutablePointer<UInt32> = {
+    /// A parked thread's wake-up word: 0 parked, 1 claimed by a submitter.
+    ///
+    /// Only the submitter that popped the thread from `idle` stores 1 (and wakes it); the thread
+    /// resets it to 0 before parking again.
+    private final class IdleThread: @unchecked Sendable {
+        // A heap word that never moves while the thread may sleep on it.
+        let word: UnsafeMutablePointer<UInt32> = {
             let p = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
             p.initialize(to: 0)
             return p
         }()
         var atomic: UnsafeMutablePointer<Atomic<UInt32>> {
-            UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: Atomic<UInt32>.self)
+            UnsafeMutableRawPointer(word).assumingMemoryBound(to: Atomic<UInt32>.self)
         }
+        deinit { word.deallocate() }
     }
 
     /// Runs `body` on an offload thread and returns its result.
@@ -42,55 +46,70 @@ enum BlockingOffload {
     }
 
     private static func submit(_ body: @escaping @Sendable () -> Void) {
-        let someoneIdle = state.withLock { state -> Bool in
+        let claimed = state.withLock { state -> IdleThread? in
             state.jobs.append(body)
-            return state.idleThreads > 0
+            return state.idle.popLast()
         }
-        if someoneIdle {
-            // Relaxed: the job travels under the mutex; the word only ends a sleep. An idle
-            // thread read the word under the mutex before we queued, so it sees the change.
-            wakeWord.atomic.pointee.add(1, ordering: .relaxed)
-            Futex.wake(wakeWord.pointer, count: 1)
+        if let claimed {
+            // Relaxed: the job travels under the lock; the word only ends the sleep.
+            claimed.atomic.pointee.store(1, ordering: .relaxed)
+            Futex.wake(claimed.word, count: 1)
             return
         }
         do {
             try PlatformThread.spawnDetached(name: "ipc-offload", workerLoop)
         } catch {
-            // No thread could be made (thread limit reached): run inline rather than lose the
-            // job. This blocks the caller, the lesser evil.
-            runPending()
+            // No thread could be made (thread limit reached): run it inline rather than lose
+            // it. This blocks the caller, the lesser evil.
+            runOne()
         }
     }
 
-    private static func runPending() {
-        while let job = state.withLock({ $0.jobs.isEmpty ? nil : $0.jobs.removeFirst() }) {
-            // Relaxed: a statistic for tests and diagnostics.
-            running.add(1, ordering: .relaxed)
-            job()
-            running.subtract(1, ordering: .relaxed)
-        }
+    /// Runs one queued job, if any; returns whether it did.
+    @discardableResult
+    private static func runOne() -> Bool {
+        guard let job = state.withLock({ $0.jobs.isEmpty ? nil : $0.jobs.removeFirst() }) else { return false }
+        // Relaxed: a statistic for tests and diagnostics.
+        running.add(1, ordering: .relaxed)
+        started.add(1, ordering: .relaxed)
+        job()
+        running.subtract(1, ordering: .relaxed)
+        return true
     }
 
     /// Jobs running on offload threads now (for tests and diagnostics).
     static let running = Atomic<Int>(0)
+    /// Jobs started since the process began (for tests and diagnostics).
+    static let started = Atomic<Int>(0)
 
     @Sendable private static func workerLoop() {
+        let me = IdleThread()
         while true {
-            runPending()
-            let observed: UInt32? = state.withLock { state in
-                guard state.jobs.isEmpty else { return nil }
-                state.idleThreads += 1
-                return wakeWord.atomic.pointee.load(ordering: .relaxed)
+            // One job at a time, then park: a job that arrives while this one runs has claimed
+            // (or started) a thread of its own.
+            if runOne() { continue }
+            let parked = state.withLock { state -> Bool in
+                guard state.jobs.isEmpty else { return false }
+                // Relaxed: reset under the lock, before anyone can pop us.
+                me.atomic.pointee.store(0, ordering: .relaxed)
+                state.idle.append(me)
+                return true
             }
-            guard let observed else { continue }
-            let result = Futex.wait(wakeWord.pointer, expecting: observed, deadline: .after(idleLifetime))
-            // Leave the idle state; exit only if nothing is queued (a submitter that saw us idle
-            // queued its job before waking us, so it is visible here).
-            let exit = state.withLock { state -> Bool in
-                state.idleThreads -= 1
-                return result == .timedOut && state.jobs.isEmpty
+            guard parked else { continue }
+            let deadline = Deadline.after(idleLifetime)
+            while me.atomic.pointee.load(ordering: .relaxed) == 0 {
+                if Futex.wait(me.word, expecting: 0, deadline: deadline) == .timedOut {
+                    // Leave, unless a submitter claimed us meanwhile (then it removed us from
+                    // `idle` and a job is waiting for us).
+                    let leave = state.withLock { state -> Bool in
+                        guard let index = state.idle.firstIndex(where: { $0 === me }) else { return false }
+                        state.idle.remove(at: index)
+                        return true
+                    }
+                    if leave { return }
+                    break
+                }
             }
-            if exit { return }
         }
     }
 }

@@ -34,12 +34,14 @@ import Testing
                     return try await receiver.receive()
                 }
             }
-            // Every receiver is parked on an offload thread (none of them on a cooperative one).
-            let deadline = Deadline.after(.seconds(10))
-            while BlockingOffload.running.load(ordering: .relaxed) < names.count && !deadline.hasPassed {
+            // Every receiver has reached its offload wait (if a wait blocked a cooperative thread
+            // instead, these would never start and the loop would time out).
+            let before = BlockingOffload.started.load(ordering: .relaxed)
+            let deadline = Deadline.after(.seconds(30))
+            while BlockingOffload.started.load(ordering: .relaxed) - before < names.count && !deadline.hasPassed {
                 await Task.yield()
             }
-            #expect(BlockingOffload.running.load(ordering: .relaxed) >= names.count)
+            #expect(BlockingOffload.started.load(ordering: .relaxed) - before >= names.count)
             // This task needs a cooperative thread while every receiver is waiting.
             let progress = await Task { (0..<1000).reduce(0, +) }.value
             #expect(progress == 499_500)
