@@ -6,22 +6,10 @@ extension ProcessSemaphore {
     /// - Returns: `true` if a unit was taken, `false` if the deadline passed.
     /// - Throws: `CancellationError` if the task was cancelled before a unit was taken.
     public func wait(timeout: Duration? = nil) async throws -> Bool {
-        if tryWait() { return true }
-        let deadline = Deadline(timeout: timeout)
         let semaphore = self
-        while !deadline.hasPassed {
-            try Task.checkCancellation()
-            // Slices keep an offload thread from sleeping long past a cancellation that raced
-            // with its start; the cancellation handler below wakes it in the common case.
-            let slice = min(deadline, Deadline.after(.milliseconds(100)))
-            let taken = await withTaskCancellationHandler {
-                await BlockingOffload.run { semaphore.wait(deadline: slice) }
-            } onCancel: {
-                semaphore.wakeAllWaiters()
-            }
-            if taken { return true }
-        }
-        return tryWait()
+        return try await offloadedWait(
+            timeout: timeout, attempt: { semaphore.tryWait() }, wait: { semaphore.wait(deadline: $0) },
+            interrupt: { semaphore.wakeAllWaiters() })
     }
 }
 
@@ -33,19 +21,34 @@ extension ProcessEvent {
     ///   deadline passed.
     /// - Throws: `CancellationError` if the task was cancelled first.
     public func wait(timeout: Duration? = nil) async throws -> Bool {
-        if tryWait() { return true }
-        let deadline = Deadline(timeout: timeout)
         let event = self
-        while !deadline.hasPassed {
-            try Task.checkCancellation()
-            let slice = min(deadline, Deadline.after(.milliseconds(100)))
-            let set = await withTaskCancellationHandler {
-                await BlockingOffload.run { event.wait(deadline: slice) }
-            } onCancel: {
-                event.wakeAllWaiters()
-            }
-            if set { return true }
-        }
-        return tryWait()
+        return try await offloadedWait(
+            timeout: timeout, attempt: { event.tryWait() }, wait: { event.wait(deadline: $0) },
+            interrupt: { event.wakeAllWaiters() })
     }
+}
+
+/// The `async` form of a blocking futex wait: tries at once, then waits on an offload thread in
+/// slices of at most 100 ms until `wait` succeeds, the deadline passes or the task is cancelled.
+///
+/// Cancellation runs `interrupt`, which wakes the sleepers (they re-check and, if nothing
+/// changed, sleep again until the slice ends); the slices bound how long a cancellation that
+/// raced with the start of a wait can go unnoticed.
+private func offloadedWait(
+    timeout: Duration?, attempt: () -> Bool, wait: @escaping @Sendable (Deadline) -> Bool,
+    interrupt: @escaping @Sendable () -> Void
+) async throws -> Bool {
+    if attempt() { return true }
+    let deadline = Deadline(timeout: timeout)
+    while !deadline.hasPassed {
+        try Task.checkCancellation()
+        let slice = min(deadline, Deadline.after(.milliseconds(100)))
+        let succeeded = await withTaskCancellationHandler {
+            await BlockingOffload.run { wait(slice) }
+        } onCancel: {
+            interrupt()
+        }
+        if succeeded { return true }
+    }
+    return attempt()
 }
