@@ -58,7 +58,6 @@ int cipc_mutex_lock(pthread_mutex_t *mutex, const struct timespec *deadline) {
     return -rc;
 }
 
-int cipc_mutex_trylock(pthread_mutex_t *mutex) { return -pthread_mutex_trylock(mutex); }
 int cipc_mutex_unlock(pthread_mutex_t *mutex) { return -pthread_mutex_unlock(mutex); }
 int cipc_mutex_consistent(pthread_mutex_t *mutex) { return -pthread_mutex_consistent(mutex); }
 

@@ -44,8 +44,6 @@ int cipc_mutex_init(pthread_mutex_t *mutex);
 /// Returns 0, -EOWNERDEAD (acquired; previous owner died), -ENOTRECOVERABLE, -ETIMEDOUT,
 /// -EDEADLK (the caller already holds it) or another -errno.
 int cipc_mutex_lock(pthread_mutex_t *mutex, const struct timespec *deadline);
-/// Returns 0, -EBUSY, -EOWNERDEAD, -ENOTRECOVERABLE or another -errno.
-int cipc_mutex_trylock(pthread_mutex_t *mutex);
 /// Returns 0 or -EPERM (the caller does not hold it) or another -errno.
 int cipc_mutex_unlock(pthread_mutex_t *mutex);
 /// Marks a mutex acquired with EOWNERDEAD consistent again. Returns 0 or -errno.

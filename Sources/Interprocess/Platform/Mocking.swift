@@ -10,7 +10,7 @@ import SystemPackage
 /// A syscall that tests may make fail (debug builds only).
 @_spi(Testing)
 public enum MockedSyscall: Hashable, Sendable {
-    case open, openat, ftruncate, fallocate, fstat, fchmod, mmap, linkat, unlink, futexWait,
+    case open, ftruncate, fallocate, fstat, fchmod, mmap, linkat, unlink, futexWait,
         memfdCreate
 }
 

@@ -14,7 +14,6 @@ enum RobustMutexPrimitive {
         case acquired
         case acquiredOwnerDied
         case timedOut
-        case busy
         case notRecoverable
         case alreadyOwned
     }
@@ -39,17 +38,6 @@ enum RobustMutexPrimitive {
             case .deadlock?: return .alreadyOwned
             case let e?: throw e
             }
-        }
-    }
-
-    static func tryLock(_ address: UnsafeMutablePointer<pthread_mutex_t>) throws(Errno) -> LockStatus {
-        switch Errno(shimResult: cipc_mutex_trylock(address)) {
-        case nil: return .acquired
-        case .resourceBusy?: return .busy
-        case Errno(rawValue: EOWNERDEAD)?: return .acquiredOwnerDied
-        case Errno(rawValue: ENOTRECOVERABLE)?: return .notRecoverable
-        case .deadlock?: return .alreadyOwned
-        case let e?: throw e
         }
     }
 
@@ -82,7 +70,4 @@ enum RobustMutexPrimitive {
         precondition(rc == 0, "pthread_mutex_init of a local mutex failed: \(rc)")
         return mutex.__data.__kind
     }()
-
-    /// The bytes reserved for one mutex in shared memory.
-    static var storageSize: Int { Int(CIPC_MUTEX_STORAGE) }
 }

@@ -24,16 +24,6 @@ func system_open(_ path: UnsafePointer<CChar>, _ flags: Int32, _ mode: mode_t) -
     return open(path, flags, mode)
 }
 
-// openat
-func system_openat(
-    _ dirfd: Int32, _ path: UnsafePointer<CChar>, _ flags: Int32, _ mode: mode_t
-) -> Int32 {
-    #if ENABLE_MOCKING
-    if let e = mockedFailure(.openat) { return failWith(e) }
-    #endif
-    return openat(dirfd, path, flags, mode)
-}
-
 // close
 func system_close(_ fd: Int32) -> Int32 {
     close(fd)

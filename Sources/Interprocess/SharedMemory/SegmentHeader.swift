@@ -25,7 +25,8 @@ import Synchronization
 /// | 88 | 64 | element type name (UTF-8, zero-padded) |
 /// | 152 | 32 | kind parameters (meaning per kind) |
 /// | 184 | 8 | FNV-1a checksum of bytes 0..<184 with the state word read as 0 |
-/// | 1024 | 3072 | participant table (reserved in version 1, zero) |
+/// | 1024 | 64 | role-lock bytes: only their OFD locks matter, the contents stay zero |
+/// | 1088 | 3008 | participant table, 47 slots of 64 bytes (see `ParticipantTable`) |
 ///
 /// The checksum makes a header whose bytes were overwritten a typed error instead of a
 /// plausible-looking segment: every size and count an opener uses comes from these bytes.
@@ -34,8 +35,6 @@ struct SegmentHeader {
     static let layoutVersion: UInt32 = 1
     static let size = 4096
     static let checksummedBytes = 184
-    static let participantTableOffset = 1024
-    static let participantTableSize = 3072
 
     /// The values of the state word.
     ///

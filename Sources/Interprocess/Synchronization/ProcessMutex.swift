@@ -31,6 +31,7 @@ public struct ProcessMutex: @unchecked Sendable {
     // it mapped; the pthread mutex at the address is itself the synchronisation.
 
     /// The bytes a mutex occupies in shared memory.
+    // Equal to CIPC_MUTEX_STORAGE, which the C shim _Static_asserts holds a pthread_mutex_t.
     public static let storageSize = 64
     /// The alignment a mutex needs in shared memory.
     public static let storageAlignment = 8
@@ -167,7 +168,7 @@ public struct ProcessMutex: @unchecked Sendable {
         switch status {
         case .acquired: return .acquired
         case .acquiredOwnerDied: return .previousOwnerDied
-        case .timedOut, .busy: return .timedOut
+        case .timedOut: return .timedOut
         case .notRecoverable: throw .notRecoverable
         case .alreadyOwned: throw .alreadyOwned
         }

@@ -198,18 +198,6 @@ import Testing
         #expect(!temporaryFilesLeftBehind())
     }
 
-    @Test func openatIsNotOnTheCreationPath() {
-        // Nothing in SharedMemory uses openat: an injected failure is never consumed.
-        let name = uniqueName()
-        defer { removeQuietly(name) }
-        let (error, injected) = withFailures([.openat: [.permissionDenied]]) {
-            _ = try SharedMemory(named: name, mode: .openOrCreate, size: 8)
-            _ = try SharedMemory(named: name, mode: .open, size: 8)
-        }
-        #expect(error == nil)
-        #expect(injected.isEmpty)
-    }
-
     @Test func fstatAndChmodFailures() throws {
         let name = uniqueName()
         defer { removeQuietly(name) }
