@@ -30,8 +30,8 @@ public struct ProcessMutex: @unchecked Sendable {
     // @unchecked Sendable: the handle is an address into shared memory plus the segment keeping
     // it mapped; the pthread mutex at the address is itself the synchronisation.
 
-    /// The bytes a mutex occupies in shared memory.
     // Equal to CIPC_MUTEX_STORAGE, which the C shim _Static_asserts holds a pthread_mutex_t.
+    /// The bytes a mutex occupies in shared memory.
     public static let storageSize = 64
     /// The alignment a mutex needs in shared memory.
     public static let storageAlignment = 8
