@@ -39,7 +39,7 @@ import Testing
         let header = try #require(object["header"] as? [String: Any], "\(run)")
         #expect(header["kind"] as? String == "array")
         #expect(header["capacity"] as? Int == 5)
-        #expect(header["layoutVersion"] as? Int == 1)
+        #expect(header["layoutVersion"] as? Int == 2)
         let element = try #require(header["elementType"] as? [String: Any], "\(run)")
         #expect(element["name"] as? String == "Swift.Int")
         #expect(element["stride"] as? Int == MemoryLayout<Int>.stride)

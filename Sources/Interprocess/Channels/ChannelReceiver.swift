@@ -81,7 +81,7 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
         switch ring.topology {
         case .singleProducerSingleConsumer:
             head = position &+ 1
-            ring.spscRelease(slot, at: position)
+            ring.spscRelease(at: position)
         case .multiProducerMultiConsumer:
             ring.mpmcRelease(position, slot)
         }

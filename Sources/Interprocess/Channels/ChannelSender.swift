@@ -23,6 +23,9 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     let lifetime: ChannelParticipation
     /// SPSC: our next position (we are the only producer).
     @usableFromInline var tail: UInt64
+    /// SPSC: the consumer's released position as last read. Positions below it + capacity are
+    /// free; the shared index is read again only when this copy says the ring is full.
+    @usableFromInline var releasedCache: UInt64
 
     /// How a blocked send waits for space.
     public var waitStrategy: WaitStrategy
@@ -61,6 +64,7 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
         self.waitStrategy = waitStrategy
         // The previous sender (if any) is gone: the role lock, taken above, says so.
         self.tail = ring.topology == .singleProducerSingleConsumer ? ring.spscProducerStart() : 0
+        self.releasedCache = ring.topology == .singleProducerSingleConsumer ? ring.spscReleasedPosition() : 0
     }
 
     // MARK: - Claim and publish
@@ -70,8 +74,12 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     mutating func claim() -> (UInt64, UnsafeMutableRawPointer)? {
         switch ring.topology {
         case .singleProducerSingleConsumer:
-            let slot = ring.slot(tail)
-            return ring.spscIsFree(slot, at: tail) ? (tail, slot) : nil
+            // Wrapping differences: positions wrap at 2^64.
+            if tail &- releasedCache >= UInt64(ring.capacity) {
+                releasedCache = ring.spscReleasedPosition()
+                if tail &- releasedCache >= UInt64(ring.capacity) { return nil }
+            }
+            return (tail, ring.slot(tail))
         case .multiProducerMultiConsumer:
             return ring.mpmcClaimForSend()
         }

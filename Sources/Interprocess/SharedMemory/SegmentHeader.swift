@@ -2,7 +2,7 @@ import Synchronization
 
 /// The header at the start of every segment: what it is, who made it, and whether it is ready.
 ///
-/// ## Layout (version 1)
+/// ## Layout (version 2)
 /// Offsets are fixed; every multi-byte field is in the machine's byte order (segments are not
 /// shared between machines). The header occupies one page so the payload starts page-aligned:
 /// every element alignment up to 4096 is satisfied at offset 0 of the payload.
@@ -28,11 +28,16 @@ import Synchronization
 /// | 1024 | 64 | role-lock bytes: only their OFD locks matter, the contents stay zero |
 /// | 1088 | 3008 | participant table, 47 slots of 64 bytes (see `ParticipantTable`) |
 ///
+/// Version 2 changed no header field: it marks the single-producer channel ring that releases
+/// slots through the consumer index (see `ChannelRing`), so a build that speaks the version 1
+/// ring refuses such a channel with ``SharedMemoryError/unsupportedVersion(name:found:supported:)``
+/// instead of misreading its slots.
+///
 /// The checksum makes a header whose bytes were overwritten a typed error instead of a
 /// plausible-looking segment: every size and count an opener uses comes from these bytes.
 struct SegmentHeader {
     static let magic: UInt64 = 0x0100_4745_5343_5049  // "IPCSEG\0\u{1}" little-endian
-    static let layoutVersion: UInt32 = 1
+    static let layoutVersion: UInt32 = 2
     static let size = 4096
     static let checksummedBytes = 184
 

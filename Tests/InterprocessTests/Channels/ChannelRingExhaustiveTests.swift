@@ -33,14 +33,15 @@ import Testing
         // Relaxed: single-threaded test set-up, no other process uses the ring.
         ring.control.producerIndex.pointee.store(position, ordering: .relaxed)
         ring.control.consumerIndex.pointee.store(position, ordering: .relaxed)
-        // A free slot at position p holds sequence p for MPMC and 2·p for SPSC (see
-        // ChannelRing's notes).
+        // A free slot at position p holds sequence p for MPMC; for SPSC it holds what the
+        // previous lap published there, p − capacity + 1 (see ChannelRing's notes).
         for i in 0..<UInt64(ring.capacity) {
             let p = position &+ i
-            let free = ring.topology == .multiProducerMultiConsumer ? p : p &* 2
+            let free = ring.topology == .multiProducerMultiConsumer ? p : p &- UInt64(ring.capacity) &+ 1
             ring.sequence(ring.slot(p)).pointee.store(free, ordering: .relaxed)
         }
         sender.tail = position
+        sender.releasedCache = position
         receiver.head = position
     }
 

@@ -20,7 +20,7 @@ import Testing
         #expect(header.capacity == 7)
         #expect(header.payloadSize == 28)
         #expect(header.totalSize == 8192)
-        #expect(header.layoutVersion == 1)
+        #expect(header.layoutVersion == 2)
         #expect(header.elementType == ElementType(Int32.self))
         #expect(header.creator == ProcessIdentity.current)
         #expect(header.creatorIsAlive)

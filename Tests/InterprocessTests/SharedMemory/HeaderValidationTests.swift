@@ -43,7 +43,7 @@ import Testing
         }
         #expect(Array(bytes[0..<8]) == Array("IPCSEG".utf8) + [0, 1])
         #expect(load(8, as: UInt32.self) == 2, "state ready")
-        #expect(load(12, as: UInt32.self) == 1, "layout version")
+        #expect(load(12, as: UInt32.self) == 2, "layout version")
         #expect(load(16, as: UInt32.self) == 4096, "header size")
         #expect(load(20, as: UInt32.self) == ObjectKind.array.rawValue)
         #expect(load(24, as: UInt64.self) == 8192, "total size")
@@ -88,14 +88,14 @@ import Testing
         #expect(try fileBytes(backingPath(name), count: 16) == [UInt8](repeating: 0xAB, count: 16))
     }
 
-    @Test(arguments: [UInt32(0), 2, 99, .max])
+    @Test(arguments: [UInt32(0), 1, 3, 99, .max])
     func otherVersionIsUnsupported(version: UInt32) throws {
         let (name, path) = try makeArray()
         defer { removeQuietly(name) }
         try overwrite(path, at: 12, value: version)
         #expect(
             sharedMemoryError { _ = try SharedArray<Int>(named: name) }
-                == .unsupportedVersion(name: name, found: version, supported: 1))
+                == .unsupportedVersion(name: name, found: version, supported: 2))
     }
 
     /// Checksummed fields changed without updating the checksum.
