@@ -122,12 +122,29 @@ struct ChannelControl: @unchecked Sendable {
     static let livenessInterval: Duration = .milliseconds(100)
     /// How long the adaptive strategy polls before sleeping.
     static let adaptiveSpin: Duration = .microseconds(50)
+    /// How long a receiver draining a stream stays off the ring before it polls again: long
+    /// enough for the sender to fill a batch of slots, short next to any kernel wake-up.
+    static let streamingBackoff: Duration = .microseconds(2)
+    /// Messages taken (or sent) between two waits that mark a stream: a request/reply exchange
+    /// takes exactly one per wait, so it never backs off.
+    static let streamingRun: UInt32 = 2
 
     /// Waits until `ready()` holds, with `strategy`, until `deadline` or the next liveness
     /// check.
+    ///
+    /// With `backoff` (and a strategy that polls), the wait first stays off the shared lines
+    /// for ``streamingBackoff`` before it polls (see `ChannelReceiver.waitForMessage`).
     func wait(
-        on words: WakeWords, strategy: WaitStrategy, deadline: Deadline, _ ready: () -> Bool
+        on words: WakeWords, strategy: WaitStrategy, deadline: Deadline, backoff: Bool = false,
+        _ ready: () -> Bool
     ) -> WaitOutcome {
+        if backoff && strategy != .block {
+            let end = min(deadline, Deadline.now.advanced(by: ChannelControl.streamingBackoff))
+            // PAUSE in groups between clock reads: a read costs about as much as a few PAUSEs.
+            repeat {
+                for _ in 0..<8 { CPU.relax() }
+            } while !end.hasPassed
+        }
         let sliceEnd = min(deadline, Deadline.after(ChannelControl.livenessInterval))
         if strategy != .block {
             let spinEnd = strategy == .spin ? sliceEnd : min(sliceEnd, Deadline.after(ChannelControl.adaptiveSpin))

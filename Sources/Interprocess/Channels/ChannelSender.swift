@@ -26,6 +26,12 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// SPSC: the consumer's released position as last read. Positions below it + capacity are
     /// free; the shared index is read again only when this copy says the ring is full.
     @usableFromInline var releasedCache: UInt64
+    /// Messages sent since this sender last had to wait for space: a run of several means the
+    /// receivers are draining a full ring, and the next wait starts with a backoff (see
+    /// `waitForSpace`).
+    @usableFromInline var sentSinceWait: UInt32 = 0
+    /// Waits that started with the streaming backoff (for tests and diagnostics).
+    var streamingBackoffs = 0
 
     /// How a blocked send waits for space.
     public var waitStrategy: WaitStrategy
@@ -95,6 +101,7 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
         case .multiProducerMultiConsumer:
             ring.mpmcPublish(position, slot)
         }
+        sentSinceWait &+= 1
     }
 
     // MARK: - Sending
@@ -196,10 +203,19 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
         lifetime.end()
     }
 
-    func waitForSpace(deadline: Deadline) -> ChannelControl.WaitOutcome {
+    /// Waits for space. A sender that sent several messages since its last wait is feeding a
+    /// receiver that drains a full ring: like a streaming receiver (see
+    /// `ChannelReceiver.waitForMessage`), it first stays off the shared lines for
+    /// ``ChannelControl/streamingBackoff`` so the receiver frees a batch of slots uncontended.
+    mutating func waitForSpace(deadline: Deadline) -> ChannelControl.WaitOutcome {
+        let streaming = sentSinceWait >= ChannelControl.streamingRun && waitStrategy != .block
+        sentSinceWait = 0
+        if streaming { streamingBackoffs += 1 }
         let ring = self.ring
         let tail = self.tail
-        return ring.control.wait(on: ring.control.notFull, strategy: waitStrategy, deadline: deadline) {
+        return ring.control.wait(
+            on: ring.control.notFull, strategy: waitStrategy, deadline: deadline, backoff: streaming
+        ) {
             ring.hasSpace(forProducerAt: tail)
         }
     }

@@ -1,0 +1,132 @@
+import Foundation
+import Synchronization
+import Testing
+
+@testable import Interprocess
+
+/// The SPSC ring's division of labour (slots written only by the sender) and the streaming
+/// backoff (a side that drained a backlog stays off the ring before polling again; a
+/// request/reply exchange never does).
+@Suite struct ChannelStreamingTests {
+    private func uniqueName(_ base: String) -> String {
+        "\(base)-\(ProcessIdentity.current.pid)-\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    private func slotBytes<E: BitwiseCopyable>(_ ring: ChannelRing<E>) -> [UInt8] {
+        Array(UnsafeRawBufferPointer(start: ring.slots, count: ring.capacity * ring.slotStride))
+    }
+
+    /// Receiving never writes a slot: the consumer releases through its index, so a slot's
+    /// line only ever moves from the sender to the receiver. Over three laps, every receive
+    /// (single, batch and in place) leaves the slots byte for byte as the sends left them, and
+    /// the released position is the consumer index.
+    @Test func spscReceiverNeverWritesASlot() throws {
+        let name = uniqueName("stream-slots")
+        defer { try? SharedMemory.remove(named: name) }
+        var sender = try ChannelSender<UInt64>(
+            named: name, capacity: 4, topology: .singleProducerSingleConsumer, mode: .create)
+        var receiver = try ChannelReceiver<UInt64>(named: name, mode: .open)
+        let buffer = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: 2)
+        defer { buffer.deallocate() }
+        var next: UInt64 = 0
+        for lap in 0..<3 {
+            for _ in 0..<4 {
+                let sent = sender.trySend(next)
+                #expect(sent)
+                next += 1
+            }
+            let before = slotBytes(sender.ring)
+            let first = try receiver.tryReceive()
+            let second = try receiver.receive(timeout: .zero) { $0.pointee }
+            let rest = try receiver.receive(into: buffer, timeout: .zero)
+            #expect(first == next - 4 && second == next - 3 && rest == 2 && buffer[1] == next - 1, "lap \(lap)")
+            #expect(slotBytes(sender.ring) == before, "lap \(lap): a receive wrote a slot")
+            // Relaxed: single-threaded.
+            #expect(sender.ring.control.consumerIndex.pointee.load(ordering: .relaxed) == next)
+        }
+    }
+
+    /// A receiver that took several messages since it last waited starts its next wait with
+    /// the backoff; one that takes one message per wait (request/reply) never does, nor does a
+    /// blocking receiver.
+    @Test func receiverBacksOffOnlyAfterABacklog() throws {
+        let name = uniqueName("stream-receiver")
+        defer { try? SharedMemory.remove(named: name) }
+        var sender = try ChannelSender<UInt64>(named: name, capacity: 8, mode: .create)
+        var receiver = try ChannelReceiver<UInt64>(named: name, mode: .open, waitStrategy: .spin)
+        // Request/reply: one message per wait.
+        for i in 0..<5 {
+            let none = try receiver.receive(timeout: .microseconds(10))
+            #expect(none == nil)
+            let sent = sender.trySend(UInt64(i))
+            #expect(sent)
+            let got = try receiver.receive(timeout: .seconds(1))
+            #expect(got == UInt64(i))
+        }
+        #expect(receiver.streamingBackoffs == 0)
+        // A backlog of three, then a wait: that wait backs off, the one after it does not.
+        for i in 0..<3 { _ = sender.trySend(UInt64(i)) }
+        for _ in 0..<3 { _ = try receiver.receive(timeout: .zero) }
+        let start = ContinuousClock.now
+        let none = try receiver.receive(timeout: .microseconds(1))
+        #expect(none == nil)
+        #expect(ContinuousClock.now - start >= ChannelControl.streamingBackoff / 2)
+        #expect(receiver.streamingBackoffs == 1)
+        _ = try receiver.receive(timeout: .microseconds(10))
+        #expect(receiver.streamingBackoffs == 1)
+        // A blocking receiver sleeps at once, backlog or not.
+        receiver.waitStrategy = .block
+        for i in 0..<3 { _ = sender.trySend(UInt64(i)) }
+        for _ in 0..<3 { _ = try receiver.receive(timeout: .zero) }
+        _ = try receiver.receive(timeout: .microseconds(10))
+        #expect(receiver.streamingBackoffs == 1)
+    }
+
+    /// The sender's mirror image: after sending several messages since its last wait, a wait
+    /// for space starts with the backoff; a sender that waits after every message does not.
+    @Test func senderBacksOffOnlyAfterARun() throws {
+        let name = uniqueName("stream-sender")
+        defer { try? SharedMemory.remove(named: name) }
+        var sender = try ChannelSender<UInt64>(named: name, capacity: 1, mode: .create, waitStrategy: .spin)
+        var receiver = try ChannelReceiver<UInt64>(named: name, mode: .open)
+        // One message per wait: fill the single slot, wait (full), drain.
+        for i in 0..<5 {
+            let first = try sender.send(UInt64(i), timeout: .zero)
+            #expect(first)
+            let sent = try sender.send(99, timeout: .microseconds(10))
+            #expect(!sent)
+            _ = try receiver.tryReceive()
+        }
+        #expect(sender.streamingBackoffs == 0)
+        // Two sends without a wait in between, then a full ring: that wait backs off.
+        var capacityTwo = try ChannelSender<UInt64>(
+            named: name + "-2", capacity: 2, mode: .create, waitStrategy: .spin)
+        defer { try? SharedMemory.remove(named: name + "-2") }
+        let one = capacityTwo.trySend(1)
+        let two = capacityTwo.trySend(2)
+        #expect(one && two)
+        let sent = try capacityTwo.send(3, timeout: .microseconds(1))
+        #expect(!sent)
+        #expect(capacityTwo.streamingBackoffs == 1)
+    }
+
+    /// The backoff holds a wait off the ring for `streamingBackoff` even when the condition
+    /// already holds (the condition is not even evaluated before); without it the wait
+    /// returns at the first poll.
+    @Test func backoffKeepsTheWaitOffTheRing() {
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: ChannelControl.controlSize, alignment: 128)
+        defer { storage.deallocate() }
+        storage.initializeMemory(as: UInt8.self, repeating: 0, count: ChannelControl.controlSize)
+        let control = ChannelControl(payload: storage)
+        let quick = control.wait(on: control.notEmpty, strategy: .spin, deadline: .never) { true }
+        #expect(quick == .ready)
+        let start = ContinuousClock.now
+        var firstPoll: ContinuousClock.Instant?
+        let backedOff = control.wait(on: control.notEmpty, strategy: .adaptive, deadline: .never, backoff: true) {
+            if firstPoll == nil { firstPoll = ContinuousClock.now }
+            return true
+        }
+        #expect(backedOff == .ready)
+        #expect(firstPoll.map { $0 - start >= ChannelControl.streamingBackoff } == true)
+    }
+}
