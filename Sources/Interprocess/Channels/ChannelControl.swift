@@ -41,6 +41,10 @@ struct ChannelControl: @unchecked Sendable {
     static let stateOffset = 512
     static let controlSize = 640
 
+    /// The SPSC producer records its position at least every this many messages (see
+    /// `ChannelRing`'s SPSC notes).
+    static let spscRecordInterval = 16
+
     /// The first slot's offset for elements of `alignment`.
     static func slotsOffset(alignment: Int) -> Int {
         let a = max(64, alignment)

@@ -200,6 +200,8 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// Closes the sending side: once every sender has closed and receivers have taken every
     /// message, they get ``ChannelError/closed``. Dropping a sender closes it too.
     public consuming func close() {
+        // The exact end, for inspection and a successor (while sending, the record may lag).
+        if ring.topology == .singleProducerSingleConsumer { ring.spscRecord(tail) }
         lifetime.end()
     }
 

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A snapshot of a channel's shared state, for inspection.
 public struct ChannelState: Sendable, Hashable {
     /// The topology (byte channels are single-producer single-consumer).
@@ -17,10 +19,25 @@ public struct ChannelState: Sendable, Hashable {
 
     /// Reads the control words of a channel whose payload starts at `payload` (read-only
     /// mapping of at least `ChannelControl.controlSize` bytes).
-    static func read(kind: ObjectKind, header: SharedObjectInfo.Header, payload: UnsafeMutableRawPointer) -> ChannelState? {
+    ///
+    /// `slots`, when given, maps a typed SPSC channel's whole payload (`payloadBytes` long):
+    /// its producer records its position only every few messages, and the slots published
+    /// since are counted from there (see `ChannelRing`'s SPSC notes).
+    static func read(
+        kind: ObjectKind, header: SharedObjectInfo.Header, payload: UnsafeMutableRawPointer,
+        slots: (base: UnsafeRawPointer, payloadBytes: Int)? = nil
+    ) -> ChannelState? {
         let control = ChannelControl(payload: payload)
         // Relaxed loads throughout: a diagnostic snapshot of counters another process moves.
-        let tail = control.producerIndex.pointee.load(ordering: .relaxed)
+        var tail = control.producerIndex.pointee.load(ordering: .relaxed)
+        if kind == .channel, let slots, let geometry = spscGeometry(header, payloadBytes: slots.payloadBytes) {
+            for _ in 0..<min(header.capacity, ChannelControl.spscRecordInterval) {
+                let offset = geometry.slotsOffset + Int(tail & UInt64(header.capacity - 1)) * geometry.stride
+                let sequence = (slots.base + offset).assumingMemoryBound(to: Atomic<UInt64>.self)
+                guard sequence.pointee.load(ordering: .relaxed) == tail &+ 1 else { break }
+                tail &+= 1
+            }
+        }
         let head = control.consumerIndex.pointee.load(ordering: .relaxed)
         let depth = tail >= head ? Int(min(tail - head, UInt64(max(header.capacity, 0)))) : 0
         let topology: ChannelTopology
@@ -39,5 +56,23 @@ public struct ChannelState: Sendable, Hashable {
             openSenders: Int(control.openSenders.pointee.load(ordering: .relaxed)),
             openReceivers: Int(control.openReceivers.pointee.load(ordering: .relaxed)),
             maximumMessageSize: maximum)
+    }
+
+    /// A typed SPSC channel's slot geometry from its (checksummed) header, or `nil` unless every
+    /// slot lies inside `payloadBytes`: the header is another process's data.
+    static func spscGeometry(_ header: SharedObjectInfo.Header, payloadBytes: Int) -> (stride: Int, slotsOffset: Int)? {
+        let parameters = header.kindParameters
+        guard header.kind == .channel, parameters.count >= 4,
+            parameters[0] == ChannelTopology.singleProducerSingleConsumer.rawValue
+        else { return nil }
+        let stride = Int(parameters[1])
+        let slotsOffset = Int(parameters[3])
+        let capacity = header.capacity
+        guard stride >= 8, stride % 8 == 0, slotsOffset >= ChannelControl.controlSize, slotsOffset % 8 == 0,
+            capacity > 0, capacity & (capacity - 1) == 0
+        else { return nil }
+        let (size, overflow) = capacity.multipliedReportingOverflow(by: stride)
+        guard !overflow, size <= payloadBytes - slotsOffset else { return nil }
+        return (stride, slotsOffset)
     }
 }

@@ -111,7 +111,19 @@ public enum SharedObjectRegistry {
         if (fields.kind == .channel || fields.kind == .byteChannel) && length > SegmentHeader.size
             && fields.payloadSize >= ChannelControl.controlSize
         {
-            channel = ChannelState.read(kind: fields.kind, header: fields, payload: mapping + SegmentHeader.size)
+            // A typed SPSC channel's depth also needs a few of its slots: map the payload too
+            // (read-only, nothing is populated but the pages the walk touches).
+            let payloadBytes = min(fields.payloadSize, fileSize - SegmentHeader.size)
+            if ChannelState.spscGeometry(fields, payloadBytes: payloadBytes) != nil,
+                let whole = try? FileSystem.map(fd, length: SegmentHeader.size + payloadBytes, writable: false)
+            {
+                defer { FileSystem.unmap(whole, length: SegmentHeader.size + payloadBytes) }
+                channel = ChannelState.read(
+                    kind: fields.kind, header: fields, payload: whole + SegmentHeader.size,
+                    slots: (UnsafeRawPointer(whole + SegmentHeader.size), payloadBytes))
+            } else {
+                channel = ChannelState.read(kind: fields.kind, header: fields, payload: mapping + SegmentHeader.size)
+            }
         }
         return (result, participants, channel)
     }

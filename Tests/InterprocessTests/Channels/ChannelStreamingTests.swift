@@ -129,4 +129,33 @@ import Testing
         #expect(backedOff == .ready)
         #expect(firstPoll.map { $0 - start >= ChannelControl.streamingBackoff } == true)
     }
+
+    /// The SPSC producer records its position only every 16 messages, yet inspection, `depth`
+    /// and a successor producer all see the exact end: they walk forward over the slots
+    /// published since the record.
+    @Test func unrecordedMessagesAreCountedAndKept() throws {
+        let name = uniqueName("stream-record")
+        defer { try? SharedMemory.remove(named: name) }
+        var receiver = try ChannelReceiver<UInt64>(
+            named: name, capacity: 64, topology: .singleProducerSingleConsumer, mode: .create)
+        do {
+            var sender = try ChannelSender<UInt64>(named: name, mode: .open)
+            for i in 0..<21 { _ = sender.trySend(UInt64(i)) }
+            // Relaxed: single-threaded.
+            #expect(sender.ring.control.producerIndex.pointee.load(ordering: .relaxed) == 16, "recorded at 16")
+            #expect(sender.depth == 21 && receiver.depth == 21)
+            let info = try SharedObjectRegistry.inspect(named: name)
+            #expect(info.channel?.depth == 21)
+            // Dropped without closing (as a killed producer would leave it): no record at 21.
+        }
+        var successor = try ChannelSender<UInt64>(named: name, mode: .open)
+        #expect(successor.tail == 21)
+        for i in 21..<30 { _ = successor.trySend(UInt64(i)) }
+        successor.close()
+        // Relaxed: single-threaded.
+        #expect(receiver.ring.control.producerIndex.pointee.load(ordering: .relaxed) == 30, "close records the end")
+        var received: [UInt64] = []
+        while let value = try? receiver.tryReceive() { received.append(value) }
+        #expect(received == Array(0..<30))
+    }
 }
