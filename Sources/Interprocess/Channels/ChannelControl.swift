@@ -132,6 +132,10 @@ struct ChannelControl: @unchecked Sendable {
     /// Messages taken (or sent) between two waits that mark a stream: a request/reply exchange
     /// takes exactly one per wait, so it never backs off.
     static let streamingRun: UInt32 = 2
+    /// The slowest pace, per message, at which a receiver's takes count as draining a stream:
+    /// a backlog is taken in tens of nanoseconds per message, while replies to requests are a
+    /// round trip (hundreds of nanoseconds at least) apart.
+    static let streamingPaceNanoseconds: UInt64 = 250
 
     /// Waits until `ready()` holds, with `strategy`, until `deadline` or the next liveness
     /// check.

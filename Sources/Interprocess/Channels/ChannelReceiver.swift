@@ -34,6 +34,11 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// Messages taken since this receiver last had to wait: a run of several means the senders
     /// are streaming, and the next wait starts with a backoff (see `waitForMessage`).
     @usableFromInline var takenSinceWait: UInt32 = 0
+    /// When the second of those messages was taken (`CLOCK_MONOTONIC` ns): a stream's backlog
+    /// is taken at memory speed, a request/reply client's messages a round trip or more apart.
+    @usableFromInline var secondTakenAt: UInt64 = 0
+    /// The slowest per-message pace that counts as a stream (tests slow it down for debug builds).
+    var streamingPaceNanoseconds = ChannelControl.streamingPaceNanoseconds
     /// Waits that started with the streaming backoff (for tests and diagnostics).
     var streamingBackoffs = 0
 
@@ -91,6 +96,8 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
             ring.mpmcRelease(position, slot)
         }
         takenSinceWait &+= 1
+        // One clock read per run of takes between waits, none in a one-message exchange.
+        if takenSinceWait == 2 { secondTakenAt = Deadline.now.uptimeNanoseconds }
     }
 
     // MARK: - Receiving
@@ -229,7 +236,13 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// request/reply exchange never has more than one message in flight, so it never backs off
     /// and keeps the cache-line round-trip latency.
     mutating func waitForMessage(deadline: Deadline) -> ChannelControl.WaitOutcome {
-        let streaming = takenSinceWait >= ChannelControl.streamingRun && waitStrategy != .block
+        var streaming = takenSinceWait >= ChannelControl.streamingRun && waitStrategy != .block
+        if streaming {
+            // A client that does its own work between receives can take several replies without
+            // waiting; they are not a stream unless they came at a stream's pace.
+            let elapsed = Deadline.now.uptimeNanoseconds &- secondTakenAt
+            streaming = elapsed <= UInt64(takenSinceWait - 1) &* streamingPaceNanoseconds
+        }
         takenSinceWait = 0
         if streaming { streamingBackoffs += 1 }
         let ring = self.ring

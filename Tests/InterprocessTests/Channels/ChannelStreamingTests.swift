@@ -54,6 +54,9 @@ import Testing
         defer { try? SharedMemory.remove(named: name) }
         var sender = try ChannelSender<UInt64>(named: name, capacity: 8, mode: .create)
         var receiver = try ChannelReceiver<UInt64>(named: name, mode: .open, waitStrategy: .spin)
+        // A debug build takes a message in about a microsecond, not tens of nanoseconds: allow
+        // 20 µs per message for "a stream's pace" here.
+        receiver.streamingPaceNanoseconds = 20_000
         // Request/reply: one message per wait.
         for i in 0..<5 {
             let none = try receiver.receive(timeout: .microseconds(10))
@@ -72,6 +75,17 @@ import Testing
         #expect(none == nil)
         #expect(ContinuousClock.now - start >= ChannelControl.streamingBackoff / 2)
         #expect(receiver.streamingBackoffs == 1)
+        _ = try receiver.receive(timeout: .microseconds(10))
+        #expect(receiver.streamingBackoffs == 1)
+        // Several messages taken without waiting, but far apart (a client that works between
+        // receives, and finds each reply already there): not a stream, no backoff.
+        for i in 0..<3 {
+            let sent = sender.trySend(UInt64(i))
+            #expect(sent)
+            _ = try receiver.receive(timeout: .zero)
+            let pause = ContinuousClock.now
+            while ContinuousClock.now - pause < .microseconds(200) {}
+        }
         _ = try receiver.receive(timeout: .microseconds(10))
         #expect(receiver.streamingBackoffs == 1)
         // A blocking receiver sleeps at once, backlog or not.
