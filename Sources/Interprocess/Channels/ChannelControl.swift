@@ -8,8 +8,8 @@ import Synchronization
 ///
 /// | offset | written by | words |
 /// |---:|---|---|
-/// | 0 | senders | `tail` (SPSC, a record for inspection and successors) / `enqueuePosition` (MPMC), UInt64 |
-/// | 128 | receivers | `head` (SPSC, likewise) / `dequeuePosition` (MPMC), UInt64 |
+/// | 0 | senders | `tail` (SPSC: a record, every few messages, for inspection and successors) / `enqueuePosition` (MPMC), UInt64 |
+/// | 128 | receivers | `head` (SPSC: the released position, which the sender reads when its copy says full) / `dequeuePosition` (MPMC), UInt64 |
 /// | 256 | senders (wakers) and receivers (sleepers) | `notEmpty`: sequence UInt32, waiters UInt32 |
 /// | 384 | receivers (wakers) and senders (sleepers) | `notFull`: sequence UInt32, waiters UInt32 |
 /// | 512 | both, rarely | `closed`, `openSenders`, `openReceivers` (UInt32 each) |
