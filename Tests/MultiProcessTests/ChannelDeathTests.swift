@@ -63,6 +63,55 @@ extension MultiProcessTests {
             }
         }
 
+        /// SPSC: a producer killed while blocked on a full ring, at a position that is not a
+        /// multiple of the 16-message interval at which it records its position. The kernel
+        /// releases its role; a successor producer opens, continues exactly where the dead one
+        /// published up to (found by walking past the record), and nothing is lost, repeated
+        /// or overwritten: the receiver gets the dead producer's whole sequence, then the
+        /// successor's, then `senderDied` (one of the channel's senders never closed it).
+        @Test func spscProducerKilledSuccessorContinuesAfterItsLastMessage() throws {
+            let scenario = Scenario("chan-kill-successor")
+            defer { scenario.removeAll() }
+            try scenario.makeChannel(capacity: 64, topology: .singleProducerSingleConsumer)
+            var receiver = try ChannelReceiver<ChannelTestMessage>(named: scenario.name, mode: .open)
+            let producer = try Peer("chan-produce", scenario.name, "adaptive", "0", "-1")
+            try producer.waitFor("opened")
+            // Take 5 so the producer refills the ring up to position 69 and blocks there.
+            for i in 0..<5 {
+                let m = try receiver.receive(timeout: .seconds(20))
+                #expect(m?.sequence == UInt64(i) && m?.isIntact == true)
+            }
+            let start = Deadline.now
+            while receiver.depth < 64 && elapsedMilliseconds(since: start) < Self.detectionBound { usleep(1_000) }
+            #expect(receiver.depth == 64)
+            producer.send(SIGKILL)
+            #expect(try producer.waitForExit() == .signaled(SIGKILL))
+            let successor = try Peer("chan-produce", scenario.name, "adaptive", "1", "100")
+            try successor.waitFor("opened")
+            var expected: (producer: UInt64, sequence: UInt64) = (0, 5)
+            var outcome: ChannelError? = nil
+            while outcome == nil {
+                do {
+                    guard let m = try receiver.receive(timeout: .seconds(20)) else {
+                        Issue.record("no message and no error within 20 s after \(expected)")
+                        break
+                    }
+                    if expected == (0, 69) { expected = (1, 0) }
+                    guard m.isIntact, m.producer == expected.producer, m.sequence == expected.sequence else {
+                        Issue.record("got \(m) (intact: \(m.isIntact)), expected \(expected)")
+                        break
+                    }
+                    expected.sequence += 1
+                } catch {
+                    outcome = error
+                }
+            }
+            #expect(outcome == .senderDied)
+            #expect(expected == (1, 100))
+            #expect(try successor.waitFor("done") == "done 100")
+            #expect(try successor.waitForExit() == .exited(0))
+        }
+
         /// A producer killed between claiming a slot and publishing it (half of the message
         /// written): the message is never delivered, the ones before it are, then
         /// `senderDied`. For MPMC this is the documented "hole" case.
