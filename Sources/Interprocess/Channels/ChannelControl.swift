@@ -45,6 +45,25 @@ struct ChannelControl: @unchecked Sendable {
     /// `ChannelRing`'s SPSC notes).
     static let spscRecordInterval = 16
 
+    /// The end of what an SPSC producer published: its `record`, moved past each slot that
+    /// says "published at my position" (see `ChannelRing`'s SPSC notes). The record lags by
+    /// less than `spscRecordInterval`, so the walk stops there at the latest, whatever a
+    /// corrupt segment holds. `slots` is the first slot; `stride` and `capacity` are checked.
+    static func spscPublishedEnd(
+        from record: UInt64, slots: UnsafeRawPointer, stride: Int, capacity: Int
+    ) -> UInt64 {
+        var position = record
+        for _ in 0..<min(capacity, spscRecordInterval) {
+            let offset = Int(truncatingIfNeeded: position & UInt64(capacity - 1)) * stride
+            // SYNC POINT: acquiring; pairs with the producer's releasing publish, so a successor
+            // producer that continues after this slot orders after the write it skips.
+            let sequence = (slots + offset).assumingMemoryBound(to: Atomic<UInt64>.self)
+            guard sequence.pointee.load(ordering: .acquiring) == position &+ 1 else { break }
+            position &+= 1
+        }
+        return position
+    }
+
     /// The first slot's offset for elements of `alignment`.
     static func slotsOffset(alignment: Int) -> Int {
         let a = max(64, alignment)

@@ -152,10 +152,11 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
     //
     // `producerIndex` is only a record, for inspection and for a successor: the producer
     // writes it every `min(capacity, 16)` messages (a store per message cost about 4 % of the
-    // 64-byte throughput, measured), so it lags the real end by less than a lap. Whoever needs
-    // the end walks forward from the record over the slots that say "published at my
-    // position" (`spscPublishedEnd`): at most 16 of them, and the first slot past the end holds
-    // an older lap's value, which stops the walk.
+    // 64-byte throughput, measured), so it lags the real end by fewer than 16 messages (and
+    // less than a lap). Whoever needs the end walks forward from the record over the slots that
+    // say "published at my position" (`ChannelControl.spscPublishedEnd`, shared with
+    // inspection): at most 16 of them, and the first slot past the end holds an older lap's
+    // value, which stops the walk.
 
     /// Whether the slot at `position` holds the message published at `position`.
     @inlinable @inline(__always)
@@ -191,13 +192,9 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
     /// The position after the last published message: the record, moved past the slots
     /// published since (see the notes above).
     func spscPublishedEnd() -> UInt64 {
-        var position = control.producerIndex.pointee.load(ordering: .acquiring)
-        // Bounded by a lap: a corrupt record must not make the walk endless.
-        for _ in 0..<capacity {
-            guard sequence(slot(position)).pointee.load(ordering: .acquiring) == position &+ 1 else { break }
-            position &+= 1
-        }
-        return position
+        ChannelControl.spscPublishedEnd(
+            from: control.producerIndex.pointee.load(ordering: .acquiring), slots: UnsafeRawPointer(slots),
+            stride: slotStride, capacity: capacity)
     }
 
     @inlinable @inline(__always)

@@ -31,12 +31,9 @@ public struct ChannelState: Sendable, Hashable {
         // Relaxed loads throughout: a diagnostic snapshot of counters another process moves.
         var tail = control.producerIndex.pointee.load(ordering: .relaxed)
         if kind == .channel, let slots, let geometry = spscGeometry(header, payloadBytes: slots.payloadBytes) {
-            for _ in 0..<min(header.capacity, ChannelControl.spscRecordInterval) {
-                let offset = geometry.slotsOffset + Int(tail & UInt64(header.capacity - 1)) * geometry.stride
-                let sequence = (slots.base + offset).assumingMemoryBound(to: Atomic<UInt64>.self)
-                guard sequence.pointee.load(ordering: .relaxed) == tail &+ 1 else { break }
-                tail &+= 1
-            }
+            tail = ChannelControl.spscPublishedEnd(
+                from: tail, slots: slots.base + geometry.slotsOffset, stride: geometry.stride,
+                capacity: header.capacity)
         }
         let head = control.consumerIndex.pointee.load(ordering: .relaxed)
         let depth = tail >= head ? Int(min(tail - head, UInt64(max(header.capacity, 0)))) : 0
