@@ -44,6 +44,29 @@ public enum SharedMemoryError: Error, Sendable, Equatable, CustomStringConvertib
     /// An offset and size do not fit in the segment, or are misaligned, for the object to be
     /// placed there.
     case invalidPlacement(offset: Int, size: Int, reason: String)
+    /// The name refers to something that is not a regular file — a symbolic link, a FIFO, a
+    /// socket, a device or a directory — which Interprocess never follows, opens or maps. Remove
+    /// it (`shm clean --include-damaged`) if it is not meant to be there.
+    case notARegularFile(name: String, fileType: String)
+    /// The object belongs to another user. Opening it would let that user read and rewrite
+    /// what this process keeps there, or hold its locks; accept that owner explicitly with the
+    /// `owners` option if it is trusted.
+    case foreignOwner(name: String, ownerUserID: UInt32)
+    /// The file has fewer bytes allocated than its length: touching a missing page could fail
+    /// (a `SIGBUS` on a full file system) long after the open. Interprocess creates every object
+    /// fully allocated, so this one was made by something else.
+    case notFullyAllocated(name: String, allocatedBytes: Int, length: Int)
+    /// The object was truncated or had pages removed while this process used it; the lost
+    /// range now reads as zeros here and the object can no longer be trusted. Every handle
+    /// on it reports this from then on; remove the object and create it again.
+    case damaged(name: String)
+    /// A descriptor offered for adoption is not sealed against shrinking, so whoever else holds
+    /// it could truncate it under this process (see ``SharedMemory/anonymous(size:)``).
+    case notSealed(name: String)
+    /// A process that may only read the object holds locks on it that keep this process from
+    /// registering or taking a role. Read-only users can deny these locks, never take or fake
+    /// them; grant read access only to users you trust not to.
+    case lockInterference(name: String)
     /// An unexpected system error; `operation` names the call that failed.
     case unexpected(Errno, operation: String)
 
@@ -83,6 +106,18 @@ public enum SharedMemoryError: Error, Sendable, Equatable, CustomStringConvertib
             "'\(name)' was still being initialised when the deadline passed"
         case let .invalidPlacement(offset, size, reason):
             "cannot place \(size) bytes at offset \(offset): \(reason)"
+        case let .notARegularFile(name, type):
+            "'\(name)' is a \(type), not a regular file; it was not opened"
+        case let .foreignOwner(name, uid):
+            "'\(name)' belongs to user \(uid), not to this user; accept that owner explicitly to open it"
+        case let .notFullyAllocated(name, allocated, length):
+            "'\(name)' has \(allocated) of its \(length) bytes allocated (a sparse file); it was not opened"
+        case let .damaged(name):
+            "'\(name)' was truncated or had pages removed while in use; it can no longer be trusted"
+        case let .notSealed(name):
+            "'\(name)' is not sealed against shrinking; it was not adopted"
+        case let .lockInterference(name):
+            "a process that may only read '\(name)' holds locks that block registration on it"
         case let .unexpected(errno, operation):
             "\(operation) failed: \(errno) (errno \(errno.rawValue))"
         }
