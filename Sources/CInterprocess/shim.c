@@ -98,6 +98,23 @@ int cipc_ofd_test(int fd, int type, int64_t start, int64_t len) {
     return fl.l_type == F_UNLCK ? 0 : 1;
 }
 
+int cipc_ofd_query(int fd, int type, int64_t start, int64_t len, int *held_type, int64_t *held_start, int64_t *held_len) {
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = type == 1 ? F_RDLCK : F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = start;
+    fl.l_len = len;
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return -errno;
+    if (fl.l_type == F_UNLCK) return 0;
+    *held_type = fl.l_type == F_RDLCK ? 1 : 2;
+    *held_start = fl.l_start;
+    *held_len = fl.l_len;
+    return 1;
+}
+
+int cipc_o_path_flags(void) { return O_PATH | O_NOFOLLOW | O_CLOEXEC; }
+
 int cipc_affinity_cpu_count(void) {
     cpu_set_t set;
     CPU_ZERO(&set);

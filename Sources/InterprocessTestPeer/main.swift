@@ -284,14 +284,19 @@ do {
         say("filled \(segments.count) \(failures)")
 
     case "open-segment":
-        // open-segment NAME: open the raw segment NAME; say "opened" or "permissionDenied".
+        // open-segment NAME [UID]: open the raw segment NAME (accepting owner UID too, if
+        // given) and write its first byte; say "opened", "permissionDenied" or "foreignOwner".
+        let owners = rest.first.flatMap { UInt32($0) }.map { SharedMemory.OwnerPolicy.trusting(userIDs: [$0]) } ?? .currentUser
         do {
-            let segment = try SharedMemory(named: name, mode: .open, size: nil)
+            let segment = try SharedMemory(named: name, mode: .open, size: nil, owners: owners)
             segment.bytes[0] = 1
             say("opened")
         } catch {
-            guard case .permissionDenied = error else { throw error }
-            say("permissionDenied")
+            switch error {
+            case .permissionDenied: say("permissionDenied")
+            case .foreignOwner: say("foreignOwner")
+            default: throw error
+            }
         }
 
     default:

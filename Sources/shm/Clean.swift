@@ -17,8 +17,11 @@ struct Clean: ParsableCommand {
     @Flag(help: "List what would be removed, and remove nothing.")
     var dryRun = false
 
-    @Flag(help: "Also remove objects that no process is registered with.")
+    @Flag(help: "Also remove persistent objects that no live process uses.")
     var includeUnused = false
+
+    @Flag(help: "Also remove what is not a usable object of yours: links, FIFOs and other non-regular files, corrupt files, other users' objects (never one a live process holds).")
+    var includeDamaged = false
 
     @Flag(help: "Print JSON.")
     var json = false
@@ -30,12 +33,19 @@ struct Clean: ParsableCommand {
         let removed: Bool
     }
 
+    var scope: CleanupScope {
+        var scope: CleanupScope = []
+        if includeUnused { scope.insert(.unused) }
+        if includeDamaged { scope.insert(.damaged) }
+        return scope
+    }
+
     func run() throws {
         let objects: [StaleObject]
         do {
             objects = dryRun
-                ? try SharedObjectRegistry.staleObjects(includeUnused: includeUnused)
-                : try SharedObjectRegistry.removeStaleObjects(includeUnused: includeUnused)
+                ? try SharedObjectRegistry.staleObjects(scope: scope)
+                : try SharedObjectRegistry.removeStaleObjects(scope: scope)
         } catch {
             throw Terminal.failure(error.description)
         }

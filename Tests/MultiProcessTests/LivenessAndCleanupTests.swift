@@ -28,17 +28,20 @@ extension MultiProcessTests {
             let dead = try SharedObjectRegistry.inspect(named: scenario.lock)
             #expect(dead.participants.count == 1)
             #expect(dead.participants.first?.isAlive == false)
-            let stale = try SharedObjectRegistry.staleObjects().filter { $0.name == scenario.lock }
-            #expect(stale.map(\.reason) == [.allParticipantsDead(count: 1)])
+            #expect(!dead.isInUse)
+            // A persistent object outlives its users: stale only when unused objects are asked for.
+            #expect(try !SharedObjectRegistry.staleObjects().contains { $0.name == scenario.lock })
+            let stale = try SharedObjectRegistry.staleObjects(scope: .unused).filter { $0.name == scenario.lock }
+            #expect(stale.map(\.reason) == [.unused])
 
             // A live user protects the object: open it, and it is no longer stale.
             do {
                 let user = try ProcessMutex(named: scenario.lock, mode: .open)
-                #expect(try !SharedObjectRegistry.removeStaleObjects().contains { $0.name == scenario.lock })
+                #expect(try !SharedObjectRegistry.removeStaleObjects(scope: .unused).contains { $0.name == scenario.lock })
                 #expect(SharedMemory.exists(named: scenario.lock))
                 _ = user
             }
-            let removed = try SharedObjectRegistry.removeStaleObjects().filter { $0.name == scenario.lock }
+            let removed = try SharedObjectRegistry.removeStaleObjects(scope: .unused).filter { $0.name == scenario.lock }
             #expect(removed.count == 1)
             #expect(!SharedMemory.exists(named: scenario.lock))
         }
@@ -48,8 +51,8 @@ extension MultiProcessTests {
             defer { scenario.removeAll() }
             do { _ = try SharedArray<Int>(named: scenario.data, count: 2, initialValue: 0, mode: .create) }
             #expect(try !SharedObjectRegistry.staleObjects().contains { $0.name == scenario.data })
-            let stale = try SharedObjectRegistry.staleObjects(includeUnused: true).filter { $0.name == scenario.data }
-            #expect(stale.map(\.reason) == [.unused])
+            let stale = try SharedObjectRegistry.staleObjects(scope: .unused).filter { $0.name == scenario.data }
+            #expect(stale.map(\.reason) == [StaleObject.Reason.unused])
         }
     }
 }

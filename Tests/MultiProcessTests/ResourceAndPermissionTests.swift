@@ -88,17 +88,19 @@ extension MultiProcessTests {
     /// Segment permissions enforced against another user.
     @Suite struct SegmentPermissions {
         /// Runs the peer role `open-segment NAME` as `nobody` and returns its last line.
-        private func openAsNobody(_ name: String) throws -> String {
+        private func openAsNobody(_ name: String, acceptingOwner owner: UInt32? = nil) throws -> String {
             let peer = try Peer.executableURL().path
             let (exit, output, errors) = try run(
-                "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", peer, "open-segment", name],
+                "/usr/bin/setpriv",
+                ["--reuid=65534", "--regid=65534", "--clear-groups", peer, "open-segment", name] + (owner.map { ["\($0)"] } ?? []),
                 timeout: 60)
             #expect(exit == .exited(0), "peer as nobody \(exit): \(output) \(errors)")
             return output.trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
-        /// A default (0600) segment made by root cannot be opened by `nobody`; one created with
-        /// read-write permission for others can.
+        /// A segment made by root is refused by `nobody` as another user's unless `nobody`
+        /// accepts that owner; then a default (0600) segment is still denied by its mode, and one
+        /// created with read-write permission for others opens.
         @Test(
             .enabled(
                 if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
@@ -108,12 +110,15 @@ extension MultiProcessTests {
             defer { scenario.removeAll() }
             let privateSegment = try SharedMemory(named: scenario.name, mode: .create, size: 4096)
             #expect(privateSegment.fileDescriptor.rawValue >= 0)
-            #expect(try openAsNobody(scenario.name) == "permissionDenied")
+            #expect(try openAsNobody(scenario.name) == "foreignOwner")
+            #expect(try openAsNobody(scenario.name, acceptingOwner: 0) == "permissionDenied")
 
             let shared = try SharedMemory(
                 named: scenario.data, mode: .create, size: 4096,
                 permissions: [.ownerReadWrite, .groupReadWrite, .otherReadWrite])
-            #expect(try openAsNobody(scenario.data) == "opened")
+            #expect(try openAsNobody(scenario.data) == "foreignOwner")
+            #expect(shared.bytes[0] == 0, "refused before anything was written")
+            #expect(try openAsNobody(scenario.data, acceptingOwner: 0) == "opened")
             #expect(shared.bytes[0] == 1, "the other user's write is visible")
         }
     }

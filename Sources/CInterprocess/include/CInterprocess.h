@@ -70,6 +70,15 @@ int cipc_ofd_lock(int fd, int type, int64_t start, int64_t len, bool wait);
 /// Tests for a conflicting OFD lock: returns 0 if `[start, start+len)` could be locked with
 /// `type`, 1 if another open file description holds a conflicting lock, or -errno.
 int cipc_ofd_test(int fd, int type, int64_t start, int64_t len);
+/// Like `cipc_ofd_test`, and when a conflicting lock exists also says which: its type (1 read,
+/// 2 write), start and length (0: to the end of every file). A `type` 1 (read) query conflicts
+/// only with *write* locks, which need a descriptor opened for writing: that is how liveness is
+/// asked without counting what a read-only process can take. Returns 0 (none), 1 (found) or -errno.
+int cipc_ofd_query(int fd, int type, int64_t start, int64_t len, int *held_type, int64_t *held_start, int64_t *held_len);
+/// `O_PATH | O_NOFOLLOW | O_CLOEXEC`: a descriptor that names a directory entry's own inode
+/// (a symbolic link itself, never its target) without opening it for I/O, so a FIFO cannot
+/// block and a device is never opened.
+int cipc_o_path_flags(void);
 
 // MARK: - threads and CPUs
 

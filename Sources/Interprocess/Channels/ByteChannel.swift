@@ -46,7 +46,8 @@ final class ByteRing: @unchecked Sendable {
 
     init(
         name: String, bufferSize: Int?, maximumMessageSize: Int?, mode: SharedMemory.OpenMode,
-        permissions: FilePermissions, timeout: Duration
+        permissions: FilePermissions, lifetime: SharedMemory.Lifetime, owners: SharedMemory.OwnerPolicy,
+        timeout: Duration
     ) throws(ChannelError) {
         let creating = bufferSize != nil && maximumMessageSize != nil
         if !creating && mode == .create {
@@ -62,12 +63,13 @@ final class ByteRing: @unchecked Sendable {
         let ringBytes = creating ? ByteRing.ringSize(requested: bufferSize!, maximumMessageSize: maximumMessageSize!) : 0
         let layout = SharedMemory.Layout(
             kind: .byteChannel, payloadSize: slotsOffset + ringBytes, capacity: ringBytes, elementType: .none,
-            kindParameters: [UInt32(maximumMessageSize ?? 0), UInt32(slotsOffset)], checksCapacity: false)
+            kindParameters: [UInt32(maximumMessageSize ?? 0), UInt32(slotsOffset)], checksCapacity: false,
+            lifetime: lifetime)
         let segment: SharedMemory
         do {
             segment = try SharedMemory(
                 name: try SegmentName(name), mode: creating ? mode : .open, layout: layout, permissions: permissions,
-                timeout: timeout, registersAsOpener: false, initialize: { _ in })
+                owners: owners, timeout: timeout, registersAsOpener: false, initialize: { _ in })
         } catch {
             throw .segment(error)
         }
@@ -120,17 +122,21 @@ public struct ByteChannelSender: ~Copyable, Sendable {
     ///   - maximumMessageSize: the largest message, in bytes; checked when opening.
     ///   - mode: create, open, or either.
     ///   - permissions: the file mode of a new object (default `0600`).
+    ///   - lifetime: how long a new channel's name lives (default ``SharedMemory/Lifetime/persistent``).
+    ///   - owners: the owners of an existing channel this open accepts (default: only the
+    ///     current user; see ``SharedMemory/OwnerPolicy``).
     ///   - timeout: how long to wait for an object another process is still initialising.
     ///   - waitStrategy: how blocked sends wait (default ``WaitStrategy/adaptive``).
     /// - Throws: ``ChannelError``.
     public init(
         named name: String, bufferSize: Int? = nil, maximumMessageSize: Int? = nil,
         mode: SharedMemory.OpenMode = .openOrCreate, permissions: FilePermissions = [.ownerRead, .ownerWrite],
+        lifetime: SharedMemory.Lifetime = .persistent, owners: SharedMemory.OwnerPolicy = .currentUser,
         waitStrategy: WaitStrategy = .adaptive, timeout: Duration = .seconds(5)
     ) throws(ChannelError) {
         let ring = try ByteRing(
             name: name, bufferSize: bufferSize, maximumMessageSize: maximumMessageSize, mode: mode,
-            permissions: permissions, timeout: timeout)
+            permissions: permissions, lifetime: lifetime, owners: owners, timeout: timeout)
         self.lifetime = try ChannelParticipation(
             segment: ring.segment, control: ring.control, role: .sender, topology: .singleProducerSingleConsumer)
         self.ring = ring
@@ -252,11 +258,12 @@ public struct ByteChannelReceiver: ~Copyable, Sendable {
     public init(
         named name: String, bufferSize: Int? = nil, maximumMessageSize: Int? = nil,
         mode: SharedMemory.OpenMode = .openOrCreate, permissions: FilePermissions = [.ownerRead, .ownerWrite],
+        lifetime: SharedMemory.Lifetime = .persistent, owners: SharedMemory.OwnerPolicy = .currentUser,
         waitStrategy: WaitStrategy = .adaptive, timeout: Duration = .seconds(5)
     ) throws(ChannelError) {
         let ring = try ByteRing(
             name: name, bufferSize: bufferSize, maximumMessageSize: maximumMessageSize, mode: mode,
-            permissions: permissions, timeout: timeout)
+            permissions: permissions, lifetime: lifetime, owners: owners, timeout: timeout)
         self.lifetime = try ChannelParticipation(
             segment: ring.segment, control: ring.control, role: .receiver, topology: .singleProducerSingleConsumer)
         self.ring = ring

@@ -13,8 +13,6 @@ public enum ChannelError: Error, Sendable, Equatable, CustomStringConvertible {
     case receiverDied
     /// The topology allows one sender (or receiver), and a live one is registered already.
     case roleTaken(ParticipantRole)
-    /// All the channel's participant slots are held by live participants.
-    case tooManyParticipants
     /// A byte message is larger than the channel's maximum message size.
     case messageTooLarge(size: Int, maximum: Int)
     /// The channel's shared state is inconsistent (overwritten, or written by a hostile
@@ -31,7 +29,6 @@ public enum ChannelError: Error, Sendable, Equatable, CustomStringConvertible {
         case .senderDied: "every sender died without closing the channel"
         case .receiverDied: "the channel is full and every receiver died"
         case let .roleTaken(role): "the channel already has a live \(role)"
-        case .tooManyParticipants: "the channel has no free participant slot"
         case let .messageTooLarge(size, maximum): "a \(size)-byte message exceeds the channel's maximum of \(maximum) bytes"
         case let .corrupt(detail): "the channel's shared state is corrupt: \(detail)"
         case let .topologyMismatch(expected, found): "the channel is \(found), not \(expected)"

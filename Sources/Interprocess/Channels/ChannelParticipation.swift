@@ -6,34 +6,33 @@ import Synchronization
 /// A class so that its `deinit` ends the participation when the owning `~Copyable` handle is
 /// dropped without an explicit close.
 final class ChannelParticipation: @unchecked Sendable {
-    // The role locks are bytes of the header's reserved area (1024..<1088), locked with OFD
-    // locks like the participant slots: the kernel guarantees one holder and releases it when
-    // the holder dies.
-    static let senderRoleByte = 1024
-    static let receiverRoleByte = 1025
+    // The role locks are write locks on bytes of the header's reserved area (see ObjectLocks):
+    // the kernel guarantees one holder and releases it when the holder dies, and only a
+    // descriptor opened for writing can take one.
 
     let segment: SharedMemory
     let control: ChannelControl
     let role: ParticipantRole
     let registration: ParticipantRegistration
-    let roleByte: Int?
+    let roleByte: Int64?
     private let ended = Atomic<Bool>(false)
 
     init(segment: SharedMemory, control: ChannelControl, role: ParticipantRole, topology: ChannelTopology) throws(ChannelError) {
-        var roleByte: Int? = nil
+        var roleByte: Int64? = nil
         if topology == .singleProducerSingleConsumer {
-            let byte = role == .sender ? ChannelParticipation.senderRoleByte : ChannelParticipation.receiverRoleByte
-            guard segment.tryLockByte(byte) else { throw .roleTaken(role) }
-            roleByte = byte
+            let byte = role == .sender ? ObjectLocks.senderRoleByte : ObjectLocks.receiverRoleByte
+            let attempt: ObjectLocks.Attempt
+            do { attempt = try segment.tryLockByte(byte) } catch { throw .segment(error) }
+            switch attempt {
+            case .taken: roleByte = byte
+            case .heldByWriter: throw .roleTaken(role)
+            case .blockedByReader: throw .segment(.lockInterference(name: segment.displayName))
+            }
         }
-        let registration: ParticipantRegistration?
+        let registration: ParticipantRegistration
         do { registration = try segment.register(as: role) } catch {
             if let roleByte { segment.unlockByte(roleByte) }
             throw .segment(error)
-        }
-        guard let registration else {
-            if let roleByte { segment.unlockByte(roleByte) }
-            throw .tooManyParticipants
         }
         self.segment = segment
         self.control = control

@@ -55,15 +55,17 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     public var segment: SharedMemory { ring.segment }
 
     /// Opens (or creates) the channel `name` as a receiver. The parameters are those of
-    /// ``ChannelSender/init(named:capacity:topology:mode:permissions:waitStrategy:timeout:)``.
+    /// ``ChannelSender/init(named:capacity:topology:mode:permissions:lifetime:owners:waitStrategy:timeout:)``.
     /// - Throws: ``ChannelError``.
     public init(
         named name: String, capacity: Int? = nil, topology: ChannelTopology? = nil,
         mode: SharedMemory.OpenMode = .openOrCreate, permissions: FilePermissions = [.ownerRead, .ownerWrite],
+        lifetime: SharedMemory.Lifetime = .persistent, owners: SharedMemory.OwnerPolicy = .currentUser,
         waitStrategy: WaitStrategy = .adaptive, timeout: Duration = .seconds(5)
     ) throws(ChannelError) {
         let ring = try ChannelRing<Element>(
-            name: name, capacity: capacity, topology: topology, mode: mode, permissions: permissions, timeout: timeout)
+            name: name, capacity: capacity, topology: topology, mode: mode, permissions: permissions,
+            lifetime: lifetime, owners: owners, timeout: timeout)
         self.lifetime = try ChannelParticipation(segment: ring.segment, control: ring.control, role: .receiver, topology: ring.topology)
         self.ring = ring
         self.waitStrategy = waitStrategy

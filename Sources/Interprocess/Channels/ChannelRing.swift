@@ -43,7 +43,8 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
     /// Opens or creates the channel `name`.
     init(
         name: String, capacity: Int?, topology: ChannelTopology?, mode: SharedMemory.OpenMode,
-        permissions: FilePermissions, timeout: Duration
+        permissions: FilePermissions, lifetime: SharedMemory.Lifetime, owners: SharedMemory.OwnerPolicy,
+        timeout: Duration
     ) throws(ChannelError) {
         if let capacity {
             guard capacity > 0, capacity <= ChannelRing.maximumCapacity, capacity & (capacity - 1) == 0 else {
@@ -69,12 +70,12 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
             kind: .channel, payloadSize: slotsOffset + count * stride, capacity: count,
             elementType: ElementType(Element.self),
             kindParameters: [createTopology.rawValue, UInt32(stride), UInt32(elementOffset), UInt32(slotsOffset)],
-            checksCapacity: capacity != nil)
+            checksCapacity: capacity != nil, lifetime: lifetime)
         let segment: SharedMemory
         do {
             segment = try SharedMemory(
-                name: try SegmentName(name), mode: mode, layout: layout, permissions: permissions, timeout: timeout,
-                registersAsOpener: false,
+                name: try SegmentName(name), mode: mode, layout: layout, permissions: permissions, owners: owners,
+                timeout: timeout, registersAsOpener: false,
                 initialize: { payload in
                     // MPMC: slot i starts free for the producer at position i (sequence i).
                     // SPSC: every slot starts at 0, published at no position yet (see the SPSC

@@ -55,16 +55,21 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     ///   - topology: the topology of a new channel; checked when opening (`nil` accepts any).
     ///   - mode: create, open, or either.
     ///   - permissions: the file mode of a new channel (default `0600`).
+    ///   - lifetime: how long a new channel's name lives (default ``SharedMemory/Lifetime/persistent``).
+    ///   - owners: the owners of an existing channel this open accepts (default: only the
+    ///     current user; see ``SharedMemory/OwnerPolicy``).
     ///   - waitStrategy: how blocked sends wait (default ``WaitStrategy/adaptive``).
     ///   - timeout: how long to wait for a channel another process is still initialising.
     /// - Throws: ``ChannelError``.
     public init(
         named name: String, capacity: Int? = nil, topology: ChannelTopology? = nil,
         mode: SharedMemory.OpenMode = .openOrCreate, permissions: FilePermissions = [.ownerRead, .ownerWrite],
+        lifetime: SharedMemory.Lifetime = .persistent, owners: SharedMemory.OwnerPolicy = .currentUser,
         waitStrategy: WaitStrategy = .adaptive, timeout: Duration = .seconds(5)
     ) throws(ChannelError) {
         let ring = try ChannelRing<Element>(
-            name: name, capacity: capacity, topology: topology, mode: mode, permissions: permissions, timeout: timeout)
+            name: name, capacity: capacity, topology: topology, mode: mode, permissions: permissions,
+            lifetime: lifetime, owners: owners, timeout: timeout)
         self.lifetime = try ChannelParticipation(segment: ring.segment, control: ring.control, role: .sender, topology: ring.topology)
         self.ring = ring
         self.waitStrategy = waitStrategy

@@ -31,16 +31,18 @@ public final class SharedArray<Element: BitwiseCopyable>: @unchecked Sendable {
     ///   for another count, ``SharedMemoryError/invalidSize(_:reason:)`` for `count < 1`.
     public init(
         named name: String, count: Int, initialValue: Element, mode: SharedMemory.OpenMode = .openOrCreate,
-        permissions: FilePermissions = [.ownerRead, .ownerWrite], timeout: Duration = .seconds(5)
+        permissions: FilePermissions = [.ownerRead, .ownerWrite], lifetime: SharedMemory.Lifetime = .persistent,
+        owners: SharedMemory.OwnerPolicy = .currentUser, timeout: Duration = .seconds(5)
     ) throws(SharedMemoryError) {
         guard count > 0 else { throw .invalidSize(count, reason: "an array holds at least one element") }
         let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<Element>.stride)
         guard !overflow else { throw .invalidSize(count, reason: "too many elements") }
         let layout = SharedMemory.Layout(
             kind: .array, payloadSize: max(bytes, 1), capacity: count, elementType: ElementType(Element.self),
-            kindParameters: [], checksCapacity: true)
+            kindParameters: [], checksCapacity: true, lifetime: lifetime)
         segment = try SharedMemory(
-            name: try SegmentName(name), mode: mode, layout: layout, permissions: permissions, timeout: timeout,
+            name: try SegmentName(name), mode: mode, layout: layout, permissions: permissions, owners: owners,
+            timeout: timeout,
             initialize: { payload in
                 payload.baseAddress!.initializeMemory(as: Element.self, repeating: initialValue, count: count)
             })
@@ -51,12 +53,14 @@ public final class SharedArray<Element: BitwiseCopyable>: @unchecked Sendable {
     ///
     /// - Throws: ``SharedMemoryError``, such as ``SharedMemoryError/notFound(name:)`` or
     ///   ``SharedMemoryError/elementTypeMismatch(name:expected:found:)``.
-    public init(named name: String, timeout: Duration = .seconds(5)) throws(SharedMemoryError) {
+    public init(
+        named name: String, owners: SharedMemory.OwnerPolicy = .currentUser, timeout: Duration = .seconds(5)
+    ) throws(SharedMemoryError) {
         let layout = SharedMemory.Layout(
             kind: .array, payloadSize: 0, capacity: 0, elementType: ElementType(Element.self),
             kindParameters: [], checksCapacity: false)
         segment = try SharedMemory(
-            name: try SegmentName(name), mode: .open, layout: layout, permissions: [], timeout: timeout,
+            name: try SegmentName(name), mode: .open, layout: layout, permissions: [], owners: owners, timeout: timeout,
             initialize: { _ in })
         base = segment.bytes.baseAddress!.assumingMemoryBound(to: Element.self)
     }

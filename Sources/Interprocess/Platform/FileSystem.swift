@@ -13,6 +13,37 @@ enum FileSystem {
         try retryingOnInterrupt { system_open(path, flags | O_CLOEXEC, mode) }.get()
     }
 
+    /// A descriptor for the directory entry `path` itself, opened for no I/O at all
+    /// (`O_PATH | O_NOFOLLOW`): a symbolic link yields the link, never its target; a FIFO
+    /// cannot block; a device is not opened. Inspect it with ``status(_:)``, then
+    /// ``reopen(_:flags:)`` it when it is what the caller wants.
+    static func openEntry(_ path: String) throws(Errno) -> Int32 {
+        try retryingOnInterrupt { system_open(path, cipc_o_path_flags(), 0) }.get()
+    }
+
+    /// Opens the very inode `entry` (from ``openEntry(_:)``) refers to, for I/O with `flags`,
+    /// through its `/proc/self/fd` link. The kernel checks the caller's permission on the inode
+    /// as for any open; the path is never looked up again, so nothing can be swapped in between.
+    static func reopen(_ entry: Int32, flags: Int32) throws(Errno) -> Int32 {
+        try retryingOnInterrupt { system_open("/proc/self/fd/\(entry)", flags | O_CLOEXEC | O_NOCTTY, 0) }.get()
+    }
+
+    /// What a file mode's type bits name, for messages ("regular file", "symbolic link", …).
+    static func typeDescription(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFREG: "regular file"
+        case S_IFLNK: "symbolic link"
+        case S_IFIFO: "FIFO"
+        case S_IFSOCK: "socket"
+        case S_IFCHR: "character device"
+        case S_IFBLK: "block device"
+        case S_IFDIR: "directory"
+        default: "file of type \(String(mode & S_IFMT, radix: 8))"
+        }
+    }
+
+    static func isRegularFile(_ st: stat) -> Bool { st.st_mode & S_IFMT == S_IFREG }
+
     /// An unnamed file in `directory` that a later `link` can publish; the corresponding C
     /// call is `open(directory, O_TMPFILE)`.
     static func openUnnamed(inDirectory directory: String, mode: mode_t) throws(Errno) -> Int32 {
@@ -46,6 +77,13 @@ enum FileSystem {
     static func status(path: String) throws(Errno) -> stat {
         var st = stat()
         _ = try once { system_stat(path, &st) }.get()
+        return st
+    }
+
+    /// `lstat`: the entry itself, a symbolic link included.
+    static func linkStatus(path: String) throws(Errno) -> stat {
+        var st = stat()
+        _ = try once { system_lstat(path, &st) }.get()
         return st
     }
 
@@ -111,6 +149,34 @@ enum FileSystem {
         let rc = cipc_ofd_test(fd, 2, Int64(start), Int64(length))
         if let e = Errno(shimResult: rc) { throw e }
         return rc == 1
+    }
+
+    /// A lock another open file description holds.
+    struct HeldLock: Equatable {
+        /// Whether it is a write (exclusive) lock; `false` for a read (shared) lock.
+        var isWrite: Bool
+        var start: Int64
+        /// 0: to the end of every file.
+        var length: Int64
+    }
+
+    /// A lock of another open file description that conflicts with a lock of the given kind on
+    /// `[start, start+length)`, or `nil`. A `write: false` query conflicts only with write
+    /// locks, so it never reports what a read-only descriptor can take.
+    static func conflictingLock(_ fd: Int32, write: Bool, start: Int64, length: Int64) throws(Errno) -> HeldLock? {
+        var type: Int32 = 0
+        var heldStart: Int64 = 0
+        var heldLength: Int64 = 0
+        let rc = cipc_ofd_query(fd, write ? 2 : 1, start, length, &type, &heldStart, &heldLength)
+        if let e = Errno(shimResult: rc) { throw e }
+        return rc == 1 ? HeldLock(isWrite: type == 2, start: heldStart, length: heldLength) : nil
+    }
+
+    /// Sleeps for `duration` (EINTR ends the sleep early, which callers that poll tolerate).
+    static func sleep(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+        _ = system_nanosleep(&request, nil)
     }
 
     /// Takes (without waiting) an OFD lock; `false` if another open file description holds a

@@ -63,6 +63,16 @@ func system_stat(_ path: UnsafePointer<CChar>, _ buffer: UnsafeMutablePointer<st
     stat(path, buffer)
 }
 
+// lstat
+func system_lstat(_ path: UnsafePointer<CChar>, _ buffer: UnsafeMutablePointer<stat>) -> Int32 {
+    lstat(path, buffer)
+}
+
+// nanosleep
+func system_nanosleep(_ request: UnsafePointer<timespec>, _ remaining: UnsafeMutablePointer<timespec>?) -> Int32 {
+    nanosleep(request, remaining)
+}
+
 // fchmod
 func system_fchmod(_ fd: Int32, _ mode: mode_t) -> Int32 {
     #if ENABLE_MOCKING

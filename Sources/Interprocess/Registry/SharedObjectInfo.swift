@@ -20,6 +20,17 @@ public struct SharedObjectInfo: Sendable {
     public let participants: [Participant]
     /// The shared state of a channel (`nil` for other kinds or an unreadable header).
     public let channel: ChannelState?
+    /// Live registrations of each role (openers, senders, receivers, …), counted from the
+    /// kernel's locks, so they include registrations the participant table had no slot for.
+    /// Empty when the file could not be read.
+    public let liveRegistrations: [ParticipantRole: Int]
+    /// Whether any live process holds a lock on the object (a registration, a role, a table
+    /// slot, a removal in progress): what `shm clean` checks before it removes anything.
+    public let isInUse: Bool
+
+    /// Whether all the participant table's slots are taken: further registrations still count
+    /// as live (``liveRegistrations``) but are not listed by name.
+    public var participantTableIsFull: Bool { participants.count >= ParticipantTable.slotCount }
 
     /// The validated header fields of an object.
     public struct Header: Sendable {
@@ -36,6 +47,8 @@ public struct SharedObjectInfo: Sendable {
         public let creationTimeNanoseconds: Int64
         /// The kind-specific parameters (for example an event's reset mode).
         public let kindParameters: [UInt32]
+        /// How long the object's name lives.
+        public let lifetime: SharedMemory.Lifetime
     }
 }
 
@@ -55,35 +68,62 @@ public enum SharedObjectRegistry {
         var result: [SharedObjectInfo] = []
         for file in names {
             guard let name = SegmentName(fileName: file) else { continue }
-            // An object removed between readdir and inspection is simply skipped.
+            // An object removed between readdir and inspection is simply skipped; everything
+            // else is listed, unreadable or not.
             if let info = try? inspect(named: name.rawValue) { result.append(info) }
         }
         return result.sorted { $0.name < $1.name }
     }
 
-    /// Describes the object `name` without modifying it (read-only mapping).
+    /// Describes the object `name` without modifying it: a read-only mapping of the header
+    /// (and of the few channel slots inspection reads), nothing populated or allocated.
     ///
-    /// - Throws: ``SharedMemoryError/notFound(name:)``, ``SharedMemoryError/permissionDenied(name:)``
-    ///   or ``SharedMemoryError/invalidName(_:reason:)``; a broken header is reported in the
-    ///   result's ``SharedObjectInfo/header``, not thrown.
+    /// The directory entry is examined without following a link or opening anything that is
+    /// not a regular file, so a planted symbolic link, FIFO or device is reported, never
+    /// followed or blocked on. What cannot be read is reported in the result's
+    /// ``SharedObjectInfo/header`` (``SharedMemoryError/notARegularFile(name:fileType:)``,
+    /// ``SharedMemoryError/permissionDenied(name:)``, a broken header), not thrown.
+    /// - Throws: ``SharedMemoryError/notFound(name:)`` or ``SharedMemoryError/invalidName(_:reason:)``.
     public static func inspect(named name: String) throws(SharedMemoryError) -> SharedObjectInfo {
         let segmentName = try SegmentName(name)
         let path = segmentName.path(in: SharedMemory.directory)
-        let fd: Int32
-        do { fd = try FileSystem.open(path, flags: O_RDONLY) } catch {
+        let entry: Int32
+        do { entry = try FileSystem.openEntry(path) } catch {
             throw SharedMemoryError.from(error, name: name, operation: "open")
         }
-        defer { FileSystem.close(fd) }
+        defer { FileSystem.close(entry) }
         let st: stat
-        do { st = try FileSystem.status(fd) } catch {
+        do { st = try FileSystem.status(entry) } catch {
             throw SharedMemoryError.from(error, name: name, operation: "fstat")
         }
+        func unreadable(_ error: SharedMemoryError) -> SharedObjectInfo {
+            SharedObjectInfo(
+                name: name, path: path, fileSize: Int(st.st_size),
+                permissions: FilePermissions(rawValue: st.st_mode & 0o7777), ownerUserID: st.st_uid,
+                header: .failure(error), participants: [], channel: nil, liveRegistrations: [:], isInUse: false)
+        }
+        guard FileSystem.isRegularFile(st) else {
+            return unreadable(.notARegularFile(name: name, fileType: FileSystem.typeDescription(st.st_mode)))
+        }
+        let fd: Int32
+        do { fd = try FileSystem.reopen(entry, flags: O_RDONLY) } catch {
+            return unreadable(SharedMemoryError.from(error, name: name, operation: "open"))
+        }
+        defer { FileSystem.close(fd) }
         let size = Int(st.st_size)
         let (header, participants, channel) = readHeader(fd: fd, name: name, fileSize: size)
+        // This descriptor holds no locks, so every write lock found belongs to a live user.
+        var live: [ParticipantRole: Int] = [:]
+        for role in [ParticipantRole.opener, .sender, .receiver] {
+            let range = ObjectLocks.presenceRange(of: role)
+            let count = ObjectLocks.writeLockCount(fd, start: range.start, length: range.length)
+            if count > 0 { live[role] = count }
+        }
         return SharedObjectInfo(
             name: name, path: path, fileSize: size,
             permissions: FilePermissions(rawValue: st.st_mode & 0o7777), ownerUserID: st.st_uid,
-            header: header, participants: participants, channel: channel)
+            header: header, participants: participants, channel: channel,
+            liveRegistrations: live, isInUse: ObjectLocks.hasOtherLiveUser(fd))
     }
 
     private static func readHeader(
@@ -104,9 +144,7 @@ public enum SharedObjectRegistry {
         let result = decode(header, name: name, fileSize: fileSize)
         guard case .success(let fields) = result else { return (result, [], nil) }
         // This descriptor holds no locks, so every locked byte belongs to a live participant.
-        let participants = ParticipantTable(base: mapping).read { index in
-            (try? FileSystem.isLockedByOthers(fd, start: ParticipantTable.lockByte(index), length: 1)) == true
-        }
+        let participants = ParticipantTable(base: mapping).read { index in ParticipantTable.slotIsLive(fd, index) }
         var channel: ChannelState? = nil
         if (fields.kind == .channel || fields.kind == .byteChannel) && length > SegmentHeader.size
             && fields.payloadSize >= ChannelControl.controlSize
@@ -140,7 +178,8 @@ public enum SharedObjectRegistry {
                     kind: fields.kind, layoutVersion: header.versionValue, totalSize: fields.totalSize,
                     payloadSize: fields.payloadSize, capacity: fields.capacity, elementType: fields.elementType,
                     creator: fields.creator, creatorIsAlive: fields.creator.isAlive,
-                    creationTimeNanoseconds: fields.creationTime, kindParameters: fields.kindParameters))
+                    creationTimeNanoseconds: fields.creationTime, kindParameters: fields.kindParameters,
+                    lifetime: fields.lifetime))
         } catch {
             return .failure(error)
         }

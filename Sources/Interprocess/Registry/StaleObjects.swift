@@ -2,25 +2,33 @@ import Glibc
 import SystemPackage
 
 /// An object `shm clean` would remove, and why.
-public struct StaleObject: Sendable, Hashable {
+public struct StaleObject: Sendable, Equatable {
     /// Why an object counts as stale.
-    public enum Reason: Sendable, Hashable, CustomStringConvertible {
-        /// Every registered participant died (none deregistered cleanly, none is alive).
-        case allParticipantsDead(count: Int)
-        /// Nobody is registered (only with `includeUnused`).
+    public enum Reason: Sendable, Equatable, CustomStringConvertible {
+        /// Created ``SharedMemory/Lifetime/removedWithLastUser``, and no live process uses it
+        /// (its users were killed: users that leave normally remove it themselves).
+        case lastUserGone
+        /// A ``SharedMemory/Lifetime/persistent`` object no live process uses (only with
+        /// `includeUnused`: a persistent object is meant to outlive its users, like a file).
         case unused
-        /// Its creator died before finishing it; it can never become ready.
+        /// Its header says its creator died while initialising it, and no live process holds it.
+        /// (Interprocess itself never publishes a half-built object; another writer did.)
         case creatorDiedDuringInitialization
         /// A temporary file of a creator that died before publishing (only where `O_TMPFILE` is
         /// unavailable).
         case abandonedTemporaryFile
+        /// Not a usable object of this user's — not a regular file, a corrupt or foreign-format
+        /// file, or owned by another user — and no live process holds it (only with
+        /// `includeDamaged`).
+        case damaged(SharedMemoryError)
 
         public var description: String {
             switch self {
-            case let .allParticipantsDead(count): "all \(count) participant\(count == 1 ? "" : "s") dead"
-            case .unused: "no participants"
+            case .lastUserGone: "removed with its last user, and every user is gone"
+            case .unused: "persistent, no live user"
             case .creatorDiedDuringInitialization: "creator died during initialisation"
             case .abandonedTemporaryFile: "abandoned temporary file"
+            case let .damaged(error): "damaged: \(error)"
             }
         }
     }
@@ -33,16 +41,30 @@ public struct StaleObject: Sendable, Hashable {
     public let reason: Reason
 }
 
+/// What `shm clean` may remove besides objects removed with their last user.
+public struct CleanupScope: OptionSet, Sendable, Hashable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// Persistent objects no live process uses.
+    public static let unused = CleanupScope(rawValue: 1 << 0)
+    /// Entries under the prefix that are not usable objects of this user's: symbolic links,
+    /// FIFOs and other non-regular files, corrupt or foreign-format files, and objects owned
+    /// by another user. Never one a live process holds.
+    public static let damaged = CleanupScope(rawValue: 1 << 1)
+}
+
 extension SharedObjectRegistry {
-    /// The objects in ``SharedMemory/directory`` that no live process uses any more.
+    /// The objects in ``SharedMemory/directory`` that `shm clean` would remove: those created
+    /// ``SharedMemory/Lifetime/removedWithLastUser`` whose users are all gone, objects whose
+    /// foreign creator died initialising them, and abandoned temporary files; plus what `scope`
+    /// adds.
     ///
-    /// An object is stale when it has registered participants and all of them are dead (the
-    /// processes crashed or were killed while using it), or when its creator died while
-    /// initialising it. With `includeUnused`, objects nobody is registered with count too —
-    /// off by default, because a named object is meant to outlive its users, like a file.
-    /// Objects with a live participant are never stale.
+    /// Whether a process uses an object is decided by the kernel's locks alone (see
+    /// ``SharedObjectInfo/isInUse``), never by a header field another process could write: an
+    /// object any live process holds is never stale.
     /// - Throws: ``SharedMemoryError`` if the directory cannot be read.
-    public static func staleObjects(includeUnused: Bool = false) throws(SharedMemoryError) -> [StaleObject] {
+    public static func staleObjects(scope: CleanupScope = []) throws(SharedMemoryError) -> [StaleObject] {
         let directory = SharedMemory.directory
         let files: [String]
         do { files = try FileSystem.entries(of: directory) } catch {
@@ -58,46 +80,67 @@ extension SharedObjectRegistry {
                 continue
             }
             guard let name = SegmentName(fileName: file), let info = try? inspect(named: name.rawValue) else { continue }
-            if let reason = staleness(of: info, includeUnused: includeUnused) {
+            if let reason = staleness(of: info, scope: scope) {
                 stale.append(StaleObject(name: name.rawValue, path: path, reason: reason))
             }
         }
         return stale
     }
 
-    /// Removes the stale objects (see ``staleObjects(includeUnused:)``) and returns them.
+    /// Removes the objects ``staleObjects(scope:)`` lists and returns those it removed.
     ///
-    /// Each object is examined again, through the descriptor that is then compared with the
-    /// name, right before it is unlinked; one that gained a live participant or was replaced in
-    /// the meantime is left alone. Processes that still have a removed object mapped keep using
-    /// it.
+    /// Each one is removed under its removal lock (see <doc:SecurityAndHostilePeers>): the
+    /// remover opens the file, takes the lock, checks once more that no live process holds any
+    /// lock on it and that the name still refers to it, and only then unlinks it. An opener
+    /// racing the removal either is seen and keeps the object alive, or finds the name gone
+    /// and creates the object anew. An object that cannot be opened for writing (another
+    /// user's, or read-only) is left alone. Processes that still map a removed object keep it.
     /// - Throws: ``SharedMemoryError`` if the directory cannot be read.
     @discardableResult
-    public static func removeStaleObjects(includeUnused: Bool = false) throws(SharedMemoryError) -> [StaleObject] {
+    public static func removeStaleObjects(scope: CleanupScope = []) throws(SharedMemoryError) -> [StaleObject] {
         var removed: [StaleObject] = []
-        for object in try staleObjects(includeUnused: includeUnused) {
-            if object.reason == .abandonedTemporaryFile {
-                if (try? FileSystem.unlink(object.path)) != nil { removed.append(object) }
-                continue
-            }
-            guard let fd = try? FileSystem.open(object.path, flags: O_RDONLY) else { continue }
-            defer { FileSystem.close(fd) }
-            // Re-check through this descriptor, so the decision and the unlink concern one file.
-            guard let info = try? inspect(named: object.name),
-                staleness(of: info, includeUnused: includeUnused) != nil,
-                SharedMemory.unlink(object.path, ifSameFileAs: fd)
-            else { continue }
+        for object in try staleObjects(scope: scope) where remove(object) {
             removed.append(object)
         }
         return removed
     }
 
-    static func staleness(of info: SharedObjectInfo, includeUnused: Bool) -> StaleObject.Reason? {
-        if case .failure(.creatorDiedDuringInitialization) = info.header { return .creatorDiedDuringInitialization }
-        guard case .success = info.header else { return nil }  // broken objects are for a human
-        if info.participants.contains(where: \.isAlive) { return nil }
-        if !info.participants.isEmpty { return .allParticipantsDead(count: info.participants.count) }
-        return includeUnused ? .unused : nil
+    private static func remove(_ object: StaleObject) -> Bool {
+        switch object.reason {
+        case .abandonedTemporaryFile:
+            return (try? FileSystem.unlink(object.path)) != nil
+        case .damaged(.notARegularFile):
+            // A link, FIFO or device: removing the entry never touches what it points to.
+            // Only if it is still the entry examined (not replaced by a regular file since).
+            guard let st = try? FileSystem.linkStatus(path: object.path), !FileSystem.isRegularFile(st) else { return false }
+            return (try? FileSystem.unlink(object.path)) != nil
+        default:
+            guard let (fd, _) = try? SharedMemory.openObjectFile(path: object.path, name: object.name, writable: true, owners: .anyUser)
+            else { return false }
+            defer { FileSystem.close(fd) }
+            return ObjectLocks.removeIfUnused(fd, path: object.path) == .removed
+        }
+    }
+
+    static func staleness(of info: SharedObjectInfo, scope: CleanupScope) -> StaleObject.Reason? {
+        if info.isInUse { return nil }
+        let isRegular: Bool
+        if case .failure(.notARegularFile) = info.header { isRegular = false } else { isRegular = true }
+        if isRegular && !SharedMemory.OwnerPolicy.currentUser.accepts(ownerUserID: info.ownerUserID) {
+            // Another user's object is theirs to clean, whatever its header says.
+            return scope.contains(.damaged) ? .damaged(.foreignOwner(name: info.name, ownerUserID: info.ownerUserID)) : nil
+        }
+        switch info.header {
+        case .success(let header):
+            if header.lifetime == .removedWithLastUser { return .lastUserGone }
+            return scope.contains(.unused) ? .unused : nil
+        case .failure(.creatorDiedDuringInitialization):
+            return .creatorDiedDuringInitialization
+        case .failure(.permissionDenied):
+            return nil  // nothing is known about it, not even whether it is in use
+        case .failure(let error):
+            return scope.contains(.damaged) ? .damaged(error) : nil
+        }
     }
 
     /// The creator pid of a temporary file name `.interprocess-tmp-PID-N`, or `nil`.

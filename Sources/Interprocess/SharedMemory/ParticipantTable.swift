@@ -57,10 +57,13 @@ public struct Participant: Sendable, Hashable {
 /// | 24 | 8 | registration time (ns since the UNIX epoch) |
 ///
 /// ## Claiming a slot
-/// A registrant takes the OFD lock on the slot's byte *first*; only the lock holder writes the
-/// slot. A dead participant's slot is therefore reclaimed simply by locking its byte. Locks
+/// A registrant takes the write lock on the slot's byte *first*; only the lock holder writes
+/// the slot. A dead participant's slot is therefore reclaimed simply by locking its byte. Locks
 /// taken through one open file description do not conflict with each other, so each
 /// ``SharedMemory`` remembers which slots it holds itself.
+///
+/// The table is for *showing* who uses an object. Liveness, cleanup and dead-peer detection
+/// count presence locks instead (see `ObjectLocks`), which have no such bound.
 struct ParticipantTable {
     static let offset = 1088
     static let slotSize = 64
@@ -121,12 +124,15 @@ struct ParticipantTable {
     }
 }
 
-/// A registration in an object's participant table, returned by ``SharedMemory/register(as:)``.
+/// A registration with an object, returned by ``SharedMemory/register(as:)``.
 public struct ParticipantRegistration: Sendable, Hashable {
-    /// The slot held.
-    public let slot: Int
+    /// The participant-table slot that shows it, or `nil` when the table was full: the
+    /// registration counts for liveness all the same (see ``SharedObjectInfo/liveRegistrations``).
+    public let slot: Int?
     /// The role registered.
     public let role: ParticipantRole
+    /// The presence byte whose write lock is the registration (see `ObjectLocks`).
+    let presenceByte: Int64
 }
 
 extension SharedMemory {
@@ -134,69 +140,107 @@ extension SharedMemory {
     ///
     /// The registration lasts until ``deregister(_:)`` or until this object is released; if the
     /// process dies first, the kernel drops it, and every other process sees the participant as
-    /// dead. Anonymous segments have a table too.
+    /// gone. Liveness does not depend on the participant table: when its 47 slots are taken
+    /// the registration has no slot (``ParticipantRegistration/slot`` is `nil`), is not listed
+    /// by name, and still counts as a live user. Anonymous segments register too.
     ///
     /// - Parameter role: what the participant registers as.
-    /// - Returns: the registration, or `nil` if all 47 slots are held by live participants.
-    /// - Throws: ``SharedMemoryError/unexpected(_:operation:)`` if the kernel refuses the lock.
-    public func register(as role: ParticipantRole) throws(SharedMemoryError) -> ParticipantRegistration? {
+    /// - Throws: ``SharedMemoryError/lockInterference(name:)`` if a read-only process's locks
+    ///   keep the registration from being taken; ``SharedMemoryError/unexpected(_:operation:)``
+    ///   if the kernel refuses the lock.
+    public func register(as role: ParticipantRole) throws(SharedMemoryError) -> ParticipantRegistration {
+        let byte = try ObjectLocks.takePresence(descriptor, role: role, name: displayName)
+        return register(as: role, presenceByte: byte)
+    }
+
+    /// Completes a registration whose presence byte the caller already holds: claims a table
+    /// slot to show it, if one is free.
+    func register(as role: ParticipantRole, presenceByte: Int64) -> ParticipantRegistration {
+        heldPresence.withLock { $0[presenceByte] = role }
         let table = ParticipantTable(base: mapping)
-        // Why two passes (free slots first, dead participants' slots only when none is free): a
-        // dead participant's entry is the evidence channels use to report a peer that died in
-        // the middle of an operation (an MPMC sender or receiver holding a claimed slot).
-        // Reclaiming it while free slots remained erased that evidence as soon as anyone else
-        // opened the channel, and the other side then waited forever (found by the multi-process
-        // channel death tests).
+        // Why two passes (free slots first, dead participants' slots only when none is free):
+        // a dead participant's entry is what `shm inspect` shows of a process that died using
+        // the object; reclaiming it while free slots remain would erase that at once.
         for pass in 0..<2 {
             for index in 0..<ParticipantTable.slotCount {
                 // Relaxed: only a hint for choosing a slot; the lock below decides.
                 if pass == 0 && table.stateWord(index).pointee.load(ordering: .relaxed) != 0 { continue }
                 let claimed: Bool = heldSlots.withLock { held in
                     if held.contains(index) { return false }
-                    // Another open file description holding the byte makes this fail: live slot.
-                    guard (try? FileSystem.tryLock(descriptor, start: ParticipantTable.lockByte(index), length: 1, exclusive: true)) == true
+                    // A write lock of another open file description: a live slot. Read locks in
+                    // the way (a read-only process) make the slot unusable, nothing more.
+                    guard (try? ObjectLocks.tryWriteLock(descriptor, byte: Int64(ParticipantTable.lockByte(index)))) == .taken
                     else { return false }
                     held.insert(index)
                     return true
                 }
                 if claimed {
                     table.fill(index, role: role)
-                    return ParticipantRegistration(slot: index, role: role)
+                    return ParticipantRegistration(slot: index, role: role, presenceByte: presenceByte)
                 }
             }
         }
-        return nil
+        return ParticipantRegistration(slot: nil, role: role, presenceByte: presenceByte)
     }
 
     /// Ends a registration made with ``register(as:)``.
     public func deregister(_ registration: ParticipantRegistration) {
-        heldSlots.withLock { held in
-            guard held.remove(registration.slot) != nil else { return }
-            ParticipantTable(base: mapping).clear(registration.slot)
-            FileSystem.unlock(descriptor, start: ParticipantTable.lockByte(registration.slot), length: 1)
+        if let slot = registration.slot {
+            heldSlots.withLock { held in
+                guard held.remove(slot) != nil else { return }
+                ParticipantTable(base: mapping).clear(slot)
+                FileSystem.unlock(descriptor, start: ParticipantTable.lockByte(slot), length: 1)
+            }
+        }
+        heldPresence.withLock { held in
+            guard held.removeValue(forKey: registration.presenceByte) != nil else { return }
+            ObjectLocks.unlock(descriptor, byte: registration.presenceByte)
         }
     }
 
-    /// The participants registered with this object, live and dead.
+    /// The participants the table shows, live and dead (at most 47; see ``liveRegistrations(of:)``
+    /// for a count that has no such bound).
     public var participants: [Participant] {
         let held = heldSlots.withLock { $0 }
         let fd = descriptor
         return ParticipantTable(base: mapping).read { index in
-            held.contains(index)
-                || (try? FileSystem.isLockedByOthers(fd, start: ParticipantTable.lockByte(index), length: 1)) == true
+            held.contains(index) || ParticipantTable.slotIsLive(fd, index)
+        }
+    }
+
+    /// The live registrations of `role` with this object, this handle's own included, however
+    /// many there are.
+    public func liveRegistrations(of role: ParticipantRole) -> Int {
+        let own = heldPresence.withLock { held in held.values.filter { $0 == role }.count }
+        let range = ObjectLocks.presenceRange(of: role)
+        return own + ObjectLocks.writeLockCount(descriptor, start: range.start, length: range.length)
+    }
+
+    /// The name for messages: the object's name, or a description of an anonymous segment.
+    var displayName: String { name?.rawValue ?? "<anonymous>" }
+}
+
+extension ParticipantTable {
+    /// Whether another open file description holds slot `index`'s write lock. A read query:
+    /// read locks, which a read-only process can take, never make a slot look alive.
+    static func slotIsLive(_ fd: Int32, _ index: Int) -> Bool {
+        do { return try FileSystem.conflictingLock(fd, write: false, start: Int64(lockByte(index)), length: 1) != nil } catch {
+            return false  // shown as dead; liveness decisions never rest on the table
         }
     }
 }
 
 extension SharedMemory {
-    /// Takes the exclusive OFD lock on `byte` of the backing file without waiting; `false` if
-    /// another open file description holds it. Used for roles only one process may hold.
-    func tryLockByte(_ byte: Int) -> Bool {
-        (try? FileSystem.tryLock(descriptor, start: byte, length: 1, exclusive: true)) == true
+    /// Takes the write lock on `byte` of the backing file without waiting. Used for roles only
+    /// one process may hold.
+    func tryLockByte(_ byte: Int64) throws(SharedMemoryError) -> ObjectLocks.Attempt {
+        do { return try ObjectLocks.tryWriteLock(descriptor, byte: byte) } catch {
+            throw SharedMemoryError.from(error, name: displayName, operation: "fcntl(F_OFD_SETLK)")
+        }
     }
 
     /// Releases a lock taken with ``tryLockByte(_:)``.
-    func unlockByte(_ byte: Int) {
-        FileSystem.unlock(descriptor, start: byte, length: 1)
+    func unlockByte(_ byte: Int64) {
+        ObjectLocks.unlock(descriptor, byte: byte)
     }
 }

@@ -18,14 +18,14 @@ import Synchronization
 /// | 32 | 8 | payload size in bytes |
 /// | 40 | 8 | capacity (elements, for typed objects) |
 /// | 48 | 4 | creator pid |
-/// | 52 | 4 | flags (0) |
+/// | 52 | 4 | flags: bit 0 set for ``SharedMemory/Lifetime/removedWithLastUser``; other bits 0 |
 /// | 56 | 8 | creator start time (clock ticks after boot) |
 /// | 64 | 8 | creation time (ns since the UNIX epoch; display only) |
 /// | 72 | 4×4 | element size, stride, alignment, name length |
 /// | 88 | 64 | element type name (UTF-8, zero-padded) |
 /// | 152 | 32 | kind parameters (meaning per kind) |
 /// | 184 | 8 | FNV-1a checksum of bytes 0..<184 with the state word read as 0 |
-/// | 1024 | 64 | role-lock bytes: only their OFD locks matter, the contents stay zero |
+/// | 1024 | 64 | role and removal lock bytes: only their OFD locks matter (see `ObjectLocks`), the contents stay zero |
 /// | 1088 | 3008 | participant table, 47 slots of 64 bytes (see `ParticipantTable`) |
 ///
 /// Version 2 changed no header field: it marks the single-producer channel ring that releases
@@ -73,6 +73,13 @@ struct SegmentHeader {
         var creationTime: Int64
         var elementType: ElementType
         var kindParameters: [UInt32]  // up to 8
+        var lifetime: SharedMemory.Lifetime = .persistent
+    }
+
+    /// Header flag bits.
+    enum Flag {
+        static let removedWithLastUser: UInt32 = 1
+        static let known: UInt32 = removedWithLastUser
     }
 
     let base: UnsafeMutableRawPointer
@@ -98,7 +105,8 @@ struct SegmentHeader {
         base.storeBytes(of: UInt64(f.payloadSize), toByteOffset: Offset.payloadSize, as: UInt64.self)
         base.storeBytes(of: UInt64(f.capacity), toByteOffset: Offset.capacity, as: UInt64.self)
         base.storeBytes(of: f.creator.pid, toByteOffset: Offset.creatorPID, as: Int32.self)
-        base.storeBytes(of: UInt32(0), toByteOffset: Offset.flags, as: UInt32.self)
+        let flags: UInt32 = f.lifetime == .removedWithLastUser ? Flag.removedWithLastUser : 0
+        base.storeBytes(of: flags, toByteOffset: Offset.flags, as: UInt32.self)
         base.storeBytes(of: f.creator.startTime, toByteOffset: Offset.creatorStart, as: UInt64.self)
         base.storeBytes(of: f.creationTime, toByteOffset: Offset.creationTime, as: Int64.self)
         base.storeBytes(of: UInt32(f.elementType.size), toByteOffset: Offset.elementSize, as: UInt32.self)
@@ -157,6 +165,10 @@ struct SegmentHeader {
         guard Int(total) <= mappedBytes else {
             throw .truncated(name: name, expectedBytes: Int(total), actualBytes: mappedBytes)
         }
+        let flags = base.load(fromByteOffset: Offset.flags, as: UInt32.self)
+        guard flags & ~Flag.known == 0 else {
+            throw .corruptHeader(name: name, detail: "unknown flags \(String(flags, radix: 16))")
+        }
         let nameLength = Int(base.load(fromByteOffset: Offset.elementNameLength, as: UInt32.self))
         guard nameLength <= ElementType.maximumNameLength else {
             throw .corruptHeader(name: name, detail: "element name length \(nameLength)")
@@ -175,7 +187,8 @@ struct SegmentHeader {
             elementType: element,
             kindParameters: (0..<8).map {
                 base.load(fromByteOffset: Offset.kindParameters + 4 * $0, as: UInt32.self)
-            })
+            },
+            lifetime: flags & Flag.removedWithLastUser != 0 ? .removedWithLastUser : .persistent)
     }
 
     var magicValue: UInt64 { base.load(fromByteOffset: Offset.magic, as: UInt64.self) }

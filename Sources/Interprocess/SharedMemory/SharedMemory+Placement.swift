@@ -27,14 +27,15 @@ extension SharedMemory {
     /// Opens or creates the named segment of a fixed-size object (mutex, condition, …).
     static func namedObject(
         _ name: String, kind: ObjectKind, payloadSize: Int, kindParameters: [UInt32] = [],
-        mode: OpenMode, permissions: FilePermissions, timeout: Duration,
+        mode: OpenMode, permissions: FilePermissions, lifetime: Lifetime, owners: OwnerPolicy, timeout: Duration,
         initialize: (UnsafeMutableRawPointer) throws(SharedMemoryError) -> Void
     ) throws(SharedMemoryError) -> SharedMemory {
         let layout = Layout(
             kind: kind, payloadSize: payloadSize, capacity: 1, elementType: .none,
-            kindParameters: kindParameters, checksCapacity: true)
+            kindParameters: kindParameters, checksCapacity: true, lifetime: lifetime)
         return try SharedMemory(
-            name: try SegmentName(name), mode: mode, layout: layout, permissions: permissions, timeout: timeout,
+            name: try SegmentName(name), mode: mode, layout: layout, permissions: permissions, owners: owners,
+            timeout: timeout,
             initialize: { (payload) throws(SharedMemoryError) in try initialize(payload.baseAddress!) })
     }
 }

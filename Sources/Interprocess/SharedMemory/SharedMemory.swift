@@ -43,6 +43,43 @@ public final class SharedMemory: @unchecked Sendable {
         case openOrCreate
     }
 
+    /// How long a named object keeps its name.
+    public enum Lifetime: Sendable, Hashable {
+        /// Until someone removes it (``remove()``, ``remove(named:)``, `shm rm`), like a file.
+        /// `shm clean` leaves it alone unless asked to include persistent objects.
+        case persistent
+        /// Until the last process using it releases it or exits. When every user was killed,
+        /// the next process that opens the name, or `shm clean`, removes it first. Who counts
+        /// as a user is decided by kernel locks, never by a header field (see
+        /// <doc:SecurityAndHostilePeers>).
+        case removedWithLastUser
+    }
+
+    /// Which owners of an existing object an open accepts.
+    ///
+    /// Opening an object another user owns lets that user read and rewrite everything kept in
+    /// it and hold its locks forever, so by default only objects of the calling process's
+    /// effective user are opened; any other owner is refused with
+    /// ``SharedMemoryError/foreignOwner(name:ownerUserID:)``, and ``OpenMode/openOrCreate``
+    /// never silently joins an object another user planted under the name.
+    public struct OwnerPolicy: Sendable, Hashable {
+        /// The accepted owners besides the current user; `nil` accepts every owner.
+        let others: Set<UInt32>?
+
+        /// Only the calling process's effective user (the default).
+        public static let currentUser = OwnerPolicy(others: [])
+        /// Every owner: for objects whose contents this process does not need to trust.
+        public static let anyUser = OwnerPolicy(others: nil)
+        /// The current user and the users `userIDs` (for example `[0]` to open objects a root
+        /// service created for everyone).
+        public static func trusting(userIDs: Set<UInt32>) -> OwnerPolicy { OwnerPolicy(others: userIDs) }
+
+        /// Whether an object owned by `ownerUserID` may be opened.
+        public func accepts(ownerUserID: UInt32) -> Bool {
+            ownerUserID == FileSystem.effectiveUserID || others.map { $0.contains(ownerUserID) } ?? true
+        }
+    }
+
     /// The directory holding named segments: `/dev/shm`, or the value of the environment
     /// variable `INTERPROCESS_SHM_DIRECTORY` (for tests and containers with another tmpfs).
     public static var directory: String {
@@ -78,10 +115,19 @@ public final class SharedMemory: @unchecked Sendable {
     let mappedLength: Int
     let descriptor: Int32
     let removeOnDeinit: Bool
-    /// The participant-table slots this object holds the OFD locks of (see ParticipantTable).
+    /// The participant-table slots this object holds the write locks of (see ParticipantTable).
     let heldSlots = PlatformLock<Set<Int>>([])
-    /// This object's own registration as an opener, if the table had room.
+    /// The presence bytes this object holds, and their roles (see ObjectLocks).
+    let heldPresence = PlatformLock<[Int64: ParticipantRole]>([:])
+    /// This object's own registration as an opener.
     private var openerRegistration: ParticipantRegistration? = nil
+    /// Process mutexes in this mapping that threads of this process hold (see `ProcessMutex`):
+    /// while it is non-zero the mapping must outlive this object, because the kernel writes
+    /// into a held robust mutex when its owner dies.
+    let heldMutexCount = Atomic<Int>(0)
+
+    /// How long the name lives (``Lifetime/persistent`` for anonymous segments).
+    public let lifetime: Lifetime
 
     /// The payload size in bytes.
     public var size: Int { bytes.count }
@@ -104,6 +150,10 @@ public final class SharedMemory: @unchecked Sendable {
     ///     the size it was created with; pass `nil` with ``OpenMode/open`` to accept any size.
     ///   - permissions: the file mode of a new segment. The default, `0600`, lets only this
     ///     user open it; wider modes are never applied unless asked for.
+    ///   - lifetime: how long a new segment's name lives (default ``Lifetime/persistent``;
+    ///     an existing object keeps the lifetime it was created with).
+    ///   - owners: the owners of an existing object this open accepts (default: only the
+    ///     current user; see ``OwnerPolicy``).
     ///   - timeout: how long to wait for a segment another process is still initialising.
     ///   - removeOnDeinit: remove the name when this object is released (only if this call
     ///     created it).
@@ -116,6 +166,8 @@ public final class SharedMemory: @unchecked Sendable {
         mode: OpenMode = .openOrCreate,
         size: Int?,
         permissions: FilePermissions = [.ownerRead, .ownerWrite],
+        lifetime: Lifetime = .persistent,
+        owners: OwnerPolicy = .currentUser,
         timeout: Duration = .seconds(5),
         removeOnDeinit: Bool = false,
         initializer: ((UnsafeMutableRawBufferPointer) throws(SharedMemoryError) -> Void)? = nil
@@ -127,9 +179,9 @@ public final class SharedMemory: @unchecked Sendable {
         }
         let layout = Layout(
             kind: .segment, payloadSize: size ?? 0, capacity: size ?? 0, elementType: .none,
-            kindParameters: [], checksCapacity: size != nil)
+            kindParameters: [], checksCapacity: size != nil, lifetime: lifetime)
         try self.init(
-            name: segmentName, mode: mode, layout: layout, permissions: permissions, timeout: timeout,
+            name: segmentName, mode: mode, layout: layout, permissions: permissions, owners: owners, timeout: timeout,
             removeOnDeinit: removeOnDeinit, initialize: { (payload) throws(SharedMemoryError) in try initializer?(payload) })
     }
 
@@ -148,11 +200,16 @@ public final class SharedMemory: @unchecked Sendable {
         do { fd = try FileSystem.memfd(name: "interprocess") } catch {
             throw SharedMemoryError.from(error, name: "<anonymous>", operation: "memfd_create", requestedBytes: total)
         }
-        do {
+        do throws(SharedMemoryError) {
             let (mapping, _) = try build(fd: fd, layout: layout, total: total, name: "<anonymous>", initialize: { _ in })
+            let presence: Int64
+            do { presence = try ObjectLocks.takePresence(fd, role: .opener, name: "<anonymous>") } catch {
+                FileSystem.unmap(mapping, length: total)
+                throw error
+            }
             return SharedMemory(
                 name: nil, fields: layout.fields(total: total), mapping: mapping, mappedLength: total,
-                descriptor: fd, wasCreated: true, removeOnDeinit: false)
+                descriptor: fd, wasCreated: true, removeOnDeinit: false, openerPresence: presence)
         } catch {
             FileSystem.close(fd)
             throw error
@@ -173,12 +230,14 @@ public final class SharedMemory: @unchecked Sendable {
             let errno = error == .noSuchFileOrDirectory ? Errno.badFileDescriptor : error
             throw SharedMemoryError.unexpected(errno, operation: "open(/proc/self/fd/\(descriptor.rawValue))")
         }
-        do {
+        do throws(SharedMemoryError) {
+            let displayName = "<fd \(descriptor.rawValue)>"
+            let presence = try ObjectLocks.takePresence(fd, role: .opener, name: displayName)
             let (mapping, length, fields) = try SharedMemory.validate(
-                fd: fd, name: "<fd \(descriptor.rawValue)>", expected: nil, deadline: .after(.seconds(5)))
+                fd: fd, name: displayName, expected: nil, deadline: .after(.seconds(5)))
             self.init(
                 name: nil, fields: fields, mapping: mapping, mappedLength: length, descriptor: fd,
-                wasCreated: false, removeOnDeinit: false)
+                wasCreated: false, removeOnDeinit: false, openerPresence: presence)
         } catch {
             FileSystem.close(fd)
             throw error
@@ -201,7 +260,7 @@ public final class SharedMemory: @unchecked Sendable {
     /// Whether an object named `name` exists (of any kind, valid or not).
     public static func exists(named name: String) -> Bool {
         guard let segmentName = try? SegmentName(name) else { return false }
-        return (try? FileSystem.status(path: segmentName.path(in: directory))) != nil
+        return entryExists(segmentName.path(in: directory))
     }
 
     /// Removes this segment's name, if the name still refers to this segment.
@@ -212,21 +271,27 @@ public final class SharedMemory: @unchecked Sendable {
     public func remove() throws(SharedMemoryError) {
         guard let name else { return }  // anonymous: nothing to unlink
         let path = name.path(in: SharedMemory.directory)
-        do {
-            let mine = try FileSystem.status(descriptor)
-            let current = try FileSystem.status(path: path)
-            guard mine.st_ino == current.st_ino && mine.st_dev == current.st_dev else {
-                throw SharedMemoryError.notFound(name: name.rawValue)
-            }
-            try FileSystem.unlink(path)
-        } catch let error as SharedMemoryError {
-            throw error
-        } catch {
-            throw SharedMemoryError.from(error as! Errno, name: name.rawValue, operation: "unlink")
+        guard ObjectLocks.names(path, descriptor) else { throw .notFound(name: name.rawValue) }
+        do { try FileSystem.unlink(path) } catch {
+            throw SharedMemoryError.from(error, name: name.rawValue, operation: "unlink")
         }
     }
 
     deinit {
+        // SYNC POINT: acquiring; pairs with the releasing decrement in `ProcessMutex.unlock`,
+        // so a mutex released by another thread of this process is seen as released here.
+        if heldMutexCount.load(ordering: .acquiring) != 0 {
+            // A thread of this process holds a mutex in this mapping. The kernel writes into
+            // a held robust mutex when its owner exits, and the owner death must stay visible
+            // to the other processes: the mapping, the descriptor and the registrations stay
+            // for the life of the process (a deliberate leak; see `ProcessMutex`).
+            return
+        }
+        if let name, lifetime == .removedWithLastUser {
+            // Still holding our own presence, which our own queries do not see: the object is
+            // removed only if no other user holds it.
+            _ = ObjectLocks.removeIfUnused(descriptor, path: name.path(in: SharedMemory.directory))
+        }
         if let openerRegistration { deregister(openerRegistration) }
         if removeOnDeinit && wasCreated { try? remove() }
         FileSystem.unmap(mapping, length: mappedLength)
@@ -245,6 +310,8 @@ public final class SharedMemory: @unchecked Sendable {
         /// Whether an existing segment's capacity must equal `capacity` (false to accept any,
         /// for `.open` without a size).
         var checksCapacity: Bool
+        /// The lifetime of a new object (an existing object keeps the one it was created with).
+        var lifetime: Lifetime = .persistent
 
         func totalSize() throws(SharedMemoryError) -> Int {
             let page = FileSystem.pageSize
@@ -259,13 +326,14 @@ public final class SharedMemory: @unchecked Sendable {
             SegmentHeader.Fields(
                 kind: kind, totalSize: total, payloadSize: payloadSize, capacity: capacity,
                 creator: .current, creationTime: FileSystem.wallClockNanoseconds, elementType: elementType,
-                kindParameters: kindParameters)
+                kindParameters: kindParameters, lifetime: lifetime)
         }
     }
 
     private init(
         name: SegmentName?, fields: SegmentHeader.Fields, mapping: UnsafeMutableRawPointer, mappedLength: Int,
-        descriptor: Int32, wasCreated: Bool, removeOnDeinit: Bool, registersAsOpener: Bool = true
+        descriptor: Int32, wasCreated: Bool, removeOnDeinit: Bool, registersAsOpener: Bool = true,
+        openerPresence: Int64
     ) {
         self.name = name
         self.kind = fields.kind
@@ -279,17 +347,30 @@ public final class SharedMemory: @unchecked Sendable {
         self.descriptor = descriptor
         self.removeOnDeinit = removeOnDeinit
         self.bytes = UnsafeMutableRawBufferPointer(start: mapping + SegmentHeader.size, count: fields.payloadSize)
-        // Every open registers, so `shm ls` can tell live users from dead ones. A full table
-        // leaves the object usable, just unlisted.
-        // Channels register their handles with their own roles instead.
-        if registersAsOpener { self.openerRegistration = try? register(as: .opener) }
+        self.lifetime = name == nil ? .persistent : fields.lifetime
+        // Every open holds an opener presence lock from before it validated the object (the
+        // removal protocol needs it; see ObjectLocks) until this object is released. Opener
+        // handles are also shown in the table; channels show their handles' roles instead.
+        if registersAsOpener {
+            self.openerRegistration = register(as: .opener, presenceByte: openerPresence)
+        } else {
+            heldPresence.withLock { $0[openerPresence] = .opener }
+        }
     }
 
     /// Creates or opens `name` for an object of `layout`; the creator runs `initialize` on the
     /// payload before the segment becomes visible.
+    ///
+    /// Opening (see `ObjectLocks` for the protocol): the directory entry is opened without
+    /// following links and refused unless it is a regular file of an accepted owner; the opener
+    /// takes its presence lock, waits out any removal in progress and checks that the name still
+    /// refers to the file it holds; only then does it map and validate. An object whose users
+    /// are all gone and that was created ``Lifetime/removedWithLastUser`` is removed and treated
+    /// as absent.
     convenience init(
         name: SegmentName, mode: OpenMode, layout: Layout, permissions: FilePermissions,
-        timeout: Duration, removeOnDeinit: Bool = false, registersAsOpener: Bool = true,
+        owners: OwnerPolicy = .currentUser, timeout: Duration, removeOnDeinit: Bool = false,
+        registersAsOpener: Bool = true,
         initialize: (UnsafeMutableRawBufferPointer) throws(SharedMemoryError) -> Void
     ) throws(SharedMemoryError) {
         let deadline = Deadline(timeout: timeout)
@@ -300,51 +381,149 @@ public final class SharedMemory: @unchecked Sendable {
         // from spinning forever.
         for _ in 0..<64 {
             if mode != .create {
-                do {
-                    let fd = try FileSystem.open(path, flags: O_RDWR)
-                    do {
-                        let (mapping, length, fields) = try SharedMemory.validate(
-                            fd: fd, name: name.rawValue, expected: layout, deadline: deadline)
-                        self.init(
-                            name: name, fields: fields, mapping: mapping, mappedLength: length,
-                            descriptor: fd, wasCreated: false, removeOnDeinit: false,
-                            registersAsOpener: registersAsOpener)
-                        return
-                    } catch SharedMemoryError.creatorDiedDuringInitialization where mode == .openOrCreate {
-                        // Take over: the object can never become ready. Unlink it — only if the
-                        // name still refers to the file we examined — and create it anew.
-                        SharedMemory.unlink(path, ifSameFileAs: fd)
-                        FileSystem.close(fd)
-                        continue
+                let opened: (fd: Int32, presence: Int64)?
+                do throws(SharedMemoryError) {
+                    opened = try SharedMemory.openForUse(path: path, name: name.rawValue, owners: owners, deadline: deadline)
+                } catch {
+                    guard case .notFound = error, mode == .openOrCreate else { throw error }
+                    opened = nil  // absent: create it below
+                }
+                if let (fd, presence) = opened {
+                    let usable: (UnsafeMutableRawPointer, Int, SegmentHeader.Fields)?
+                    do throws(SharedMemoryError) {
+                        usable = try SharedMemory.validateForUse(fd: fd, path: path, name: name.rawValue, layout: layout, mode: mode, deadline: deadline)
                     } catch {
                         FileSystem.close(fd)
                         throw error
                     }
-                } catch let error as SharedMemoryError {
-                    throw error
-                } catch let error as Errno where error == .noSuchFileOrDirectory && mode == .openOrCreate {
-                    // Fall through to create.
-                } catch {
-                    throw SharedMemoryError.from(error as! Errno, name: name.rawValue, operation: "open")
+                    guard let (mapping, length, fields) = usable else {
+                        // Removed as dead (or taken over): start over, as if it had been absent.
+                        FileSystem.close(fd)
+                        if mode == .open { throw .notFound(name: name.rawValue) }
+                        continue
+                    }
+                    self.init(
+                        name: name, fields: fields, mapping: mapping, mappedLength: length,
+                        descriptor: fd, wasCreated: false, removeOnDeinit: false,
+                        registersAsOpener: registersAsOpener, openerPresence: presence)
+                    return
                 }
             }
             let total = try layout.totalSize()
             let created = try SharedMemory.createAndPublish(
                 path: path, directory: directory, name: name.rawValue, layout: layout, total: total,
                 permissions: permissions, initialize: initialize)
-            if let (fd, mapping) = created {
+            if let (fd, mapping, presence) = created {
                 self.init(
                     name: name, fields: layout.fields(total: total), mapping: mapping, mappedLength: total,
                     descriptor: fd, wasCreated: true, removeOnDeinit: removeOnDeinit,
-                    registersAsOpener: registersAsOpener)
-                // Re-read the fields actually written (creator identity, time) for accuracy.
+                    registersAsOpener: registersAsOpener, openerPresence: presence)
                 return
             }
-            // Someone else published first.
-            if mode == .create { throw .alreadyExists(name: name.rawValue) }
+            // Someone else published first, or a dead transient object holds the name.
+            if mode == .create {
+                if SharedMemory.removeIfAbandoned(path: path, name: name.rawValue, owners: owners, deadline: deadline) {
+                    continue
+                }
+                throw .alreadyExists(name: name.rawValue)
+            }
         }
         throw .unexpected(.resourceTemporarilyUnavailable, operation: "open or create '\(name)' (raced too often)")
     }
+
+    /// Opens the object file at `path` for use: a regular file of an accepted owner, opened for
+    /// reading and writing, with this opener's presence lock taken and no removal able to
+    /// unlink it unnoticed. Returns `nil` when the name was removed or replaced meanwhile (the
+    /// caller starts over).
+    private static func openForUse(
+        path: String, name: String, owners: OwnerPolicy, deadline: Deadline
+    ) throws(SharedMemoryError) -> (fd: Int32, presence: Int64)? {
+        let (fd, _) = try openObjectFile(path: path, name: name, writable: true, owners: owners)
+        do {
+            let presence = try ObjectLocks.takePresence(fd, role: .opener, name: name)
+            guard try ObjectLocks.survivesRemoval(fd, path: path, name: name, deadline: deadline) else {
+                FileSystem.close(fd)
+                return nil
+            }
+            return (fd, presence)
+        } catch {
+            FileSystem.close(fd)
+            throw error
+        }
+    }
+
+    /// Maps and validates an object opened with ``openForUse(path:name:owners:deadline:)``.
+    /// Returns `nil` when the object turned out to be dead and was removed: a
+    /// ``Lifetime/removedWithLastUser`` object whose users are all gone (killed: a user that
+    /// leaves normally removes it), or, for ``OpenMode/openOrCreate``, an object whose foreign
+    /// creator died initialising it and that nobody holds. The caller still owns `fd`.
+    private static func validateForUse(
+        fd: Int32, path: String, name: String, layout: Layout, mode: OpenMode, deadline: Deadline
+    ) throws(SharedMemoryError) -> (UnsafeMutableRawPointer, Int, SegmentHeader.Fields)? {
+        let validated: (UnsafeMutableRawPointer, Int, SegmentHeader.Fields)
+        do throws(SharedMemoryError) {
+            validated = try validate(fd: fd, name: name, expected: layout, deadline: deadline)
+        } catch {
+            guard case .creatorDiedDuringInitialization = error, mode == .openOrCreate else { throw error }
+            // Interprocess publishes objects only once ready, so this one was left by another
+            // writer of the format. Take it over only if nobody holds it: a forged state word
+            // must not let an opener remove a live object.
+            let removal = ObjectLocks.removeIfUnused(fd, path: path)
+            guard removal == .removed || removal == .replaced else { throw error }
+            return nil
+        }
+        let (mapping, length, fields) = validated
+        if fields.lifetime == .removedWithLastUser && !ObjectLocks.hasOtherLiveUser(fd) {
+            FileSystem.unmap(mapping, length: length)
+            _ = ObjectLocks.removeIfUnused(fd, path: path)
+            return nil
+        }
+        return validated
+    }
+
+    /// Opens the directory entry `path` as a regular file of an owner `owners` accepts, without
+    /// following a symbolic link, blocking on a FIFO or opening a device: the entry itself is
+    /// examined first (through an `O_PATH` descriptor) and only a regular file is opened for
+    /// I/O, through that same inode.
+    static func openObjectFile(
+        path: String, name: String, writable: Bool, owners: OwnerPolicy
+    ) throws(SharedMemoryError) -> (fd: Int32, status: stat) {
+        let entry: Int32
+        do { entry = try FileSystem.openEntry(path) } catch {
+            throw SharedMemoryError.from(error, name: name, operation: "open")
+        }
+        defer { FileSystem.close(entry) }
+        let status: stat
+        do { status = try FileSystem.status(entry) } catch {
+            throw SharedMemoryError.from(error, name: name, operation: "fstat")
+        }
+        guard FileSystem.isRegularFile(status) else {
+            throw .notARegularFile(name: name, fileType: FileSystem.typeDescription(status.st_mode))
+        }
+        guard owners.accepts(ownerUserID: status.st_uid) else {
+            throw .foreignOwner(name: name, ownerUserID: status.st_uid)
+        }
+        do { return (try FileSystem.reopen(entry, flags: writable ? O_RDWR : O_RDONLY), status) } catch {
+            throw SharedMemoryError.from(error, name: name, operation: "open")
+        }
+    }
+
+    /// Removes the object at `path` if it is a ``Lifetime/removedWithLastUser`` object whose
+    /// users are all gone; returns whether the name is free now.
+    static func removeIfAbandoned(path: String, name: String, owners: OwnerPolicy, deadline: Deadline) -> Bool {
+        // Anything that cannot be opened and validated is not known to be dead: the name stays taken.
+        guard let (fd, _) = try? openObjectFile(path: path, name: name, writable: true, owners: owners) else { return false }
+        defer { FileSystem.close(fd) }
+        guard let (mapping, length, fields) = try? validate(fd: fd, name: name, expected: nil, deadline: .now) else {
+            return false
+        }
+        FileSystem.unmap(mapping, length: length)
+        guard fields.lifetime == .removedWithLastUser else { return false }
+        let outcome = ObjectLocks.removeIfUnused(fd, path: path)
+        return outcome == .removed || outcome == .replaced
+    }
+
+    static func entryExists(_ path: String) -> Bool { (try? FileSystem.linkStatus(path: path)) != nil }
 
     /// Builds a complete segment in an unnamed file and links it at `path`.
     /// Returns `nil` if the name was taken first.
@@ -352,7 +531,7 @@ public final class SharedMemory: @unchecked Sendable {
         path: String, directory: String, name: String, layout: Layout, total: Int,
         permissions: FilePermissions,
         initialize: (UnsafeMutableRawBufferPointer) throws(SharedMemoryError) -> Void
-    ) throws(SharedMemoryError) -> (Int32, UnsafeMutableRawPointer)? {
+    ) throws(SharedMemoryError) -> (Int32, UnsafeMutableRawPointer, Int64)? {
         var temporaryPath: String? = nil
         let fd: Int32
         do {
@@ -361,7 +540,8 @@ public final class SharedMemory: @unchecked Sendable {
             // A file system without O_TMPFILE: build under a hidden temporary name instead.
             let temp = directory + "/.interprocess-tmp-\(ProcessIdentity.current.pid)-\(nextTemporaryID())"
             do {
-                fd = try FileSystem.open(temp, flags: O_RDWR | O_CREAT | O_EXCL, mode: permissions.rawValue)
+                // O_EXCL never follows a link planted under the temporary name.
+                fd = try FileSystem.open(temp, flags: O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode: permissions.rawValue)
             } catch {
                 throw SharedMemoryError.from(error, name: name, operation: "open", requestedBytes: total)
             }
@@ -379,6 +559,13 @@ public final class SharedMemory: @unchecked Sendable {
             throw SharedMemoryError.from(error, name: name, operation: "fchmod")
         }
         let (mapping, _) = try build(fd: fd, layout: layout, total: total, name: name, initialize: initialize)
+        // The creator's presence exists before the name does, so no removal can ever find a
+        // just-published object without a live user.
+        let presence: Int64
+        do { presence = try ObjectLocks.takePresence(fd, role: .opener, name: name) } catch {
+            FileSystem.unmap(mapping, length: total)
+            throw error
+        }
         do {
             if let temporaryPath {
                 try FileSystem.link(temporaryPath, to: path)
@@ -391,7 +578,7 @@ public final class SharedMemory: @unchecked Sendable {
             throw SharedMemoryError.from(error, name: name, operation: "link")
         }
         published = true
-        return (fd, mapping)
+        return (fd, mapping, presence)
     }
 
     /// Sizes, reserves, maps and initialises `fd`, and marks its header ready.
@@ -512,17 +699,6 @@ public final class SharedMemory: @unchecked Sendable {
                 throw .corruptHeader(name: name, detail: "state word \(raw)")
             }
         }
-    }
-
-    /// Unlinks `path` if it still names the file open as `fd` (same device and inode); returns
-    /// whether it did. The check and the unlink are two steps: a name replaced between them is
-    /// left alone in all but that narrow window.
-    @discardableResult
-    static func unlink(_ path: String, ifSameFileAs fd: Int32) -> Bool {
-        guard let mine = try? FileSystem.status(fd), let current = try? FileSystem.status(path: path),
-            mine.st_ino == current.st_ino, mine.st_dev == current.st_dev
-        else { return false }
-        return (try? FileSystem.unlink(path)) != nil
     }
 
     private static let temporaryCounter = Atomic<Int>(0)

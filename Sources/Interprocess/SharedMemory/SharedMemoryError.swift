@@ -67,6 +67,9 @@ public enum SharedMemoryError: Error, Sendable, Equatable, CustomStringConvertib
     /// registering or taking a role. Read-only users can deny these locks, never take or fake
     /// them; grant read access only to users you trust not to.
     case lockInterference(name: String)
+    /// Another process held the object's removal lock for longer than the open's timeout; a
+    /// process that holds it that long is stopped or hostile.
+    case removalInProgress(name: String)
     /// An unexpected system error; `operation` names the call that failed.
     case unexpected(Errno, operation: String)
 
@@ -118,6 +121,8 @@ public enum SharedMemoryError: Error, Sendable, Equatable, CustomStringConvertib
             "'\(name)' is not sealed against shrinking; it was not adopted"
         case let .lockInterference(name):
             "a process that may only read '\(name)' holds locks that block registration on it"
+        case let .removalInProgress(name):
+            "another process kept removing '\(name)' past the deadline"
         case let .unexpected(errno, operation):
             "\(operation) failed: \(errno) (errno \(errno.rawValue))"
         }

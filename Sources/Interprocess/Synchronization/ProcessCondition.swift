@@ -42,14 +42,26 @@ public struct ProcessCondition: @unchecked Sendable {
     public let segment: SharedMemory
 
     /// Creates or opens the condition named `name`.
+    ///
+    /// - Parameters:
+    ///   - name: the object's name.
+    ///   - mode: create, open, or either.
+    ///   - permissions: the file mode of a new condition (default `0600`).
+    ///   - lifetime: how long a new object's name lives (default ``SharedMemory/Lifetime/persistent``;
+    ///     an existing object keeps the lifetime it was created with).
+    ///   - owners: the owners of an existing object this open accepts (default: only the
+    ///     current user; see ``SharedMemory/OwnerPolicy``).
+    ///   - timeout: how long to wait for a condition another process is still initialising.
     /// - Throws: ``SharedMemoryError``.
     public init(
         named name: String, mode: SharedMemory.OpenMode = .openOrCreate,
-        permissions: FilePermissions = [.ownerRead, .ownerWrite], timeout: Duration = .seconds(5)
+        permissions: FilePermissions = [.ownerRead, .ownerWrite],
+        lifetime: SharedMemory.Lifetime = .persistent, owners: SharedMemory.OwnerPolicy = .currentUser,
+        timeout: Duration = .seconds(5)
     ) throws(SharedMemoryError) {
         let segment = try SharedMemory.namedObject(
             name, kind: .condition, payloadSize: ProcessCondition.storageSize, mode: mode,
-            permissions: permissions, timeout: timeout,
+            permissions: permissions, lifetime: lifetime, owners: owners, timeout: timeout,
             initialize: { (address) throws(SharedMemoryError) in try ProcessCondition.initializeStorage(at: address) })
         self.init(segment: segment, address: segment.bytes.baseAddress!)
     }

@@ -41,6 +41,10 @@ public struct ProcessEvent: @unchecked Sendable {
     ///   - name: the event's name.
     ///   - mode: create, open, or either.
     ///   - permissions: the file mode of a new object (default `0600`).
+    ///   - lifetime: how long a new object's name lives (default ``SharedMemory/Lifetime/persistent``;
+    ///     an existing object keeps the lifetime it was created with).
+    ///   - owners: the owners of an existing object this open accepts (default: only the
+    ///     current user; see ``SharedMemory/OwnerPolicy``).
     ///   - timeout: how long to wait for an object another process is still initialising.
     ///   - resetMode: the mode of a newly created event. When opening, the recorded mode
     ///     must equal it, or the open fails with ``SharedMemoryError/configurationMismatch(name:detail:)``;
@@ -50,11 +54,12 @@ public struct ProcessEvent: @unchecked Sendable {
     public init(
         named name: String, resetMode: ResetMode? = .manual, initiallySet: Bool = false,
         mode: SharedMemory.OpenMode = .openOrCreate, permissions: FilePermissions = [.ownerRead, .ownerWrite],
+        lifetime: SharedMemory.Lifetime = .persistent, owners: SharedMemory.OwnerPolicy = .currentUser,
         timeout: Duration = .seconds(5)
     ) throws(SharedMemoryError) {
         let createMode = resetMode ?? .manual
         let segment = try SharedMemory.namedObject(
-            name, kind: .event, payloadSize: ProcessEvent.storageSize, mode: mode, permissions: permissions,
+            name, kind: .event, payloadSize: ProcessEvent.storageSize, mode: mode, permissions: permissions, lifetime: lifetime, owners: owners,
             timeout: timeout,
             initialize: { (address) throws(SharedMemoryError) in
                 try ProcessEvent.initializeStorage(at: address, resetMode: createMode, initiallySet: initiallySet)

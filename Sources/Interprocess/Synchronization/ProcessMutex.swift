@@ -58,14 +58,20 @@ public struct ProcessMutex: @unchecked Sendable {
     ///   - name: the object's name.
     ///   - mode: create, open, or either.
     ///   - permissions: the file mode of a new mutex (default `0600`).
+    ///   - lifetime: how long a new object's name lives (default ``SharedMemory/Lifetime/persistent``;
+    ///     an existing object keeps the lifetime it was created with).
+    ///   - owners: the owners of an existing object this open accepts (default: only the
+    ///     current user; see ``SharedMemory/OwnerPolicy``).
     ///   - timeout: how long to wait for a mutex another process is still initialising.
     /// - Throws: ``SharedMemoryError``.
     public init(
         named name: String, mode: SharedMemory.OpenMode = .openOrCreate,
-        permissions: FilePermissions = [.ownerRead, .ownerWrite], timeout: Duration = .seconds(5)
+        permissions: FilePermissions = [.ownerRead, .ownerWrite],
+        lifetime: SharedMemory.Lifetime = .persistent, owners: SharedMemory.OwnerPolicy = .currentUser,
+        timeout: Duration = .seconds(5)
     ) throws(SharedMemoryError) {
         let segment = try SharedMemory.namedObject(
-            name, kind: .mutex, payloadSize: ProcessMutex.storageSize, mode: mode, permissions: permissions,
+            name, kind: .mutex, payloadSize: ProcessMutex.storageSize, mode: mode, permissions: permissions, lifetime: lifetime, owners: owners,
             timeout: timeout, initialize: { (address) throws(SharedMemoryError) in try ProcessMutex.initializeStorage(at: address) })
         self.segment = segment
         self.address = segment.bytes.baseAddress!.assumingMemoryBound(to: pthread_mutex_t.self)

@@ -28,17 +28,23 @@ public struct ProcessSemaphore: @unchecked Sendable {
     ///   - name: the semaphore's name.
     ///   - mode: create, open, or either.
     ///   - permissions: the file mode of a new object (default `0600`).
+    ///   - lifetime: how long a new object's name lives (default ``SharedMemory/Lifetime/persistent``;
+    ///     an existing object keeps the lifetime it was created with).
+    ///   - owners: the owners of an existing object this open accepts (default: only the
+    ///     current user; see ``SharedMemory/OwnerPolicy``).
     ///   - timeout: how long to wait for an object another process is still initialising.
     ///   - initialValue: the count of a newly created semaphore (ignored when opening).
     /// - Throws: ``SharedMemoryError``, including ``SharedMemoryError/invalidSize(_:reason:)``
     ///   for an initial value outside `0...maximumValue`.
     public init(
         named name: String, initialValue: Int = 0, mode: SharedMemory.OpenMode = .openOrCreate,
-        permissions: FilePermissions = [.ownerRead, .ownerWrite], timeout: Duration = .seconds(5)
+        permissions: FilePermissions = [.ownerRead, .ownerWrite],
+        lifetime: SharedMemory.Lifetime = .persistent, owners: SharedMemory.OwnerPolicy = .currentUser,
+        timeout: Duration = .seconds(5)
     ) throws(SharedMemoryError) {
         let segment = try SharedMemory.namedObject(
             name, kind: .semaphore, payloadSize: ProcessSemaphore.storageSize, mode: mode,
-            permissions: permissions, timeout: timeout,
+            permissions: permissions, lifetime: lifetime, owners: owners, timeout: timeout,
             initialize: { (address) throws(SharedMemoryError) in
                 try ProcessSemaphore.initializeStorage(at: address, initialValue: initialValue)
             })

@@ -40,15 +40,24 @@ import Testing
         #expect(again.slot == sender.slot)
     }
 
-    @Test func tableFullLeavesObjectUsable() throws {
+    @Test func registrationsBeyondTheTableStillCountAsLive() throws {
         let name = uniqueName("full")
         let segment = try SharedMemory(named: name, mode: .create, size: 64)
         defer { try? segment.remove() }
+        // The opener holds one slot; fill the rest, then register ten more.
         var registrations: [ParticipantRegistration] = []
-        while let r = try segment.register(as: .receiver) { registrations.append(r) }
-        #expect(registrations.count == ParticipantTable.slotCount - 1)
+        for _ in 0..<(ParticipantTable.slotCount - 1 + 10) { registrations.append(try segment.register(as: .receiver)) }
+        #expect(registrations.filter { $0.slot != nil }.count == ParticipantTable.slotCount - 1)
+        #expect(registrations.filter { $0.slot == nil }.count == 10)
+        #expect(segment.liveRegistrations(of: .receiver) == ParticipantTable.slotCount - 1 + 10)
         let other = try SharedMemory(named: name, mode: .open, size: nil)
         #expect(other.participants.count == ParticipantTable.slotCount)
+        #expect(other.liveRegistrations(of: .receiver) == ParticipantTable.slotCount - 1 + 10)
+        let info = try SharedObjectRegistry.inspect(named: name)
+        #expect(info.participantTableIsFull)
+        #expect(info.liveRegistrations[.receiver] == ParticipantTable.slotCount - 1 + 10)
+        #expect(info.liveRegistrations[.opener] == 2)
         registrations.forEach(segment.deregister)
+        #expect(other.liveRegistrations(of: .receiver) == 0)
     }
 }
