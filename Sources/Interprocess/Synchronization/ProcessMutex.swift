@@ -24,6 +24,15 @@ import SystemPackage
 /// placed by the user at an offset of a segment they lay out: initialise the storage with
 /// ``initializeStorage(at:)`` in the segment's initializer, then attach with ``init(in:at:)``.
 ///
+/// ## A held lock keeps its memory
+/// While a thread of this process holds the mutex, the memory it lives in stays mapped, even if
+/// every handle (and so the ``SharedMemory``) is released: the kernel writes into a held robust
+/// mutex when its owner exits, which is how the next locker learns of the death, and that write
+/// must land in the mutex, not in whatever this process mapped at the address since. The
+/// mapping is released with the handle once the mutex is unlocked through a handle of the same
+/// segment; locking through one handle and unlocking through a handle opened separately keeps
+/// the first mapping for the life of the process (a small, deliberate leak).
+///
 /// The mutex is a glibc robust, process-shared, error-checking pthread mutex; all timeouts run on
 /// the monotonic clock.
 public struct ProcessMutex: @unchecked Sendable {
@@ -130,6 +139,16 @@ public struct ProcessMutex: @unchecked Sendable {
         try map(RobustMutexPrimitive.lock(address, deadline: Deadline(timeout: timeout)), operation: "pthread_mutex_clocklock")
     }
 
+    /// Records that a thread of this process now holds the mutex: its segment keeps its mapping
+    /// until the matching ``unlock()``, whatever happens to the handles (see "A held lock keeps
+    /// its memory").
+    private func holding(_ result: LockResult) -> LockResult {
+        // Relaxed: the count is only read by the segment's deinit, which the release in
+        // `unlock` (or the reference count's own ordering) orders after this.
+        if result != .timedOut { segment.heldMutexCount.wrappingAdd(1, ordering: .relaxed) }
+        return result
+    }
+
     /// Acquires the mutex if no one holds it, without waiting.
     ///
     /// - Returns: as ``lock(timeout:)``, with ``LockResult/timedOut`` meaning "held by another".
@@ -153,6 +172,9 @@ public struct ProcessMutex: @unchecked Sendable {
         do { try RobustMutexPrimitive.unlock(address) } catch {
             throw error == .notPermitted ? .notOwner : .unexpected(error, operation: "pthread_mutex_unlock")
         }
+        // SYNC POINT: releasing; pairs with the acquiring load in `SharedMemory.deinit`, which
+        // may run on another thread once the last handle is gone.
+        segment.heldMutexCount.wrappingSubtract(1, ordering: .releasing)
     }
 
     /// Declares the protected data repaired after ``LockResult/previousOwnerDied``; the mutex is
@@ -172,8 +194,8 @@ public struct ProcessMutex: @unchecked Sendable {
         let status: RobustMutexPrimitive.LockStatus
         do { status = try body() } catch { throw .unexpected(error, operation: operation) }
         switch status {
-        case .acquired: return .acquired
-        case .acquiredOwnerDied: return .previousOwnerDied
+        case .acquired: return holding(.acquired)
+        case .acquiredOwnerDied: return holding(.previousOwnerDied)
         case .timedOut: return .timedOut
         case .notRecoverable: throw .notRecoverable
         case .alreadyOwned: throw .alreadyOwned

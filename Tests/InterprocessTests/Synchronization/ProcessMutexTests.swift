@@ -334,4 +334,54 @@ import Testing
         ]
         #expect(Set(errors.map(\.description)).count == errors.count)
     }
+
+    /// How many of this process's mappings are of the object file `name`.
+    /// (Read line by line: /proc files report a size of 0, so whole-file reads see nothing.)
+    private func mappings(of name: String) throws -> Int {
+        let file = SharedMemory.directory + "/" + SegmentName.prefix + name
+        let maps = try #require(fopen("/proc/self/maps", "r"))
+        defer { fclose(maps) }
+        var count = 0
+        var line = [CChar](repeating: 0, count: 4096)
+        while fgets(&line, Int32(line.count), maps) != nil {
+            let text = String(cString: line).trimmingCharacters(in: .newlines)
+            if text.hasSuffix(file) || text.hasSuffix(file + " (deleted)") { count += 1 }
+        }
+        return count
+    }
+
+    @Test func droppingTheHandlesOfAHeldMutexKeepsItsMemory() throws {
+        let name = uniqueName()
+        defer { removeQuietly(name) }
+        // Mapped through its name (a creator maps the unnamed file before it links it, and
+        // /proc/self/maps shows that file's name).
+        do { _ = try ProcessMutex(named: name, mode: .create) }
+        do {
+            let mutex = try ProcessMutex(named: name, mode: .open)
+            #expect(try mappings(of: name) == 1)
+            #expect(try mutex.lock() == .acquired)
+        }
+        // Every handle is gone, the mutex is still held by this thread: still mapped, so an
+        // owner death would be written into the mutex and nowhere else.
+        #expect(try mappings(of: name) == 1)
+        // Another handle sees it held by this thread.
+        let again = try ProcessMutex(named: name, mode: .open)
+        #expect(throws: ProcessMutexError.alreadyOwned) { try again.lock(timeout: .milliseconds(10)) }
+        try again.unlock()
+    }
+
+    @Test func anUnlockedMutexReleasesItsMemoryWithItsHandles() throws {
+        let name = uniqueName()
+        defer { removeQuietly(name) }
+        do { _ = try ProcessMutex(named: name, mode: .create) }
+        do {
+            let mutex = try ProcessMutex(named: name, mode: .open)
+            #expect(try mappings(of: name) == 1)
+            #expect(try mutex.lock() == .acquired)
+            try mutex.unlock()
+            #expect(try mutex.tryLock() == .acquired)
+            try mutex.unlock()
+        }
+        #expect(try mappings(of: name) == 0)
+    }
 }
