@@ -59,13 +59,17 @@ struct ChannelDemo: ParsableCommand {
         let name = "demo-channel.\(ProcessIdentity.current.pid).\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
         BenchCleanup.shared.addSegment(name)
         BenchCleanup.shared.installSignalHandlers()
-        do {
-            // The tool creates the channel (and so decides its geometry); the roles open it.
-            _ = try ChannelSegment.create(name, capacity: capacity)
-        } catch {
+        // The tool creates the channel (and so decides its geometry); the roles open it. The
+        // channel is removed with its last user; `keeper` keeps it while the roles come and go
+        // (and a SIGKILLed demo leaves only what `shm clean` removes).
+        let keeper: SharedMemory
+        do { keeper = try ChannelSegment.create(name, capacity: capacity) } catch {
             throw Terminal.failure(error.description)
         }
-        defer { BenchCleanup.shared.run() }
+        defer {
+            BenchCleanup.shared.run()
+            withExtendedLifetime(keeper) {}
+        }
         let start = Deadline.now
         do {
             let pids = try runProcesses(name)
@@ -198,14 +202,17 @@ struct DemoMessage: BitwiseCopyable {
 
 /// Creating the demo's channel without taking a role in it.
 enum ChannelSegment {
-    /// Creates the SPSC channel `name` of `DemoMessage`s (failing if it exists); the segment
-    /// stays until removed.
-    static func create(_ name: String, capacity: Int) throws(ChannelError) -> Bool {
+    /// Creates the SPSC channel `name` of `DemoMessage`s (failing if it exists), removed with
+    /// its last user.
+    static func create(_ name: String, capacity: Int) throws(ChannelError) -> SharedMemory {
         // Opening a receiver creates the channel; closing it right away leaves the channel
         // empty and free for the consumer process.
         let receiver = try ChannelReceiver<DemoMessage>(
-            named: name, capacity: capacity, topology: .singleProducerSingleConsumer, mode: .create)
+            named: name, capacity: capacity, topology: .singleProducerSingleConsumer, mode: .create,
+            lifetime: .removedWithLastUser)
+        let keeper: SharedMemory
+        do { keeper = try SharedMemory(existing: name) } catch { throw .segment(error) }
         receiver.close()
-        return true
+        return keeper
     }
 }

@@ -5,12 +5,15 @@ import Interprocess
 /// `shm clean`: remove objects no live process uses.
 struct Clean: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Remove objects whose participants have all died.",
+        abstract: "Remove objects no live process uses.",
         discussion: """
-            An object is stale when every process registered with it has died (crashed or was \
-            killed) or its creator died while creating it. Objects that a live process uses are \
-            never removed; processes that still map a removed object keep using it. With \
-            --include-unused, objects nobody is registered with are removed too.
+            Removes the objects created to be removed with their last user whose users are all \
+            gone (killed), objects whose creator died while creating them, and abandoned \
+            temporary files. Whether a process uses an object is decided by the kernel's locks, \
+            never by a header field: an object any live process holds is never removed, even one \
+            between opening and registering. Persistent objects are kept unless \
+            --include-unused is given; entries that are not usable objects of yours only with \
+            --include-damaged. Processes that still map a removed object keep using it.
             """
     )
 
@@ -31,6 +34,8 @@ struct Clean: ParsableCommand {
         let path: String
         let reason: String
         let removed: Bool
+        /// What happened: "removed", "would remove", or why it was kept.
+        let outcome: String
     }
 
     var scope: CleanupScope {
@@ -41,26 +46,32 @@ struct Clean: ParsableCommand {
     }
 
     func run() throws {
-        let objects: [StaleObject]
-        do {
-            objects = dryRun
-                ? try SharedObjectRegistry.staleObjects(scope: scope)
-                : try SharedObjectRegistry.removeStaleObjects(scope: scope)
-        } catch {
+        let candidates: [StaleObject]
+        do { candidates = try SharedObjectRegistry.staleObjects(scope: scope) } catch {
             throw Terminal.failure(error.description)
         }
+        let results: [(StaleObject, SharedObjectRegistry.RemovalOutcome?)] = candidates.map {
+            ($0, dryRun ? nil : SharedObjectRegistry.remove($0))
+        }
         if json {
-            Terminal.line(try ObjectReport.json(objects.map {
-                Report(name: $0.name, path: $0.path, reason: $0.reason.description, removed: !dryRun)
+            Terminal.line(try ObjectReport.json(results.map { object, outcome in
+                Report(
+                    name: object.name, path: object.path, reason: object.reason.description,
+                    removed: outcome == .removed, outcome: outcome?.description ?? "would remove")
             }))
             return
         }
-        guard !objects.isEmpty else {
+        guard !results.isEmpty else {
             Terminal.line("Nothing to clean in \(SharedMemory.directory).")
             return
         }
-        let verb = dryRun ? "would remove" : "removed"
-        let rows = objects.map { [verb, $0.name, "(\($0.reason))"] }
+        let rows = results.map { object, outcome in
+            switch outcome {
+            case nil: ["would remove", object.name, "(\(object.reason))"]
+            case .removed?: ["removed", object.name, "(\(object.reason))"]
+            case let other?: ["kept", object.name, "(\(other))"]
+            }
+        }
         Format.table(rows).forEach(Terminal.line)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Interprocess
 
 /// `shm inspect NAME`: every header field of one object.
@@ -19,7 +20,10 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         let info: SharedObjectInfo
-        do { info = try SharedObjectRegistry.inspect(named: name) } catch { throw Terminal.failure(error.description) }
+        do { info = try SharedObjectRegistry.inspect(named: name) } catch {
+            if case .notFound = error, let note = Inspect.unprefixedFileNote(name) { throw Terminal.failure(note) }
+            throw Terminal.failure(error.description)
+        }
 
         if json {
             Terminal.line(try ObjectReport.json(ObjectReport(info)))
@@ -46,6 +50,15 @@ struct Inspect: ParsableCommand {
                             + "(\(Format.isoDate(nanoseconds: h.creationTimeNanoseconds)))",
                     ],
                     ["kind parameters:", h.kindParameters.map(String.init).joined(separator: " ")],
+                    ["lifetime:", Format.lifetime(h)],
+                    ["in use:", info.isInUse ? "yes (a live process holds a lock on it)" : "no"],
+                    ["live registrations:", Inspect.registrations(info)],
+                    [
+                        "participant table:",
+                        "\(info.participants.count) of \(Inspect.tableSlots) slots"
+                            + (info.participantTableIsFull ? " (full: further registrations are counted above, not listed)" : ""),
+                    ],
+                    ["from Python:", Inspect.pythonHint(info)],
                 ]
                 if let c = info.channel {
                     let senders = info.participants.filter { $0.role == .sender }
@@ -54,8 +67,8 @@ struct Inspect: ParsableCommand {
                         ["topology:", c.topology.description],
                         ["depth:", "\(c.depth) of \(c.capacity)\(h.kind == .byteChannel ? " bytes" : " messages")"],
                         ["closed:", c.isClosed ? "yes" : "no"],
-                        ["senders:", "\(Format.participants(senders)) (\(c.openSenders) open)"],
-                        ["receivers:", "\(Format.participants(receivers)) (\(c.openReceivers) open)"],
+                        ["senders:", "\(info.liveRegistrations[.sender] ?? 0) live, \(c.openSenders) open (table: \(Format.participants(senders)))"],
+                        ["receivers:", "\(info.liveRegistrations[.receiver] ?? 0) live, \(c.openReceivers) open (table: \(Format.participants(receivers)))"],
                     ]
                     if let maximum = c.maximumMessageSize { rows.append(["max message:", Format.size(maximum)]) }
                 }
@@ -75,5 +88,38 @@ struct Inspect: ParsableCommand {
             Format.table(rows).forEach(Terminal.line)
         }
         if case .failure(let e) = info.header { throw Terminal.failure(e.description) }
+    }
+
+    /// The participant table's size (shown with its use).
+    static let tableSlots = 47
+
+    /// `2 openers, 1 sender` / `none`.
+    static func registrations(_ info: SharedObjectInfo) -> String {
+        let parts = info.liveRegistrations.sorted { $0.key.rawValue < $1.key.rawValue }.map { role, count in
+            "\(count) \(role)\(count == 1 ? "" : "s")"
+        }
+        return parts.isEmpty ? "none" : parts.joined(separator: ", ")
+    }
+
+    /// How to attach from Python without its resource tracker unlinking the object at exit.
+    static func pythonHint(_ info: SharedObjectInfo) -> String {
+        let file = (info.path as NSString).lastPathComponent
+        return "SharedMemory(name=\"\(file)\", track=False) on Python 3.13+; before 3.13 call "
+            + "resource_tracker.unregister(shm._name, \"shared_memory\") right after attaching, "
+            + "or the object is unlinked when Python exits. The payload starts at byte 4096. "
+            + "Python holds no lock, so it does not count as a user."
+    }
+
+    /// A note for a name that exists in the directory without the Interprocess prefix.
+    static func unprefixedFileNote(_ name: String) -> String? {
+        if name.hasPrefix(SegmentName.prefix) {
+            let bare = String(name.dropFirst(SegmentName.prefix.count))
+            if SharedMemory.exists(named: bare) { return "no object named '\(name)'; did you mean `shm inspect \(bare)`?" }
+        }
+        let path = SharedMemory.directory + "/" + name
+        guard !name.contains("/"), FileManager.default.fileExists(atPath: path) || (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) != nil
+        else { return nil }
+        return "'\(name)' exists in \(SharedMemory.directory) but is not an Interprocess object: Interprocess "
+            + "names its files '\(SegmentName.prefix)NAME' and `shm inspect` takes NAME without the prefix"
     }
 }

@@ -9,7 +9,10 @@ struct List: ParsableCommand {
         discussion: """
             Lists every object in the shared-memory directory (/dev/shm, or \
             $INTERPROCESS_SHM_DIRECTORY), including objects whose header cannot be read, with \
-            the reason.
+            the reason: links, FIFOs and other non-regular files under the prefix are shown, \
+            never followed or opened. USERS counts live registrations from the kernel's locks \
+            (and dead entries of the participant table). Objects this user may not read are \
+            counted at the end.
             """
     )
 
@@ -19,14 +22,20 @@ struct List: ParsableCommand {
     struct Listing: Encodable {
         let directory: String
         let objects: [ObjectReport]
+        /// How many objects this user could not read (permission denied).
+        let unreadable: Int
     }
 
     func run() throws {
         let objects: [SharedObjectInfo]
         do { objects = try SharedObjectRegistry.list() } catch { throw Terminal.failure(error.description) }
 
+        let unreadable = objects.filter {
+            if case .failure(.permissionDenied) = $0.header { return true } else { return false }
+        }.count
         if json {
-            let listing = Listing(directory: SharedMemory.directory, objects: objects.map(ObjectReport.init))
+            let listing = Listing(
+                directory: SharedMemory.directory, objects: objects.map(ObjectReport.init), unreadable: unreadable)
             Terminal.line(try ObjectReport.json(listing))
             return
         }
@@ -34,14 +43,14 @@ struct List: ParsableCommand {
             Terminal.line("No Interprocess objects in \(SharedMemory.directory).")
             return
         }
-        var rows = [["NAME", "KIND", "SIZE", "CONTENTS", "USERS", "CREATOR", "MODE", "CREATED"]]
+        var rows = [["NAME", "KIND", "SIZE", "CONTENTS", "USERS", "LIFETIME", "CREATOR", "MODE", "CREATED"]]
         for info in objects {
             let mode = Format.mode(Int(info.permissions.rawValue))
             switch info.header {
             case .success(let h):
                 rows.append([
                     info.name, h.kind.description, Format.size(info.fileSize), Format.contents(h),
-                    Format.participants(info.participants), Format.creator(h),
+                    Format.users(info), Format.lifetime(h), Format.creator(h),
                     mode, Format.localDate(nanoseconds: h.creationTimeNanoseconds),
                 ])
             case .failure(let e):
@@ -49,5 +58,8 @@ struct List: ParsableCommand {
             }
         }
         Format.table(rows).forEach(Terminal.line)
+        if unreadable > 0 {
+            Terminal.line("\(unreadable) object\(unreadable == 1 ? "" : "s") could not be read by this user (permission denied).")
+        }
     }
 }

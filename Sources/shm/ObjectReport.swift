@@ -16,6 +16,13 @@ struct ObjectReport: Encodable {
     let error: String?
     let participants: [ParticipantReport]
     let channel: ChannelReport?
+    /// Live registrations by role ("opener", "sender", "receiver"), counted from the kernel's
+    /// locks: they include registrations the participant table had no slot for.
+    let liveRegistrations: [String: Int]
+    /// Whether a live process holds any lock on the object (what `shm clean` checks).
+    let inUse: Bool
+    /// Whether the participant table's slots are all taken.
+    let participantTableFull: Bool
 
     struct ParticipantReport: Encodable {
         let slot: Int
@@ -70,10 +77,12 @@ struct ObjectReport: Encodable {
         let created: String
         let creationTimeNanoseconds: Int64
         let kindParameters: [UInt32]
+        /// "persistent" or "removedWithLastUser".
+        let lifetime: String
 
         enum CodingKeys: String, CodingKey {
             case kind, kindRawValue, layoutVersion, totalSize, payloadSize, capacity, elementType, creator
-            case created, creationTimeNanoseconds, kindParameters
+            case created, creationTimeNanoseconds, kindParameters, lifetime
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -89,6 +98,7 @@ struct ObjectReport: Encodable {
             try c.encode(created, forKey: .created)
             try c.encode(creationTimeNanoseconds, forKey: .creationTimeNanoseconds)
             try c.encode(kindParameters, forKey: .kindParameters)
+            try c.encode(lifetime, forKey: .lifetime)
         }
     }
 
@@ -107,6 +117,7 @@ struct ObjectReport: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case name, path, fileSize, mode, ownerUserID, header, error, participants, channel
+        case liveRegistrations, inUse, participantTableFull
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -120,6 +131,9 @@ struct ObjectReport: Encodable {
         try c.encode(error, forKey: .error)  // null when intact
         try c.encode(participants, forKey: .participants)
         try c.encode(channel, forKey: .channel)  // null for objects that are not channels
+        try c.encode(liveRegistrations, forKey: .liveRegistrations)
+        try c.encode(inUse, forKey: .inUse)
+        try c.encode(participantTableFull, forKey: .participantTableFull)
     }
 
     init(_ info: SharedObjectInfo) {
@@ -132,10 +146,13 @@ struct ObjectReport: Encodable {
             ChannelReport(
                 topology: state.topology.description, capacity: state.capacity, depth: state.depth,
                 closed: state.isClosed, openSenders: state.openSenders, openReceivers: state.openReceivers,
-                liveSenders: info.participants.filter { $0.role == .sender && $0.isAlive }.count,
-                liveReceivers: info.participants.filter { $0.role == .receiver && $0.isAlive }.count,
+                liveSenders: info.liveRegistrations[.sender] ?? 0,
+                liveReceivers: info.liveRegistrations[.receiver] ?? 0,
                 maximumMessageSize: state.maximumMessageSize)
         }
+        liveRegistrations = Dictionary(uniqueKeysWithValues: info.liveRegistrations.map { ($0.key.description, $0.value) })
+        inUse = info.isInUse
+        participantTableFull = info.participantTableIsFull
         name = info.name
         path = info.path
         fileSize = info.fileSize
@@ -153,7 +170,8 @@ struct ObjectReport: Encodable {
                         alignment: h.elementType.alignment),
                 creator: CreatorReport(pid: h.creator.pid, startTime: h.creator.startTime, alive: h.creatorIsAlive),
                 created: Format.isoDate(nanoseconds: h.creationTimeNanoseconds),
-                creationTimeNanoseconds: h.creationTimeNanoseconds, kindParameters: h.kindParameters)
+                creationTimeNanoseconds: h.creationTimeNanoseconds, kindParameters: h.kindParameters,
+                lifetime: h.lifetime == .persistent ? "persistent" : "removedWithLastUser")
             error = nil
         case .failure(let e):
             header = nil
@@ -209,6 +227,20 @@ enum Format {
         if header.elementType != .none { return "\(header.capacity) × \(header.elementType.name)" }
         if header.kind == .segment { return size(header.capacity) }
         return "-"
+    }
+
+    /// `3 live`: the open handles (each holds an opener registration, counted from the kernel's
+    /// locks however many there are), with the table's dead entries: `1 live, 1 dead` / `-`.
+    static func users(_ info: SharedObjectInfo) -> String {
+        let live = info.liveRegistrations[.opener] ?? 0
+        let dead = info.participants.filter { !$0.isAlive }.count
+        if live == 0 && dead == 0 { return "-" }
+        return dead == 0 ? "\(live) live" : "\(live) live, \(dead) dead"
+    }
+
+    /// `persistent` / `with last user`.
+    static func lifetime(_ header: SharedObjectInfo.Header) -> String {
+        header.lifetime == .persistent ? "persistent" : "removed with its last user"
     }
 
     /// `2 live` / `1 live, 1 dead` / `-`.

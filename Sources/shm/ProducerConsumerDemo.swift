@@ -81,8 +81,12 @@ struct ProducerConsumerDemo: ParsableCommand {
         let objects = DemoObjects(base: "demo.\(ProcessIdentity.current.pid).\(random)")
         // Installed first, so that no signal can leave the objects behind.
         let cleanup = InterruptCleanup(objects: objects)
-        do { try objects.create(count: count) } catch { throw Terminal.failure(error.description) }
-        defer { objects.remove() }
+        let held: (SharedArray<Int>, ProcessMutex, ProcessCondition)
+        do { held = try objects.create(count: count) } catch { throw Terminal.failure(error.description) }
+        defer {
+            objects.remove()
+            withExtendedLifetime(held) {}
+        }
 
         let start = Deadline.now
         let summary: String
@@ -289,12 +293,16 @@ struct DemoObjects: Sendable {
     var lockName: String { base + ".lock" }
     var conditionName: String { base + ".cond" }
 
-    /// Creates the objects (failing if any exists); on failure removes those it created.
-    func create(count: Int) throws(SharedMemoryError) {
+    /// Creates the objects (failing if any exists) and returns the handles that keep them:
+    /// they are removed with their last user, so a demo killed with SIGKILL leaves nothing that
+    /// `shm clean` (or the next opener) does not remove. On failure removes those it created.
+    func create(count: Int) throws(SharedMemoryError) -> (SharedArray<Int>, ProcessMutex, ProcessCondition) {
         do {
-            _ = try SharedArray<Int>(named: dataName, count: count, initialValue: -1, mode: .create)
-            _ = try ProcessMutex(named: lockName, mode: .create)
-            _ = try ProcessCondition(named: conditionName, mode: .create)
+            return (
+                try SharedArray<Int>(named: dataName, count: count, initialValue: -1, mode: .create, lifetime: .removedWithLastUser),
+                try ProcessMutex(named: lockName, mode: .create, lifetime: .removedWithLastUser),
+                try ProcessCondition(named: conditionName, mode: .create, lifetime: .removedWithLastUser)
+            )
         } catch {
             remove()
             throw error

@@ -98,27 +98,73 @@ extension SharedObjectRegistry {
     /// - Throws: ``SharedMemoryError`` if the directory cannot be read.
     @discardableResult
     public static func removeStaleObjects(scope: CleanupScope = []) throws(SharedMemoryError) -> [StaleObject] {
-        var removed: [StaleObject] = []
-        for object in try staleObjects(scope: scope) where remove(object) {
-            removed.append(object)
-        }
-        return removed
+        try staleObjects(scope: scope).filter { remove($0) == .removed }
     }
 
-    private static func remove(_ object: StaleObject) -> Bool {
+    /// How an attempt to remove a stale object ended.
+    public enum RemovalOutcome: Sendable, Hashable, CustomStringConvertible {
+        /// Removed.
+        case removed
+        /// A live process took hold of it since it was listed: kept.
+        case inUse
+        /// Another process is removing it, or a process that may only read it holds locks that
+        /// keep the removal lock from being taken: kept.
+        case busy
+        /// This process may not open it for writing (another user's, or read-only), which the
+        /// removal lock needs: kept.
+        case notWritable
+        /// The name refers to another file (or none) now: nothing removed.
+        case replaced
+        /// The system refused (`unlink` failed).
+        case failed(Errno)
+
+        public var description: String {
+            switch self {
+            case .removed: "removed"
+            case .inUse: "kept: a live process uses it"
+            case .busy: "kept: another process is removing it, or a read-only process holds locks on it"
+            case .notWritable: "kept: not writable by this user"
+            case .replaced: "gone or replaced in the meantime"
+            case let .failed(errno): "unlink failed: \(errno)"
+            }
+        }
+    }
+
+    /// Removes one object that ``staleObjects(scope:)`` listed, under its removal lock (see
+    /// ``removeStaleObjects(scope:)``), and says how that went.
+    public static func remove(_ object: StaleObject) -> RemovalOutcome {
         switch object.reason {
         case .abandonedTemporaryFile:
-            return (try? FileSystem.unlink(object.path)) != nil
+            do { try FileSystem.unlink(object.path) } catch {
+                return error == .noSuchFileOrDirectory ? .replaced : .failed(error)
+            }
+            return .removed
         case .damaged(.notARegularFile):
             // A link, FIFO or device: removing the entry never touches what it points to.
-            // Only if it is still the entry examined (not replaced by a regular file since).
-            guard let st = try? FileSystem.linkStatus(path: object.path), !FileSystem.isRegularFile(st) else { return false }
-            return (try? FileSystem.unlink(object.path)) != nil
+            // Only if it is still not a regular file (not replaced by an object since).
+            guard let st = try? FileSystem.linkStatus(path: object.path), !FileSystem.isRegularFile(st) else {
+                return .replaced
+            }
+            do { try FileSystem.unlink(object.path) } catch { return .failed(error) }
+            return .removed
         default:
-            guard let (fd, _) = try? SharedMemory.openObjectFile(path: object.path, name: object.name, writable: true, owners: .anyUser)
-            else { return false }
+            let fd: Int32
+            do throws(SharedMemoryError) {
+                fd = try SharedMemory.openObjectFile(path: object.path, name: object.name, writable: true, owners: .anyUser).fd
+            } catch {
+                switch error {
+                case .notFound, .notARegularFile: return .replaced
+                default: return .notWritable
+                }
+            }
             defer { FileSystem.close(fd) }
-            return ObjectLocks.removeIfUnused(fd, path: object.path) == .removed
+            switch ObjectLocks.removeIfUnused(fd, path: object.path) {
+            case .removed: return .removed
+            case .inUse: return .inUse
+            case .busy: return .busy
+            case .replaced: return .replaced
+            case .failed(let errno): return .failed(errno)
+            }
         }
     }
 

@@ -185,6 +185,23 @@ public final class SharedMemory: @unchecked Sendable {
             removeOnDeinit: removeOnDeinit, initialize: { (payload) throws(SharedMemoryError) in try initializer?(payload) })
     }
 
+    /// Opens the existing object `name`, of whatever kind, without taking any role in it.
+    ///
+    /// Holding it keeps a ``Lifetime/removedWithLastUser`` object alive (a supervisor that
+    /// creates a channel for worker processes holds it this way while they come and go), and
+    /// ``bytes`` shows its raw payload. Nothing about the object is changed.
+    /// - Throws: ``SharedMemoryError``.
+    public convenience init(
+        existing name: String, owners: OwnerPolicy = .currentUser, timeout: Duration = .seconds(5)
+    ) throws(SharedMemoryError) {
+        var layout = Layout(
+            kind: .segment, payloadSize: 0, capacity: 0, elementType: .none, kindParameters: [], checksCapacity: false)
+        layout.acceptsAnyKind = true
+        try self.init(
+            name: try SegmentName(name), mode: .open, layout: layout, permissions: [], owners: owners,
+            timeout: timeout, initialize: { _ in })
+    }
+
     /// Creates an anonymous segment of `size` payload bytes, backed by a `memfd`.
     ///
     /// Share it with a child process by letting the child inherit ``fileDescriptor`` (clear its
@@ -312,6 +329,8 @@ public final class SharedMemory: @unchecked Sendable {
         var checksCapacity: Bool
         /// The lifetime of a new object (an existing object keeps the one it was created with).
         var lifetime: Lifetime = .persistent
+        /// Whether an existing object of any kind is accepted (``SharedMemory/init(existing:owners:timeout:)``).
+        var acceptsAnyKind = false
 
         func totalSize() throws(SharedMemoryError) -> Int {
             let page = FileSystem.pageSize
@@ -653,7 +672,7 @@ public final class SharedMemory: @unchecked Sendable {
         }
         try waitUntilReady(header, name: name, deadline: deadline)
         let fields = try header.read(name: name, mappedBytes: mappedBytes)
-        guard let expected else { return fields }
+        guard let expected, !expected.acceptsAnyKind else { return fields }
         guard fields.kind == expected.kind else {
             throw .kindMismatch(name: name, expected: expected.kind, found: fields.kind)
         }
