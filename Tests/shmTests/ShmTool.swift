@@ -38,10 +38,20 @@ enum ShmTool {
     }()
 
     /// Runs `shm arguments…`, killing it if it has not finished after `timeout` seconds.
-    static func run(_ arguments: [String], timeout: Double = 60) throws -> Run {
+    static func run(
+        _ arguments: [String], timeout: Double = 60, environment: [String: String] = [:], asUser: UInt32? = nil
+    ) throws -> Run {
         let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
+        if let asUser {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--reuid=\(asUser)", "--regid=\(asUser)", "--clear-groups", executable.path] + arguments
+        } else {
+            process.executableURL = executable
+            process.arguments = arguments
+        }
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let output = Pipe()
         let error = Pipe()
         process.standardOutput = output
