@@ -5,7 +5,7 @@ import Testing
 
 /// Runs `executable arguments…` to completion (at most `timeout`) and returns its exit and
 /// stdout. For children that are not plain peers: the peer under `unshare`, or as another user.
-private func run(
+func run(
     _ executable: String, _ arguments: [String], environment: [String: String] = [:],
     timeout: TimeInterval = 120
 ) throws -> (Peer.Exit, String, String) {
