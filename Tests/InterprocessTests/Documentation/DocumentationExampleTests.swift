@@ -18,15 +18,16 @@ import Interprocess
             try? lock.segment.remove()
             try? changed.segment.remove()
         }
+        let repair = { counter[0] = max(counter[0], 0) }
         for _ in 0..<10 {
-            try lock.withLock(ifPreviousOwnerDied: { counter[0] = max(counter[0], 0) }) {
+            try lock.withLock(ifPreviousOwnerDied: repair) {
                 counter[0] += 1
             }
             changed.notifyAll()
         }
-        #expect(try lock.lock(timeout: .seconds(5)) == .acquired)
-        let reached = try changed.wait(on: lock, timeout: .seconds(5)) { counter[0] >= 10 }
-        try lock.unlock()
+        let reached = try lock.withLock(timeout: .seconds(5), ifPreviousOwnerDied: repair) {
+            try changed.wait(on: lock, timeout: .seconds(5)) { counter[0] >= 10 }
+        }
         #expect(reached)
         #expect(counter[0] == 10)
     }
