@@ -91,7 +91,8 @@ func integer(_ text: String, _ what: String) -> Int {
 /// The value every element of a `race-open` array starts with.
 let racePattern: UInt64 = 0xA5A5_5A5A_DEAD_BEEF
 
-let arguments = CommandLine.arguments
+// Options before the role (--shm-directory=, --as-user=) are applied first (HostileRoles.swift).
+let arguments = applyPeerOptions(CommandLine.arguments)
 guard arguments.count >= 3 else {
     fail("usage: InterprocessTestPeer ROLE NAME [ARGS…]", status: 2)
 }
@@ -300,8 +301,10 @@ do {
         }
 
     default:
-        // The channel roles live in ChannelRoles.swift.
-        if try !runChannelRole(role, name: name, rest) { fail("unknown role '\(role)'", status: 2) }
+        // The channel roles live in ChannelRoles.swift, the hostile-neighbour roles in HostileRoles.swift.
+        if try !runChannelRole(role, name: name, rest), try !runHostileRole(role, name: name, rest) {
+            fail("unknown role '\(role)'", status: 2)
+        }
     }
 } catch {
     fail("\(role): \(error)", status: 3)

@@ -45,7 +45,13 @@ final class Peer: CustomStringConvertible {
     private(set) var lines: [String] = []
 
     /// Starts `InterprocessTestPeer ROLE ARGUMENTS…`.
-    init(_ role: String, _ arguments: String...) throws {
+    convenience init(_ role: String, _ arguments: String...) throws {
+        try self.init(role, arguments: arguments)
+    }
+
+    /// Starts `InterprocessTestPeer ROLE ARGUMENTS…` (`role` may be a peer option such as
+    /// `--shm-directory=DIR`, with the role first among `arguments`).
+    init(_ role: String, arguments: [String]) throws {
         self.role = role
         self.arguments = arguments
         process.executableURL = try Peer.executableURL()
