@@ -456,6 +456,24 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
             _ = consume receiver
         }
 
+    case "chan-hold-many":
+        // chan-hold-many NAME COUNT: open COUNT receivers of the MPMC channel NAME (each its
+        // own registration), say "holding COUNT", and hold them until killed.
+        guard rest.count == 1 else { fail("usage: chan-hold-many NAME COUNT", status: 2) }
+        // Recursion keeps every (noncopyable) receiver alive in its own frame.
+        func holdReceivers(_ remaining: Int, _ total: Int) throws(ChannelError) {
+            let receiver = try ChannelReceiver<ChannelTestMessage>(named: name, mode: .open)
+            if remaining > 1 {
+                try holdReceivers(remaining - 1, total)
+            } else {
+                say("holding \(total)")
+                blockOnStdin()
+            }
+            _ = consume receiver
+        }
+        let count = integer(rest[0], "COUNT")
+        try holdReceivers(count, count)
+
     case "drop-locked-mutex":
         // drop-locked-mutex NAME WORDS exit|kill: lock NAME.lock through a handle dropped at
         // once (`_ = try ProcessMutex(named:).lock()`), then create NAME.data, a

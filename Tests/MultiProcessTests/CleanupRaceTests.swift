@@ -3,6 +3,8 @@ import Glibc
 import Interprocess
 import Testing
 
+@testable import InterprocessTestPeer
+
 // Cleaning against live users: openers racing the cleaner, more users than the participant
 // table shows, and objects removed with their last user after kill -9. Every directory-wide
 // call runs in a child with a private shared-memory directory (see `PrivateShmDirectory`).
@@ -154,6 +156,38 @@ extension MultiProcessTests {
                 #expect(unused["clean-unused"] == "removed unused")
                 #expect(try directory.registry("m", "exists")["exists"] == "false")
             }
+        }
+    }
+
+    /// Channel ends beyond the participant table.
+    @Suite struct ChannelEndsBeyondTheTable {
+        /// A child holds 47 receivers of an MPMC channel, taking every table slot; this
+        /// process's receiver and a child's sender register without a slot. The sender, alive
+        /// and silent, is not reported dead (`receive` times out), and once SIGKILLed it is
+        /// (`senderDied`); the channel's live registrations count every end.
+        ///
+        /// Failed before the fix in ChannelPeers (counting live senders from the table): the
+        /// first `receive` threw `senderDied` at once, with the sender alive.
+        @Test func liveSenderWithoutASlotIsAlive() throws {
+            let scenario = Scenario("chan-beyond-table")
+            defer { scenario.removeAll() }
+            try scenario.makeChannel(capacity: 64, topology: .multiProducerMultiConsumer)
+            let receivers = try Peer("chan-hold-many", scenario.name, "47")
+            try receivers.waitFor("holding")
+            var receiver = try ChannelReceiver<ChannelTestMessage>(named: scenario.name, mode: .open)
+            let sender = try Peer("chan-open-hold", scenario.name, "sender")
+            try sender.waitFor("opened")
+            let info = try SharedObjectRegistry.inspect(named: scenario.name)
+            #expect(info.participantTableIsFull)
+            #expect(info.liveRegistrations[.receiver] == 48 && info.liveRegistrations[.sender] == 1, "\(info.liveRegistrations)")
+            do {
+                #expect(try receiver.receive(timeout: .milliseconds(300)) == nil)
+            } catch {
+                Issue.record("a live sender without a table slot was reported as \(error)")
+            }
+            sender.send(SIGKILL)
+            #expect(try sender.waitForExit() == .signaled(SIGKILL))
+            #expect(throws: ChannelError.senderDied) { _ = try receiver.receive(timeout: .seconds(10)) }
         }
     }
 
