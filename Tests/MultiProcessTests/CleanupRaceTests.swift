@@ -9,19 +9,17 @@ import Testing
 // table shows, and objects removed with their last user after kill -9. Every directory-wide
 // call runs in a child with a private shared-memory directory (see `PrivateShmDirectory`).
 //
-// On the library before the hostile-neighbour change (229f099): clean decided from an
-// `inspect` and unlinked afterwards with no lock an opener would see, so an opener that
-// registered in between lost its object's name (the race test counts exactly that); the 48th
-// registration failed with `tooManyParticipants` and a table full of dead slots hid live users
-// beyond it; and there was no `Lifetime` at all (argued: a SIGKILLed user's object stayed until
-// someone removed it by hand, and `.openOrCreate` opened the dead one).
+// Every test here was run against the library before the hostile-neighbour change (229f099),
+// with the verification shim described in HostileNeighbourTests.swift; each test's comment says
+// how it failed there. There, clean decided from an `inspect` and unlinked afterwards with no
+// lock an opener would see; liveness was the 47-slot table; and there was no `Lifetime`.
 
 extension MultiProcessTests {
     /// Openers racing `removeStaleObjects(scope: .unused)`: no object is removed while a live
     /// process holds it.
     @Suite struct CleanupRace {
         /// Iterations of each racing opener.
-        static let iterations = longTests ? 2_000 : 100
+        static let iterations = longTests ? 10_000 : 100
 
         /// Objects nobody uses — persistent ones and `.removedWithLastUser` ones whose users
         /// were SIGKILLed — opened and held over and over by three children (one for the
@@ -32,8 +30,9 @@ extension MultiProcessTests {
         /// lstat of the path); objects a fifth child holds throughout are never in the
         /// cleaner's removed list and keep their names.
         ///
-        /// Checked against the old sources (`includeUnused: true`, persistent objects only):
-        /// the openers saw names removed under them within the first hundred iterations.
+        /// On 229f099 the three openers saw 2, 8 and 2 names removed under them in 100
+        /// iterations each. With the removal lock's "any other live user?" check disabled, the
+        /// long variant counts hundreds (897 in 3×2000 iterations).
         @Test func openersRacingCleanLoseNothing() throws {
             let directory = try PrivateShmDirectory("race")
             defer { directory.remove() }
@@ -114,9 +113,8 @@ extension MultiProcessTests {
         /// a `.removedWithLastUser` object is removed by the default clean and a persistent
         /// one only with `.unused`.
         ///
-        /// On the old sources the 48th open could not register (the opener got no slot and
-        /// counted as no user), so killing the table's 47 holders made the object look unused
-        /// with 13 live users left (argued: the old table was the only liveness record).
+        /// On 229f099 only 47 registrations were counted, and with the first three children
+        /// killed the object looked unused and clean removed it under the 12 live openers.
         @Test(arguments: ["transient", "persistent"])
         func liveUsersBeyondTheTableKeepTheObject(lifetime: String) throws {
             let directory = try PrivateShmDirectory("overflow")
@@ -166,8 +164,9 @@ extension MultiProcessTests {
         /// and silent, is not reported dead (`receive` times out), and once SIGKILLed it is
         /// (`senderDied`); the channel's live registrations count every end.
         ///
-        /// Failed before the fix in ChannelPeers (counting live senders from the table): the
-        /// first `receive` threw `senderDied` at once, with the sender alive.
+        /// Failed on b697933 and until the fix in ChannelPeers (live senders counted from the
+        /// table): the first `receive` threw `senderDied` at once, with the sender alive. On
+        /// 229f099 the 48th channel end could not open at all ("no free participant slot").
         @Test func liveSenderWithoutASlotIsAlive() throws {
             let scenario = Scenario("chan-beyond-table")
             defer { scenario.removeAll() }
@@ -214,8 +213,10 @@ extension MultiProcessTests {
 
         /// Every user SIGKILLed: `removeStaleObjects()` removes it (`.lastUserGone`).
         ///
-        /// On the old sources there is no lifetime; a killed user's persistent object stays
-        /// (argued: the old API had no `lifetime:` parameter).
+        /// On 229f099 (no lifetime: the shim ignores it) the object was stale as "all 2
+        /// participants dead", not `.lastUserGone`; in the tests below `.openOrCreate` and
+        /// `.open` opened the dead object, a normal release left it, and clean removed the
+        /// persistent object after its users were killed.
         @Test func cleanRemovesItAfterItsUsersAreKilled() throws {
             let directory = try PrivateShmDirectory("transient")
             defer { directory.remove() }

@@ -7,28 +7,13 @@ import Testing
 
 // Attacks by a hostile or careless neighbour, each performed for real by real processes.
 //
-// How each would fail on the library before the hostile-neighbour change (229f099, the parent
-// of b697933), which opened objects with `open(path, O_RDWR)` and inspected them with
-// `open(path, O_RDONLY)`, took liveness from the participant table's locks, and had no owner
-// check and no removal lock:
-//  - planted entries: a symbolic link was followed, so root opening a link to a copy of a valid
-//    array registered in the copy's participant table (the target's bytes change); a FIFO made
-//    `inspect`, `list` and `staleObjects` block in `open(O_RDONLY)` until a writer came (the
-//    child then never says "done" and is killed at the timeout); a directory or a socket gave
-//    `.unexpected` errors instead of `.notARegularFile`.
-//  - squatter: root's `openOrCreate` opened the squatter's object and wrote its pid into the
-//    squatter's participant table: no `.foreignOwner`, the bytes change.
-//  - forged state word: `staleness` returned `.creatorDiedDuringInitialization` for a header
-//    that says so before looking at any participant, and `removeStaleObjects` and
-//    `.openOrCreate` unlinked it with a live holder.
-//  - read-only locks: liveness was a slot lock found by a *write*-lock query, which a read
-//    lock answers too, so a reader holding read locks over everything made a killed sender look
-//    alive forever (no `senderDied`), and read locks on the role bytes read as `.roleTaken`.
-//  - a dropped locked mutex (before caa6337): the mutex's mapping went with the handle, the
-//    array was mapped at the recycled address, and the kernel's robust-list walk at exit wrote
-//    FUTEX_OWNER_DIED into the array's first word (which held the owner's tid) instead of the
-//    mutex; the next `lock` timed out.
-// The ones checked by running them against the old sources are named in the tests.
+// Every test here was run against the library before the hostile-neighbour change (229f099,
+// the parent of b697933, which opened objects with `open(path, O_RDWR)`, inspected them with
+// `open(path, O_RDONLY)`, took liveness from participant-table locks found by write-lock
+// queries, and had no owner check and no removal lock), with a verification-only shim that
+// accepts the new parameters (`lifetime:`, `owners:`, `scope:`) and ignores them; each test's
+// comment says how it failed there. The dropped-mutex test was run against b697933 (before
+// caa6337).
 
 extension MultiProcessTests {
     /// Entries planted under the object prefix: no entry point follows, blocks on or opens
@@ -77,9 +62,12 @@ extension MultiProcessTests {
         /// removes the entry (never what it points to), and all of it within the child's timeout.
         /// A link's target is byte-for-byte unchanged after all of it, and still a FIFO if it was.
         ///
-        /// Checked against the old sources (a compatibility shim for the new parameters): the
-        /// FIFO child hung in `inspect` and was killed at the timeout; `symlinkToObject` changed
-        /// the target (the old open followed the link and registered in the copy's table).
+        /// On 229f099: the FIFO and symlink-to-FIFO children hung (`inspect` opened the FIFO
+        /// with `O_RDONLY`) and were killed at the timeout; root's open of the link to a copy
+        /// of an object followed it and registered in the copy's table (the target's bytes
+        /// changed); a link to a file was followed (`.truncated`), a dangling one gave
+        /// `.notFound` or `.unexpected(EAGAIN)`, a directory `.unexpected(EISDIR)`, a socket
+        /// `.unexpected(ENXIO)`; nothing was listed as damaged and nothing removed by clean.
         @Test(arguments: Plant.allCases)
         func everyEntryPointRefusesIt(_ plant: Plant) throws {
             let directory = try PrivateShmDirectory("plant")
@@ -166,9 +154,8 @@ extension MultiProcessTests {
         /// `.foreignOwner(ownerUserID: 65534)` and `.create` is `.alreadyExists`, with the
         /// squatter's file byte-for-byte unchanged; trusting 65534 explicitly opens it.
         ///
-        /// On the old sources there was no owner check: root's open succeeded and registered
-        /// in the squatter's table (argued: the file's slot 0 gains root's pid; `owners:` and
-        /// the error case did not exist at all in the old API).
+        /// On 229f099 (no owner check): every open succeeded and root's registration was
+        /// written into the squatter's participant table (the bytes changed).
         @Test(
             .enabled(if: canActAsAnotherUser, "skipped: acting as another user (nobody, 65534) needs root"),
             arguments: ["mutex", "array"])
@@ -256,8 +243,9 @@ extension MultiProcessTests {
         /// is taken over: by clean (reason `.creatorDiedDuringInitialization`) or by
         /// `.openOrCreate` (a fresh object).
         ///
-        /// Checked against the old sources: `removeStaleObjects()` removed the held object in
-        /// both checksum variants (the holder's name no longer referred to its file).
+        /// On 229f099, in both checksum variants: the held object was listed stale, the
+        /// default clean removed it, `.openOrCreate` created a new object under the name, and
+        /// the holder's name no longer referred to its file.
         @Test(arguments: [false, true])
         func forgedStateWordRemovesNothingHeld(fixChecksum: Bool) throws {
             let directory = try PrivateShmDirectory("forge")
@@ -357,7 +345,7 @@ extension MultiProcessTests {
         /// `.segment(.lockInterference)`, not `.roleTaken` (which a live holder of the role
         /// still gets); an MPMC channel, which has no role bytes, opens both ends.
         ///
-        /// Checked against the old sources: the attempts were `.roleTaken`.
+        /// On 229f099 the attempts were `.roleTaken` (as they were with whole-file read locks).
         @Test(arguments: Reader.allCases)
         func roleByteReadLocksAreInterferenceNotRoleTaken(reader: Reader) throws {
             guard reader.isAvailable else { print(anotherUserSkipMessage); return }
@@ -452,8 +440,9 @@ extension MultiProcessTests {
         /// the bytes a dying sender frees are read-locked at once): a SIGKILLed sender is still
         /// reported to the receiver as `senderDied`, after every message it published.
         ///
-        /// Checked against the old sources: the receiver never saw `senderDied` (its slot-lock
-        /// query took the reader's read lock for the dead sender's registration).
+        /// On 229f099 the receiver never saw `senderDied` (20 s): its liveness query took the
+        /// reader's read lock on the dead sender's slot for a live sender. (With slot read-locks
+        /// alone, the old `register` returned no registration at all.)
         @Test(arguments: Reader.allCases)
         func killedSenderIsDeadWhateverTheReaderLocks(reader: Reader) throws {
             guard reader.isAvailable else { print(anotherUserSkipMessage); return }
@@ -508,8 +497,9 @@ extension MultiProcessTests {
         /// `lock` is `.previousOwnerDied`, not a timeout, and the array is unchanged: the
         /// kernel's robust-list walk wrote into the mutex, not into what was mapped since.
         ///
-        /// Checked against b697933 (before caa6337 kept a held mutex's mapping): `lock` timed
-        /// out and the array's first word read 0x40000000 (FUTEX_OWNER_DIED), in both variants.
+        /// On b697933 (before caa6337 kept a held mutex's mapping), in both variants: `lock`
+        /// timed out after 5 s and the array's first word was changed (the kernel marked it
+        /// owner-died: it held the owner's tid at the mutex's old address).
         @Test(arguments: ["exit", "kill"])
         func ownerDeathReachesTheMutexNotTheRecycledMemory(ending: String) throws {
             let scenario = Scenario("drop-mutex")
