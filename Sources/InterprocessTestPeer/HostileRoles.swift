@@ -4,6 +4,7 @@
 //   --shm-directory=DIR   use DIR as the shared-memory directory (INTERPROCESS_SHM_DIRECTORY), so
 //                         directory-wide operations (list, clean) see only one test's objects
 //   --as-user=UID         become user and group UID (no supplementary groups) before the role
+//   --trust=UID           open-once and hold also accept objects owned by UID
 //
 // The roles here either attack an object the way a hostile or careless neighbour would
 // (planting, squatting, read-locking, forging, racing a cleaner), or call one library entry point
@@ -14,6 +15,9 @@ import Glibc
 import Interprocess
 
 // MARK: - Options
+
+/// The owners `open-once` and `hold` accept (`--trust=UID` adds one).
+nonisolated(unsafe) var acceptedOwners = SharedMemory.OwnerPolicy.currentUser
 
 /// Applies the `--…` options that precede the role and returns the arguments without them.
 func applyPeerOptions(_ arguments: [String]) -> [String] {
@@ -28,6 +32,9 @@ func applyPeerOptions(_ arguments: [String]) -> [String] {
             guard setgroups(0, nil) == 0, setgid(id) == 0, setuid(id) == 0 else {
                 fail("could not become user \(id): errno \(errno)", status: 2)
             }
+        } else if option.hasPrefix("--trust=") {
+            guard let id = UInt32(option.dropFirst("--trust=".count)) else { fail("bad option \(option)", status: 2) }
+            acceptedOwners = .trusting(userIDs: [id])
         } else {
             fail("unknown option \(option)", status: 2)
         }
@@ -273,15 +280,17 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
         say("created")
 
     case "open-once":
-        // open-once NAME MODE LIFETIME [NAME…]: open each SharedArray<UInt64> NAME (8 elements)
-        // with MODE; say "NAME created|opened|ERROR", release it, and say "NAME exists true|false";
+        // open-once NAME MODE LIFETIME [NAME…]: open each SharedArray<UInt64> NAME (8 elements,
+        // created 0666 so that another user's child may open it) with MODE; say "NAME created|opened|ERROR", release it, and say "NAME exists true|false";
         // then "done".
         guard rest.count >= 2 else { fail("usage: open-once NAME MODE LIFETIME [NAME…]", status: 2) }
         let mode = modeArgument(rest[0])
         let lifetime = lifetimeArgument(rest[1])
         for object in [name] + rest.dropFirst(2) {
             do {
-                let array = try SharedArray<UInt64>(named: object, count: 8, initialValue: 0, mode: mode, lifetime: lifetime)
+                let array = try SharedArray<UInt64>(
+                    named: object, count: 8, initialValue: 0, mode: mode,
+                    permissions: [.ownerReadWrite, .groupReadWrite, .otherReadWrite], lifetime: lifetime, owners: acceptedOwners)
                 say("\(object) \(array.segment.wasCreated ? "created" : "opened")")
             } catch {
                 say("\(object) \(outcome(error))")
@@ -292,13 +301,15 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
 
     case "hold":
         // hold NAME LIFETIME STOPFILE [NAME…]: openOrCreate each SharedArray<UInt64> NAME (8
-        // elements) and hold them; say "holding", then wait until STOPFILE exists (or stdin
+        // elements, created 0666) and hold them; say "holding", then wait until STOPFILE exists (or stdin
         // closes, or a kill); then say "intact K N": K of the N names still refer to the files held.
         guard rest.count >= 2 else { fail("usage: hold NAME LIFETIME STOPFILE [NAME…]", status: 2) }
         let lifetime = lifetimeArgument(rest[0])
         let names = [name] + rest.dropFirst(2)
         let held = try names.map { (object) throws(SharedMemoryError) in
-            try SharedArray<UInt64>(named: object, count: 8, initialValue: 0, mode: .openOrCreate, lifetime: lifetime)
+            try SharedArray<UInt64>(
+                named: object, count: 8, initialValue: 0, mode: .openOrCreate,
+                permissions: [.ownerReadWrite, .groupReadWrite, .otherReadWrite], lifetime: lifetime, owners: acceptedOwners)
         }
         say("holding")
         waitForStopFile(rest[1])
@@ -411,7 +422,7 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
 
     case "ro-lock":
         // ro-lock NAME MODE: open NAME's file read-only (no library call) and take read OFD
-        // locks: `whole` (0 to infinity), `roles` (bytes 1024-1025), `slots` (every slot of the
+        // locks: `whole` (0 to infinity), `roles` (bytes 1024-1025), `removal` (byte 1026), `slots` (every slot of the
         // participant table, 1088-4095, that no live participant holds), or `gaps` (every byte no other process write-locks, taken again
         // every millisecond, so bytes a dying process frees are read-locked at once). Says
         // "locked" and holds them until killed.
@@ -422,6 +433,7 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
         switch rest[0] {
         case "whole": guard ofdLock(fd, type: readLock, start: 0, length: 0) else { fail("read lock: errno \(errno)") }
         case "roles": guard ofdLock(fd, type: readLock, start: 1024, length: 2) else { fail("read lock: errno \(errno)") }
+        case "removal": guard ofdLock(fd, type: readLock, start: 1026, length: 1) else { fail("read lock: errno \(errno)") }
         case "slots":
             // Slot by slot: a slot a live participant write-locks cannot be read-locked.
             let locked = (0..<47).filter { ofdLock(fd, type: readLock, start: Int64(1088 + 64 * $0), length: 64) }.count

@@ -190,26 +190,40 @@ extension MultiProcessTests {
         }
     }
 
+}
+
+/// Starts two children holding `name` with `lifetime` in `directory` and SIGKILLs both.
+private func killAllUsers(of name: String, _ lifetime: String, in directory: PrivateShmDirectory) throws {
+    let never = directory.plainFile("never")
+    let users = try (0..<2).map { _ in try directory.peer("hold", name, lifetime, never) }
+    for user in users { try user.waitFor("holding") }
+    #expect(try directory.registry(name, "info")["info"]?.hasPrefix("true 2 ") == true)
+    for user in users { user.send(SIGKILL) }
+    for user in users { #expect(try user.waitForExit() == .signaled(SIGKILL)) }
+}
+
+/// Runs `open-once NAME MODE LIFETIME` in `directory` (with peer `options`) and returns its two
+/// lines' outcomes: what the open answered, and "exists true|false" after the release.
+private func openOnce(
+    _ name: String, _ mode: String, _ lifetime: String, in directory: PrivateShmDirectory, options: [String] = []
+) throws -> (String?, String?) {
+    let opener = try Peer("--shm-directory=\(directory.path)", arguments: options + ["open-once", name, mode, lifetime])
+    try opener.waitFor("done", timeout: .seconds(60))
+    expectExitedNormally(opener)
+    let lines = opener.lines.map { $0.split(separator: " ", maxSplits: 1).last.map(String.init) }
+    return (lines.first ?? nil, lines.dropFirst().first ?? nil)
+}
+
+/// Expects `open-once`'s two outcomes to be `expected`.
+private func expectOutcome(
+    _ got: (String?, String?), _ expected: (String, String), sourceLocation: Testing.SourceLocation = #_sourceLocation
+) {
+    #expect(got.0 == expected.0 && got.1 == expected.1, "got \(got)", sourceLocation: sourceLocation)
+}
+
+extension MultiProcessTests {
     /// `.removedWithLastUser` objects after kill -9, and after a normal release.
     @Suite struct TransientAfterKill {
-        /// Starts two children holding `name` with `lifetime` and SIGKILLs both.
-        private func killAllUsers(of name: String, _ lifetime: String, in directory: PrivateShmDirectory) throws {
-            let never = directory.plainFile("never")
-            let users = try (0..<2).map { _ in try directory.peer("hold", name, lifetime, never) }
-            for user in users { try user.waitFor("holding") }
-            #expect(try directory.registry(name, "info")["info"]?.hasPrefix("true 2 ") == true)
-            for user in users { user.send(SIGKILL) }
-            for user in users { #expect(try user.waitForExit() == .signaled(SIGKILL)) }
-        }
-
-        /// Runs `open-once NAME MODE LIFETIME` and returns its two lines' outcomes.
-        private func openOnce(_ name: String, _ mode: String, _ lifetime: String, in directory: PrivateShmDirectory) throws -> (String?, String?) {
-            let opener = try directory.peer("open-once", name, mode, lifetime)
-            try opener.waitFor("done", timeout: .seconds(30))
-            expectExitedNormally(opener)
-            let lines = opener.lines.map { $0.split(separator: " ", maxSplits: 1).last.map(String.init) }
-            return (lines.first ?? nil, lines.dropFirst().first ?? nil)
-        }
 
         /// Every user SIGKILLed: `removeStaleObjects()` removes it (`.lastUserGone`).
         ///
@@ -234,9 +248,9 @@ extension MultiProcessTests {
             let directory = try PrivateShmDirectory("transient")
             defer { directory.remove() }
             try killAllUsers(of: "a", "transient", in: directory)
-            #expect(try openOnce("a", "openOrCreate", "transient", in: directory) == ("created", "exists false"))
+            expectOutcome(try openOnce("a", "openOrCreate", "transient", in: directory), ("created", "exists false"))
             try killAllUsers(of: "b", "transient", in: directory)
-            #expect(try openOnce("b", "open", "transient", in: directory) == ("notFound", "exists false"))
+            expectOutcome(try openOnce("b", "open", "transient", in: directory), ("notFound", "exists false"))
         }
 
         /// A user that releases normally removes it when it is the last; a persistent object
@@ -248,7 +262,7 @@ extension MultiProcessTests {
             let first = try directory.peer("hold", "t", "transient", stop)
             try first.waitFor("holding")
             // Not the last user: the name stays.
-            #expect(try openOnce("t", "openOrCreate", "transient", in: directory) == ("opened", "exists true"))
+            expectOutcome(try openOnce("t", "openOrCreate", "transient", in: directory), ("opened", "exists true"))
             directory.touch(stop)
             #expect(try first.waitFor("intact") == "intact 1 1")
             expectExitedNormally(first)
@@ -257,7 +271,47 @@ extension MultiProcessTests {
             try killAllUsers(of: "p", "persistent", in: directory)
             let kept = try directory.registry("p", "stale", "clean", "exists")
             #expect(kept["stale"] == "absent" && kept["clean"] == "kept" && kept["exists"] == "true")
-            #expect(try openOnce("p", "open", "persistent", in: directory) == ("opened", "exists true"))
+            expectOutcome(try openOnce("p", "open", "persistent", in: directory), ("opened", "exists true"))
+        }
+    }
+}
+
+extension MultiProcessTests {
+    /// A dead `.removedWithLastUser` object that the next opener cannot remove: the open fails
+    /// with a typed error at once, never a retry storm or a false `.notFound`.
+    @Suite struct UnremovableDeadObject {
+        /// A read-only process read-locks the removal byte of an object whose users were all
+        /// killed: the removal lock cannot be taken, so nobody can remove the dead object. The
+        /// next `.openOrCreate` and `.open` are `.lockInterference`; clean keeps it (and still
+        /// lists it as `.lastUserGone`). Once the reader is gone, `.openOrCreate` creates anew.
+        @Test func readLockOnTheRemovalByte() throws {
+            let directory = try PrivateShmDirectory("unremovable")
+            defer { directory.remove() }
+            try killAllUsers(of: "t", "transient", in: directory)
+            let reader = try directory.peer("ro-lock", "t", "removal")
+            try reader.waitFor("locked")
+            expectOutcome(try openOnce("t", "openOrCreate", "transient", in: directory), ("lockInterference", "exists true"))
+            expectOutcome(try openOnce("t", "open", "transient", in: directory), ("lockInterference", "exists true"))
+            let kept = try directory.registry("t", "stale", "clean", "exists")
+            #expect(kept["stale"] == "lastUserGone" && kept["clean"] == "kept" && kept["exists"] == "true", "\(kept)")
+            reader.send(SIGKILL)
+            #expect(try reader.waitForExit() == .signaled(SIGKILL))
+            expectOutcome(try openOnce("t", "openOrCreate", "transient", in: directory), ("created", "exists false"))
+        }
+
+        /// Root's dead object in a sticky directory, opened by `nobody` trusting root: `nobody`
+        /// may take the removal lock but not unlink another user's file there, so its
+        /// `.openOrCreate` and `.open` are `.permissionDenied`; root's own open removes the
+        /// dead object and creates it anew.
+        @Test(.enabled(if: canActAsAnotherUser, "skipped: acting as another user (nobody, 65534) needs root"))
+        func unlinkRefusedInAStickyDirectory() throws {
+            let directory = try PrivateShmDirectory("sticky")
+            defer { directory.remove() }
+            try killAllUsers(of: "t", "transient", in: directory)
+            let nobody = ["--as-user=\(nobodyUserID)", "--trust=0"]
+            expectOutcome(try openOnce("t", "openOrCreate", "transient", in: directory, options: nobody), ("permissionDenied", "exists true"))
+            expectOutcome(try openOnce("t", "open", "transient", in: directory, options: nobody), ("permissionDenied", "exists true"))
+            expectOutcome(try openOnce("t", "openOrCreate", "transient", in: directory), ("created", "exists false"))
         }
     }
 }
