@@ -279,6 +279,11 @@ extension MultiProcessTests {
 extension MultiProcessTests {
     /// A dead `.removedWithLastUser` object that the next opener cannot remove: the open fails
     /// with a typed error at once, never a retry storm or a false `.notFound`.
+    ///
+    /// Failed on b697933 until the fix in `SharedMemory.validateForUse` (the removal's outcome
+    /// was ignored and the open started over): `.openOrCreate` went round 64 times and threw
+    /// `.unexpected(EAGAIN, "… raced too often")`, and `.open` threw `.notFound` for the object
+    /// still holding the name. (229f099 had no such objects.)
     @Suite struct UnremovableDeadObject {
         /// A read-only process read-locks the removal byte of an object whose users were all
         /// killed: the removal lock cannot be taken, so nobody can remove the dead object. The

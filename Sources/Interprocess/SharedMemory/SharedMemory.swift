@@ -494,8 +494,20 @@ public final class SharedMemory: @unchecked Sendable {
         let (mapping, length, fields) = validated
         if fields.lifetime == .removedWithLastUser && !ObjectLocks.hasOtherLiveUser(fd) {
             FileSystem.unmap(mapping, length: length)
-            _ = ObjectLocks.removeIfUnused(fd, path: path)
-            return nil
+            // A dead object that cannot be removed must say why now: starting over would find
+            // it again each round and end in `.unexpected` (raced too often), and `.open` would
+            // report `.notFound` for an object still holding the name.
+            switch ObjectLocks.removeIfUnused(fd, path: path) {
+            case .removed, .replaced, .inUse:
+                return nil  // gone, or taken up by another opener meanwhile: start over
+            case .busy:
+                // Another remover's write lock: it finishes, and the next round sees the result.
+                if ObjectLocks.removalIsHeld(fd) { return nil }
+                // Only read locks in the way: a read-only process keeps everyone from removing it.
+                throw .lockInterference(name: name)
+            case .failed(let errno):
+                throw SharedMemoryError.from(errno, name: name, operation: "unlink")
+            }
         }
         return validated
     }
