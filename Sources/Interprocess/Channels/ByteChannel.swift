@@ -253,7 +253,7 @@ public struct ByteChannelReceiver: ~Copyable, Sendable {
     public var maximumMessageSize: Int { ring.maximumMessageSize }
 
     /// Opens (or creates) the byte channel `name` as its receiver; parameters as for
-    /// ``ByteChannelSender/init(named:bufferSize:maximumMessageSize:mode:permissions:waitStrategy:timeout:)``.
+    /// ``ByteChannelSender/init(named:bufferSize:maximumMessageSize:mode:permissions:lifetime:owners:waitStrategy:timeout:)``.
     /// - Throws: ``ChannelError``.
     public init(
         named name: String, bufferSize: Int? = nil, maximumMessageSize: Int? = nil,

@@ -1,19 +1,16 @@
-/// What one side of a channel knows about the other side's participants.
+/// Liveness of a channel's senders and receivers, from the kernel's locks.
 struct ChannelPeers {
     let segment: SharedMemory
     let control: ChannelControl
 
-    /// Live and dead participants of `role`.
+    /// Live registrations of `role` (this handle's own included), counted from their presence
+    /// locks however many there are, and the participants that opened without closing and are
+    /// no longer alive: they died.
     ///
-    /// Live: the registrations of `role` whose presence locks are held (this handle's own
-    /// included), counted from the kernel's locks, never from the participant table. The table
-    /// shows at most 47 participants, and a registration finds no slot when the table is full
-    /// or when a process that may only read the object read-locks the free slots; counting the
-    /// table made such a live sender (or receiver) look dead, so a receiver reported
-    /// `senderDied` while its sender was alive and silent. Dead: the handles that opened the
-    /// channel and neither closed nor still hold their registration (killed), from the open
-    /// count; a handle registers before it counts itself open and stops counting itself before
-    /// it deregisters, so a handle opening or closing meanwhile never adds a dead one.
+    /// The open count (`openSenders`/`openReceivers`) rises after a registration takes its
+    /// presence lock and falls before it releases it, so it exceeds the live count only by
+    /// participants that died without closing (or while another is between those two steps,
+    /// which the next liveness check sees through).
     func counts(_ role: ParticipantRole) -> (live: Int, dead: Int) {
         let live = segment.liveRegistrations(of: role)
         // Relaxed: a snapshot for a diagnosis that is repeated every liveness interval.
@@ -24,7 +21,7 @@ struct ChannelPeers {
     /// Whether participants of `role` opened the channel and none of them is alive, although
     /// not all of them closed it: they died.
     func allGone(_ role: ParticipantRole, live: Int) -> Bool {
-        // Relaxed: a snapshot for a diagnosis that is repeated every liveness interval.
+        // Relaxed: as in `counts`.
         let open = (role == .sender ? control.openSenders : control.openReceivers).pointee.load(ordering: .relaxed)
         return live == 0 && open > 0
     }

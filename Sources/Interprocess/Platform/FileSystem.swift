@@ -143,14 +143,6 @@ enum FileSystem {
         return names
     }
 
-    /// Tests whether another open file description holds a lock conflicting with an exclusive
-    /// lock on `[start, start+length)`.
-    static func isLockedByOthers(_ fd: Int32, start: Int, length: Int) throws(Errno) -> Bool {
-        let rc = cipc_ofd_test(fd, 2, Int64(start), Int64(length))
-        if let e = Errno(shimResult: rc) { throw e }
-        return rc == 1
-    }
-
     /// A lock another open file description holds.
     struct HeldLock: Equatable {
         /// Whether it is a write (exclusive) lock; `false` for a read (shared) lock.

@@ -9,7 +9,7 @@ public struct StaleObject: Sendable, Equatable {
         /// (its users were killed: users that leave normally remove it themselves).
         case lastUserGone
         /// A ``SharedMemory/Lifetime/persistent`` object no live process uses (only with
-        /// `includeUnused`: a persistent object is meant to outlive its users, like a file).
+        /// ``CleanupScope/unused``: a persistent object is meant to outlive its users, like a file).
         case unused
         /// Its header says its creator died while initialising it, and no live process holds it.
         /// (Interprocess itself never publishes a half-built object; another writer did.)

@@ -20,7 +20,7 @@ import SystemPackage
 /// nothing is ever recovered silently, and nobody waits forever on a dead owner.
 ///
 /// ## Placement
-/// A mutex is either a named object of its own (``init(named:mode:permissions:timeout:)``) or
+/// A mutex is either a named object of its own (``init(named:mode:permissions:lifetime:owners:timeout:)``) or
 /// placed by the user at an offset of a segment they lay out: initialise the storage with
 /// ``initializeStorage(at:)`` in the segment's initializer, then attach with ``init(in:at:)``.
 ///
@@ -115,7 +115,7 @@ public struct ProcessMutex: @unchecked Sendable {
     /// hold ``storageSize`` bytes of shared memory.
     ///
     /// Call it exactly once per mutex, before any process uses it — typically in the
-    /// initializer of ``SharedMemory/init(named:mode:size:permissions:timeout:removeOnDeinit:initializer:)``,
+    /// initializer of ``SharedMemory/init(named:mode:size:permissions:lifetime:owners:timeout:removeOnDeinit:initializer:)``,
     /// which runs before the segment is visible to anyone else.
     /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)`` for a misaligned
     ///   address, or ``SharedMemoryError/unexpected(_:operation:)``.
