@@ -236,6 +236,11 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
             _ = try ChannelSender<UInt64>(named: name, capacity: 8, topology: .multiProducerMultiConsumer)
         }
         probeChannel("sender.open") { () throws(ChannelError) in _ = try ChannelSender<UInt64>(named: name, mode: .open) }
+        probe("semaphore") { () throws(SharedMemoryError) in _ = try ProcessSemaphore(named: name) }
+        probe("event") { () throws(SharedMemoryError) in _ = try ProcessEvent(named: name) }
+        probe("condition") { () throws(SharedMemoryError) in _ = try ProcessCondition(named: name) }
+        probeChannel("byteSender") { () throws(ChannelError) in _ = try ByteChannelSender(named: name, bufferSize: 4096) }
+        probeChannel("byteReceiver") { () throws(ChannelError) in _ = try ByteChannelReceiver(named: name, mode: .open) }
         say("exists \(SharedMemory.exists(named: name))")
         probe("remove") { () throws(SharedMemoryError) in try SharedMemory.remove(named: removable) }
         say("exists.afterRemove \(SharedMemory.exists(named: removable))")

@@ -56,7 +56,10 @@ extension MultiProcessTests {
 
         /// A FIFO, a directory, a socket or a symbolic link (to a file, to a copy of a valid
         /// object, to a FIFO, to nothing) planted under the names `x` and `x-rm`. A child calls
-        /// every entry point on `x` (and `remove(named:)` on `x-rm`): each opening one returns
+        /// every entry point on `x` — `SharedMemory` in each mode, the mutex, array, semaphore,
+        /// event and condition, both ends of a typed and of a byte channel, `exists`, `inspect`,
+        /// `list`, `staleObjects` and `removeStaleObjects` in each scope — and `remove(named:)`
+        /// on `x-rm`. Each opening one returns
         /// `.notARegularFile` (`.alreadyExists` for `.create`), inspection and listing show the
         /// entry with that header error, the default clean keeps it, the damaged-scope clean
         /// removes the entry (never what it points to), and all of it within the child's timeout.
@@ -115,6 +118,8 @@ extension MultiProcessTests {
                 "array": "notARegularFile", "array.open": "notARegularFile",
                 "receiver": "segment.notARegularFile", "receiver.open": "segment.notARegularFile",
                 "sender": "segment.notARegularFile", "sender.open": "segment.notARegularFile",
+                "semaphore": "notARegularFile", "event": "notARegularFile", "condition": "notARegularFile",
+                "byteSender": "segment.notARegularFile", "byteReceiver": "segment.notARegularFile",
                 "exists": "true", "remove": "ok", "exists.afterRemove": "false",
                 "inspect": "notARegularFile", "list": "notARegularFile",
                 "stale": "absent", "stale.damaged": "damaged.notARegularFile",
@@ -322,7 +327,7 @@ extension MultiProcessTests {
         /// live registration and nothing in use.
         @Test(arguments: Reader.allCases)
         func wholeFileReadLocksDenyButNeverHold(reader: Reader) throws {
-            guard reader.isAvailable else { print(anotherUserSkipMessage); return }
+            guard reader.isAvailable else { try Test.cancel("skipped: a reader of another user (nobody, 65534) needs root") }
             let scenario = Scenario("ro-whole")
             defer { scenario.removeAll() }
             try makeReadableChannel(scenario.name)
@@ -348,7 +353,7 @@ extension MultiProcessTests {
         /// On 229f099 the attempts were `.roleTaken` (as they were with whole-file read locks).
         @Test(arguments: Reader.allCases)
         func roleByteReadLocksAreInterferenceNotRoleTaken(reader: Reader) throws {
-            guard reader.isAvailable else { print(anotherUserSkipMessage); return }
+            guard reader.isAvailable else { try Test.cancel("skipped: a reader of another user (nobody, 65534) needs root") }
             let scenario = Scenario("ro-roles")
             defer { scenario.removeAll() }
             try makeReadableChannel(scenario.name)
@@ -389,7 +394,7 @@ extension MultiProcessTests {
         /// nothing is not reported dead, a killed one is (`senderDied`).
         @Test(arguments: Reader.allCases)
         func slotReadLocksNeitherBlockNorKillRegistrations(reader: Reader) throws {
-            guard reader.isAvailable else { print(anotherUserSkipMessage); return }
+            guard reader.isAvailable else { try Test.cancel("skipped: a reader of another user (nobody, 65534) needs root") }
             let scenario = Scenario("ro-slots")
             defer { scenario.removeAll() }
 
@@ -445,7 +450,7 @@ extension MultiProcessTests {
         /// alone, the old `register` returned no registration at all.)
         @Test(arguments: Reader.allCases)
         func killedSenderIsDeadWhateverTheReaderLocks(reader: Reader) throws {
-            guard reader.isAvailable else { print(anotherUserSkipMessage); return }
+            guard reader.isAvailable else { try Test.cancel("skipped: a reader of another user (nobody, 65534) needs root") }
             let scenario = Scenario("ro-gaps")
             defer { scenario.removeAll() }
             try makeReadableChannel(scenario.name)

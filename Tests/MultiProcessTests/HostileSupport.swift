@@ -83,7 +83,5 @@ func contents(of path: String) -> [UInt8]? {
 /// Whether this process runs as root and can start children as another user (`--as-user`).
 let canActAsAnotherUser = getuid() == 0
 
-let anotherUserSkipMessage = "skipped: acting as another user (nobody, 65534) needs root"
-
 /// The uid the root-only tests act as.
 let nobodyUserID: UInt32 = 65534
