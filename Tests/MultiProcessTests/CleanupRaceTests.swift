@@ -14,6 +14,35 @@ import Testing
 // how it failed there. There, clean decided from an `inspect` and unlinked afterwards with no
 // lock an opener would see; liveness was the 47-slot table; and there was no `Lifetime`.
 
+/// Starts two children holding `name` with `lifetime` in `directory` and SIGKILLs both.
+private func killAllUsers(of name: String, _ lifetime: String, in directory: PrivateShmDirectory) throws {
+    let never = directory.plainFile("never")
+    let users = try (0..<2).map { _ in try directory.peer("hold", name, lifetime, never) }
+    for user in users { try user.waitFor("holding") }
+    #expect(try directory.registry(name, "info")["info"]?.hasPrefix("true 2 ") == true)
+    for user in users { user.send(SIGKILL) }
+    for user in users { #expect(try user.waitForExit() == .signaled(SIGKILL)) }
+}
+
+/// Runs `open-once NAME MODE LIFETIME` in `directory` (with peer `options`) and returns its two
+/// lines' outcomes: what the open answered, and "exists true|false" after the release.
+private func openOnce(
+    _ name: String, _ mode: String, _ lifetime: String, in directory: PrivateShmDirectory, options: [String] = []
+) throws -> (String?, String?) {
+    let opener = try Peer("--shm-directory=\(directory.path)", arguments: options + ["open-once", name, mode, lifetime])
+    try opener.waitFor("done", timeout: .seconds(60))
+    expectExitedNormally(opener)
+    let lines = opener.lines.map { $0.split(separator: " ", maxSplits: 1).last.map(String.init) }
+    return (lines.first ?? nil, lines.dropFirst().first ?? nil)
+}
+
+/// Expects `open-once`'s two outcomes to be `expected`.
+private func expectOutcome(
+    _ got: (String?, String?), _ expected: (String, String), sourceLocation: Testing.SourceLocation = #_sourceLocation
+) {
+    #expect(got.0 == expected.0 && got.1 == expected.1, "got \(got)", sourceLocation: sourceLocation)
+}
+
 extension MultiProcessTests {
     /// Openers racing `removeStaleObjects(scope: .unused)`: no object is removed while a live
     /// process holds it.
@@ -189,42 +218,11 @@ extension MultiProcessTests {
             #expect(throws: ChannelError.senderDied) { _ = try receiver.receive(timeout: .seconds(10)) }
         }
     }
-
-}
-
-/// Starts two children holding `name` with `lifetime` in `directory` and SIGKILLs both.
-private func killAllUsers(of name: String, _ lifetime: String, in directory: PrivateShmDirectory) throws {
-    let never = directory.plainFile("never")
-    let users = try (0..<2).map { _ in try directory.peer("hold", name, lifetime, never) }
-    for user in users { try user.waitFor("holding") }
-    #expect(try directory.registry(name, "info")["info"]?.hasPrefix("true 2 ") == true)
-    for user in users { user.send(SIGKILL) }
-    for user in users { #expect(try user.waitForExit() == .signaled(SIGKILL)) }
-}
-
-/// Runs `open-once NAME MODE LIFETIME` in `directory` (with peer `options`) and returns its two
-/// lines' outcomes: what the open answered, and "exists true|false" after the release.
-private func openOnce(
-    _ name: String, _ mode: String, _ lifetime: String, in directory: PrivateShmDirectory, options: [String] = []
-) throws -> (String?, String?) {
-    let opener = try Peer("--shm-directory=\(directory.path)", arguments: options + ["open-once", name, mode, lifetime])
-    try opener.waitFor("done", timeout: .seconds(60))
-    expectExitedNormally(opener)
-    let lines = opener.lines.map { $0.split(separator: " ", maxSplits: 1).last.map(String.init) }
-    return (lines.first ?? nil, lines.dropFirst().first ?? nil)
-}
-
-/// Expects `open-once`'s two outcomes to be `expected`.
-private func expectOutcome(
-    _ got: (String?, String?), _ expected: (String, String), sourceLocation: Testing.SourceLocation = #_sourceLocation
-) {
-    #expect(got.0 == expected.0 && got.1 == expected.1, "got \(got)", sourceLocation: sourceLocation)
 }
 
 extension MultiProcessTests {
     /// `.removedWithLastUser` objects after kill -9, and after a normal release.
     @Suite struct TransientAfterKill {
-
         /// Every user SIGKILLed: `removeStaleObjects()` removes it (`.lastUserGone`).
         ///
         /// On 229f099 (no lifetime: the shim ignores it) the object was stale as "all 2
