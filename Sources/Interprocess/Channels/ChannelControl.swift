@@ -161,10 +161,16 @@ struct ChannelControl: @unchecked Sendable {
     ///
     /// With `backoff` (and a strategy that polls), the wait first stays off the shared lines
     /// for ``streamingBackoff`` before it polls (see `ChannelReceiver.waitForMessage`).
+    ///
+    /// Every caller has just tried its operation and failed, so a wait that starts after its
+    /// deadline reports `.timedOut` at once: a loop of "try, wait" (where other participants
+    /// win every retry) ends on time. Inside, the wait returns by the end of its slice however
+    /// often the futex word changes.
     func wait(
         on words: WakeWords, strategy: WaitStrategy, deadline: Deadline, backoff: Bool = false,
         _ ready: () -> Bool
     ) -> WaitOutcome {
+        if deadline.hasPassed { return .timedOut }
         if backoff && strategy != .block {
             let end = min(deadline, Deadline.now.advanced(by: ChannelControl.streamingBackoff))
             // PAUSE in groups between clock reads: a read costs about as much as a few PAUSEs.
@@ -200,7 +206,10 @@ struct ChannelControl: @unchecked Sendable {
             // Relaxed: the count only decides whether wakers make a syscall.
             words.waiters.pointee.wrappingSubtract(1, ordering: .relaxed)
             if ready() { return .ready }
-            if result == .timedOut {
+            // Also after a wake-up or a changed word: a word that changes before every sleep
+            // (wakers that publish for other sleepers, cancellations) returns the futex wait at
+            // once, and it never reaches its deadline.
+            if result == .timedOut || sliceEnd.hasPassed {
                 return deadline.hasPassed ? .timedOut : .checkLiveness
             }
         }
