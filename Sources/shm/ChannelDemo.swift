@@ -201,11 +201,9 @@ enum ChannelSegment {
     /// Creates the SPSC channel `name` of `DemoMessage`s (failing if it exists); the segment
     /// stays until removed.
     static func create(_ name: String, capacity: Int) throws(ChannelError) -> Bool {
-        // Opening a receiver creates the channel; closing it right away leaves the channel
-        // empty and free for the consumer process.
-        let receiver = try ChannelReceiver<DemoMessage>(
-            named: name, capacity: capacity, topology: .singleProducerSingleConsumer, mode: .create)
-        receiver.close()
+        // Not a receiver opened and closed: its close would mark the receivers closed, and a
+        // producer that filled the channel before the consumer opened would stop there.
+        try ChannelReceiver<DemoMessage>.createChannel(named: name, capacity: capacity, topology: .singleProducerSingleConsumer)
         return true
     }
 }
