@@ -8,37 +8,55 @@ import Testing
 @Suite struct ChannelReceiversClosedTests {
     static let topologies = [ChannelTopology.singleProducerSingleConsumer, .multiProducerMultiConsumer]
 
+    /// Holds a sender for an async task (used by one task at a time).
+    final class SenderBox: @unchecked Sendable {
+        var sender: ChannelSender<Int>
+        init(_ sender: consuming ChannelSender<Int>) { self.sender = sender }
+    }
+
     @Test(arguments: topologies)
     func aFullRingWithTheReceiversClosedIsReportedByEverySend(topology: ChannelTopology) async throws {
         let name = uniqueName("receivers-closed-\(topology)")
         defer { removeQuietly(name) }
-        var sender = try ChannelSender<Int>(named: name, capacity: 4, topology: topology, mode: .create)
+        let box = SenderBox(try ChannelSender<Int>(named: name, capacity: 4, topology: topology, mode: .create))
         let receiver = try ChannelReceiver<Int>(named: name, mode: .open)
-        #expect(try sender.trySend(0))
+        #expect(try box.sender.trySend(0))
         receiver.close()
         // Room left: sends still succeed, for a receiver that opens later.
-        for i in 1..<4 { #expect(try sender.trySend(i)) }
-        #expect(throws: ChannelError.receiversClosed) { _ = try sender.trySend(4) }
+        for i in 1..<4 { #expect(try box.sender.trySend(i)) }
+        #expect(throws: ChannelError.receiversClosed) { _ = try box.sender.trySend(4) }
+        // (Timeouts only so that a regression fails instead of hanging; the sends without one
+        // are the multi-process tests'.)
         let start = Deadline.now
-        #expect(throws: ChannelError.receiversClosed) { try sender.send(4, timeout: .seconds(5)) }
-        #expect(throws: ChannelError.receiversClosed) { try sender.send(4) }
+        #expect(throws: ChannelError.receiversClosed) { try box.sender.send(4, timeout: .seconds(2)) }
         var called = false
-        #expect(throws: ChannelError.receiversClosed) { try sender.send { called = true; $0.initialize(to: 4) } }
+        #expect(throws: ChannelError.receiversClosed) {
+            try box.sender.send(timeout: .seconds(2)) { called = true; $0.initialize(to: 4) }
+        }
         #expect(!called)
-        #expect(throws: ChannelError.receiversClosed) { try sender.send(contentsOf: [4, 5]) }
-        await #expect(throws: ChannelError.receiversClosed) { try await sender.send(4) }
+        #expect(throws: ChannelError.receiversClosed) { try box.sender.send(contentsOf: [4, 5], timeout: .seconds(2)) }
+        // The async send has no timeout: a canceller ends it after 2 s, which would show as a
+        // CancellationError.
+        let send = Task { try await box.sender.send(4) }
+        let canceller = Task {
+            try await Task.sleep(for: .seconds(2))
+            send.cancel()
+        }
+        await #expect(throws: ChannelError.receiversClosed) { try await send.value }
+        canceller.cancel()
         // None of them waited for room.
-        #expect(millisecondsSince(start) < 1_000)
+        #expect(millisecondsSince(start) < 1_500)
 
         // A receiver that opens lifts it, and gets the messages kept for it.
         var successor = try ChannelReceiver<Int>(named: name, mode: .open)
-        #expect(try sender.trySend(4) == false)
+        #expect(try box.sender.trySend(4) == false)
         #expect(try successor.receive(timeout: .seconds(1)) == 0)
-        #expect(try sender.trySend(4))
+        #expect(try box.sender.trySend(4))
         var got: [Int] = []
         while let value = try successor.tryReceive() { got.append(value) }
         #expect(got == [1, 2, 3, 4])
-        sender.close()
+        // Dropping the box closes the sender.
+        _ = consume box
         #expect(throws: ChannelError.closed) { try successor.receive(timeout: .seconds(1)) }
     }
 
@@ -50,8 +68,11 @@ import Testing
         defer { removeQuietly(name) }
         var sender = try ChannelSender<Int>(named: name, capacity: 4, topology: topology, mode: .create)
         try ChannelReceiver<Int>(named: name, mode: .open).close()
-        #expect(try sender.send(contentsOf: [0, 1, 2, 3, 4, 5]) == 4)
-        #expect(throws: ChannelError.receiversClosed) { try sender.send(contentsOf: [4, 5]) }
+        // (The timeout only bounds a regression, which would wait it out.)
+        let start = Deadline.now
+        #expect(try sender.send(contentsOf: [0, 1, 2, 3, 4, 5], timeout: .seconds(2)) == 4)
+        #expect(throws: ChannelError.receiversClosed) { try sender.send(contentsOf: [4, 5], timeout: .seconds(2)) }
+        #expect(millisecondsSince(start) < 1_500)
         sender.close()
     }
 
@@ -110,9 +131,9 @@ import Testing
         }
         #expect(sent == 5)  // 128 bytes of 24-byte frames
         let start = Deadline.now
-        #expect(throws: ChannelError.receiversClosed) { try sender.send([1], timeout: .seconds(5)) }
-        #expect(throws: ChannelError.receiversClosed) { try sender.send([1]) }
-        #expect(millisecondsSince(start) < 1_000)
+        // (The timeout only bounds a regression, which would wait it out.)
+        #expect(throws: ChannelError.receiversClosed) { try sender.send([1], timeout: .seconds(2)) }
+        #expect(millisecondsSince(start) < 1_500)
         var successor = try ByteChannelReceiver(named: name, mode: .open)
         #expect(try sender.send([9], timeout: .zero) == false)
         for i in 0..<sent { #expect(try successor.receive(timeout: .seconds(1)) == [UInt8](repeating: UInt8(i), count: 16)) }
