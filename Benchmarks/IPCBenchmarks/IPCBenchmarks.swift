@@ -26,7 +26,7 @@ private func sendReceive(_ benchmark: Benchmark, topology: ChannelTopology) thro
     var receiver = try ChannelReceiver<UInt64>(named: name, topology: topology, mode: .open)
     benchmark.startMeasurement()
     for i in benchmark.scaledIterations {
-        _ = sender.trySend(UInt64(i))
+        _ = try sender.trySend(UInt64(i))
         blackHole(try receiver.tryReceive())
     }
     benchmark.stopMeasurement()

@@ -162,11 +162,7 @@ func runChannelScenario(_ topology: ChannelTopology, iterations: Int) throws -> 
             try? SharedMemory.remove(named: channel)
         }
         let board = ChannelBoard(base: boardSegment.bytes.baseAddress!)
-        do {
-            let creator = try ChannelReceiver<FaultMessage>(
-                named: channel, capacity: 8, topology: topology, mode: .create)
-            creator.close()
-        }
+        try ChannelReceiver<FaultMessage>.createChannel(named: channel, capacity: 8, topology: topology)
         var children: [Child] = []
         defer { for c in children { c.kill() } }
         let producerChildren = (0..<producers).map { Child("producer", [parentPID, boardName, channel, String($0)]) }

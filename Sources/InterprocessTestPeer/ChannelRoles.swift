@@ -50,6 +50,26 @@ struct ChannelTestMessage: BitwiseCopyable, Equatable {
     }
 }
 
+/// A byte-channel test message: producer and sequence (8 bytes each, little-endian), then
+/// `sequence % 37` bytes derived from both, so messages vary in length and a torn or misplaced
+/// one is detected. The multi-process tests use it too (`@testable import`).
+enum ByteTestMessage {
+    static func bytes(producer: UInt64, sequence: UInt64) -> [UInt8] {
+        var result: [UInt8] = []
+        for word in [producer, sequence] { for i in 0..<8 { result.append(UInt8(truncatingIfNeeded: word >> (8 * i))) } }
+        for i in 0..<(sequence % 37) { result.append(UInt8(truncatingIfNeeded: producer &* 31 &+ sequence &+ i)) }
+        return result
+    }
+
+    /// The (producer, sequence) of an intact message, or `nil`.
+    static func parse(_ bytes: [UInt8]) -> (producer: UInt64, sequence: UInt64)? {
+        guard bytes.count >= 16 else { return nil }
+        func word(_ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[at + $1]) << (8 * $1) } }
+        let (producer, sequence) = (word(0), word(8))
+        return bytes == Self.bytes(producer: producer, sequence: sequence) ? (producer, sequence) : nil
+    }
+}
+
 func topologyArgument(_ text: String) -> ChannelTopology {
     switch text {
     case "spsc": .singleProducerSingleConsumer
@@ -123,7 +143,8 @@ func runChannelRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
 
     case "chan-consume":
         // chan-consume NAME STRATEGY PRODUCERS PER_PRODUCER [start] [contiguous] [mark]
-        //   [hold K]: receive until the channel is closed or its senders died, checking every
+        //   [hold K] [await]: receive until the channel is closed or its senders died (`await`:
+        // with `.awaitSuccessor`, so only until it is closed), checking every
         // message's checksum and that each producer's sequence numbers strictly increase
         // (`contiguous`: by exactly one, from 0). `mark`: mark each message in NAME.data
         // (index producer × PER_PRODUCER + sequence), failing on one marked already. `hold K`:
@@ -141,7 +162,9 @@ func runChannelRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
         var hold: Int? = nil
         if let i = options.firstIndex(of: "hold"), i + 1 < options.count { hold = integer(options[i + 1], "K") }
         let marks: SharedArray<UInt8>? = options.contains("mark") ? try SharedArray<UInt8>(named: name + ".data") : nil
-        var receiver = try ChannelReceiver<ChannelTestMessage>(named: name, mode: .open, waitStrategy: strategy)
+        var receiver = try ChannelReceiver<ChannelTestMessage>(
+            named: name, mode: .open, waitStrategy: strategy,
+            senderDeath: options.contains("await") ? .awaitSuccessor : .report)
         say("ready")
         if options.contains("start") {
             let start = try ProcessEvent(named: name + ".start", resetMode: .manual, mode: .open)
@@ -285,11 +308,110 @@ func runChannelRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
         let timeout = integer(rest[0], "TIMEOUT_MS")
         var sender = try ChannelSender<ChannelTestMessage>(named: name, mode: .open)
         var sequence: UInt64 = 0
-        while sender.trySend(ChannelTestMessage(producer: 0, sequence: sequence)) { sequence += 1 }
+        while try sender.trySend(ChannelTestMessage(producer: 0, sequence: sequence)) { sequence += 1 }
         say("waiting")
         let start = Deadline.now
         let sent = try sender.send(ChannelTestMessage(producer: 0, sequence: sequence), timeout: .milliseconds(timeout))
         say("\(sent ? "sent" : "timedout") \(milliseconds(since: start))")
+
+    case "chan-send-blocked":
+        // chan-send-blocked NAME MODE: fill the channel with trySend (producer 0, 0, 1, …), say
+        // "waiting FILLED", then block in one more send with no timeout: MODE `send`
+        // (send(_:timeout:)), `inplace` (send(timeout:inPlace:)), `batch`
+        // (send(contentsOf:timeout:), 3 messages) or `async` (the async send). Says
+        // "receiversClosed MS" (MS since "waiting") if it ends in `receiversClosed`, "sent MS"
+        // if it sent.
+        guard rest.count == 1 else { fail("usage: chan-send-blocked NAME send|inplace|batch|async", status: 2) }
+        let mode = rest[0]
+        var sender = try ChannelSender<ChannelTestMessage>(named: name, mode: .open)
+        var next: UInt64 = 0
+        while try sender.trySend(ChannelTestMessage(producer: 0, sequence: next)) { next += 1 }
+        say("waiting \(next)")
+        let start = Deadline.now
+        let message = ChannelTestMessage(producer: 0, sequence: next)
+        var outcome: Result<Void, ChannelError> = .success(())
+        switch mode {
+        case "send":
+            do { try sender.send(message) } catch { outcome = .failure(error) }
+        case "inplace":
+            do { try sender.send { $0.initialize(to: message) } } catch { outcome = .failure(error) }
+        case "batch":
+            let batch = (next..<next + 3).map { ChannelTestMessage(producer: 0, sequence: $0) }
+            do {
+                let sent = try sender.send(contentsOf: batch)
+                if sent != batch.count { fail("batch send returned \(sent) without a timeout") }
+            } catch { outcome = .failure(error) }
+        case "async":
+            let gate = CompletionGate()
+            nonisolated(unsafe) var asyncSender = Optional(sender)
+            nonisolated(unsafe) var asyncOutcome: Result<Void, ChannelError> = .success(())
+            Task {
+                var owned = asyncSender.take()!
+                do { try await owned.send(message) } catch let error as ChannelError {
+                    asyncOutcome = .failure(error)
+                } catch {
+                    fail("async send: \(error)")
+                }
+                owned.close()
+                gate.open()
+            }
+            gate.wait()
+            outcome = asyncOutcome
+            if case .failure(.receiversClosed) = outcome { say("receiversClosed \(milliseconds(since: start))") } else {
+                say("sent \(milliseconds(since: start))")
+            }
+            return true
+        default:
+            fail("mode '\(mode)' is not send, inplace, batch or async", status: 2)
+        }
+        switch outcome {
+        case .success: say("sent \(milliseconds(since: start))")
+        case .failure(let error):
+            guard error == .receiversClosed else { throw error }
+            say("receiversClosed \(milliseconds(since: start))")
+        }
+        sender.close()
+
+    case "chan-byte-send-blocked":
+        // chan-byte-send-blocked NAME: fill the byte channel with producer 0's messages (zero
+        // timeouts), say "waiting FILLED", then send one more with no timeout; say
+        // "receiversClosed MS" or "sent MS".
+        var sender = try ByteChannelSender(named: name, mode: .open)
+        var next: UInt64 = 0
+        while try sender.send(ByteTestMessage.bytes(producer: 0, sequence: next), timeout: .zero) { next += 1 }
+        say("waiting \(next)")
+        let start = Deadline.now
+        do {
+            try sender.send(ByteTestMessage.bytes(producer: 0, sequence: next))
+            say("sent \(milliseconds(since: start))")
+        } catch {
+            guard error == .receiversClosed else { throw error }
+            say("receiversClosed \(milliseconds(since: start))")
+        }
+        sender.close()
+
+    case "chan-byte-produce":
+        // chan-byte-produce NAME PRODUCER COUNT [noclose]: open the byte channel as its sender
+        // (say "opened"), send COUNT messages tagged PRODUCER (ByteTestMessage), then close
+        // (unless `noclose`: exit holding the registration, a sender that died) and say
+        // "done COUNT".
+        guard rest.count >= 2 else { fail("usage: chan-byte-produce NAME PRODUCER COUNT [noclose]", status: 2) }
+        let producer = UInt64(integer(rest[0], "PRODUCER"))
+        let count = integer(rest[1], "COUNT")
+        var sender = try ByteChannelSender(named: name, mode: .open)
+        say("opened")
+        for sequence in 0..<UInt64(count) {
+            guard try sender.send(ByteTestMessage.bytes(producer: producer, sequence: sequence), timeout: .seconds(30)) else {
+                fail("no room within 30 s at \(sequence)")
+            }
+        }
+        if rest.dropFirst(2).contains("noclose") {
+            say("done \(count)")
+            // `exit` runs no deinitialiser: to the channel, the sender died.
+            withExtendedLifetime(sender) { exit(0) }
+        }
+        sender.close()
+        say("done \(count)")
 
     default:
         return false

@@ -203,16 +203,11 @@ struct DemoMessage: BitwiseCopyable {
 /// Creating the demo's channel without taking a role in it.
 enum ChannelSegment {
     /// Creates the SPSC channel `name` of `DemoMessage`s (failing if it exists), removed with
-    /// its last user.
+    /// its last user; the returned segment keeps it until the roles have opened and closed it.
     static func create(_ name: String, capacity: Int) throws(ChannelError) -> SharedMemory {
-        // Opening a receiver creates the channel; closing it right away leaves the channel
-        // empty and free for the consumer process.
-        let receiver = try ChannelReceiver<DemoMessage>(
-            named: name, capacity: capacity, topology: .singleProducerSingleConsumer, mode: .create,
-            lifetime: .removedWithLastUser)
-        let keeper: SharedMemory
-        do { keeper = try SharedMemory(existing: name) } catch { throw .segment(error) }
-        receiver.close()
-        return keeper
+        // Not a receiver opened and closed: its close would mark the receivers closed, and a
+        // producer that filled the channel before the consumer opened would stop there.
+        try ChannelReceiver<DemoMessage>.createChannel(
+            named: name, capacity: capacity, topology: .singleProducerSingleConsumer, lifetime: .removedWithLastUser)
     }
 }

@@ -4,12 +4,10 @@ import Interprocess
 @testable import InterprocessTestPeer
 
 extension Scenario {
-    /// Creates the channel named after the scenario and leaves no participant registered (a
-    /// receiver that opens and closes at once: unlike a sender's close, that leaves no `closed`
-    /// mark behind).
+    /// Creates the channel named after the scenario without opening either side: no
+    /// participant registered, and neither side's close mark (`closed`, `receiversClosed`).
     func makeChannel(capacity: Int, topology: ChannelTopology) throws {
-        try ChannelReceiver<ChannelTestMessage>(named: name, capacity: capacity, topology: topology, mode: .create)
-            .close()
+        try ChannelReceiver<ChannelTestMessage>.createChannel(named: name, capacity: capacity, topology: topology)
     }
 }
 

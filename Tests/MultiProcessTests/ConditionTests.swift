@@ -1,5 +1,7 @@
+import Foundation
 import Glibc
 import Interprocess
+import Synchronization
 import Testing
 
 extension MultiProcessTests {
@@ -109,6 +111,76 @@ extension MultiProcessTests {
             let elapsed = try reportedMilliseconds(line)
             #expect(elapsed >= 50 && elapsed < 1000)
             #expect(try timed.waitForExit() == .exited(0))
+        }
+
+        /// A timed wait whose mutex a child takes while the wait sleeps (the wait released it),
+        /// and which is then stopped with `SIGSTOP` holding it: the wait comes back within its
+        /// 1 s timeout plus slack, with `reacquireTimedOut`, not holding the mutex. The relock
+        /// used to have no deadline, so the wait lasted as long as the child stayed stopped
+        /// (here: until the safety valve kills it after 5 s, which turns into
+        /// `previousOwnerDied`).
+        @Test func timedWaitReturnsWhileTheMutexHolderIsStopped() throws {
+            let scenario = Scenario("cond-stopped-holder")
+            defer { scenario.removeAll() }
+            let (mutex, condition, _) = try scenario.makeMutexConditionAndData()
+            #expect(try mutex.lock(timeout: .seconds(10)) == .acquired)
+            // The child blocks in its lock until our wait releases the mutex.
+            let holder = try Peer("lock-and-hang", scenario.name)
+            let pid = holder.pid
+            // The stopper uses the peer alone until `stopperDone`; this thread touches it only after.
+            nonisolated(unsafe) let stopperPeer = holder
+            let waitReturned = DispatchSemaphore(value: 0)
+            let stopperDone = DispatchSemaphore(value: 0)
+            let stopped = Atomic<Bool>(false)
+            let valveFired = Atomic<Bool>(false)
+            let stopper = Thread {
+                if (try? stopperPeer.waitFor("locked", timeout: .seconds(20))) != nil {
+                    kill(pid, SIGSTOP)
+                    // Relaxed: read after `stopperDone` is signalled, which orders it.
+                    stopped.store(true, ordering: .relaxed)
+                }
+                if waitReturned.wait(timeout: .now() + 5) == .timedOut {
+                    // The wait is stuck in its relock: end the test instead of hanging it.
+                    valveFired.store(true, ordering: .relaxed)
+                    kill(pid, SIGKILL)
+                    kill(pid, SIGCONT)
+                }
+                stopperDone.signal()
+            }
+            stopper.start()
+            let start = Deadline.now
+            var error: ProcessMutexError? = nil
+            do { _ = try condition.wait(on: mutex, timeout: .seconds(1)) } catch let e { error = e }
+            let elapsed = elapsedMilliseconds(since: start)
+            waitReturned.signal()
+            stopperDone.wait()
+            let wasStopped = stopped.load(ordering: .relaxed)
+            let valve = valveFired.load(ordering: .relaxed)
+            #expect(wasStopped, "the child never said it locked the mutex")
+            #expect(!valve, "the wait did not return while the holder was stopped")
+            #expect(error == .reacquireTimedOut)
+            #expect(elapsed >= 1_000 && elapsed < 1_500, "returned after \(elapsed) ms")
+            if error == .previousOwnerDied || error == nil {
+                // (Without the deadline: the valve's kill ended the relock, which holds it.)
+                if error == .previousOwnerDied { try mutex.markConsistent() }
+                try mutex.unlock()
+            }
+            if error == .reacquireTimedOut {
+                // Not held by us; held by the stopped child.
+                #expect(throws: ProcessMutexError.notOwner) { try mutex.unlock() }
+                #expect(try mutex.tryLock() == .timedOut)
+            }
+            holder.send(SIGCONT)
+            holder.send(SIGKILL)
+            #expect(try holder.waitForExit() == .signaled(SIGKILL))
+            // The child died holding it: the next lock is told so.
+            switch try mutex.lock(timeout: .seconds(10)) {
+            case .previousOwnerDied:
+                try mutex.markConsistent()
+                try mutex.unlock()
+            case .acquired: try mutex.unlock()
+            case .timedOut: Issue.record("the dead child's mutex could not be locked")
+            }
         }
     }
 }

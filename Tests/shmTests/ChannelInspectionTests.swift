@@ -9,7 +9,7 @@ import Testing
         defer { try? SharedMemory.remove(named: name) }
         var sender = try ChannelSender<Int>(named: name, capacity: 16, topology: .multiProducerMultiConsumer)
         let receiver = try ChannelReceiver<Int>(named: name)
-        for i in 0..<3 { _ = sender.trySend(i) }
+        for i in 0..<3 { _ = try sender.trySend(i) }
 
         let run = try ShmTool.run(["inspect", name, "--json"])
         #expect(run.status == 0, "\(run)")

@@ -136,7 +136,7 @@ func exerciseChannel<Element: BitwiseCopyable & ExpressibleByIntegerLiteral>(_: 
         _ = receiver.depth
     }
     if var sender = try? ChannelSender<Element>(named: objectName, mode: .open, timeout: .zero) {
-        _ = sender.trySend(1)
+        _ = try? sender.trySend(1)
         _ = try? sender.send(2, timeout: .zero)
     }
 }
@@ -188,11 +188,11 @@ func writeCorpus(to corpus: String) {
     for topology in [ChannelTopology.singleProducerSingleConsumer, .multiProducerMultiConsumer] {
         capture("channel-int-\(topology)") {
             var sender = try ChannelSender<Int>(named: objectName, capacity: 16, topology: topology, mode: .create)
-            for i in 0..<5 { _ = sender.trySend(i) }
+            for i in 0..<5 { _ = try sender.trySend(i) }
         }
         capture("channel-uint8-\(topology)") {
             var sender = try ChannelSender<UInt8>(named: objectName, capacity: 64, topology: topology, mode: .create)
-            for i in 0..<70 { _ = sender.trySend(UInt8(i)) }
+            for i in 0..<70 { _ = try sender.trySend(UInt8(i)) }
         }
     }
     capture("bytes") {

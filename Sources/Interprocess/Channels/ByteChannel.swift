@@ -145,13 +145,19 @@ public struct ByteChannelSender: ~Copyable, Sendable {
         self.headCache = ring.control.consumerIndex.pointee.load(ordering: .acquiring)
     }
 
-    /// Reserves space for a `count`-byte message; returns the payload address, or `nil` if the
-    /// ring lacks space now. Writes a wrap marker when the frame must start over at offset 0.
-    mutating func claim(_ count: Int) -> UnsafeMutableRawPointer? {
+    /// The bytes a `count`-byte message takes at `tail`: a wrap marker's skip, then the frame.
+    func bytesNeeded(_ count: Int) -> (skip: Int, total: UInt64) {
         let frame = ByteRing.frameSize(count)
         let offset = Int(tail & ring.mask)
         let skip = ring.size - offset < frame ? ring.size - offset : 0
-        let needed = UInt64(skip + frame)
+        return (skip, UInt64(skip + frame))
+    }
+
+    /// Reserves space for a `count`-byte message; returns the payload address, or `nil` if the
+    /// ring lacks space now. Writes a wrap marker when the frame must start over at offset 0.
+    mutating func claim(_ count: Int) -> UnsafeMutableRawPointer? {
+        let offset = Int(tail & ring.mask)
+        let (skip, needed) = bytesNeeded(count)
         if ring.freeBytes(tail: tail, head: headCache) < needed {
             // SYNC POINT: acquiring; pairs with the receiver's releasing head store.
             headCache = ring.control.consumerIndex.pointee.load(ordering: .acquiring)
@@ -178,8 +184,13 @@ public struct ByteChannelSender: ~Copyable, Sendable {
     /// Sends a message of `count` bytes written in place: `body` fills the payload directly in
     /// shared memory.
     ///
+    /// A send that finds no room while every receiver has closed the channel gets
+    /// ``ChannelError/receiversClosed``; while there is room, sends succeed and the messages
+    /// stay for a receiver that opens the channel later.
+    ///
     /// - Returns: `true` once sent, `false` if no space became free before the deadline.
-    /// - Throws: ``ChannelError/messageTooLarge(size:maximum:)``, ``ChannelError/receiverDied``.
+    /// - Throws: ``ChannelError/messageTooLarge(size:maximum:)``, ``ChannelError/receiverDied``,
+    ///   ``ChannelError/receiversClosed`` (then `body` was not called).
     @discardableResult
     public mutating func send(
         count: Int, timeout: Duration? = nil, inPlace body: (UnsafeMutableRawBufferPointer) -> Void
@@ -194,12 +205,18 @@ public struct ByteChannelSender: ~Copyable, Sendable {
                 publish(count)
                 return true
             }
+            // The mark's acquire (see `receiversHaveClosed`) orders the fresh head after the last
+            // receiver's releases.
+            if self.ring.control.receiversHaveClosed {
+                let head = self.ring.control.consumerIndex.pointee.load(ordering: .acquiring)
+                if self.ring.freeBytes(tail: self.tail, head: head) < bytesNeeded(count).total { throw .receiversClosed }
+            }
             let ring = self.ring
             let frame = UInt64(2 * ByteRing.frameSize(count))
             let tail = self.tail
             let outcome = ring.control.wait(on: ring.control.notFull, strategy: waitStrategy, deadline: deadline) {
                 let head = ring.control.consumerIndex.pointee.load(ordering: .acquiring)
-                return ring.freeBytes(tail: tail, head: head) >= frame || head == tail
+                return ring.freeBytes(tail: tail, head: head) >= frame || head == tail || ring.control.receiversHaveClosed
             }
             switch outcome {
             case .ready: continue
@@ -248,18 +265,25 @@ public struct ByteChannelReceiver: ~Copyable, Sendable {
     var head: UInt64
     /// How a blocked receive waits for messages.
     public var waitStrategy: WaitStrategy
+    /// What receives do once the sender died without closing: report
+    /// ``ChannelError/senderDied`` (the default) or wait for a successor sender, which continues
+    /// after the last message the dead one published completely.
+    public var senderDeath: SenderDeathPolicy
 
     /// The largest message the channel carries, in bytes.
     public var maximumMessageSize: Int { ring.maximumMessageSize }
 
     /// Opens (or creates) the byte channel `name` as its receiver; parameters as for
-    /// ``ByteChannelSender/init(named:bufferSize:maximumMessageSize:mode:permissions:lifetime:owners:waitStrategy:timeout:)``.
+    /// ``ByteChannelSender/init(named:bufferSize:maximumMessageSize:mode:permissions:lifetime:owners:waitStrategy:timeout:)``,
+    /// and `senderDeath` as for
+    /// ``ChannelReceiver/init(named:capacity:topology:mode:permissions:lifetime:owners:waitStrategy:senderDeath:timeout:)``.
     /// - Throws: ``ChannelError``.
     public init(
         named name: String, bufferSize: Int? = nil, maximumMessageSize: Int? = nil,
         mode: SharedMemory.OpenMode = .openOrCreate, permissions: FilePermissions = [.ownerRead, .ownerWrite],
         lifetime: SharedMemory.Lifetime = .persistent, owners: SharedMemory.OwnerPolicy = .currentUser,
-        waitStrategy: WaitStrategy = .adaptive, timeout: Duration = .seconds(5)
+        waitStrategy: WaitStrategy = .adaptive, senderDeath: SenderDeathPolicy = .report,
+        timeout: Duration = .seconds(5)
     ) throws(ChannelError) {
         let ring = try ByteRing(
             name: name, bufferSize: bufferSize, maximumMessageSize: maximumMessageSize, mode: mode,
@@ -268,6 +292,7 @@ public struct ByteChannelReceiver: ~Copyable, Sendable {
             segment: ring.segment, control: ring.control, role: .receiver, topology: .singleProducerSingleConsumer)
         self.ring = ring
         self.waitStrategy = waitStrategy
+        self.senderDeath = senderDeath
         self.head = ring.control.consumerIndex.pointee.load(ordering: .relaxed)
     }
 
@@ -305,7 +330,8 @@ public struct ByteChannelReceiver: ~Copyable, Sendable {
     /// Receives a message and reads it in place; the bytes are released to the sender after
     /// `body` returns. `body` must not retain the buffer.
     /// - Returns: what `body` returned, or `nil` if the deadline passed first.
-    /// - Throws: ``ChannelError/closed``, ``ChannelError/senderDied``, ``ChannelError/corrupt(_:)``.
+    /// - Throws: ``ChannelError/closed``, ``ChannelError/senderDied`` (not with
+    ///   ``SenderDeathPolicy/awaitSuccessor``), ``ChannelError/corrupt(_:)``.
     public mutating func receive<R>(
         timeout: Duration? = nil, inPlace body: (UnsafeRawBufferPointer) -> R
     ) throws(ChannelError) -> R? {
@@ -357,13 +383,44 @@ public struct ByteChannelReceiver: ~Copyable, Sendable {
             case .timedOut, .checkLiveness:
                 // Checked on a timeout too: a caller polling with timeouts shorter than the liveness
                 // interval would otherwise never hear of the death (it would wait forever in slices).
-                let peers = ChannelPeers(segment: ring.segment, control: ring.control)
-                if peers.allGone(.sender, live: peers.counts(.sender).live), try claim() == nil { throw .senderDied }
+                // With `awaitSuccessor` a dead sender is not an error: a successor continues at
+                // the published tail, after the last whole frame.
+                if senderDeath == .report {
+                    let peers = ChannelPeers(segment: ring.segment, control: ring.control)
+                    if peers.allGone(.sender, live: peers.counts(.sender).live), try claim() == nil { throw .senderDied }
+                }
                 if outcome == .timedOut { return nil }
             }
         }
     }
 
-    /// Closes the receiving side.
+    /// Closes the receiving side. Once the receiver has closed, a send that finds the ring full
+    /// gets ``ChannelError/receiversClosed``, until a receiver opens the channel again. Dropping
+    /// a receiver closes it too.
     public consuming func close() { lifetime.end() }
+
+    /// Creates the byte channel `name` without opening either side of it: nobody registers, and
+    /// the channel carries neither side's close mark.
+    ///
+    /// Opening a receiver and closing it at once also creates the channel, but that close marks
+    /// the receivers closed: a sender that fills the ring before the real receiver opens gets
+    /// ``ChannelError/receiversClosed``. Create with this instead when the roles are started
+    /// separately.
+    /// - Parameters: as for
+    ///   ``ByteChannelSender/init(named:bufferSize:maximumMessageSize:mode:permissions:lifetime:owners:waitStrategy:timeout:)``;
+    ///   the channel must not exist yet.
+    /// - Returns: the channel's segment. Holding it keeps a ``SharedMemory/Lifetime/removedWithLastUser``
+    ///   channel alive while the roles come and go; dropping it at once removes such a channel.
+    /// - Throws: ``ChannelError`` (``ChannelError/segment(_:)`` with
+    ///   ``SharedMemoryError/alreadyExists(name:)`` if it exists).
+    @discardableResult
+    public static func createChannel(
+        named name: String, bufferSize: Int, maximumMessageSize: Int,
+        permissions: FilePermissions = [.ownerRead, .ownerWrite], lifetime: SharedMemory.Lifetime = .persistent
+    ) throws(ChannelError) -> SharedMemory {
+        try ByteRing(
+            name: name, bufferSize: bufferSize, maximumMessageSize: maximumMessageSize, mode: .create,
+            permissions: permissions, lifetime: lifetime, owners: .currentUser, timeout: .zero
+        ).segment
+    }
 }

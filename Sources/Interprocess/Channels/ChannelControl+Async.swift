@@ -56,7 +56,8 @@ extension ChannelReceiver {
     ///
     /// - Returns: the message.
     /// - Throws: ``ChannelError/closed`` or ``ChannelError/senderDied`` once the channel is
-    ///   drained and no sender can send again; `CancellationError` if the task is cancelled.
+    ///   drained and no sender can send again (never `senderDied` with
+    ///   ``SenderDeathPolicy/awaitSuccessor``); `CancellationError` if the task is cancelled.
     public mutating func receive() async throws -> Element {
         while true {
             if let element = try tryReceive() { return element }
@@ -64,7 +65,7 @@ extension ChannelReceiver {
             let ring = self.ring
             let head = self.head
             let outcome = await ring.control.waitAsync(on: ring.control.notEmpty, strategy: waitStrategy) {
-                ring.control.closed.pointee.load(ordering: .acquiring) == 1 || ring.hasMessage(forConsumerAt: head)
+                ring.hasMessage(forConsumerAt: head) || ring.isClosedAndDrained(forConsumerAt: head)
             }
             if outcome == .checkLiveness { try throwIfSendersDied() }
         }
@@ -85,16 +86,17 @@ extension ChannelSender {
     /// Sends `element`, suspending (never blocking a cooperative thread) while the channel is
     /// full.
     ///
-    /// - Throws: ``ChannelError/receiverDied``; `CancellationError` if the task is cancelled
-    ///   (the element was then not sent).
+    /// - Throws: ``ChannelError/receiverDied`` or ``ChannelError/receiversClosed`` if the
+    ///   channel is full and every receiver died or closed; `CancellationError` if the task is
+    ///   cancelled (the element was then not sent).
     public mutating func send(_ element: Element) async throws {
         while true {
-            if trySend(element) { return }
+            if try trySend(element) { return }
             try Task.checkCancellation()
             let ring = self.ring
             let tail = self.tail
             let outcome = await ring.control.waitAsync(on: ring.control.notFull, strategy: waitStrategy) {
-                ring.hasSpace(forProducerAt: tail)
+                ring.hasSpace(forProducerAt: tail) || ring.control.receiversHaveClosed
             }
             if outcome == .checkLiveness && ring.receiversDied() { throw ChannelError.receiverDied }
         }

@@ -12,8 +12,13 @@ import Synchronization
 /// | 128 | receivers | `head` (SPSC: the released position, which the sender reads when its copy says full) / `dequeuePosition` (MPMC), UInt64 |
 /// | 256 | senders (wakers) and receivers (sleepers) | `notEmpty`: sequence UInt32, waiters UInt32 |
 /// | 384 | receivers (wakers) and senders (sleepers) | `notFull`: sequence UInt32, waiters UInt32 |
-/// | 512 | both, rarely | `closed`, `openSenders`, `openReceivers` (UInt32 each) |
+/// | 512 | both, rarely | `closed`, `openSenders`, `openReceivers`, `receiversClosed` (UInt32 each), then `abandonedClaimsEnd` (UInt64, at 528) |
 /// | 640… | | slots (rounded up to the element's alignment): a UInt64 sequence word, then the element |
+///
+/// `receiversClosed` and `abandonedClaimsEnd` came later than the other words, without a layout
+/// version change: in both, zero means "nothing to report" ("receivers not closed", "no
+/// abandoned claim"), which is what a segment made before them holds there (every payload starts
+/// zeroed). An older process ignores them; it never writes them.
 ///
 /// The geometry (topology, capacity, slot stride, offsets) is *not* read from the payload: it is
 /// recorded in the segment header's checksummed fields, so a process that scribbles over the
@@ -84,15 +89,65 @@ struct ChannelControl: @unchecked Sendable {
     @inlinable var notEmpty: WakeWords { WakeWords(base: payload + ChannelControl.notEmptyOffset) }
     @inlinable var notFull: WakeWords { WakeWords(base: payload + ChannelControl.notFullOffset) }
 
-    /// 1 once every sender has closed. Written with release after the last message.
+    /// 1 once every sender has closed. Written with release after the last message; a sender
+    /// that opens stores 0.
     var closed: UnsafeMutablePointer<Atomic<UInt32>> { word(0) }
-    /// Senders that opened and have not closed (dead ones are never subtracted).
+    /// Senders that opened and have not closed. A dead sender is never subtracted, but a sender
+    /// that opens while no other sender is alive takes over the dead ones' share (see
+    /// `ChannelParticipation`).
     var openSenders: UnsafeMutablePointer<Atomic<UInt32>> { word(4) }
-    /// Receivers that opened and have not closed.
+    /// Receivers that opened and have not closed (dead ones as for `openSenders`).
     var openReceivers: UnsafeMutablePointer<Atomic<UInt32>> { word(8) }
+    /// 1 once every receiver has closed cleanly, the mirror of `closed`: stored (releasing) by
+    /// the receiver whose close brings `openReceivers` to 0, after its last release of a slot;
+    /// a receiver that opens stores 0. 0 (any value but 1) means "not closed", so a segment
+    /// made before this word existed reads as open. Read through ``receiversHaveClosed``.
+    var receiversClosed: UnsafeMutablePointer<Atomic<UInt32>> { word(12) }
+    /// MPMC: every position below this that senders claimed and did not publish was claimed by
+    /// a sender that is dead; receivers that await a successor release those slots (see
+    /// `ChannelRing.mpmcSkipAbandonedClaims`). Only moves forward; 0 means none.
+    var abandonedClaimsEnd: UnsafeMutablePointer<Atomic<UInt64>> {
+        (payload + ChannelControl.stateOffset + 16).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
 
     private func word(_ offset: Int) -> UnsafeMutablePointer<Atomic<UInt32>> {
         (payload + ChannelControl.stateOffset + offset).assumingMemoryBound(to: Atomic<UInt32>.self)
+    }
+
+    /// Whether every receiver that opened has closed cleanly and none has opened since.
+    ///
+    /// Senders check it only when the ring is full, so the fast path never reads it.
+    @usableFromInline
+    var receiversHaveClosed: Bool {
+        // SYNC POINT: acquiring; pairs with the last receiver's releasing store in
+        // `ChannelParticipation.end`, so a sender that sees 1 and then re-checks for space sees
+        // every slot that receiver released before it closed.
+        guard receiversClosed.pointee.load(ordering: .acquiring) == 1 else { return false }
+        // Why the count too: a receiver that opens while the last one closes can store its 0
+        // before the closer stores 1, leaving the mark set on a channel with a receiver. The
+        // opener counts itself before it clears the mark and the closer uncounts itself before
+        // it sets it, so a count of 0 read after the mark (the acquire above orders it after
+        // the closer's decrement) means no receiver had opened when we looked. Relaxed: that
+        // acquire is the only ordering needed.
+        return openReceivers.pointee.load(ordering: .relaxed) == 0
+    }
+
+    /// Raises `abandonedClaimsEnd` to `end` (never lowers it).
+    ///
+    /// The caller read `end` from `enqueuePosition` *before* it found no other sender alive: a
+    /// claim below `end` was made by a sender that registered before claiming, so it was seen
+    /// unless it has died since (or closed, after publishing).
+    func recordAbandonedClaims(below end: UInt64) {
+        // Relaxed: the word is a hint read by receivers that then check each slot's own
+        // sequence with acquiring loads; a stale value only delays a skip.
+        var current = abandonedClaimsEnd.pointee.load(ordering: .relaxed)
+        // Wrapping difference: positions wrap at 2^64.
+        while Int64(bitPattern: end &- current) > 0 {
+            let (exchanged, found) = abandonedClaimsEnd.pointee.weakCompareExchange(
+                expected: current, desired: end, successOrdering: .relaxed, failureOrdering: .relaxed)
+            if exchanged { return }
+            current = found
+        }
     }
 
     /// A futex sequence word and its sleeper count.
@@ -161,10 +216,16 @@ struct ChannelControl: @unchecked Sendable {
     ///
     /// With `backoff` (and a strategy that polls), the wait first stays off the shared lines
     /// for ``streamingBackoff`` before it polls (see `ChannelReceiver.waitForMessage`).
+    ///
+    /// Every caller has just tried its operation and failed, so a wait that starts after its
+    /// deadline reports `.timedOut` at once: a loop of "try, wait" (where other participants
+    /// win every retry) ends on time. Inside, the wait returns by the end of its slice however
+    /// often the futex word changes.
     func wait(
         on words: WakeWords, strategy: WaitStrategy, deadline: Deadline, backoff: Bool = false,
         _ ready: () -> Bool
     ) -> WaitOutcome {
+        if deadline.hasPassed { return .timedOut }
         if backoff && strategy != .block {
             let end = min(deadline, Deadline.now.advanced(by: ChannelControl.streamingBackoff))
             // PAUSE in groups between clock reads: a read costs about as much as a few PAUSEs.
@@ -200,7 +261,10 @@ struct ChannelControl: @unchecked Sendable {
             // Relaxed: the count only decides whether wakers make a syscall.
             words.waiters.pointee.wrappingSubtract(1, ordering: .relaxed)
             if ready() { return .ready }
-            if result == .timedOut {
+            // Also after a wake-up or a changed word: a word that changes before every sleep
+            // (wakers that publish for other sleepers, cancellations) returns the futex wait at
+            // once, and it never reaches its deadline.
+            if result == .timedOut || sliceEnd.hasPassed {
                 return deadline.hasPassed ? .timedOut : .checkLiveness
             }
         }

@@ -11,6 +11,11 @@ public enum ChannelError: Error, Sendable, Equatable, CustomStringConvertible {
     case senderDied
     /// The channel is full and every receiver died without closing it.
     case receiverDied
+    /// The channel is full and every receiver closed it (cleanly), none having opened it since:
+    /// nothing would make room. The messages in the channel stay there for a receiver that opens
+    /// it later; while there is room, sends still succeed (as receivers still take the messages
+    /// left in a channel whose senders closed).
+    case receiversClosed
     /// The topology allows one sender (or receiver), and a live one is registered already.
     case roleTaken(ParticipantRole)
     /// A byte message is larger than the channel's maximum message size.
@@ -28,6 +33,7 @@ public enum ChannelError: Error, Sendable, Equatable, CustomStringConvertible {
         case .closed: "the channel is closed and drained"
         case .senderDied: "every sender died without closing the channel"
         case .receiverDied: "the channel is full and every receiver died"
+        case .receiversClosed: "the channel is full and every receiver closed it"
         case let .roleTaken(role): "the channel already has a live \(role)"
         case let .messageTooLarge(size, maximum): "a \(size)-byte message exceeds the channel's maximum of \(maximum) bytes"
         case let .corrupt(detail): "the channel's shared state is corrupt: \(detail)"
@@ -54,6 +60,25 @@ public enum WaitStrategy: Sendable, Hashable {
     /// Poll briefly, then sleep. While traffic flows the sides stay awake (spin latency); when
     /// it stops they sleep (no CPU). The default.
     case adaptive
+}
+
+/// What a receiver does when every sender died without closing the channel.
+///
+/// Either way the receiver first takes every message the dead senders published completely; a
+/// message a sender was writing when it died is never delivered. The choice is what happens
+/// then.
+public enum SenderDeathPolicy: Sendable, Hashable {
+    /// Report it: once the channel is drained, receives throw ``ChannelError/senderDied``. The
+    /// default.
+    case report
+    /// Wait for a successor: a dead sender is not an error. Receives keep waiting, within their
+    /// timeout, until a sender opens the channel again, and continue with its messages after
+    /// the last message the dead senders published completely (nothing lost, nothing
+    /// delivered twice). With ``ChannelTopology/multiProducerMultiConsumer`` the receivers also
+    /// step over the slots dead senders claimed and never published, once it is certain that
+    /// nobody alive can still publish them. A channel closed by its senders still ends in
+    /// ``ChannelError/closed``.
+    case awaitSuccessor
 }
 
 /// Which sides of a channel may have more than one participant.

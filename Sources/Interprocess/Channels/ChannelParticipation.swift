@@ -39,17 +39,40 @@ final class ChannelParticipation: @unchecked Sendable {
         self.role = role
         self.registration = registration
         self.roleByte = roleByte
+        let count = role == .sender ? control.openSenders : control.openReceivers
+        // Read before looking for live peers (see `recordAbandonedClaims`). Relaxed: ordered by
+        // the system calls of the liveness scan that follows.
+        let claimsEnd = control.producerIndex.pointee.load(ordering: .relaxed)
+        let before = count.pointee.load(ordering: .sequentiallyConsistent)
+        let alone = ChannelPeers(segment: segment, control: control).counts(role).live <= 1
+        // Taking over: when no other participant of our role is alive, every one the count
+        // still holds died without closing. Counting ourselves as the only one (compare and
+        // swap from the value read *before* the scan) lets our clean close be the last one, so
+        // a successor's close closes the channel instead of leaving it "died" for good. Any
+        // opener or closer that moved the count since we read it makes the exchange fail, and
+        // we count ourselves on top as before: the count is never too low.
+        let tookOver =
+            alone && before != 0
+            && count.pointee.compareExchange(
+                expected: before, desired: 1, successOrdering: .sequentiallyConsistent,
+                failureOrdering: .sequentiallyConsistent
+            ).exchanged
+        if !tookOver { count.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent) }
         if role == .sender {
-            control.openSenders.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
             // A new sender reopens a channel whose previous senders all closed.
             control.closed.pointee.store(0, ordering: .sequentiallyConsistent)
+            // A claim below `claimsEnd` that is not published is a dead sender's: nobody alive
+            // will ever publish it (receivers that await a successor skip it).
+            if alone && topology == .multiProducerMultiConsumer { control.recordAbandonedClaims(below: claimsEnd) }
         } else {
-            control.openReceivers.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
+            // Sequentially consistent, after counting ourselves: see `receiversHaveClosed`.
+            control.receiversClosed.pointee.store(0, ordering: .sequentiallyConsistent)
         }
     }
 
     /// Ends the participation once: the last sender to close marks the channel closed and wakes
-    /// every receiver.
+    /// every receiver; the last receiver to close marks the receivers closed and wakes every
+    /// sender.
     func end() {
         // Relaxed exchange: only its atomicity matters (end runs once).
         guard !ended.exchange(true, ordering: .relaxed) else { return }
@@ -61,7 +84,13 @@ final class ChannelParticipation: @unchecked Sendable {
                 control.notEmpty.wakeAll()
             }
         } else {
-            control.openReceivers.pointee.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+            if control.openReceivers.pointee.wrappingSubtract(1, ordering: .sequentiallyConsistent).newValue == 0 {
+                // SYNC POINT: releasing (sequentially consistent), after uncounting ourselves;
+                // pairs with the acquiring load in `receiversHaveClosed`: a sender that reads 1
+                // sees every slot we released, so it reports `receiversClosed` only for a ring
+                // that is still full.
+                control.receiversClosed.pointee.store(1, ordering: .sequentiallyConsistent)
+            }
             control.notFull.wakeAll()
         }
         segment.deregister(registration)

@@ -11,7 +11,9 @@ import SystemPackage
 /// A receiver never sees a half-written message: a message becomes visible only after its
 /// sender finished writing it. When every sender has closed, receivers first take every message
 /// still in the channel and then get ``ChannelError/closed``; when every sender died instead,
-/// they get ``ChannelError/senderDied`` after the same drain, rather than waiting forever.
+/// they get ``ChannelError/senderDied`` after the same drain, rather than waiting forever — or,
+/// with ``SenderDeathPolicy/awaitSuccessor``, keep waiting for a sender that opens the channel
+/// again (see ``senderDeath``).
 ///
 /// A participant killed in the middle of an operation (verified by the multi-process crash
 /// tests):
@@ -44,6 +46,10 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
 
     /// How a blocked receive waits for messages.
     public var waitStrategy: WaitStrategy
+    /// What receives do once every sender died without closing: report
+    /// ``ChannelError/senderDied`` (``SenderDeathPolicy/report``, the default) or wait for a
+    /// successor (``SenderDeathPolicy/awaitSuccessor``).
+    public var senderDeath: SenderDeathPolicy
 
     /// The number of slots.
     public var capacity: Int { ring.capacity }
@@ -54,14 +60,24 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// The channel's segment.
     public var segment: SharedMemory { ring.segment }
 
-    /// Opens (or creates) the channel `name` as a receiver. The parameters are those of
+    /// Opens (or creates) the channel `name` as a receiver.
+    ///
+    /// The parameters other than `senderDeath` are those of
     /// ``ChannelSender/init(named:capacity:topology:mode:permissions:lifetime:owners:waitStrategy:timeout:)``.
+    /// Opening a channel whose last sender died succeeds either way; what `senderDeath` decides
+    /// is what the receives report once the channel is drained.
+    ///
+    /// - Parameter senderDeath: ``SenderDeathPolicy/report`` (the default) to get
+    ///   ``ChannelError/senderDied`` once every sender died and the channel is drained;
+    ///   ``SenderDeathPolicy/awaitSuccessor`` to keep waiting for a sender that opens the
+    ///   channel again.
     /// - Throws: ``ChannelError``.
     public init(
         named name: String, capacity: Int? = nil, topology: ChannelTopology? = nil,
         mode: SharedMemory.OpenMode = .openOrCreate, permissions: FilePermissions = [.ownerRead, .ownerWrite],
         lifetime: SharedMemory.Lifetime = .persistent, owners: SharedMemory.OwnerPolicy = .currentUser,
-        waitStrategy: WaitStrategy = .adaptive, timeout: Duration = .seconds(5)
+        waitStrategy: WaitStrategy = .adaptive, senderDeath: SenderDeathPolicy = .report,
+        timeout: Duration = .seconds(5)
     ) throws(ChannelError) {
         let ring = try ChannelRing<Element>(
             name: name, capacity: capacity, topology: topology, mode: mode, permissions: permissions,
@@ -69,6 +85,7 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
         self.lifetime = try ChannelParticipation(segment: ring.segment, control: ring.control, role: .receiver, topology: ring.topology)
         self.ring = ring
         self.waitStrategy = waitStrategy
+        self.senderDeath = senderDeath
         // We are the only receiver now (the SPSC role lock, taken above).
         self.head = ring.topology == .singleProducerSingleConsumer ? ring.spscConsumerStart() : 0
     }
@@ -124,7 +141,8 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     ///
     /// - Returns: the message, or `nil` if the deadline passed first.
     /// - Throws: ``ChannelError/closed`` or ``ChannelError/senderDied`` once the channel is
-    ///   drained and no sender can send again.
+    ///   drained and no sender can send again (never `senderDied` with
+    ///   ``SenderDeathPolicy/awaitSuccessor``: the receive waits for a successor instead).
     @inlinable
     public mutating func receive(timeout: Duration? = nil) throws(ChannelError) -> Element? {
         // Inlinable so the fast path specialises in the caller; waiting is not (the slow path
@@ -204,8 +222,37 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     }
 
     /// Closes the receiving side. Dropping a receiver closes it too.
+    ///
+    /// When the last receiver has closed, a send that finds the ring full gets
+    /// ``ChannelError/receiversClosed`` (rather than waiting for room nobody will make), until a
+    /// receiver opens the channel again; the messages in the ring stay for that receiver.
     public consuming func close() {
         lifetime.end()
+    }
+
+    /// Creates the channel `name` without opening either side of it: nobody registers, and the
+    /// channel carries neither side's close mark.
+    ///
+    /// Opening a receiver and closing it at once also creates the channel, but that close marks
+    /// the receivers closed: a sender that fills the ring before the real receivers open gets
+    /// ``ChannelError/receiversClosed``. Create with this instead when the roles are started
+    /// separately.
+    /// - Parameters: as for
+    ///   ``ChannelSender/init(named:capacity:topology:mode:permissions:lifetime:owners:waitStrategy:timeout:)``;
+    ///   the channel must not exist yet.
+    /// - Returns: the channel's segment. Holding it keeps a ``SharedMemory/Lifetime/removedWithLastUser``
+    ///   channel alive while the roles come and go; dropping it at once removes such a channel.
+    /// - Throws: ``ChannelError`` (``ChannelError/segment(_:)`` with
+    ///   ``SharedMemoryError/alreadyExists(name:)`` if it exists).
+    @discardableResult
+    public static func createChannel(
+        named name: String, capacity: Int, topology: ChannelTopology = .singleProducerSingleConsumer,
+        permissions: FilePermissions = [.ownerRead, .ownerWrite], lifetime: SharedMemory.Lifetime = .persistent
+    ) throws(ChannelError) -> SharedMemory {
+        try ChannelRing<Element>(
+            name: name, capacity: capacity, topology: topology, mode: .create, permissions: permissions,
+            lifetime: lifetime, owners: .currentUser, timeout: .zero
+        ).segment
     }
 
     // MARK: - Waiting
@@ -213,15 +260,20 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// Throws `closed` when every sender closed and nothing is left to receive.
     @usableFromInline
     mutating func throwIfClosed() throws(ChannelError) {
-        // SYNC POINT: acquiring; pairs with the last sender's store of `closed`, after which the
-        // re-check below sees every message published before the close.
-        guard ring.control.closed.pointee.load(ordering: .acquiring) == 1 else { return }
-        if !isEmpty { return }
-        throw .closed
+        if ring.isClosedAndDrained(forConsumerAt: head) { throw .closed }
     }
 
+    /// The liveness checkpoint: what a drained channel whose senders died means, by
+    /// ``senderDeath``.
     mutating func throwIfSendersDied() throws(ChannelError) {
-        if ring.sendersDied() && isEmpty { throw .senderDied }
+        switch senderDeath {
+        case .report:
+            if ring.sendersDied() && isEmpty { throw .senderDied }
+        case .awaitSuccessor:
+            // A dead sender is not an error; with MPMC, step over the claims dead senders left
+            // unpublished, which no successor could ever fill.
+            if ring.topology == .multiProducerMultiConsumer { ring.mpmcSkipAbandonedClaims() }
+        }
     }
 
     /// Whether no published message is waiting.
@@ -252,7 +304,7 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
         return ring.control.wait(
             on: ring.control.notEmpty, strategy: waitStrategy, deadline: deadline, backoff: streaming
         ) {
-            ring.control.closed.pointee.load(ordering: .acquiring) == 1 || ring.hasMessage(forConsumerAt: head)
+            ring.hasMessage(forConsumerAt: head) || ring.isClosedAndDrained(forConsumerAt: head)
         }
     }
 }

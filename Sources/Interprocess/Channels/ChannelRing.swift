@@ -231,6 +231,30 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
         }
     }
 
+    /// Whether every sender closed and nothing is left for a consumer at `head` (the SPSC
+    /// consumer's position, ignored for MPMC): what receivers report as ``ChannelError/closed``.
+    ///
+    /// MPMC: a position that was claimed and never published is not "drained" although no
+    /// message is ready there: a sender died holding it (a sender that closed published every
+    /// claim). Messages other senders published behind it are still in the ring, so
+    /// receivers treat it as a dead sender's hole (`sendersDied`, `mpmcSkipAbandonedClaims`),
+    /// never as the end of the channel.
+    func isClosedAndDrained(forConsumerAt head: UInt64) -> Bool {
+        // SYNC POINT: acquiring; pairs with the last sender's store of `closed`, after which the
+        // checks below see every message published before the close.
+        guard control.closed.pointee.load(ordering: .acquiring) == 1 else { return false }
+        if hasMessage(forConsumerAt: head) { return false }
+        switch topology {
+        case .singleProducerSingleConsumer:
+            return true
+        case .multiProducerMultiConsumer:
+            // Relaxed: the senders are done (the acquire above), so the claim position is final.
+            // Wrapping difference (see `depth`).
+            let claimed = control.producerIndex.pointee.load(ordering: .relaxed)
+            return Int64(bitPattern: claimed &- control.consumerIndex.pointee.load(ordering: .relaxed)) <= 0
+        }
+    }
+
     /// Where a new producer continues: the end of what its predecessors published, recorded or
     /// not (a slot published at `position` still says so after the consumer released it).
     func spscProducerStart() -> UInt64 { spscPublishedEnd() }
@@ -347,7 +371,52 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
         let peers = ChannelPeers(segment: segment, control: control)
         let (live, dead) = peers.counts(.sender)
         if peers.allGone(.sender, live: live) { return true }
-        return topology == .multiProducerMultiConsumer && dead > 0 && mpmcReceiverBlockedOnClaimedSlot()
+        // `live == 0` too: a sender that took over the dead ones' share and then closed leaves
+        // the count at 0, and the dead one's table entry may have been reused since.
+        return topology == .multiProducerMultiConsumer && (dead > 0 || live == 0) && mpmcReceiverBlockedOnClaimedSlot()
+    }
+
+    /// MPMC, for receivers that await a successor: releases the slots at the receivers'
+    /// position that dead senders claimed and never published, so the receivers reach what was
+    /// published after them (and a successor's messages).
+    ///
+    /// A claimed slot is released only below `abandonedClaimsEnd`, where no live sender can
+    /// still be writing (see `recordAbandonedClaims`). A sender that opens while no other is
+    /// alive raises it; so does this call when it finds no sender alive. Releasing a slot is a
+    /// receive without the read: win the position, then free the slot for the next lap.
+    func mpmcSkipAbandonedClaims() {
+        // Read before the liveness scan (see `recordAbandonedClaims`). Relaxed: ordered by the
+        // scan's system calls.
+        let claimed = control.producerIndex.pointee.load(ordering: .relaxed)
+        if ChannelPeers(segment: segment, control: control).counts(.sender).live == 0 {
+            control.recordAbandonedClaims(below: claimed)
+        }
+        // Relaxed: a hint; each slot's sequence is checked with acquire below.
+        let end = control.abandonedClaimsEnd.pointee.load(ordering: .relaxed)
+        var position = control.consumerIndex.pointee.load(ordering: .relaxed)
+        var released: Int32 = 0
+        while true {
+            // Wrapping difference. While receivers stand at a hole, senders claim at most a ring
+            // ahead of it, so a value further ahead is stale or hostile: leave it.
+            let ahead = Int64(bitPattern: end &- position)
+            guard ahead > 0, ahead <= Int64(capacity) else { break }
+            let s = slot(position)
+            // SYNC POINT: acquiring, as in `mpmcClaimForReceive`. `position` means claimed and
+            // not published; anything else (published, or moved on by another receiver) is not
+            // ours to skip.
+            guard sequence(s).pointee.load(ordering: .acquiring) == position else { break }
+            // Relaxed, as in `mpmcClaimForReceive`: winning grants the slot.
+            let (won, current) = control.consumerIndex.pointee.weakCompareExchange(
+                expected: position, desired: position &+ 1, successOrdering: .relaxed, failureOrdering: .relaxed)
+            guard won else {
+                position = current
+                continue
+            }
+            mpmcRelease(position, s)
+            released &+= 1
+            position &+= 1
+        }
+        if released > 0 { control.notFull.wake(count: released) }
     }
 
     /// Whether the receivers are gone without closing while the ring is full.

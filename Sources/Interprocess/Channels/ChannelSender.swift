@@ -18,6 +18,11 @@ import SystemPackage
 ///
 /// The fast path (space available, no receiver asleep) makes no system call and, for SPSC, no
 /// atomic read-modify-write.
+///
+/// When every receiver has closed the channel, sends still succeed while there is room: the
+/// messages stay for a receiver that opens it later, as receivers still take the messages left
+/// in a channel whose senders closed. A send that finds the ring full then gets
+/// ``ChannelError/receiversClosed`` instead of waiting for room nobody will make.
 public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     @usableFromInline let ring: ChannelRing<Element>
     let lifetime: ChannelParticipation
@@ -112,10 +117,15 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     // MARK: - Sending
 
     /// Sends `element` if there is space, without waiting.
-    /// - Returns: whether it was sent.
+    /// - Returns: whether it was sent (`false`: the channel is full).
+    /// - Throws: ``ChannelError/receiversClosed`` if the channel is full and every receiver
+    ///   closed it. (A dead receiver is found only by the waiting sends, which check liveness.)
     @inlinable @inline(__always)
-    public mutating func trySend(_ element: Element) -> Bool {
-        guard let (position, slot) = claim() else { return false }
+    public mutating func trySend(_ element: Element) throws(ChannelError) -> Bool {
+        guard let (position, slot) = claim() else {
+            try throwIfReceiversClosed()
+            return false
+        }
         ring.element(slot).initialize(to: element)
         publish(position, slot)
         ring.control.notEmpty.wake(count: 1)
@@ -125,12 +135,20 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// Sends `element`, waiting at most `timeout` for space (`nil`: as long as it takes).
     ///
     /// - Returns: `true` once sent, `false` if the deadline passed first.
-    /// - Throws: ``ChannelError/receiverDied`` if the channel is full and every receiver died.
+    /// - Throws: ``ChannelError/receiverDied`` or ``ChannelError/receiversClosed`` if the
+    ///   channel is full and every receiver died or closed it.
     @discardableResult @inlinable
     public mutating func send(_ element: Element, timeout: Duration? = nil) throws(ChannelError) -> Bool {
         // Inlinable so the fast path (`trySend`) specialises in the caller; waiting is not.
-        if trySend(element) { return true }
+        if try trySend(element) { return true }
         return try send(timeout: timeout) { $0.initialize(to: element) }
+    }
+
+    /// After a failed claim: throws `receiversClosed` if every receiver closed and the ring is
+    /// still full (the mark's acquire makes their last releases visible to the re-check).
+    @usableFromInline
+    func throwIfReceiversClosed() throws(ChannelError) {
+        if ring.control.receiversHaveClosed && !ring.hasSpace(forProducerAt: tail) { throw .receiversClosed }
     }
 
     /// Sends a message written in place: `body` initialises the slot directly in shared memory,
@@ -139,7 +157,8 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// `body` must initialise the element and must not retain the pointer.
     /// - Returns: `true` once sent, `false` if no slot became free before the deadline (then
     ///   `body` was not called).
-    /// - Throws: ``ChannelError/receiverDied``.
+    /// - Throws: ``ChannelError/receiverDied``, ``ChannelError/receiversClosed`` (then `body`
+    ///   was not called).
     @discardableResult
     public mutating func send(
         timeout: Duration? = nil, inPlace body: (UnsafeMutablePointer<Element>) -> Void
@@ -152,6 +171,7 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
                 ring.control.notEmpty.wake(count: 1)
                 return true
             }
+            try throwIfReceiversClosed()
             switch waitForSpace(deadline: deadline) {
             case .ready: continue
             case .timedOut:
@@ -167,8 +187,11 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// Sends every element of `elements` in order, waiting for space as needed.
     ///
     /// Receivers are woken once per batch rather than once per message.
-    /// - Returns: how many were sent (fewer than `elements.count` only if the deadline passed).
-    /// - Throws: ``ChannelError/receiverDied``.
+    /// - Returns: how many were sent: fewer than `elements.count` if the deadline passed, or if
+    ///   the channel filled up after some were sent and every receiver then died or closed (the
+    ///   next send reports that).
+    /// - Throws: ``ChannelError/receiverDied``, ``ChannelError/receiversClosed``, only when
+    ///   nothing was sent.
     @discardableResult
     public mutating func send<C: Collection<Element>>(contentsOf elements: C, timeout: Duration? = nil) throws(ChannelError)
         -> Int
@@ -189,6 +212,10 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
                 sent += batch
                 continue
             }
+            // Like the deaths below, reported only when nothing was sent: a throw would lose
+            // the count of what was.
+            if sent > 0 && ring.control.receiversHaveClosed && !ring.hasSpace(forProducerAt: tail) { return sent }
+            try throwIfReceiversClosed()
             switch waitForSpace(deadline: deadline) {
             case .ready: continue
             case .timedOut:
@@ -196,7 +223,11 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
                 // interval would otherwise never hear of the death (it would wait forever in slices).
                 if ring.receiversDied() && sent == 0 { throw .receiverDied }
                 return sent
-            case .checkLiveness: if ring.receiversDied() { throw .receiverDied }
+            case .checkLiveness:
+                if ring.receiversDied() {
+                    if sent > 0 { return sent }
+                    throw .receiverDied
+                }
             }
         }
         return sent
@@ -223,7 +254,7 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
         return ring.control.wait(
             on: ring.control.notFull, strategy: waitStrategy, deadline: deadline, backoff: streaming
         ) {
-            ring.hasSpace(forProducerAt: tail)
+            ring.hasSpace(forProducerAt: tail) || ring.control.receiversHaveClosed
         }
     }
 }

@@ -90,29 +90,48 @@ public struct ProcessCondition: @unchecked Sendable {
         address.initializeMemory(as: UInt8.self, repeating: 0, count: storageSize)
     }
 
+    /// How long a relock may still try after the wait's deadline has passed.
+    ///
+    /// A wait whose deadline passes while a notifier holds the mutex for an instant (the usual
+    /// "lock, change, notify, unlock") would otherwise report ``ProcessMutexError/reacquireTimedOut``
+    /// for a mutex that is free a few microseconds later. The grace bounds what a holder that
+    /// does not let go (stopped, or in a long critical section) can add to the wait.
+    static let relockGrace: Duration = .milliseconds(1)
+
     /// Atomically releases `mutex` and waits for a notification, then reacquires `mutex`.
     ///
     /// The caller must hold `mutex`. A return of ``WaitResult/signaled`` may be spurious: always
     /// re-check the predicate in a loop (or use ``wait(on:timeout:until:)``).
+    ///
+    /// The timeout bounds the whole call, the relock included: the call returns (or throws)
+    /// within `timeout` plus 1 ms (a relock that finds the mutex held as the deadline passes
+    /// still tries that long) plus scheduling latency, even when another thread or process
+    /// holds the mutex and never lets go (it is stopped, say).
     ///
     /// - Parameters:
     ///   - mutex: the mutex protecting the predicate, held by the caller.
     ///   - timeout: the longest time to wait (`nil`: no limit), on the monotonic clock.
     /// - Returns: whether the wait ended by notification or timeout. `mutex` is held again
     ///   either way.
-    /// - Throws: ``ProcessMutexError/notOwner`` if the caller does not hold `mutex`;
+    /// - Throws: ``ProcessMutexError/reacquireTimedOut`` if the deadline passed before the
+    ///   mutex could be reacquired (the caller does *not* hold it; see
+    ///   ``ProcessMutex/withLock(timeout:ifPreviousOwnerDied:_:)`` for what that means inside
+    ///   `withLock`); ``ProcessMutexError/notOwner`` if the caller does not hold `mutex`;
     ///   ``ProcessMutexError/previousOwnerDied`` if, while reacquiring, the mutex turned out to
     ///   have been held by a process that died (the caller holds it: repair, then
-    ///   ``ProcessMutex/markConsistent()``); ``ProcessMutexError/notRecoverable``.
+    ///   ``ProcessMutex/markConsistent()``); ``ProcessMutexError/notRecoverable`` (not held).
     public func wait(on mutex: ProcessMutex, timeout: Duration? = nil) throws(ProcessMutexError) -> WaitResult {
         try wait(on: mutex, deadline: Deadline(timeout: timeout))
     }
 
     /// Waits until `predicate` holds or the deadline passes, releasing `mutex` while waiting.
     ///
+    /// The timeout bounds the whole call, relocks included, as for ``wait(on:timeout:)``.
+    ///
     /// - Returns: `true` if the predicate holds, `false` if the deadline passed first. `mutex`
     ///   is held again either way.
-    /// - Throws: as ``wait(on:timeout:)``.
+    /// - Throws: as ``wait(on:timeout:)``; after ``ProcessMutexError/reacquireTimedOut`` the
+    ///   caller does not hold `mutex` and the predicate was not evaluated again.
     public func wait(
         on mutex: ProcessMutex, timeout: Duration? = nil, until predicate: () -> Bool
     ) throws(ProcessMutexError) -> Bool {
@@ -137,10 +156,13 @@ public struct ProcessCondition: @unchecked Sendable {
         let outcome = Futex.wait(sequence.address, expecting: observed, deadline: deadline)
         // Relaxed: the counter only decides whether notifiers make a syscall; it orders nothing.
         waiters.atomic.pointee.wrappingSubtract(1, ordering: .relaxed)
-        switch try mutex.lock() {
+        // Relock by the wait's own deadline (plus the grace): a holder that never lets go
+        // (stopped with SIGSTOP, or looping) must not turn a timed wait into an endless one.
+        let relockDeadline = max(deadline, Deadline.after(ProcessCondition.relockGrace))
+        switch try mutex.lock(deadline: relockDeadline) {
         case .acquired: break
         case .previousOwnerDied: throw .previousOwnerDied
-        case .timedOut: preconditionFailure("lock without a deadline timed out")
+        case .timedOut: throw .reacquireTimedOut
         }
         return outcome == .timedOut ? .timedOut : .signaled
     }

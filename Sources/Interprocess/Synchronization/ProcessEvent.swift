@@ -127,6 +127,8 @@ public struct ProcessEvent: @unchecked Sendable {
 
     /// Waits until the event is set (and, for an auto-reset event, consumes the set).
     ///
+    /// Returns within `timeout` plus scheduling latency, however often the event changes.
+    ///
     /// - Returns: `true` if the event was set, `false` if the deadline passed.
     public func wait(timeout: Duration? = nil) -> Bool {
         wait(deadline: Deadline(timeout: timeout))
@@ -146,7 +148,10 @@ public struct ProcessEvent: @unchecked Sendable {
             }
             // Relaxed: gates syscalls only.
             waiters.atomic.pointee.wrappingSubtract(1, ordering: .relaxed)
-            if result == .timedOut { return tryWait() }
+            // Also after a wake-up or a changed word: a word that keeps changing (an auto-reset
+            // event set and consumed by others, or a hostile writer) makes every futex wait
+            // return at once, deadline or not; only this check ends the wait on time.
+            if result == .timedOut || deadline.hasPassed { return tryWait() }
         }
     }
 

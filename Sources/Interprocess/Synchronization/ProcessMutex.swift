@@ -136,7 +136,15 @@ public struct ProcessMutex: @unchecked Sendable {
     /// - Throws: ``ProcessMutexError/notRecoverable`` if an earlier owner death was never
     ///   repaired; ``ProcessMutexError/alreadyOwned`` if the calling thread holds it already.
     public func lock(timeout: Duration? = nil) throws(ProcessMutexError) -> LockResult {
-        try map(RobustMutexPrimitive.lock(address, deadline: Deadline(timeout: timeout)), operation: "pthread_mutex_clocklock")
+        try lock(deadline: Deadline(timeout: timeout))
+    }
+
+    /// Acquires the mutex by `deadline` (the relock of a condition wait uses the wait's own).
+    ///
+    /// A mutex that is free is acquired even when the deadline has passed (POSIX: a timed lock
+    /// never times out when it can lock at once).
+    func lock(deadline: Deadline) throws(ProcessMutexError) -> LockResult {
+        try map(RobustMutexPrimitive.lock(address, deadline: deadline), operation: "pthread_mutex_clocklock")
     }
 
     /// Records that a thread of this process now holds the mutex: its segment keeps its mapping
@@ -216,6 +224,13 @@ extension ProcessMutex {
     ///   - timeout: how long to wait for the mutex (`nil`: as long as it takes).
     ///   - repair: restores the protected data's invariants after an owner death.
     ///   - body: the critical section.
+    /// A ``ProcessCondition`` wait inside `body` that throws
+    /// ``ProcessMutexError/reacquireTimedOut`` has left the mutex unlocked: let the error
+    /// propagate. The deferred unlock then finds that the calling thread does not hold the mutex
+    /// (the mutex checks its owner) and does nothing, so the caller of `withLock` gets
+    /// ``ProcessMutexError/reacquireTimedOut`` itself — never ``ProcessMutexError/notOwner``, and
+    /// never an unlock of a mutex another thread or process holds.
+    ///
     /// - Throws: ``ProcessMutexError/timedOut`` when the deadline passes,
     ///   ``ProcessMutexError/notRecoverable``, what `repair` throws, or what `body` throws.
     public func withLock<R>(
@@ -235,6 +250,9 @@ extension ProcessMutex {
         case .acquired:
             break
         }
+        // `try?`: after a condition wait in `body` that threw `reacquireTimedOut`, the calling
+        // thread does not hold the mutex; the error-checking unlock then fails with `notOwner`,
+        // which must not replace the error `body` threw.
         defer { try? unlock() }
         return try body()
     }

@@ -87,6 +87,7 @@ public struct ProcessSemaphore: @unchecked Sendable {
 
     /// Takes one unit, waiting at most `timeout` for one to become available.
     ///
+    /// Returns within `timeout` plus scheduling latency, however busy the semaphore is.
     /// - Returns: `true` if a unit was taken, `false` if the deadline passed.
     public func wait(timeout: Duration? = nil) -> Bool {
         wait(deadline: Deadline(timeout: timeout))
@@ -104,7 +105,10 @@ public struct ProcessSemaphore: @unchecked Sendable {
             }
             // Relaxed: the counter only gates syscalls.
             waiters.atomic.pointee.wrappingSubtract(1, ordering: .relaxed)
-            if result == .timedOut { return tryWait() }
+            // Also after a wake-up or a changed count: while other threads keep taking every
+            // unit, the futex wait never reaches its deadline (a changed word returns at once,
+            // deadline or not), and only this check ends the wait on time.
+            if result == .timedOut || deadline.hasPassed { return tryWait() }
         }
     }
 

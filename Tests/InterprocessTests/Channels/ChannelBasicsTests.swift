@@ -18,10 +18,10 @@ import Testing
         let none = try receiver.tryReceive()
         #expect(none == nil)
         for i in 0..<8 {
-            let sent = sender.trySend(i)
+            let sent = try sender.trySend(i)
             #expect(sent)
         }
-        let full = sender.trySend(99)
+        let full = try sender.trySend(99)
         #expect(!full)
         let timedOut = try sender.send(99, timeout: .milliseconds(20))
         #expect(timedOut == false)
@@ -29,7 +29,7 @@ import Testing
         #expect(depth == 8)
         let first = try receiver.receive()
         #expect(first == 0)
-        let sentLast = sender.trySend(8)
+        let sentLast = try sender.trySend(8)
         #expect(sentLast)
         sender.close()
         var got: [Int] = []

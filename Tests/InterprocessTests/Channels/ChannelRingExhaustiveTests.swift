@@ -57,7 +57,7 @@ import Testing
                 reposition(&sender, &receiver, to: base)
                 // Reach the start offset by traffic, one message at a time.
                 for i in 0..<start {
-                    let sent = sender.trySend(UInt64(i))
+                    let sent = try sender.trySend(UInt64(i))
                     let got = try receiver.tryReceive()
                     guard sent, got == UInt64(i) else {
                         Issue.record("\(label): advancing, message \(i) sent \(sent) got \(String(describing: got))")
@@ -68,7 +68,7 @@ import Testing
                 var accepted = 0
                 for i in 0..<count {
                     let value = 1000 + UInt64(i)
-                    let sent = sender.trySend(value)
+                    let sent = try sender.trySend(value)
                     #expect(sent == (i < capacity), "\(label): send \(i)")
                     if sent { accepted += 1 }
                 }
@@ -76,13 +76,13 @@ import Testing
                 #expect(sender.depth == accepted && receiver.depth == accepted, "\(label): depth \(sender.depth)")
                 // Fill up: exactly `capacity` messages fit in all.
                 var filled = accepted
-                while sender.trySend(1000 + UInt64(filled)) {
+                while try sender.trySend(1000 + UInt64(filled)) {
                     filled += 1
                     if filled > capacity { break }
                 }
                 #expect(filled == capacity, "\(label): filled \(filled)")
                 #expect(sender.depth == capacity, "\(label): full depth \(sender.depth)")
-                let further = sender.trySend(9999)
+                let further = try sender.trySend(9999)
                 #expect(!further, "\(label): a send to a full ring succeeded")
                 // Everything comes back, in order, then nothing.
                 for i in 0..<capacity {
@@ -102,7 +102,7 @@ import Testing
                 #expect(end == expectedIndex, "\(label)")
                 #expect(sender.ring.control.consumerIndex.pointee.load(ordering: .relaxed) == expectedIndex, "\(label)")
                 // The ring is reusable after wrapping: one more round trip.
-                let again = sender.trySend(42)
+                let again = try sender.trySend(42)
                 let back = try receiver.tryReceive()
                 #expect(again && back == 42, "\(label): round trip after draining")
             }

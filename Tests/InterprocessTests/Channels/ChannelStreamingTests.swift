@@ -31,7 +31,7 @@ import Testing
         var next: UInt64 = 0
         for lap in 0..<3 {
             for _ in 0..<4 {
-                let sent = sender.trySend(next)
+                let sent = try sender.trySend(next)
                 #expect(sent)
                 next += 1
             }
@@ -61,14 +61,14 @@ import Testing
         for i in 0..<5 {
             let none = try receiver.receive(timeout: .microseconds(10))
             #expect(none == nil)
-            let sent = sender.trySend(UInt64(i))
+            let sent = try sender.trySend(UInt64(i))
             #expect(sent)
             let got = try receiver.receive(timeout: .seconds(1))
             #expect(got == UInt64(i))
         }
         #expect(receiver.streamingBackoffs == 0)
         // A backlog of three, then a wait: that wait backs off, the one after it does not.
-        for i in 0..<3 { _ = sender.trySend(UInt64(i)) }
+        for i in 0..<3 { _ = try sender.trySend(UInt64(i)) }
         for _ in 0..<3 { _ = try receiver.receive(timeout: .zero) }
         let start = ContinuousClock.now
         let none = try receiver.receive(timeout: .microseconds(1))
@@ -80,7 +80,7 @@ import Testing
         // Several messages taken without waiting, but far apart (a client that works between
         // receives, and finds each reply already there): not a stream, no backoff.
         for i in 0..<3 {
-            let sent = sender.trySend(UInt64(i))
+            let sent = try sender.trySend(UInt64(i))
             #expect(sent)
             _ = try receiver.receive(timeout: .zero)
             let pause = ContinuousClock.now
@@ -90,7 +90,7 @@ import Testing
         #expect(receiver.streamingBackoffs == 1)
         // A blocking receiver sleeps at once, backlog or not.
         receiver.waitStrategy = .block
-        for i in 0..<3 { _ = sender.trySend(UInt64(i)) }
+        for i in 0..<3 { _ = try sender.trySend(UInt64(i)) }
         for _ in 0..<3 { _ = try receiver.receive(timeout: .zero) }
         _ = try receiver.receive(timeout: .microseconds(10))
         #expect(receiver.streamingBackoffs == 1)
@@ -116,8 +116,8 @@ import Testing
         var capacityTwo = try ChannelSender<UInt64>(
             named: name + "-2", capacity: 2, mode: .create, waitStrategy: .spin)
         defer { try? SharedMemory.remove(named: name + "-2") }
-        let one = capacityTwo.trySend(1)
-        let two = capacityTwo.trySend(2)
+        let one = try capacityTwo.trySend(1)
+        let two = try capacityTwo.trySend(2)
         #expect(one && two)
         let sent = try capacityTwo.send(3, timeout: .microseconds(1))
         #expect(!sent)
@@ -154,7 +154,7 @@ import Testing
             named: name, capacity: 64, topology: .singleProducerSingleConsumer, mode: .create)
         do {
             var sender = try ChannelSender<UInt64>(named: name, mode: .open)
-            for i in 0..<21 { _ = sender.trySend(UInt64(i)) }
+            for i in 0..<21 { _ = try sender.trySend(UInt64(i)) }
             // Relaxed: single-threaded.
             #expect(sender.ring.control.producerIndex.pointee.load(ordering: .relaxed) == 16, "recorded at 16")
             #expect(sender.depth == 21 && receiver.depth == 21)
@@ -164,7 +164,7 @@ import Testing
         }
         var successor = try ChannelSender<UInt64>(named: name, mode: .open)
         #expect(successor.tail == 21)
-        for i in 21..<30 { _ = successor.trySend(UInt64(i)) }
+        for i in 21..<30 { _ = try successor.trySend(UInt64(i)) }
         successor.close()
         // Relaxed: single-threaded.
         #expect(receiver.ring.control.producerIndex.pointee.load(ordering: .relaxed) == 30, "close records the end")

@@ -32,6 +32,33 @@ import Interprocess
         #expect(counter[0] == 10)
     }
 
+    /// LockingAndOwnerDeath.md, "A condition wait that cannot get its mutex back" (here the
+    /// wait times out normally, holding the lock).
+    @Test func lockingConditionWaitThatCannotRelock() throws {
+        let base = uniqueName("relock")
+        let lock = try ProcessMutex(named: base + ".lock")
+        let ready = try ProcessCondition(named: base + ".ready")
+        defer {
+            try? lock.segment.remove()
+            try? ready.segment.remove()
+        }
+        let queue: [Int] = []
+        func drain() throws(ProcessMutexError) -> Bool {
+            _ = try lock.lock(timeout: .seconds(5))
+            do {
+                while queue.isEmpty {
+                    if try ready.wait(on: lock, timeout: .milliseconds(20)) == .timedOut { break }  // lock held
+                }
+            } catch {
+                guard error == .reacquireTimedOut else { throw error }
+                return false  // lock NOT held: someone kept it past our deadline
+            }
+            try lock.unlock()
+            return true
+        }
+        #expect(try drain())
+    }
+
     @Test func placementInOwnLayout() throws {
         let name = uniqueName("layout")
         let segment = try SharedMemory(named: name, size: 4096) { payload throws(SharedMemoryError) in

@@ -39,7 +39,7 @@ extension HostileSegmentTests {
         receiver.segment.bytes.storeBytes(of: UInt64(1000), toByteOffset: slots.slotsOffset, as: UInt64.self)
         #expect(try receiver.tryReceive() == nil)
         #expect(try receiver.receive(timeout: .milliseconds(10)) == nil)
-        #expect(sender.trySend(1) == false)
+        #expect(try sender.trySend(1) == false)
     }
 }
 

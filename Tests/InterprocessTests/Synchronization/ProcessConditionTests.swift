@@ -222,4 +222,73 @@ import Testing
         consumer.join()
         #expect(received.all == Array(1...100))
     }
+
+    /// Locks the pair's mutex on another thread as soon as it is free (while a wait has released
+    /// it) and holds it until the returned latch opens, as a stopped process would.
+    func takeMutexWhenFreeAndHold(_ pair: Pair) -> (acquired: Latch, release: Latch, thread: TestThread) {
+        let acquired = Latch()
+        let release = Latch()
+        let thread = TestThread {
+            guard (try? pair.mutex.lock(timeout: .seconds(10))) == .acquired else { return }
+            acquired.open()
+            _ = release.wait(seconds: 30)
+            try? pair.mutex.unlock()
+        }
+        return (acquired, release, thread)
+    }
+
+    /// A timed wait whose mutex another thread takes while it sleeps, and keeps past the
+    /// deadline, ends on time with `reacquireTimedOut`, not holding the mutex. (The relock used
+    /// to have no deadline, and the wait lasted as long as the holder held on.)
+    @Test func relockKeepsTheWaitsDeadline() throws {
+        let pair = try makePair()
+        defer { pair.cleanup() }
+        #expect(try pair.mutex.lock() == .acquired)
+        let holder = takeMutexWhenFreeAndHold(pair)
+        defer {
+            holder.release.open()
+            holder.thread.join()
+        }
+        let start = Deadline.now
+        #expect(processMutexError { _ = try pair.condition.wait(on: pair.mutex, timeout: .milliseconds(300)) } == .reacquireTimedOut)
+        let elapsed = millisecondsSince(start)
+        #expect(elapsed >= 300)
+        #expect(elapsed < 1_300)
+        #expect(holder.acquired.wait(seconds: 0))
+        // Not held by this thread: unlocking is refused, and the holder still has it.
+        #expect(processMutexError { try pair.mutex.unlock() } == .notOwner)
+        #expect(try pair.mutex.tryLock() == .timedOut)
+        #expect(pair.registeredWaiters == 0)
+    }
+
+    /// The predicate form throws the same error, and inside `withLock` the caller gets exactly
+    /// `reacquireTimedOut`: the deferred unlock of a mutex the thread no longer holds neither
+    /// replaces it nor unlocks the holder's mutex.
+    @Test func relockTimeoutInsideWithLockPropagates() throws {
+        let pair = try makePair()
+        defer { pair.cleanup() }
+        let holder = takeMutexWhenFreeAndHold(pair)
+        defer {
+            holder.release.open()
+            holder.thread.join()
+        }
+        var bodyRan = false
+        let start = Deadline.now
+        let error = processMutexError {
+            try pair.mutex.withLock(timeout: .seconds(5)) {
+                bodyRan = true
+                _ = try pair.condition.wait(on: pair.mutex, timeout: .milliseconds(200)) { false }
+                Issue.record("the wait returned although another thread holds the mutex")
+            }
+        }
+        #expect(bodyRan)
+        #expect(error == .reacquireTimedOut)
+        #expect(millisecondsSince(start) < 1_200)
+        // The holder's lock is intact.
+        #expect(try pair.mutex.tryLock() == .timedOut)
+        holder.release.open()
+        holder.thread.join()
+        #expect(try pair.mutex.lock(timeout: .seconds(5)) == .acquired)
+        try pair.mutex.unlock()
+    }
 }
