@@ -399,9 +399,10 @@ public struct ByteChannelReceiver: ~Copyable, Sendable {
     /// the receivers closed: a sender that fills the ring before the real receiver opens gets
     /// ``ChannelError/receiversClosed``. Create with this instead when the roles are started
     /// separately.
-    /// - Parameters: as for
-    ///   ``ByteChannelSender/init(named:bufferSize:maximumMessageSize:mode:permissions:waitStrategy:timeout:)``;
-    ///   the channel must not exist yet.
+    /// The parameters are those of
+    /// ``ByteChannelSender/init(named:bufferSize:maximumMessageSize:mode:permissions:waitStrategy:timeout:)``;
+    /// the channel must not exist yet.
+    ///
     /// - Throws: ``ChannelError`` (``ChannelError/segment(_:)`` with
     ///   ``SharedMemoryError/alreadyExists(name:)`` if it exists).
     public static func createChannel(
