@@ -139,7 +139,10 @@ extension MultiProcessTests {
                 let successor = try Peer("chan-produce", scenario.name, "adaptive", "1", "100")
                 for i in 0..<100 {
                     let m = try receiver.receive(timeout: .seconds(10))
-                    #expect(m?.isIntact == true && m?.producer == 1 && m?.sequence == UInt64(i), "\(String(describing: m))")
+                    guard m?.isIntact == true && m?.producer == 1 && m?.sequence == UInt64(i) else {
+                        Issue.record("got \(String(describing: m)), expected the successor's \(i)")
+                        return
+                    }
                 }
                 #expect(throws: ChannelError.closed) { try receiver.receive(timeout: .seconds(10)) }
                 #expect(try successor.waitFor("done") == "done 100")
@@ -174,7 +177,10 @@ extension MultiProcessTests {
             case .awaitSuccessor:
                 for i in 0..<100 {
                     let m = try receiver.receive(timeout: .seconds(10))
-                    #expect(m?.isIntact == true && m?.producer == 1 && m?.sequence == UInt64(i), "\(String(describing: m))")
+                    guard m?.isIntact == true && m?.producer == 1 && m?.sequence == UInt64(i) else {
+                        Issue.record("got \(String(describing: m)), expected the successor's \(i)")
+                        return
+                    }
                 }
                 #expect(throws: ChannelError.closed) { try receiver.receive(timeout: .seconds(10)) }
                 #expect(try successor.waitFor("done") == "done 100")
@@ -197,7 +203,10 @@ extension MultiProcessTests {
             func expectMessages(from producer: UInt64) throws {
                 for i in 0..<20 {
                     let parsed = try receiver.receive(timeout: .seconds(10)).flatMap(ByteTestMessage.parse)
-                    #expect(parsed?.producer == producer && parsed?.sequence == UInt64(i))
+                    guard parsed?.producer == producer && parsed?.sequence == UInt64(i) else {
+                        Issue.record("got \(String(describing: parsed)), expected (\(producer), \(i))")
+                        return
+                    }
                 }
             }
             try expectMessages(from: 0)

@@ -406,9 +406,11 @@ public struct ByteChannelReceiver: ~Copyable, Sendable {
     /// the receivers closed: a sender that fills the ring before the real receiver opens gets
     /// ``ChannelError/receiversClosed``. Create with this instead when the roles are started
     /// separately.
-    /// - Parameters: as for
-    ///   ``ByteChannelSender/init(named:bufferSize:maximumMessageSize:mode:permissions:lifetime:owners:waitStrategy:timeout:)``;
-    ///   the channel must not exist yet.
+    ///
+    /// The parameters are those of
+    /// ``ByteChannelSender/init(named:bufferSize:maximumMessageSize:mode:permissions:lifetime:owners:waitStrategy:timeout:)``;
+    /// the channel must not exist yet; `lifetime` is the new channel's.
+    ///
     /// - Returns: the channel's segment. Holding it keeps a ``SharedMemory/Lifetime/removedWithLastUser``
     ///   channel alive while the roles come and go; dropping it at once removes such a channel.
     /// - Throws: ``ChannelError`` (``ChannelError/segment(_:)`` with

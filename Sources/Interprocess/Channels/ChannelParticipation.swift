@@ -43,6 +43,8 @@ final class ChannelParticipation: @unchecked Sendable {
         // Read before looking for live peers (see `recordAbandonedClaims`). Relaxed: ordered by
         // the system calls of the liveness scan that follows.
         let claimsEnd = control.producerIndex.pointee.load(ordering: .relaxed)
+        // Sequentially consistent, like every change of the counts and of the close marks: the
+        // marks' protocol (`receiversHaveClosed`) relies on one order of all of them.
         let before = count.pointee.load(ordering: .sequentiallyConsistent)
         let alone = ChannelPeers(segment: segment, control: control).counts(role).live <= 1
         // Taking over: when no other participant of our role is alive, every one the count

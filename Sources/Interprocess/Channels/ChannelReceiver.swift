@@ -64,13 +64,11 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     ///
     /// The parameters other than `senderDeath` are those of
     /// ``ChannelSender/init(named:capacity:topology:mode:permissions:lifetime:owners:waitStrategy:timeout:)``.
-    /// Opening a channel whose last sender died succeeds either way; what `senderDeath` decides
-    /// is what the receives report once the channel is drained.
+    /// `senderDeath` is ``SenderDeathPolicy/report`` (the default) to get
+    /// ``ChannelError/senderDied`` once every sender died and the channel is drained, or
+    /// ``SenderDeathPolicy/awaitSuccessor`` to keep waiting for a sender that opens the channel
+    /// again. Opening a channel whose last sender died succeeds either way.
     ///
-    /// - Parameter senderDeath: ``SenderDeathPolicy/report`` (the default) to get
-    ///   ``ChannelError/senderDied`` once every sender died and the channel is drained;
-    ///   ``SenderDeathPolicy/awaitSuccessor`` to keep waiting for a sender that opens the
-    ///   channel again.
     /// - Throws: ``ChannelError``.
     public init(
         named name: String, capacity: Int? = nil, topology: ChannelTopology? = nil,
@@ -237,9 +235,11 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// the receivers closed: a sender that fills the ring before the real receivers open gets
     /// ``ChannelError/receiversClosed``. Create with this instead when the roles are started
     /// separately.
-    /// - Parameters: as for
-    ///   ``ChannelSender/init(named:capacity:topology:mode:permissions:lifetime:owners:waitStrategy:timeout:)``;
-    ///   the channel must not exist yet.
+    ///
+    /// The parameters are those of
+    /// ``ChannelSender/init(named:capacity:topology:mode:permissions:lifetime:owners:waitStrategy:timeout:)``;
+    /// the channel must not exist yet; `lifetime` is the new channel's.
+    ///
     /// - Returns: the channel's segment. Holding it keeps a ``SharedMemory/Lifetime/removedWithLastUser``
     ///   channel alive while the roles come and go; dropping it at once removes such a channel.
     /// - Throws: ``ChannelError`` (``ChannelError/segment(_:)`` with

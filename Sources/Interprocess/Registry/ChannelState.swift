@@ -10,9 +10,10 @@ public struct ChannelState: Sendable, Hashable {
     public let depth: Int
     /// Whether every sender closed.
     public let isClosed: Bool
-    /// Senders that opened and did not close (dead ones included).
+    /// Senders that opened and did not close (dead ones included, until a sender opens while no
+    /// other is alive and takes over their share).
     public let openSenders: Int
-    /// Receivers that opened and did not close (dead ones included).
+    /// Receivers that opened and did not close (dead ones as for ``openSenders``).
     public let openReceivers: Int
     /// The largest message of a byte channel, `nil` for typed channels.
     public let maximumMessageSize: Int?

@@ -59,6 +59,23 @@ import Interprocess
         #expect(try drain())
     }
 
+    /// MessageChannels.md, "Restarting after a crash" (a short timeout; the sender closes).
+    @Test func channelsAwaitSuccessor() throws {
+        struct Sample: BitwiseCopyable { var value: Int }
+        let name = uniqueName("samples")
+        defer { try? SharedMemory.remove(named: name) }
+        try ChannelReceiver<Sample>.createChannel(named: name, capacity: 8)
+        var sender = try ChannelSender<Sample>(named: name, mode: .open)
+        for value in 0..<3 { try sender.send(Sample(value: value)) }
+        var plotted: [Int] = []
+        func plot(_ sample: Sample) { plotted.append(sample.value) }
+        var receiver = try ChannelReceiver<Sample>(named: name, senderDeath: .awaitSuccessor)
+        while let sample = try receiver.receive(timeout: .milliseconds(50)) { plot(sample) }  // nil: 50 ms without one
+        #expect(plotted == [0, 1, 2])
+        sender.close()
+        #expect(throws: ChannelError.closed) { try receiver.receive(timeout: .seconds(1)) }
+    }
+
     @Test func placementInOwnLayout() throws {
         let name = uniqueName("layout")
         let segment = try SharedMemory(named: name, size: 4096) { payload throws(SharedMemoryError) in
