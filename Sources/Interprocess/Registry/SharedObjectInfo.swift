@@ -61,7 +61,12 @@ public enum SharedObjectRegistry {
         return result.sorted { $0.name < $1.name }
     }
 
-    /// Describes the object `name` without modifying it (read-only mapping).
+    /// Describes the object `name` without modifying it (read-only mapping, never populated:
+    /// only the pages read are faulted in).
+    ///
+    /// A sparse file (fewer bytes allocated than its length, which Interprocess never creates)
+    /// is not mapped at all: its ``SharedObjectInfo/header`` is
+    /// ``SharedMemoryError/notFullyAllocated(name:allocatedBytes:length:)``.
     ///
     /// - Throws: ``SharedMemoryError/notFound(name:)``, ``SharedMemoryError/permissionDenied(name:)``
     ///   or ``SharedMemoryError/invalidName(_:reason:)``; a broken header is reported in the
@@ -79,7 +84,15 @@ public enum SharedObjectRegistry {
             throw SharedMemoryError.from(error, name: name, operation: "fstat")
         }
         let size = Int(st.st_size)
-        let (header, participants, channel) = readHeader(fd: fd, name: name, fileSize: size)
+        // A sparse file is reported, never mapped: the opener refuses it, and reading its holes
+        // would allocate them (on tmpfs, a read fault allocates a page too).
+        let (header, participants, channel): (Result<SharedObjectInfo.Header, SharedMemoryError>, [Participant], ChannelState?)
+        do throws(SharedMemoryError) {
+            try SharedMemory.checkFullyAllocated(st, name: name)
+            (header, participants, channel) = readHeader(fd: fd, name: name, fileSize: size)
+        } catch {
+            (header, participants, channel) = (.failure(error), [], nil)
+        }
         return SharedObjectInfo(
             name: name, path: path, fileSize: size,
             permissions: FilePermissions(rawValue: st.st_mode & 0o7777), ownerUserID: st.st_uid,
@@ -96,7 +109,9 @@ public enum SharedObjectRegistry {
         let length = fileSize >= SegmentHeader.size + ChannelControl.controlSize
             ? SegmentHeader.size + ChannelControl.controlSize : SegmentHeader.size
         let mapping: UnsafeMutableRawPointer
-        do { mapping = try FileSystem.map(fd, length: length, writable: false) } catch {
+        // Never populated: inspection reads the header and a few words, and must not fault in
+        // (or, on tmpfs, allocate) pages it does not read.
+        do { mapping = try FileSystem.map(fd, length: length, writable: false, pages: .onFirstTouch) } catch {
             return (.failure(SharedMemoryError.from(error, name: name, operation: "mmap")), [], nil)
         }
         defer { FileSystem.unmap(mapping, length: length) }
@@ -115,7 +130,8 @@ public enum SharedObjectRegistry {
             // (read-only, nothing is populated but the pages the walk touches).
             let payloadBytes = min(fields.payloadSize, fileSize - SegmentHeader.size)
             if ChannelState.spscGeometry(fields, payloadBytes: payloadBytes) != nil,
-                let whole = try? FileSystem.map(fd, length: SegmentHeader.size + payloadBytes, writable: false)
+                let whole = try? FileSystem.map(
+                    fd, length: SegmentHeader.size + payloadBytes, writable: false, pages: .onFirstTouch)
             {
                 defer { FileSystem.unmap(whole, length: SegmentHeader.size + payloadBytes) }
                 channel = ChannelState.read(
