@@ -219,6 +219,7 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     }
 
     mutating func throwIfSendersDied() throws(ChannelError) {
+        try ring.segment.throwIfDamaged()
         if ring.sendersDied() && isEmpty { throw .senderDied }
     }
 
