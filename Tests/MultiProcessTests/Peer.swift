@@ -45,12 +45,23 @@ final class Peer: CustomStringConvertible {
     private(set) var lines: [String] = []
 
     /// Starts `InterprocessTestPeer ROLE ARGUMENTS…`.
-    init(_ role: String, _ arguments: String...) throws {
+    convenience init(_ role: String, _ arguments: String...) throws {
+        try self.init(role, arguments: arguments)
+    }
+
+    /// Starts `InterprocessTestPeer ROLE ARGUMENTS…` with `standardInput` as its stdin instead
+    /// of a pipe (a socket to pass descriptors over, say) and `environment` added to ours.
+    init(
+        _ role: String, arguments: [String], standardInput: FileHandle? = nil, environment: [String: String] = [:]
+    ) throws {
         self.role = role
         self.arguments = arguments
         process.executableURL = try Peer.executableURL()
         process.arguments = [role] + arguments
-        process.standardInput = stdinPipe
+        process.standardInput = standardInput ?? stdinPipe
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
         let terminated = self.terminated

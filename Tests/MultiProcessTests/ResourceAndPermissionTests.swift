@@ -5,7 +5,7 @@ import Testing
 
 /// Runs `executable arguments…` to completion (at most `timeout`) and returns its exit and
 /// stdout. For children that are not plain peers: the peer under `unshare`, or as another user.
-private func run(
+func run(
     _ executable: String, _ arguments: [String], environment: [String: String] = [:],
     timeout: TimeInterval = 120
 ) throws -> (Peer.Exit, String, String) {
@@ -35,7 +35,7 @@ private func run(
 
 /// Whether this process may mount a tmpfs in a private mount namespace (root, or
 /// CAP_SYS_ADMIN, and `unshare` installed) — probed once by doing it.
-private let privateTmpfsAvailable: Bool = {
+let privateTmpfsAvailable: Bool = {
     guard FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") else { return false }
     let directory = NSTemporaryDirectory() + "interprocess-probe-\(getpid())"
     try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
