@@ -50,13 +50,20 @@ final class Peer: CustomStringConvertible {
     }
 
     /// Starts `InterprocessTestPeer ROLE ARGUMENTS…` (`role` may be a peer option such as
-    /// `--shm-directory=DIR`, with the role first among `arguments`).
-    init(_ role: String, arguments: [String]) throws {
+    /// `--shm-directory=DIR`, with the role first among `arguments`), with `standardInput` as its
+    /// stdin instead of a pipe (a socket to pass descriptors over, say) and `environment` added
+    /// to ours.
+    init(
+        _ role: String, arguments: [String], standardInput: FileHandle? = nil, environment: [String: String] = [:]
+    ) throws {
         self.role = role
         self.arguments = arguments
         process.executableURL = try Peer.executableURL()
         process.arguments = [role] + arguments
-        process.standardInput = stdinPipe
+        process.standardInput = standardInput ?? stdinPipe
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
         let terminated = self.terminated

@@ -35,7 +35,7 @@ func run(
 
 /// Whether this process may mount a tmpfs in a private mount namespace (root, or
 /// CAP_SYS_ADMIN, and `unshare` installed) — probed once by doing it.
-private let privateTmpfsAvailable: Bool = {
+let privateTmpfsAvailable: Bool = {
     guard FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") else { return false }
     let directory = NSTemporaryDirectory() + "interprocess-probe-\(getpid())"
     try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -12,6 +12,7 @@
 #ifndef CINTERPROCESS_H
 #define CINTERPROCESS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
 #include <time.h>
@@ -55,8 +56,65 @@ int cipc_mutex_consistent(pthread_mutex_t *mutex);
 
 /// `O_TMPFILE | O_RDWR | O_CLOEXEC` (a compound macro Swift does not import).
 int cipc_o_tmpfile_flags(void);
-/// memfd_create(name, MFD_CLOEXEC). Returns the descriptor or -errno.
+/// memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING). Returns the descriptor or -errno.
+/// Sealing is allowed on every memfd we make: without MFD_ALLOW_SEALING the kernel starts the
+/// file with F_SEAL_SEAL, and no seal could ever be added (see cipc_add_seals).
 int cipc_memfd_create(const char *name);
+
+/// The file seals (`F_SEAL_*` of fcntl(2)); values checked against the kernel's in shim.c.
+#define CIPC_SEAL_SEAL 0x0001
+#define CIPC_SEAL_SHRINK 0x0002
+#define CIPC_SEAL_GROW 0x0004
+/// fcntl(fd, F_ADD_SEALS, seals) (fcntl is variadic, so Swift cannot call it). Returns 0 or
+/// -errno (-EPERM: F_SEAL_SEAL is set; -EINVAL: the file does not support sealing).
+int cipc_add_seals(int fd, int seals);
+/// fcntl(fd, F_GET_SEALS). Returns the seals (>= 0) or -errno (-EINVAL: the file does not
+/// support sealing, as for a file in /dev/shm).
+int cipc_get_seals(int fd);
+
+/// MADV_POPULATE_WRITE (Linux 5.14; a macro Swift does not import), checked in shim.c.
+#define CIPC_MADV_POPULATE_WRITE 23
+
+/// Sends one byte carrying the descriptor `fd` as SCM_RIGHTS ancillary data on the Unix
+/// socket `socket` (the CMSG_* macros are not importable). MSG_NOSIGNAL: a peer that closed
+/// its end is -EPIPE, not a SIGPIPE. Returns 0 or -errno.
+int cipc_send_descriptor(int socket, int fd);
+/// Receives one message of at most one byte from `socket` and the descriptors it carries,
+/// installed close-on-exec (MSG_CMSG_CLOEXEC). Up to `capacity` descriptors are stored in
+/// `descriptors` and `*count` is set to the number received; any beyond `capacity` are closed
+/// here. `*truncated` is set when the kernel cut the ancillary data short (MSG_CTRUNC: it then
+/// discarded, and closed, descriptors that did not fit). Returns the bytes received (0 at end
+/// of stream) or -errno.
+int cipc_receive_descriptors(int socket, int *descriptors, int capacity, int *count, bool *truncated);
+
+// MARK: - SIGBUS guard
+//
+// A mapping of a file that another process truncates (or whose pages it removes on a full
+// tmpfs) raises SIGBUS on the next touch of a lost page, and the default action kills the
+// process. The guard absorbs those faults for the ranges registered here: its handler maps
+// anonymous zero pages over the lost part of the range, marks the range poisoned and returns,
+// so the faulting instruction completes on the zero page. Faults anywhere else go to the
+// handler that was installed before (see shim.c for the exact chaining).
+//
+// The table is fixed (no allocation in the handler) and written with C11 atomics only; the
+// handler takes no lock another thread can hold across a blocking call.
+
+/// How many ranges the guard can watch at once.
+#define CIPC_SIGBUS_GUARD_CAPACITY 4096
+
+/// Registers `[start, start + length)` (page-aligned, mapped with `protection`), installing
+/// the handler on first use. Returns 0, -ENOSPC when the table is full, or -errno if the
+/// handler could not be installed.
+int cipc_sigbus_guard_register(void *start, size_t length, int protection);
+/// Unregisters the range starting at `start`; returns once no handler can still be acting on
+/// it, so the caller may unmap it. Returns 0 or -ENOENT (not registered).
+int cipc_sigbus_guard_unregister(void *start);
+/// 1 if a fault in the range starting at `start` was absorbed (or the range was marked
+/// poisoned), 0 if not, -ENOENT if no such range is registered.
+int cipc_sigbus_guard_is_poisoned(const void *start);
+/// Marks the range starting at `start` poisoned (damage found another way). Returns 0 or
+/// -ENOENT.
+int cipc_sigbus_guard_mark_poisoned(const void *start);
 /// pidfd_open(pid, 0). Returns the descriptor or -errno.
 int cipc_pidfd_open(int32_t pid);
 /// The calling thread's kernel thread id.

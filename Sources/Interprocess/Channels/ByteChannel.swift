@@ -223,6 +223,7 @@ public struct ByteChannelSender: ~Copyable, Sendable {
             case .timedOut, .checkLiveness:
                 // Checked on a timeout too: a caller polling with timeouts shorter than the liveness
                 // interval would otherwise never hear of the death (it would wait forever in slices).
+                try ring.segment.throwIfDamaged()
                 let peers = ChannelPeers(segment: ring.segment, control: ring.control)
                 if peers.allGone(.receiver, live: peers.counts(.receiver).live) { throw .receiverDied }
                 if outcome == .timedOut { return false }
@@ -383,6 +384,7 @@ public struct ByteChannelReceiver: ~Copyable, Sendable {
             case .timedOut, .checkLiveness:
                 // Checked on a timeout too: a caller polling with timeouts shorter than the liveness
                 // interval would otherwise never hear of the death (it would wait forever in slices).
+                try ring.segment.throwIfDamaged()
                 // With `awaitSuccessor` a dead sender is not an error: a successor continues at
                 // the published tail, after the last whole frame.
                 if senderDeath == .report {

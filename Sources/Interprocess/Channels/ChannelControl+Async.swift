@@ -98,6 +98,7 @@ extension ChannelSender {
             let outcome = await ring.control.waitAsync(on: ring.control.notFull, strategy: waitStrategy) {
                 ring.hasSpace(forProducerAt: tail) || ring.control.receiversHaveClosed
             }
+            if outcome == .checkLiveness { try ring.segment.throwIfDamaged() }
             if outcome == .checkLiveness && ring.receiversDied() { throw ChannelError.receiverDied }
         }
     }

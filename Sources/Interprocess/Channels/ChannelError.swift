@@ -25,7 +25,8 @@ public enum ChannelError: Error, Sendable, Equatable, CustomStringConvertible {
     case corrupt(String)
     /// The channel exists with another topology than the one asked for.
     case topologyMismatch(expected: ChannelTopology, found: ChannelTopology)
-    /// The channel could not be created or opened.
+    /// The channel could not be created or opened, or its segment was damaged while in use
+    /// (``SharedMemoryError/damaged(name:)``, thrown by blocked calls at a liveness check).
     case segment(SharedMemoryError)
 
     public var description: String {

@@ -266,6 +266,7 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// The liveness checkpoint: what a drained channel whose senders died means, by
     /// ``senderDeath``.
     mutating func throwIfSendersDied() throws(ChannelError) {
+        try ring.segment.throwIfDamaged()
         switch senderDeath {
         case .report:
             if ring.sendersDied() && isEmpty { throw .senderDied }

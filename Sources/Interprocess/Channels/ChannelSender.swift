@@ -177,9 +177,12 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
             case .timedOut:
                 // Checked on a timeout too: a caller polling with timeouts shorter than the liveness
                 // interval would otherwise never hear of the death (it would wait forever in slices).
+                try ring.segment.throwIfDamaged()
                 if ring.receiversDied() { throw .receiverDied }
                 return false
-            case .checkLiveness: if ring.receiversDied() { throw .receiverDied }
+            case .checkLiveness:
+                try ring.segment.throwIfDamaged()
+                if ring.receiversDied() { throw .receiverDied }
             }
         }
     }
@@ -221,9 +224,11 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
             case .timedOut:
                 // Checked on a timeout too: a caller polling with timeouts shorter than the liveness
                 // interval would otherwise never hear of the death (it would wait forever in slices).
+                try ring.segment.throwIfDamaged()
                 if ring.receiversDied() && sent == 0 { throw .receiverDied }
                 return sent
             case .checkLiveness:
+                try ring.segment.throwIfDamaged()
                 if ring.receiversDied() {
                     if sent > 0 { return sent }
                     throw .receiverDied

@@ -107,26 +107,137 @@ enum FileSystem {
         _ = try once { system_unlink(path) }.get()
     }
 
-    static func map(_ fd: Int32, length: Int, writable: Bool) throws(Errno) -> UnsafeMutableRawPointer {
+    /// When a mapping's page tables are built.
+    enum PagePopulation {
+        /// At `mmap` (`MAP_POPULATE`): only for files whose every page this process just
+        /// reserved itself, since populating a sparse file allocates its holes (and a failure
+        /// to allocate is silently skipped, to become a `SIGBUS` on first touch).
+        case immediately
+        /// On first touch, page by page; ``prefault(_:length:)`` builds them later, once the
+        /// header is validated.
+        case onFirstTouch
+    }
+
+    /// Why a file could not be mapped.
+    enum MappingError: Error, Equatable {
+        /// `mmap` failed.
+        case system(Errno)
+        /// The SIGBUS guard already watches as many mappings as it can (``BusErrorGuard/capacity``):
+        /// an unguarded mapping could kill the process, so none is made.
+        case guardFull
+    }
+
+    /// Maps `length` bytes of `fd` shared, and registers the mapping with the SIGBUS guard
+    /// (``unmap(_:length:)`` unregisters it). The corresponding C function is `mmap`.
+    static func map(
+        _ fd: Int32, length: Int, writable: Bool, pages: PagePopulation
+    ) throws(MappingError) -> UnsafeMutableRawPointer {
         let protection = writable ? PROT_READ | PROT_WRITE : PROT_READ
-        // MAP_POPULATE: build the page tables now. The pages are already reserved (created
-        // with posix_fallocate), so this costs no memory, only time at open — and it keeps
-        // first-touch page faults out of the senders' and receivers' hot loops.
-        guard let p = system_mmap(length, protection, MAP_SHARED | MAP_POPULATE, fd, 0), p != MAP_FAILED else {
-            throw Errno(rawValue: errno)
+        // MAP_POPULATE (creators only, see PagePopulation): build the page tables now. The
+        // pages are already reserved (created with posix_fallocate), so this costs no memory,
+        // only time at creation — and it keeps first-touch page faults out of the senders' and
+        // receivers' hot loops.
+        let flags = pages == .immediately ? MAP_SHARED | MAP_POPULATE : MAP_SHARED
+        guard let p = system_mmap(length, protection, flags, fd, 0), p != MAP_FAILED else {
+            throw .system(Errno(rawValue: errno))
+        }
+        do { try BusErrorGuard.register(p, length: length, protection: protection) } catch {
+            if system_munmap(p, length) != 0 { preconditionFailureForBug("munmap", Errno(rawValue: errno)) }
+            switch error {
+            case .full: throw .guardFull
+            case .system(let e): throw .system(e)
+            }
         }
         return p
     }
 
+    /// Builds the page tables of a writable mapping, as its first writes would, reporting a
+    /// page that cannot be provided as an error rather than a `SIGBUS`. Does nothing on kernels
+    /// before 5.14, which lack `MADV_POPULATE_WRITE` (pages are then faulted in on first
+    /// touch). The corresponding C call is `madvise(address, length, MADV_POPULATE_WRITE)`.
+    ///
+    /// - Throws: `EFAULT` if a page is beyond the end of the file or cannot be allocated (a
+    ///   full file system), `ENOMEM` if memory ran out, `EHWPOISON` for a hardware error.
+    static func prefault(_ address: UnsafeMutableRawPointer, length: Int) throws(Errno) {
+        switch retryingOnInterrupt({ system_madvise(address, length, CIPC_MADV_POPULATE_WRITE) }) {
+        case .success: return
+        case .failure(let error) where error == .invalidArgument:
+            return  // an older kernel: the advice is unknown (our arguments are page-aligned)
+        case .failure(let error): throw error
+        }
+    }
+
+    /// Unregisters a mapping from the SIGBUS guard and unmaps it.
     static func unmap(_ address: UnsafeMutableRawPointer, length: Int) {
+        // Unregistered first: once the guard lets go, nothing maps zero pages over an address
+        // range that the kernel may hand to another mapping after munmap.
+        BusErrorGuard.unregister(address)
         // munmap fails only for arguments we did not get from mmap: a bug.
         if system_munmap(address, length) != 0 { preconditionFailureForBug("munmap", Errno(rawValue: errno)) }
     }
 
+    /// A `memfd` that allows sealing; the corresponding C function is `memfd_create`.
     static func memfd(name: String) throws(Errno) -> Int32 {
         let rc = system_memfd_create(name)
         if let e = Errno(shimResult: rc) { throw e }
         return rc
+    }
+
+    /// The seals a file may carry (`F_SEAL_*`).
+    struct Seals: OptionSet {
+        let rawValue: Int32
+        /// No `ftruncate` below the current size (nor any way to shrink it).
+        static let shrink = Seals(rawValue: CIPC_SEAL_SHRINK)
+        /// No `ftruncate` or `fallocate` beyond the current size.
+        static let grow = Seals(rawValue: CIPC_SEAL_GROW)
+        /// No seal can be added from now on.
+        static let seal = Seals(rawValue: CIPC_SEAL_SEAL)
+    }
+
+    /// Adds `seals` to `fd`; the corresponding C call is `fcntl(fd, F_ADD_SEALS, seals)`.
+    static func addSeals(_ fd: Int32, _ seals: Seals) throws(Errno) {
+        if let e = Errno(shimResult: system_add_seals(fd, seals.rawValue)) { throw e }
+    }
+
+    /// The seals of `fd` — none for a file that does not support sealing (`EINVAL`: any file
+    /// but a memfd, on Linux). The corresponding C call is `fcntl(fd, F_GET_SEALS)`.
+    static func seals(_ fd: Int32) throws(Errno) -> Seals {
+        let rc = system_get_seals(fd)
+        if rc == -EINVAL { return [] }
+        if let e = Errno(shimResult: rc) { throw e }
+        return Seals(rawValue: rc)
+    }
+
+    /// Sends `fd` over the Unix socket `socket` (`SCM_RIGHTS`, with one data byte).
+    static func sendDescriptor(_ fd: Int32, over socket: Int32) throws(Errno) {
+        if let e = Errno(shimResult: system_send_descriptor(socket, fd)) { throw e }
+    }
+
+    /// What one message on a Unix socket carried.
+    struct ReceivedDescriptors {
+        /// The data bytes received: 0 means the other end closed the socket.
+        var bytes: Int
+        /// The descriptors installed in this process (close-on-exec); at most `capacity`.
+        var descriptors: [Int32]
+        /// How many descriptors the message carried (those beyond `capacity` were closed).
+        var count: Int
+        /// Whether the kernel cut the ancillary data short (and closed what did not fit).
+        var truncated: Bool
+    }
+
+    /// Receives one message from `socket` with the descriptors it carries, keeping at most
+    /// `capacity` of them; the corresponding C function is `recvmsg`.
+    static func receiveDescriptors(from socket: Int32, capacity: Int) throws(Errno) -> ReceivedDescriptors {
+        var buffer = [Int32](repeating: -1, count: max(capacity, 1))
+        var count: Int32 = 0
+        var truncated = false
+        let rc = buffer.withUnsafeMutableBufferPointer {
+            system_receive_descriptors(socket, $0.baseAddress!, Int32(capacity), &count, &truncated)
+        }
+        if let e = Errno(shimResult: rc) { throw e }
+        return ReceivedDescriptors(
+            bytes: Int(rc), descriptors: Array(buffer.prefix(min(Int(count), capacity))), count: Int(count),
+            truncated: truncated)
     }
 
     /// The names in `directory` (without `.` and `..`).

@@ -22,25 +22,36 @@ public enum Futex {
     /// `EINTR` is reported as `.woken`: the caller re-checks its condition in any case, and the
     /// absolute deadline keeps the total wait bounded.
     ///
+    /// A word whose page is gone — its file was truncated under the mapping, so the kernel
+    /// cannot read it (`EFAULT`) — is reported as `.woken` too. The caller's re-check reads the
+    /// word in user space, where the SIGBUS guard replaces the page with a zero page (see
+    /// `BusErrorGuard`); the next wait then sleeps on that page, so this never loops hot.
+    ///
     /// - Precondition: `word` is 4-byte aligned.
     public static func wait(
         _ word: UnsafeMutablePointer<UInt32>, expecting expected: UInt32, deadline: Deadline
     ) -> WaitResult {
         let rc = deadline.withTimespecPointer { system_futex_wait(word, expected, $0) }
         switch Errno(shimResult: rc) {
-        case nil, .interrupted?: return .woken
+        case nil, .interrupted?, .badAddress?: return .woken
         case .resourceTemporarilyUnavailable?: return .valueChanged
         case .timedOut?: return .timedOut
         case let error?:
-            // EINVAL (misaligned word, bad timespec) or EFAULT (unmapped word): our bug.
+            // EINVAL (misaligned word, bad timespec): our bug.
             preconditionFailureForBug("futex wait", error)
         }
     }
 
     /// Wakes at most `count` waiters on `word`; returns how many were woken.
+    ///
+    /// A word whose page is gone (`EFAULT`, see ``wait(_:expecting:deadline:)``) wakes nobody
+    /// and returns 0 rather than stopping the process: waiters still asleep on the lost page
+    /// cannot be reached any more, and the channels' waits, which are sliced, find the damage
+    /// at their next liveness check.
     @discardableResult
     public static func wake(_ word: UnsafeMutablePointer<UInt32>, count: Int32 = 1) -> Int {
         let rc = system_futex_wake(word, count)
+        if rc == -EFAULT { return 0 }
         if let error = Errno(shimResult: rc) { preconditionFailureForBug("futex wake", error) }
         return Int(rc)
     }

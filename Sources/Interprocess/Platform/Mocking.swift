@@ -11,7 +11,7 @@ import SystemPackage
 @_spi(Testing)
 public enum MockedSyscall: Hashable, Sendable {
     case open, ftruncate, fallocate, fstat, fchmod, mmap, linkat, unlink, futexWait,
-        memfdCreate
+        memfdCreate, madvise
 }
 
 /// Failures injected into the syscalls of the current task (debug builds only).

@@ -209,3 +209,34 @@ func system_pthread_setspecific(_ key: pthread_key_t, _ value: UnsafeRawPointer?
 func system_sched_yield() -> Int32 {
     sched_yield()
 }
+
+// madvise
+func system_madvise(_ address: UnsafeMutableRawPointer, _ length: Int, _ advice: Int32) -> Int32 {
+    #if ENABLE_MOCKING
+    if let e = mockedFailure(.madvise) { return failWith(e) }
+    #endif
+    return madvise(address, length, advice)
+}
+
+// fcntl(F_ADD_SEALS): returns 0 or -errno (the shim's convention).
+func system_add_seals(_ fd: Int32, _ seals: Int32) -> Int32 {
+    cipc_add_seals(fd, seals)
+}
+
+// fcntl(F_GET_SEALS): returns the seals or -errno (the shim's convention).
+func system_get_seals(_ fd: Int32) -> Int32 {
+    cipc_get_seals(fd)
+}
+
+// sendmsg with one SCM_RIGHTS descriptor: returns 0 or -errno (the shim's convention).
+func system_send_descriptor(_ socket: Int32, _ fd: Int32) -> Int32 {
+    cipc_send_descriptor(socket, fd)
+}
+
+// recvmsg with SCM_RIGHTS: returns the bytes received or -errno (the shim's convention).
+func system_receive_descriptors(
+    _ socket: Int32, _ descriptors: UnsafeMutablePointer<Int32>, _ capacity: Int32,
+    _ count: UnsafeMutablePointer<Int32>, _ truncated: UnsafeMutablePointer<Bool>
+) -> Int32 {
+    cipc_receive_descriptors(socket, descriptors, capacity, count, truncated)
+}

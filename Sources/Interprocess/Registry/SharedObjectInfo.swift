@@ -76,7 +76,12 @@ public enum SharedObjectRegistry {
     }
 
     /// Describes the object `name` without modifying it: a read-only mapping of the header
-    /// (and of the few channel slots inspection reads), nothing populated or allocated.
+    /// (and of the few channel slots inspection reads), never populated: only the pages read
+    /// are faulted in.
+    ///
+    /// A sparse file (fewer bytes allocated than its length, which Interprocess never creates)
+    /// is not mapped at all: its ``SharedObjectInfo/header`` is
+    /// ``SharedMemoryError/notFullyAllocated(name:allocatedBytes:length:)``.
     ///
     /// The directory entry is examined without following a link or opening anything that is
     /// not a regular file, so a planted symbolic link, FIFO or device is reported, never
@@ -111,7 +116,15 @@ public enum SharedObjectRegistry {
         }
         defer { FileSystem.close(fd) }
         let size = Int(st.st_size)
-        let (header, participants, channel) = readHeader(fd: fd, name: name, fileSize: size)
+        // A sparse file is reported, never mapped: the opener refuses it, and reading its holes
+        // would allocate them (on tmpfs, a read fault allocates a page too).
+        let (header, participants, channel): (Result<SharedObjectInfo.Header, SharedMemoryError>, [Participant], ChannelState?)
+        do throws(SharedMemoryError) {
+            try SharedMemory.checkFullyAllocated(st, name: name)
+            (header, participants, channel) = readHeader(fd: fd, name: name, fileSize: size)
+        } catch {
+            (header, participants, channel) = (.failure(error), [], nil)
+        }
         // This descriptor holds no locks, so every write lock found belongs to a live user.
         var live: [ParticipantRole: Int] = [:]
         for role in [ParticipantRole.opener, .sender, .receiver] {
@@ -136,7 +149,9 @@ public enum SharedObjectRegistry {
         let length = fileSize >= SegmentHeader.size + ChannelControl.controlSize
             ? SegmentHeader.size + ChannelControl.controlSize : SegmentHeader.size
         let mapping: UnsafeMutableRawPointer
-        do { mapping = try FileSystem.map(fd, length: length, writable: false) } catch {
+        // Never populated: inspection reads the header and a few words, and must not fault in
+        // (or, on tmpfs, allocate) pages it does not read.
+        do { mapping = try FileSystem.map(fd, length: length, writable: false, pages: .onFirstTouch) } catch {
             return (.failure(SharedMemoryError.from(error, name: name, operation: "mmap")), [], nil)
         }
         defer { FileSystem.unmap(mapping, length: length) }
@@ -153,7 +168,8 @@ public enum SharedObjectRegistry {
             // (read-only, nothing is populated but the pages the walk touches).
             let payloadBytes = min(fields.payloadSize, fileSize - SegmentHeader.size)
             if ChannelState.spscGeometry(fields, payloadBytes: payloadBytes) != nil,
-                let whole = try? FileSystem.map(fd, length: SegmentHeader.size + payloadBytes, writable: false)
+                let whole = try? FileSystem.map(
+                    fd, length: SegmentHeader.size + payloadBytes, writable: false, pages: .onFirstTouch)
             {
                 defer { FileSystem.unmap(whole, length: SegmentHeader.size + payloadBytes) }
                 channel = ChannelState.read(

@@ -202,10 +202,18 @@ public final class SharedMemory: @unchecked Sendable {
             timeout: timeout, initialize: { _ in })
     }
 
-    /// Creates an anonymous segment of `size` payload bytes, backed by a `memfd`.
+    /// Creates an anonymous segment of `size` payload bytes, backed by a sealed `memfd`.
     ///
     /// Share it with a child process by letting the child inherit ``fileDescriptor`` (clear its
-    /// close-on-exec flag first) and open it there with ``init(adopting:)``.
+    /// close-on-exec flag first) and open it there with ``init(adopting:allowingUnsealed:)``,
+    /// or pass it to any process over a Unix socket with ``send(over:)`` and
+    /// ``init(receivingFrom:)``.
+    ///
+    /// Once built, the file is sealed (`F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`): whoever
+    /// else comes to hold its descriptor can write to it but never change its size, so it
+    /// cannot truncate it under this process's mapping. (Punching holes is not prevented — only
+    /// a write seal would prevent it, and the segment must stay writable — but a memfd's holes
+    /// read back as zeros and refill on touch; see <doc:Robustness>.)
     /// - Throws: ``SharedMemoryError``.
     public static func anonymous(size: Int) throws(SharedMemoryError) -> SharedMemory {
         guard size > 0 else { throw .invalidSize(size, reason: "a segment needs at least one byte") }
@@ -219,6 +227,17 @@ public final class SharedMemory: @unchecked Sendable {
         }
         do throws(SharedMemoryError) {
             let (mapping, _) = try build(fd: fd, layout: layout, total: total, name: "<anonymous>", initialize: { _ in })
+            // F_SEAL_SHRINK: no holder can truncate the file, which would turn every later touch
+            //   of the lost pages, in every process mapping it, into a SIGBUS.
+            // F_SEAL_GROW: the size stays the one the header records, so every adopter's
+            //   validation sees file and header agree, and no holder can make the file (and the
+            //   memory charged for it) larger than the segment.
+            // F_SEAL_SEAL: the seals are final. Without it a holder could add F_SEAL_FUTURE_WRITE
+            //   and make every later writable mapping, hence every later adoption, fail.
+            do { try FileSystem.addSeals(fd, [.shrink, .grow, .seal]) } catch {
+                FileSystem.unmap(mapping, length: total)
+                throw SharedMemoryError.unexpected(error, operation: "fcntl(F_ADD_SEALS)")
+            }
             let presence: Int64
             do { presence = try ObjectLocks.takePresence(fd, role: .opener, name: "<anonymous>") } catch {
                 FileSystem.unmap(mapping, length: total)
@@ -237,8 +256,19 @@ public final class SharedMemory: @unchecked Sendable {
     ///
     /// The file is opened anew (as a new open file description); the caller keeps ownership of
     /// `descriptor`.
-    /// - Throws: ``SharedMemoryError`` if the descriptor does not hold a valid segment.
-    public convenience init(adopting descriptor: FileDescriptor) throws(SharedMemoryError) {
+    ///
+    /// The file must be sealed against shrinking, as ``anonymous(size:)`` seals its memfd:
+    /// otherwise whoever else holds a descriptor of it could truncate it under this process.
+    /// Pass `allowingUnsealed: true` to adopt an unsealed file anyway (a named segment's
+    /// descriptor, say, whose file any process with write permission can truncate): such a
+    /// segment is protected only by the `SIGBUS` guard, which keeps the process alive and makes
+    /// the segment report ``isDamaged`` once it lost pages.
+    /// - Parameters:
+    ///   - descriptor: a descriptor of the segment's file.
+    ///   - allowingUnsealed: adopt a file that is not sealed against shrinking.
+    /// - Throws: ``SharedMemoryError/notSealed(name:)`` for an unsealed file (unless allowed);
+    ///   another ``SharedMemoryError`` if the descriptor does not hold a valid segment.
+    public convenience init(adopting descriptor: FileDescriptor, allowingUnsealed: Bool = false) throws(SharedMemoryError) {
         // Reopen through /proc rather than dup: a dup shares the open file description, and
         // with it the participant-table locks of whoever else holds it (see ParticipantTable).
         let fd: Int32
@@ -247,11 +277,19 @@ public final class SharedMemory: @unchecked Sendable {
             let errno = error == .noSuchFileOrDirectory ? Errno.badFileDescriptor : error
             throw SharedMemoryError.unexpected(errno, operation: "open(/proc/self/fd/\(descriptor.rawValue))")
         }
+        let name = "<fd \(descriptor.rawValue)>"
         do throws(SharedMemoryError) {
-            let displayName = "<fd \(descriptor.rawValue)>"
-            let presence = try ObjectLocks.takePresence(fd, role: .opener, name: displayName)
+            if !allowingUnsealed {
+                // Checked on the file we opened, so that what is checked is what is mapped.
+                let seals: FileSystem.Seals
+                do { seals = try FileSystem.seals(fd) } catch {
+                    throw SharedMemoryError.unexpected(error, operation: "fcntl(F_GET_SEALS)")
+                }
+                guard seals.contains(.shrink) else { throw SharedMemoryError.notSealed(name: name) }
+            }
+            let presence = try ObjectLocks.takePresence(fd, role: .opener, name: name)
             let (mapping, length, fields) = try SharedMemory.validate(
-                fd: fd, name: displayName, expected: nil, deadline: .after(.seconds(5)))
+                fd: fd, name: name, expected: nil, deadline: .after(.seconds(5)))
             self.init(
                 name: nil, fields: fields, mapping: mapping, mappedLength: length, descriptor: fd,
                 wasCreated: false, removeOnDeinit: false, openerPresence: presence)
@@ -626,7 +664,8 @@ public final class SharedMemory: @unchecked Sendable {
             throw SharedMemoryError.from(error, name: name, operation: "reserve", requestedBytes: total)
         }
         let mapping: UnsafeMutableRawPointer
-        do { mapping = try FileSystem.map(fd, length: total, writable: true) } catch {
+        // Populated at once: every page was reserved just above.
+        do { mapping = try FileSystem.map(fd, length: total, writable: true, pages: .immediately) } catch {
             throw SharedMemoryError.from(error, name: name, operation: "mmap", requestedBytes: total)
         }
         let header = SegmentHeader(base: mapping)
@@ -647,28 +686,63 @@ public final class SharedMemory: @unchecked Sendable {
     }
 
     /// Maps `fd` and validates its header against `expected` (`nil`: any kind).
+    ///
+    /// A sparse file is refused before anything is mapped; the mapping is not populated until
+    /// the header is valid, and then through `MADV_POPULATE_WRITE`, which reports a page that
+    /// cannot be provided as an error instead of a `SIGBUS`.
     static func validate(
         fd: Int32, name: String, expected: Layout?, deadline: Deadline
     ) throws(SharedMemoryError) -> (UnsafeMutableRawPointer, Int, SegmentHeader.Fields) {
-        let fileSize: Int
-        do { fileSize = Int(try FileSystem.status(fd).st_size) } catch {
+        let status: stat
+        do { status = try FileSystem.status(fd) } catch {
             throw SharedMemoryError.from(error, name: name, operation: "fstat")
         }
+        let fileSize = Int(status.st_size)
         guard fileSize >= SegmentHeader.size else {
             throw .truncated(name: name, expectedBytes: SegmentHeader.size, actualBytes: fileSize)
         }
+        try checkFullyAllocated(status, name: name)
         let mapping: UnsafeMutableRawPointer
-        do { mapping = try FileSystem.map(fd, length: fileSize, writable: true) } catch {
+        // Not populated: populating maps every page of a file whose header is not checked yet,
+        // allocating holes on tmpfs and silently skipping those that do not fit.
+        do { mapping = try FileSystem.map(fd, length: fileSize, writable: true, pages: .onFirstTouch) } catch {
             throw SharedMemoryError.from(error, name: name, operation: "mmap", requestedBytes: fileSize)
         }
-        do {
+        do throws(SharedMemoryError) {
             let fields = try checkHeader(
                 SegmentHeader(base: mapping), name: name, mappedBytes: fileSize, expected: expected,
                 deadline: deadline)
+            // Now build the page tables, as MAP_POPULATE did (it keeps first-touch faults out of
+            // the channels' hot loops); a page lost since the allocation check above is an error
+            // here, not a signal later.
+            do { try FileSystem.prefault(mapping, length: fileSize) } catch {
+                switch error {
+                case .badAddress: throw SharedMemoryError.damaged(name: name)
+                case .noMemory: throw SharedMemoryError.insufficientSpace(name: name, requestedBytes: fileSize)
+                default: throw SharedMemoryError.unexpected(error, operation: "madvise(MADV_POPULATE_WRITE)")
+                }
+            }
             return (mapping, fileSize, fields)
         } catch {
             FileSystem.unmap(mapping, length: fileSize)
             throw error
+        }
+    }
+
+    /// Refuses a regular file with fewer bytes allocated than its page-rounded length: its holes
+    /// would be allocated on first touch, and on a full file system that touch is a `SIGBUS`
+    /// (long after the open). Interprocess creates every file fully allocated
+    /// (`posix_fallocate`), so a sparse one was made by something else.
+    static func checkFullyAllocated(_ status: stat, name: String) throws(SharedMemoryError) {
+        guard status.st_mode & S_IFMT == S_IFREG else { return }
+        let length = Int(status.st_size)
+        let page = FileSystem.pageSize
+        let (sum, overflow) = length.addingReportingOverflow(page - 1)
+        let rounded = overflow ? Int.max : sum / page * page
+        // st_blocks counts 512-byte units, whatever the file system's block size.
+        let (allocated, tooMany) = Int(status.st_blocks).multipliedReportingOverflow(by: 512)
+        guard tooMany || allocated >= rounded else {
+            throw .notFullyAllocated(name: name, allocatedBytes: allocated, length: length)
         }
     }
 

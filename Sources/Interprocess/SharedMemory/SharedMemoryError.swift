@@ -63,6 +63,14 @@ public enum SharedMemoryError: Error, Sendable, Equatable, CustomStringConvertib
     /// A descriptor offered for adoption is not sealed against shrinking, so whoever else holds
     /// it could truncate it under this process (see ``SharedMemory/anonymous(size:)``).
     case notSealed(name: String)
+    /// This process already maps as many segments as the `SIGBUS` guard watches (`limit`); an
+    /// unguarded mapping could kill the process if its file were truncated, so none was made.
+    /// Release segments this process no longer uses.
+    case mappingLimitReached(name: String, limit: Int)
+    /// A message received on a socket did not carry exactly one descriptor of a sealed segment
+    /// (no descriptor, several, or ancillary data cut short); every descriptor it carried was
+    /// closed.
+    case invalidDescriptorMessage(detail: String)
     /// A process that may only read the object holds locks on it that keep this process from
     /// registering or taking a role. Read-only users can deny these locks, never take or fake
     /// them; grant read access only to users you trust not to.
@@ -119,12 +127,26 @@ public enum SharedMemoryError: Error, Sendable, Equatable, CustomStringConvertib
             "'\(name)' was truncated or had pages removed while in use; it can no longer be trusted"
         case let .notSealed(name):
             "'\(name)' is not sealed against shrinking; it was not adopted"
+        case let .mappingLimitReached(name, limit):
+            "cannot map '\(name)': this process already maps \(limit) segments, the most the SIGBUS guard watches"
+        case let .invalidDescriptorMessage(detail):
+            "the message received does not carry exactly one segment descriptor: \(detail)"
         case let .lockInterference(name):
             "a process that may only read '\(name)' holds locks that block registration on it"
         case let .removalInProgress(name):
             "another process kept removing '\(name)' past the deadline"
         case let .unexpected(errno, operation):
             "\(operation) failed: \(errno) (errno \(errno.rawValue))"
+        }
+    }
+
+    /// Maps the failure of a map of `name`.
+    static func from(
+        _ failure: FileSystem.MappingError, name: String, operation: String, requestedBytes: Int = 0
+    ) -> SharedMemoryError {
+        switch failure {
+        case .system(let errno): from(errno, name: name, operation: operation, requestedBytes: requestedBytes)
+        case .guardFull: .mappingLimitReached(name: name, limit: BusErrorGuard.capacity)
         }
     }
 

@@ -268,7 +268,17 @@ import Testing
         let fd = open("/dev/null", O_RDWR | O_CLOEXEC)
         try #require(fd >= 0)
         defer { close(fd) }
-        guard case .truncated? = sharedMemoryError({ _ = try SharedMemory(adopting: FileDescriptor(rawValue: fd)) }) else {
+        // Not a memfd, so not sealed: refused before anything is read from it…
+        guard case .notSealed? = sharedMemoryError({ _ = try SharedMemory(adopting: FileDescriptor(rawValue: fd)) }) else {
+            Issue.record("expected notSealed")
+            return
+        }
+        // …and with the check waived, validated and refused as no segment.
+        guard
+            case .truncated? = sharedMemoryError({
+                _ = try SharedMemory(adopting: FileDescriptor(rawValue: fd), allowingUnsealed: true)
+            })
+        else {
             Issue.record("expected truncated")
             return
         }
@@ -366,6 +376,10 @@ import Testing
             .capacityMismatch(name: "n", expected: 1, found: 2),
             .creatorDiedDuringInitialization(name: "n", creator: .current), .stillInitializing(name: "n"),
             .invalidPlacement(offset: 1, size: 2, reason: "r"), .unexpected(.ioError, operation: "op"),
+            .notARegularFile(name: "n", fileType: "FIFO"), .foreignOwner(name: "n", ownerUserID: 7),
+            .notFullyAllocated(name: "n", allocatedBytes: 1, length: 2), .damaged(name: "n"), .notSealed(name: "n"),
+            .mappingLimitReached(name: "n", limit: 4096), .invalidDescriptorMessage(detail: "d"),
+            .lockInterference(name: "n"),
         ]
         let descriptions = errors.map(\.description)
         #expect(Set(descriptions).count == errors.count, "each case has its own sentence")
