@@ -226,10 +226,18 @@ int cipc_get_current_thread_name(char *buffer, int length) {
 // handler: announce itself, then read the state; unregister: retire, then read the handler
 // count), which is why both are sequentially consistent.
 //
-// Every function here is `no_sanitize("thread")`: the handler runs inside a synchronous fault,
-// which may hit while the faulting thread is inside a sanitizer's runtime (an intercepted
-// memcpy over the mapping), and the TSan runtime is not reentrant. The table is only ever
-// touched by these functions, so TSan loses nothing it could check.
+// Every function here is compiled without sanitizer instrumentation (CIPC_UNINSTRUMENTED):
+// the handler runs inside a synchronous fault, which may hit while the faulting thread is
+// inside a sanitizer's runtime — TSan's implementation of an atomic operation on the mapping,
+// holding one of its locks — and that runtime is not reentrant: an instrumented atomic here
+// waited for that lock forever (found by running the channel truncation tests under TSan).
+// `no_sanitize("thread")` is not enough, since it still instruments atomics. The table is only
+// ever touched by these functions, so the sanitizers lose nothing they could check.
+#if defined(__has_attribute) && __has_attribute(disable_sanitizer_instrumentation)
+#define CIPC_UNINSTRUMENTED __attribute__((disable_sanitizer_instrumentation))
+#else
+#define CIPC_UNINSTRUMENTED
+#endif
 
 #define CIPC_GUARD_FREE 0u
 #define CIPC_GUARD_BUSY 1u
@@ -264,7 +272,7 @@ static uintptr_t cipc_guard_page_size;
 static pthread_once_t cipc_guard_once = PTHREAD_ONCE_INIT;
 static int cipc_guard_install_error;
 
-__attribute__((no_sanitize("thread")))
+CIPC_UNINSTRUMENTED
 static void cipc_guard_restore_default_and_return(const siginfo_t *info) {
     // Put back the default action and return. A fault re-executes the faulting instruction,
     // faults again and is killed by the default action, exactly as without us (with the same
@@ -280,7 +288,7 @@ static void cipc_guard_restore_default_and_return(const siginfo_t *info) {
 
 /// Passes a SIGBUS the guard does not absorb to the previous disposition, as the kernel would
 /// have delivered it.
-__attribute__((no_sanitize("thread")))
+CIPC_UNINSTRUMENTED
 static void cipc_guard_chain(int signal, siginfo_t *info, void *context) {
     const struct sigaction *previous = &cipc_guard_previous;
     // Relaxed: the flag is set and read by SIGBUS handlers only, which the kernel serialises
@@ -320,7 +328,7 @@ static void cipc_guard_chain(int signal, siginfo_t *info, void *context) {
 
 /// Replaces the lost pages under `address` if it lies in a registered range; returns whether
 /// it did (or another handler already had).
-__attribute__((no_sanitize("thread")))
+CIPC_UNINSTRUMENTED
 static bool cipc_guard_absorb(uintptr_t address) {
     uint32_t used = atomic_load_explicit(&cipc_guard_used, memory_order_acquire);
     for (uint32_t i = 0; i < used; i++) {
@@ -373,7 +381,7 @@ static bool cipc_guard_absorb(uintptr_t address) {
     return false;
 }
 
-__attribute__((no_sanitize("thread")))
+CIPC_UNINSTRUMENTED
 static void cipc_guard_handler(int signal, siginfo_t *info, void *context) {
     int saved_errno = errno;
     // Only a fault on an address with no backing page (beyond the end of the file, or a page a
@@ -398,7 +406,7 @@ static void cipc_guard_handler(int signal, siginfo_t *info, void *context) {
     cipc_guard_chain(signal, info, context);
 }
 
-__attribute__((no_sanitize("thread")))
+CIPC_UNINSTRUMENTED
 static void cipc_guard_install(void) {
     cipc_guard_page_size = (uintptr_t)sysconf(_SC_PAGESIZE);
     // The previous disposition is read first and stored before our handler exists, so the
@@ -418,7 +426,7 @@ static void cipc_guard_install(void) {
     if (sigaction(SIGBUS, &action, NULL) != 0) cipc_guard_install_error = errno;
 }
 
-__attribute__((no_sanitize("thread")))
+CIPC_UNINSTRUMENTED
 int cipc_sigbus_guard_register(void *start, size_t length, int protection) {
     pthread_once(&cipc_guard_once, cipc_guard_install);
     if (cipc_guard_install_error != 0) return -cipc_guard_install_error;
@@ -453,7 +461,7 @@ int cipc_sigbus_guard_register(void *start, size_t length, int protection) {
 }
 
 /// The ACTIVE slot whose range starts at `start`, or NULL.
-__attribute__((no_sanitize("thread")))
+CIPC_UNINSTRUMENTED
 static struct cipc_guard_range *cipc_guard_find(const void *start) {
     uint32_t used = atomic_load_explicit(&cipc_guard_used, memory_order_acquire);
     for (uint32_t i = 0; i < used; i++) {
@@ -466,7 +474,7 @@ static struct cipc_guard_range *cipc_guard_find(const void *start) {
     return NULL;
 }
 
-__attribute__((no_sanitize("thread")))
+CIPC_UNINSTRUMENTED
 int cipc_sigbus_guard_unregister(void *start) {
     struct cipc_guard_range *range = cipc_guard_find(start);
     if (range == NULL) return -ENOENT;
@@ -486,7 +494,7 @@ int cipc_sigbus_guard_unregister(void *start) {
     return 0;
 }
 
-__attribute__((no_sanitize("thread")))
+CIPC_UNINSTRUMENTED
 int cipc_sigbus_guard_is_poisoned(const void *start) {
     struct cipc_guard_range *range = cipc_guard_find(start);
     if (range == NULL) return -ENOENT;
@@ -494,7 +502,7 @@ int cipc_sigbus_guard_is_poisoned(const void *start) {
     return atomic_load_explicit(&range->poisoned, memory_order_relaxed) != 0 ? 1 : 0;
 }
 
-__attribute__((no_sanitize("thread")))
+CIPC_UNINSTRUMENTED
 int cipc_sigbus_guard_mark_poisoned(const void *start) {
     struct cipc_guard_range *range = cipc_guard_find(start);
     if (range == NULL) return -ENOENT;

@@ -74,24 +74,36 @@ func withSharedMemoryDirectory<R>(_ directory: String, _ body: () throws -> R) r
 struct SpawnedPeer {
     let pid: pid_t
     let output: Int32
+    /// The write end of the child's stdin.
+    let input: Int32
     private var pending: [UInt8] = []
 
     init(_ arguments: [String]) {
         var pipeEnds: [Int32] = [-1, -1]
-        guard pipe(&pipeEnds) == 0 else { fail("pipe: errno \(errno)", status: 3) }
+        var inputEnds: [Int32] = [-1, -1]
+        guard pipe(&pipeEnds) == 0, pipe(&inputEnds) == 0 else { fail("pipe: errno \(errno)", status: 3) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], STDOUT_FILENO)
+        posix_spawn_file_actions_adddup2(&actions, inputEnds[0], STDIN_FILENO)
         posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
+        posix_spawn_file_actions_addclose(&actions, inputEnds[1])
         let argv = (["InterprocessTestPeer"] + arguments).map { strdup($0) } + [nil]
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, "/proc/self/exe", &actions, nil, argv, environ)
         posix_spawn_file_actions_destroy(&actions)
         for pointer in argv { free(pointer) }
         close(pipeEnds[1])
+        close(inputEnds[0])
         guard rc == 0 else { fail("posix_spawn: \(rc)", status: 3) }
         self.pid = pid
         self.output = pipeEnds[0]
+        self.input = inputEnds[1]
+    }
+
+    /// Writes a line to the child's stdin.
+    func tell(_ line: String) {
+        write(line + "\n", to: input)
     }
 
     /// Reads lines until one starting with `word` (failing on "error" or end of output).
@@ -130,13 +142,26 @@ struct SpawnedPeer {
 }
 
 /// One pass over the payload: writes `value` into the first word of every page and reads it
-/// back. Fails the peer if a page does not keep what was just written to it.
-func writeAndCheckEveryPage(_ bytes: UnsafeMutableRawBufferPointer, _ value: UInt64) {
+/// back. With `verify`, fails the peer if a page does not keep what was just written to it —
+/// which only holds once no truncation is in progress: a write that races with `ftruncate`
+/// lands in a page the kernel then drops, and is lost, guard or no guard.
+func writeAndReadEveryPage(_ bytes: UnsafeMutableRawBufferPointer, _ value: UInt64, verify: Bool) {
     let page = Int(getpagesize())
     for offset in stride(from: 0, to: bytes.count - 7, by: page) {
         bytes.storeBytes(of: value, toByteOffset: offset, as: UInt64.self)
         let back = bytes.load(fromByteOffset: offset, as: UInt64.self)
-        if back != value { fail("page at \(offset) read back \(back) after writing \(value)") }
+        if verify && back != value { fail("page at \(offset) read back \(back) after writing \(value)") }
+    }
+}
+
+/// Reads one line from stdin (the parent's go-ahead); fails the peer at end of input.
+func readLineFromStdin() {
+    var byte: UInt8 = 0
+    while true {
+        let n = read(STDIN_FILENO, &byte, 1)
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { fail("stdin closed before the go-ahead") }
+        if byte == UInt8(ascii: "\n") { return }
     }
 }
 
@@ -181,20 +206,23 @@ func runTruncationRole(_ role: String, name: String, _ rest: [String]) throws ->
     switch role {
     case "guard-loop":
         // guard-loop NAME: open the raw segment NAME, say "mapped", and write-and-read every
-        // page of it in a loop. Once the segment reports `isDamaged`, make one more full pass
-        // (over pages that must now fault unless already replaced), then say "damaged PASSES"
-        // and exit 0. A SIGBUS that the guard did not absorb kills the peer.
+        // page of it in a loop. Once the segment reports `isDamaged`, wait for the parent's
+        // go-ahead on stdin (its attack is complete), make one more full pass checking that
+        // every page keeps what is written to it (pages that must now fault unless already
+        // replaced), then say "damaged PASSES" and exit 0. A SIGBUS that the guard did not
+        // absorb kills the peer.
         let segment = try SharedMemory(named: name, mode: .open, size: nil)
-        writeAndCheckEveryPage(segment.bytes, 1)
+        writeAndReadEveryPage(segment.bytes, 1, verify: true)
         say("mapped")
         var passes: UInt64 = 1
         let deadline = Deadline.after(.seconds(60))
         while !segment.isDamaged {
             passes += 1
-            writeAndCheckEveryPage(segment.bytes, passes)
+            writeAndReadEveryPage(segment.bytes, passes, verify: false)
             if deadline.hasPassed { fail("not damaged after 60 s (\(passes) passes)") }
         }
-        writeAndCheckEveryPage(segment.bytes, passes + 1)
+        readLineFromStdin()
+        writeAndReadEveryPage(segment.bytes, passes + 1, verify: true)
         guard segment.isDamaged else { fail("damage was not sticky") }
         say("damaged \(passes)")
 
@@ -225,6 +253,7 @@ func runTruncationRole(_ role: String, name: String, _ rest: [String]) throws ->
         fillerSize = fillFileSystem(with: filler, from: fillerSize)
         say("free \(freeBytes(directory))")
         kill(victim.pid, SIGCONT)
+        victim.tell("go")
         say(victim.waitFor("damaged"))
         say("victim \(victim.waitForExit())")
         close(filler)
@@ -393,7 +422,7 @@ func runTruncationRole(_ role: String, name: String, _ rest: [String]) throws ->
                 say("waiting")
                 start = Deadline.now
                 let message = try receiver.receive()
-                fail("received \(message)")
+                fail("received \(String(describing: message))")
             }
         } catch {
             guard case .segment(.damaged) = error else { fail("\(role): \(error)") }

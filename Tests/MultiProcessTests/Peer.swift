@@ -238,6 +238,11 @@ final class Peer: CustomStringConvertible {
 
     // MARK: - Ending
 
+    /// Writes `line` and a newline to the child's stdin (a go-ahead for roles that wait for one).
+    func tell(_ line: String) throws {
+        try stdinPipe.fileHandleForWriting.write(contentsOf: Array((line + "\n").utf8))
+    }
+
     /// Sends `signal` to the child.
     func send(_ signal: Int32) {
         if exitStatus == nil { Glibc.kill(pid, signal) }

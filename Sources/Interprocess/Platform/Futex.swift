@@ -24,8 +24,9 @@ public enum Futex {
     ///
     /// A word whose page is gone — its file was truncated under the mapping, so the kernel
     /// cannot read it (`EFAULT`) — is reported as `.woken` too. The caller's re-check reads the
-    /// word in user space, where the SIGBUS guard replaces the page with a zero page (see
-    /// `BusErrorGuard`); the next wait then sleeps on that page, so this never loops hot.
+    /// word in user space, where Interprocess's `SIGBUS` guard replaces the page with a zero
+    /// page (see <doc:Robustness>); the next wait then sleeps on that page, so this never
+    /// loops hot.
     ///
     /// - Precondition: `word` is 4-byte aligned.
     public static func wait(
