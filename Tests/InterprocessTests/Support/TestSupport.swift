@@ -94,7 +94,8 @@ func fileMode(_ path: String) throws -> mode_t {
 /// A pthread running `body`, joinable (after `join()` the thread has exited, so the kernel has
 /// processed its robust-mutex list).
 final class TestThread: @unchecked Sendable {
-    // @unchecked: `thread` is written once in init and read by `join` on the creating thread.
+    // @unchecked: `thread` is written once in init, and `thread` and `joined` are used by `join`
+    // on the creating thread only.
     private var thread = pthread_t()
 
     private final class Body {
@@ -114,7 +115,13 @@ final class TestThread: @unchecked Sendable {
         precondition(rc == 0, "pthread_create failed: \(rc)")
     }
 
+    private var joined = false
+
+    /// Waits for the thread to end; later calls return at once (joining a thread twice is
+    /// undefined, and the address sanitizer aborts on it).
     func join() {
+        guard !joined else { return }
+        joined = true
         pthread_join(thread, nil)
     }
 }
