@@ -267,16 +267,19 @@ import Testing
     @Test func relockTimeoutInsideWithLockPropagates() throws {
         let pair = try makePair()
         defer { pair.cleanup() }
-        let holder = takeMutexWhenFreeAndHold(pair)
+        // Started inside the critical section, so that it gets the mutex only when the wait
+        // releases it (started before, it could win the mutex from withLock itself).
+        var started: (acquired: Latch, release: Latch, thread: TestThread)? = nil
         defer {
-            holder.release.open()
-            holder.thread.join()
+            started?.release.open()
+            started?.thread.join()
         }
         var bodyRan = false
         let start = Deadline.now
         let error = processMutexError {
             try pair.mutex.withLock(timeout: .seconds(5)) {
                 bodyRan = true
+                started = takeMutexWhenFreeAndHold(pair)
                 _ = try pair.condition.wait(on: pair.mutex, timeout: .milliseconds(200)) { false }
                 Issue.record("the wait returned although another thread holds the mutex")
             }
@@ -286,6 +289,7 @@ import Testing
         #expect(millisecondsSince(start) < 1_200)
         // The holder's lock is intact.
         #expect(try pair.mutex.tryLock() == .timedOut)
+        let holder = try #require(started)
         holder.release.open()
         holder.thread.join()
         #expect(try pair.mutex.lock(timeout: .seconds(5)) == .acquired)
