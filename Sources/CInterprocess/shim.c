@@ -155,17 +155,6 @@ int cipc_ofd_lock(int fd, int type, int64_t start, int64_t len, bool wait) {
     return errno == EACCES ? -EAGAIN : -errno;
 }
 
-int cipc_ofd_test(int fd, int type, int64_t start, int64_t len) {
-    struct flock fl;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = type == 1 ? F_RDLCK : F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = start;
-    fl.l_len = len;
-    if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return -errno;
-    return fl.l_type == F_UNLCK ? 0 : 1;
-}
-
 int cipc_ofd_query(int fd, int type, int64_t start, int64_t len, int *held_type, int64_t *held_start, int64_t *held_len) {
     struct flock fl;
     memset(&fl, 0, sizeof fl);

@@ -125,10 +125,8 @@ int32_t cipc_gettid(void);
 /// when the last descriptor of that open file description closes, including on process death.
 /// Returns 0, -EAGAIN (held by another open file description, non-waiting form) or -errno.
 int cipc_ofd_lock(int fd, int type, int64_t start, int64_t len, bool wait);
-/// Tests for a conflicting OFD lock: returns 0 if `[start, start+len)` could be locked with
-/// `type`, 1 if another open file description holds a conflicting lock, or -errno.
-int cipc_ofd_test(int fd, int type, int64_t start, int64_t len);
-/// Like `cipc_ofd_test`, and when a conflicting lock exists also says which: its type (1 read,
+/// Tests for a conflicting OFD lock on `[start, start+len)` for a lock of `type` (1 read, 2
+/// write), and when one exists says which: its type (1 read,
 /// 2 write), start and length (0: to the end of every file). A `type` 1 (read) query conflicts
 /// only with *write* locks, which need a descriptor opened for writing: that is how liveness is
 /// asked without counting what a read-only process can take. Returns 0 (none), 1 (found) or -errno.
