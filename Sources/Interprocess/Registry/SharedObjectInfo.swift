@@ -92,15 +92,8 @@ public enum SharedObjectRegistry {
     public static func inspect(named name: String) throws(SharedMemoryError) -> SharedObjectInfo {
         let segmentName = try SegmentName(name)
         let path = segmentName.path(in: SharedMemory.directory)
-        let entry: Int32
-        do { entry = try FileSystem.openEntry(path) } catch {
-            throw SharedMemoryError.from(error, name: name, operation: "open")
-        }
+        let (entry, st) = try SharedMemory.examineEntry(path: path, name: name)
         defer { FileSystem.close(entry) }
-        let st: stat
-        do { st = try FileSystem.status(entry) } catch {
-            throw SharedMemoryError.from(error, name: name, operation: "fstat")
-        }
         func unreadable(_ error: SharedMemoryError) -> SharedObjectInfo {
             SharedObjectInfo(
                 name: name, path: path, fileSize: Int(st.st_size),

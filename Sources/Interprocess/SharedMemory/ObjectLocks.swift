@@ -1,4 +1,3 @@
-import Glibc
 import SystemPackage
 
 /// The byte-range locks of an object's file and what each one means: the only evidence of

@@ -557,15 +557,8 @@ public final class SharedMemory: @unchecked Sendable {
     static func openObjectFile(
         path: String, name: String, writable: Bool, owners: OwnerPolicy
     ) throws(SharedMemoryError) -> (fd: Int32, status: stat) {
-        let entry: Int32
-        do { entry = try FileSystem.openEntry(path) } catch {
-            throw SharedMemoryError.from(error, name: name, operation: "open")
-        }
+        let (entry, status) = try examineEntry(path: path, name: name)
         defer { FileSystem.close(entry) }
-        let status: stat
-        do { status = try FileSystem.status(entry) } catch {
-            throw SharedMemoryError.from(error, name: name, operation: "fstat")
-        }
         guard FileSystem.isRegularFile(status) else {
             throw .notARegularFile(name: name, fileType: FileSystem.typeDescription(status.st_mode))
         }
@@ -574,6 +567,20 @@ public final class SharedMemory: @unchecked Sendable {
         }
         do { return (try FileSystem.reopen(entry, flags: writable ? O_RDWR : O_RDONLY), status) } catch {
             throw SharedMemoryError.from(error, name: name, operation: "open")
+        }
+    }
+
+    /// The directory entry `path` itself, opened for no I/O (see `FileSystem.openEntry`), and
+    /// its status: what every opener and inspector looks at before deciding to open anything.
+    /// The caller closes the descriptor.
+    static func examineEntry(path: String, name: String) throws(SharedMemoryError) -> (entry: Int32, status: stat) {
+        let entry: Int32
+        do { entry = try FileSystem.openEntry(path) } catch {
+            throw SharedMemoryError.from(error, name: name, operation: "open")
+        }
+        do { return (entry, try FileSystem.status(entry)) } catch {
+            FileSystem.close(entry)
+            throw SharedMemoryError.from(error, name: name, operation: "fstat")
         }
     }
 
