@@ -8,46 +8,47 @@ enum FileSystem {
     /// The size of a memory page.
     static let pageSize: Int = system_sysconf(Int32(_SC_PAGESIZE))
 
-    /// `open(path, flags, mode)`; the corresponding C function is `open`.
-    static func open(_ path: String, flags: Int32, mode: mode_t = 0) throws(Errno) -> Int32 {
-        try retryingOnInterrupt { system_open(path, flags | O_CLOEXEC, mode) }.get()
+    /// How a file is opened for I/O.
+    enum Access {
+        case readOnly
+        case readWrite
+
+        var flags: Int32 { self == .readOnly ? O_RDONLY : O_RDWR }
+    }
+
+    /// `open(path, access | O_CLOEXEC)` of an existing file.
+    static func open(_ path: String, access: Access) throws(Errno) -> Int32 {
+        try retryingOnInterrupt { system_open(path, access.flags | O_CLOEXEC, 0) }.get()
+    }
+
+    /// Creates the new file `path` for reading and writing with `mode`; fails with `EEXIST` if
+    /// anything, a symbolic link included, already has the name (`O_CREAT | O_EXCL |
+    /// O_NOFOLLOW`: a link planted under the name is never followed).
+    static func createExclusive(_ path: String, mode: UInt32) throws(Errno) -> Int32 {
+        try retryingOnInterrupt {
+            system_open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(mode))
+        }.get()
     }
 
     /// A descriptor for the directory entry `path` itself, opened for no I/O at all
     /// (`O_PATH | O_NOFOLLOW`): a symbolic link yields the link, never its target; a FIFO
     /// cannot block; a device is not opened. Inspect it with ``status(_:)``, then
-    /// ``reopen(_:flags:)`` it when it is what the caller wants.
+    /// ``reopen(_:access:)`` it when it is what the caller wants.
     static func openEntry(_ path: String) throws(Errno) -> Int32 {
         try retryingOnInterrupt { system_open(path, cipc_o_path_flags(), 0) }.get()
     }
 
-    /// Opens the very inode `entry` (from ``openEntry(_:)``) refers to, for I/O with `flags`,
+    /// Opens the very inode `entry` (from ``openEntry(_:)``) refers to, for I/O with `access`,
     /// through its `/proc/self/fd` link. The kernel checks the caller's permission on the inode
     /// as for any open; the path is never looked up again, so nothing can be swapped in between.
-    static func reopen(_ entry: Int32, flags: Int32) throws(Errno) -> Int32 {
-        try retryingOnInterrupt { system_open("/proc/self/fd/\(entry)", flags | O_CLOEXEC | O_NOCTTY, 0) }.get()
+    static func reopen(_ entry: Int32, access: Access) throws(Errno) -> Int32 {
+        try retryingOnInterrupt { system_open("/proc/self/fd/\(entry)", access.flags | O_CLOEXEC | O_NOCTTY, 0) }.get()
     }
-
-    /// What a file mode's type bits name, for messages ("regular file", "symbolic link", …).
-    static func typeDescription(_ mode: mode_t) -> String {
-        switch mode & S_IFMT {
-        case S_IFREG: "regular file"
-        case S_IFLNK: "symbolic link"
-        case S_IFIFO: "FIFO"
-        case S_IFSOCK: "socket"
-        case S_IFCHR: "character device"
-        case S_IFBLK: "block device"
-        case S_IFDIR: "directory"
-        default: "file of type \(String(mode & S_IFMT, radix: 8))"
-        }
-    }
-
-    static func isRegularFile(_ st: stat) -> Bool { st.st_mode & S_IFMT == S_IFREG }
 
     /// An unnamed file in `directory` that a later `link` can publish; the corresponding C
     /// call is `open(directory, O_TMPFILE)`.
-    static func openUnnamed(inDirectory directory: String, mode: mode_t) throws(Errno) -> Int32 {
-        try retryingOnInterrupt { system_open(directory, cipc_o_tmpfile_flags(), mode) }.get()
+    static func openUnnamed(inDirectory directory: String, mode: UInt32) throws(Errno) -> Int32 {
+        try retryingOnInterrupt { system_open(directory, cipc_o_tmpfile_flags(), mode_t(mode)) }.get()
     }
 
     /// Closes a descriptor; errors are ignored because after `close` the descriptor is gone
@@ -68,27 +69,27 @@ enum FileSystem {
         }
     }
 
-    static func status(_ fd: Int32) throws(Errno) -> stat {
+    static func status(_ fd: Int32) throws(Errno) -> FileStatus {
         var st = stat()
         _ = try once { system_fstat(fd, &st) }.get()
-        return st
+        return FileStatus(st)
     }
 
-    static func status(path: String) throws(Errno) -> stat {
+    static func status(path: String) throws(Errno) -> FileStatus {
         var st = stat()
         _ = try once { system_stat(path, &st) }.get()
-        return st
+        return FileStatus(st)
     }
 
     /// `lstat`: the entry itself, a symbolic link included.
-    static func linkStatus(path: String) throws(Errno) -> stat {
+    static func linkStatus(path: String) throws(Errno) -> FileStatus {
         var st = stat()
         _ = try once { system_lstat(path, &st) }.get()
-        return st
+        return FileStatus(st)
     }
 
-    static func changeMode(_ fd: Int32, to mode: mode_t) throws(Errno) {
-        _ = try retryingOnInterrupt { system_fchmod(fd, mode) }.get()
+    static func changeMode(_ fd: Int32, to mode: UInt32) throws(Errno) {
+        _ = try retryingOnInterrupt { system_fchmod(fd, mode_t(mode)) }.get()
     }
 
     /// Gives the open, unnamed file `fd` the name `path`; fails with `EEXIST` if the name is
@@ -304,4 +305,69 @@ enum FileSystem {
 
     /// The effective user id of this process.
     static var effectiveUserID: UInt32 { geteuid() }
+
+    /// The value of the environment variable `name`, if it is set.
+    static func environmentValue(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+}
+
+/// What `fstat` reports of a file, in the terms the shared-memory layer uses.
+struct FileStatus: Sendable {
+    /// The kinds of directory entry.
+    enum FileType: Sendable, Equatable {
+        case regular, directory, symbolicLink, fifo, socket, characterDevice, blockDevice
+        case other(UInt32)
+
+        /// A name for messages ("regular file", "symbolic link", …).
+        var description: String {
+            switch self {
+            case .regular: "regular file"
+            case .symbolicLink: "symbolic link"
+            case .fifo: "FIFO"
+            case .socket: "socket"
+            case .characterDevice: "character device"
+            case .blockDevice: "block device"
+            case .directory: "directory"
+            case .other(let bits): "file of type \(String(bits, radix: 8))"
+            }
+        }
+    }
+
+    let type: FileType
+    /// The length in bytes.
+    let size: Int
+    /// The bytes allocated to the file (`st_blocks` counts 512-byte units whatever the file
+    /// system's block size); saturates at `Int.max`.
+    let allocatedBytes: Int
+    /// The permission bits (`st_mode & 0o7777`).
+    let permissionBits: UInt32
+    let ownerUserID: UInt32
+    let device: UInt64
+    let inode: UInt64
+
+    var isRegularFile: Bool { type == .regular }
+
+    /// Whether both describe the same inode.
+    func isSameFile(as other: FileStatus) -> Bool { device == other.device && inode == other.inode }
+
+    init(_ st: stat) {
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: type = .regular
+        case S_IFLNK: type = .symbolicLink
+        case S_IFIFO: type = .fifo
+        case S_IFSOCK: type = .socket
+        case S_IFCHR: type = .characterDevice
+        case S_IFBLK: type = .blockDevice
+        case S_IFDIR: type = .directory
+        default: type = .other(UInt32(st.st_mode & S_IFMT))
+        }
+        size = Int(st.st_size)
+        let (allocated, overflow) = Int(st.st_blocks).multipliedReportingOverflow(by: 512)
+        allocatedBytes = overflow ? Int.max : allocated
+        permissionBits = UInt32(st.st_mode & 0o7777)
+        ownerUserID = st.st_uid
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
+    }
 }

@@ -1,4 +1,3 @@
-import Glibc
 import SystemPackage
 
 /// What `shm ls` and `shm inspect` show of one object: its header, its file, and whether it
@@ -96,24 +95,24 @@ public enum SharedObjectRegistry {
         defer { FileSystem.close(entry) }
         func unreadable(_ error: SharedMemoryError) -> SharedObjectInfo {
             SharedObjectInfo(
-                name: name, path: path, fileSize: Int(st.st_size),
-                permissions: FilePermissions(rawValue: st.st_mode & 0o7777), ownerUserID: st.st_uid,
+                name: name, path: path, fileSize: st.size,
+                permissions: FilePermissions(rawValue: st.permissionBits), ownerUserID: st.ownerUserID,
                 header: .failure(error), participants: [], channel: nil, liveRegistrations: [:], isInUse: false)
         }
-        guard FileSystem.isRegularFile(st) else {
-            return unreadable(.notARegularFile(name: name, fileType: FileSystem.typeDescription(st.st_mode)))
+        guard st.isRegularFile else {
+            return unreadable(.notARegularFile(name: name, fileType: st.type.description))
         }
         let fd: Int32
-        do { fd = try FileSystem.reopen(entry, flags: O_RDONLY) } catch {
+        do { fd = try FileSystem.reopen(entry, access: .readOnly) } catch {
             return unreadable(SharedMemoryError.from(error, name: name, operation: "open"))
         }
         defer { FileSystem.close(fd) }
-        let size = Int(st.st_size)
+        let size = st.size
         // A sparse file is reported, never mapped: the opener refuses it, and reading its holes
         // would allocate them (on tmpfs, a read fault allocates a page too).
         let (header, participants, channel): (Result<SharedObjectInfo.Header, SharedMemoryError>, [Participant], ChannelState?)
         do throws(SharedMemoryError) {
-            try SharedMemory.checkFullyAllocated(st, name: name)
+            try SegmentHeader.checkFullyAllocated(st, name: name)
             (header, participants, channel) = readHeader(fd: fd, name: name, fileSize: size)
         } catch {
             (header, participants, channel) = (.failure(error), [], nil)
@@ -127,7 +126,7 @@ public enum SharedObjectRegistry {
         }
         return SharedObjectInfo(
             name: name, path: path, fileSize: size,
-            permissions: FilePermissions(rawValue: st.st_mode & 0o7777), ownerUserID: st.st_uid,
+            permissions: FilePermissions(rawValue: st.permissionBits), ownerUserID: st.ownerUserID,
             header: header, participants: participants, channel: channel,
             liveRegistrations: live, isInUse: ObjectLocks.hasOtherLiveUser(fd))
     }
@@ -180,8 +179,7 @@ public enum SharedObjectRegistry {
     ) -> Result<SharedObjectInfo.Header, SharedMemoryError> {
         do throws(SharedMemoryError) {
             // Never wait here: inspection reports the state as it is.
-            let fields = try SharedMemory.checkHeader(
-                header, name: name, mappedBytes: fileSize, expected: nil, deadline: .now)
+            let fields = try header.validated(name: name, mappedBytes: fileSize, expected: nil, deadline: .now)
             return .success(
                 SharedObjectInfo.Header(
                     kind: fields.kind, layoutVersion: header.versionValue, totalSize: fields.totalSize,

@@ -1,4 +1,3 @@
-import Glibc
 import SystemPackage
 
 /// An object `shm clean` would remove, and why.
@@ -142,7 +141,7 @@ extension SharedObjectRegistry {
         case .damaged(.notARegularFile):
             // A link, FIFO or device: removing the entry never touches what it points to.
             // Only if it is still not a regular file (not replaced by an object since).
-            guard let st = try? FileSystem.linkStatus(path: object.path), !FileSystem.isRegularFile(st) else {
+            guard let st = try? FileSystem.linkStatus(path: object.path), !st.isRegularFile else {
                 return .replaced
             }
             do { try FileSystem.unlink(object.path) } catch { return .failed(error) }

@@ -188,6 +188,6 @@ enum ObjectLocks {
     /// a symbolic link there is never the same file).
     static func names(_ path: String, _ fd: Int32) -> Bool {
         guard let mine = try? FileSystem.status(fd), let entry = try? FileSystem.linkStatus(path: path) else { return false }
-        return mine.st_ino == entry.st_ino && mine.st_dev == entry.st_dev
+        return mine.isSameFile(as: entry)
     }
 }
