@@ -2,9 +2,9 @@ import SystemPackage
 
 /// A fixed-size array of `Element`s in a named shared-memory segment.
 ///
-/// The seed's `SHARED_ARR` as a real object: processes create or open it by name, the element
-/// type and count are recorded at creation and checked on every open, and elements are read and
-/// written in place — no copies, no serialisation.
+/// Processes create or open it by name; the element type and count are recorded at creation and
+/// checked on every open, and elements are read and written in place — no copies, no
+/// serialisation.
 ///
 /// ```swift
 /// let data = try SharedArray<Int>(named: "demo.data", count: 5, initialValue: -1)
@@ -12,9 +12,13 @@ import SystemPackage
 /// ```
 ///
 /// Element accesses are plain loads and stores: protect concurrent writers and readers with a
-/// ``ProcessMutex`` (as the seed does) or use a channel.
-public final class SharedArray<Element: BitwiseCopyable>: @unchecked Sendable {
-    // @unchecked Sendable: immutable after init; element access is the user's to synchronise.
+/// ``ProcessMutex`` or use a channel.
+///
+/// An array handle is not `Sendable`: its subscript is unsynchronised, so the compiler keeps
+/// two tasks or threads of this process from sharing one handle. Each thread that needs the
+/// array opens its own handle (``init(named:owners:timeout:)``) and synchronises with the
+/// others as it would with another process.
+public final class SharedArray<Element: BitwiseCopyable> {
 
     /// The segment holding the elements.
     public let segment: SharedMemory

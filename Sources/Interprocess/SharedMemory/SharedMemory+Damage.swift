@@ -17,7 +17,7 @@ extension SharedMemory {
     /// - Complexity: an `fstat` while the segment is intact; an atomic load once damaged.
     public var isDamaged: Bool {
         if BusErrorGuard.isPoisoned(mapping) { return true }
-        guard let status = try? FileSystem.status(descriptor), status.size < mappedLength else {
+        guard let status = try? FileSystem.status(descriptor), status.size < region.length else {
             return false
         }
         // Sticky: a file truncated and grown again lost its contents all the same.

@@ -7,7 +7,7 @@ extension SharedMemory {
     /// siblings) go through this check, so a wrong offset is a typed error rather than a write
     /// past the mapping.
     /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)``.
-    public func address(at offset: Int, size: Int, alignment: Int) throws(SharedMemoryError) -> UnsafeMutableRawPointer {
+    package func address(at offset: Int, size: Int, alignment: Int) throws(SharedMemoryError) -> UnsafeMutableRawPointer {
         guard alignment > 0, alignment & (alignment - 1) == 0 else {
             throw .invalidPlacement(offset: offset, size: size, reason: "alignment \(alignment) is not a power of two")
         }

@@ -9,11 +9,12 @@ import SystemPackage
 ///
 /// ```swift
 /// let segment = try SharedMemory(named: "frames", mode: .openOrCreate, size: 1 << 20)
-/// segment.bytes.storeBytes(of: 42, as: Int.self)
+/// segment.withUnsafeMutableBytes { $0.storeBytes(of: 42, as: Int.self) }
 /// ```
 ///
 /// Every segment starts with a versioned header (kind, element type, sizes, creator) that
-/// openers validate before touching the payload; ``bytes`` is the payload after that header.
+/// openers validate before touching the payload; ``withUnsafeMutableBytes(_:)`` reaches the
+/// payload after that header.
 ///
 /// ## Creation is atomic
 /// A creator builds the whole segment in an unnamed file (`O_TMPFILE`): it sizes it, reserves
@@ -50,17 +51,12 @@ public final class SharedMemory: @unchecked Sendable {
     public let creator: ProcessIdentity
     /// Whether this call created the segment (as opposed to opening an existing one).
     public let wasCreated: Bool
-    /// The payload: the bytes after the header, page-aligned, zero-filled at creation unless an
-    /// initializer wrote them.
-    ///
-    /// The buffer is valid only while this object lives: keep a reference to the segment for as
-    /// long as you use the bytes (`try SharedMemory(…).bytes[0]` reads unmapped memory).
-    public let bytes: UnsafeMutableRawBufferPointer
     /// The kind-specific parameters recorded at creation.
     let kindParameters: [UInt32]
 
-    let mapping: UnsafeMutableRawPointer
-    let mappedLength: Int
+    /// The header page and the payload, mapped for as long as this object lives (longer while
+    /// one of its mutexes is held; see `deinit`).
+    let region: SegmentMapping
     let descriptor: Int32
     let removeOnDeinit: Bool
     /// The participant-table slots this object holds the write locks of (see ParticipantTable).
@@ -78,14 +74,47 @@ public final class SharedMemory: @unchecked Sendable {
     public let lifetime: Lifetime
 
     /// The payload size in bytes.
-    public var size: Int { bytes.count }
+    public var size: Int { region.payload.count }
+
+    /// Calls `body` with the payload: the bytes after the header, page-aligned, zero-filled at
+    /// creation unless an initializer wrote them.
+    ///
+    /// Other processes map the same bytes and may change them at any time: `body` synchronises
+    /// its accesses with theirs (with a ``ProcessMutex`` placed in the segment, for example).
+    ///
+    /// - Parameter body: a closure that reads and writes the payload in place.
+    /// - Returns: what `body` returns.
+    /// - Warning: the buffer is valid only during `body`; do not let it escape.
+    public func withUnsafeMutableBytes<Result, Failure: Error>(
+        _ body: (UnsafeMutableRawBufferPointer) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        try body(region.payload)
+    }
+
+    /// Calls `body` with the payload, read-only (see ``withUnsafeMutableBytes(_:)``).
+    ///
+    /// - Parameter body: a closure that reads the payload in place.
+    /// - Returns: what `body` returns.
+    /// - Warning: the buffer is valid only during `body`; do not let it escape.
+    public func withUnsafeBytes<Result, Failure: Error>(
+        _ body: (UnsafeRawBufferPointer) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        try body(UnsafeRawBufferPointer(region.payload))
+    }
+
+    /// The payload, for the objects built on the segment, which keep the segment alive for as
+    /// long as they use it.
+    package var bytes: UnsafeMutableRawBufferPointer { region.payload }
+
+    /// The start of the mapping (the header).
+    var mapping: UnsafeMutableRawPointer { region.base }
 
     /// The descriptor of the backing file, valid while this object lives (to pass an anonymous
     /// segment to a child process, for example).
     public var fileDescriptor: FileDescriptor { FileDescriptor(rawValue: descriptor) }
 
     /// The header of the mapping.
-    var header: SegmentHeader { SegmentHeader(base: mapping) }
+    var header: SegmentHeader { region.header }
 
     // MARK: - Public creation
 
@@ -137,7 +166,7 @@ public final class SharedMemory: @unchecked Sendable {
     ///
     /// Holding it keeps a ``Lifetime/removedWithLastUser`` object alive (a supervisor that
     /// creates a channel for worker processes holds it this way while they come and go), and
-    /// ``bytes`` shows its raw payload. Nothing about the object is changed.
+    /// ``withUnsafeBytes(_:)`` shows its raw payload. Nothing about the object is changed.
     /// - Throws: ``SharedMemoryError``.
     public convenience init(
         existing name: String, owners: OwnerPolicy = .currentUser, timeout: Duration = .seconds(5)
@@ -297,7 +326,7 @@ public final class SharedMemory: @unchecked Sendable {
         }
         if let openerRegistration { deregister(openerRegistration) }
         if removeOnDeinit && wasCreated { try? remove() }
-        FileSystem.unmap(mapping, length: mappedLength)
+        region.unmap()
         FileSystem.close(descriptor)
     }
 
@@ -315,11 +344,9 @@ public final class SharedMemory: @unchecked Sendable {
         self.creator = fields.creator
         self.kindParameters = fields.kindParameters
         self.wasCreated = wasCreated
-        self.mapping = mapping
-        self.mappedLength = mappedLength
+        self.region = SegmentMapping(base: mapping, length: mappedLength, payloadSize: fields.payloadSize)
         self.descriptor = descriptor
         self.removeOnDeinit = removeOnDeinit
-        self.bytes = UnsafeMutableRawBufferPointer(start: mapping + SegmentHeader.size, count: fields.payloadSize)
         self.lifetime = name == nil ? .persistent : fields.lifetime
         // Every open holds an opener presence lock from before it validated the object (the
         // removal protocol needs it; see ObjectLocks) until this object is released. Opener
