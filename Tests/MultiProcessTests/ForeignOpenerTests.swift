@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import Interprocess
+@_spi(Layout) import Interprocess
 import Testing
 
 /// Where python3 is, if it is installed.
@@ -63,7 +63,7 @@ extension MultiProcessTests {
                 import sys
                 from multiprocessing import shared_memory
                 segment = shared_memory.SharedMemory(name="interprocess." + sys.argv[1])
-                segment.buf[4096] = 7
+                segment.buf[\(HeaderLayout.size)] = 7
                 segment.close()
                 """
             let (exit, output, errors) = try Self.runPython(naive, scenario.name)

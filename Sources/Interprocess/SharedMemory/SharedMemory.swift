@@ -383,7 +383,7 @@ public final class SharedMemory: @unchecked Sendable {
             SegmentHeader.Fields(
                 kind: kind, totalSize: total, payloadSize: payloadSize, capacity: capacity,
                 creator: .current, creationTime: FileSystem.wallClockNanoseconds, elementType: elementType,
-                kindParameters: kindParameters, lifetime: lifetime)
+                kindParameters: kindParameters, kindLayoutVersion: kind.layoutVersion, lifetime: lifetime)
         }
     }
 
@@ -768,6 +768,10 @@ public final class SharedMemory: @unchecked Sendable {
         guard let expected, !expected.acceptsAnyKind else { return fields }
         guard fields.kind == expected.kind else {
             throw .kindMismatch(name: name, expected: expected.kind, found: fields.kind)
+        }
+        guard fields.kindLayoutVersion == fields.kind.layoutVersion else {
+            throw .unsupportedKindLayoutVersion(
+                name: name, kind: fields.kind, found: fields.kindLayoutVersion, supported: fields.kind.layoutVersion)
         }
         guard fields.elementType == expected.elementType else {
             throw .elementTypeMismatch(name: name, expected: expected.elementType, found: fields.elementType)

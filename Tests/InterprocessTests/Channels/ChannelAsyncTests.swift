@@ -65,6 +65,6 @@ import Testing
         // Let the task reach its wait; cancellation must end it either way.
         try await Task.sleep(for: .milliseconds(20))
         task.cancel()
-        await #expect(throws: CancellationError.self) { try await task.value }
+        await #expect(throws: ChannelError.cancelled) { try await task.value }
     }
 }
