@@ -36,6 +36,9 @@ public struct ByteChannelReceiver: ~Copyable, Sendable {
         self.ring = ring
         self.waitStrategy = waitStrategy
         self.senderDeath = senderDeath
+        // Relaxed: the previous receiver is gone (the role lock, taken above) and the lock's
+        // system call ordered its last store before this load; we are the only writer of
+        // `head` from now on.
         self.head = ring.control.consumerIndex.pointee.load(ordering: .relaxed)
     }
 
@@ -117,6 +120,7 @@ public struct ByteChannelReceiver: ~Copyable, Sendable {
             }
             let ring = self.ring
             let head = self.head
+            // Acquiring loads, as in `claim` and above: a frame seen here is read after the wait.
             let outcome = ring.control.wait(on: ring.control.notEmpty, strategy: waitStrategy, deadline: deadline) {
                 ring.control.producerIndex.pointee.load(ordering: .acquiring) != head
                     || ring.control.closed.pointee.load(ordering: .acquiring) == 1

@@ -49,7 +49,12 @@ public struct ByteChannelSender: ~Copyable, Sendable {
             segment: ring.segment, control: ring.control, role: .sender, topology: .singleProducerSingleConsumer)
         self.ring = ring
         self.waitStrategy = waitStrategy
+        // Relaxed: the previous sender is gone (the role lock, taken above, says so) and the
+        // lock's system call ordered its last store before this load; we are the only writer
+        // of `tail` from now on.
         self.tail = ring.control.producerIndex.pointee.load(ordering: .relaxed)
+        // SYNC POINT: acquiring; pairs with the receiver's releasing head store, so the bytes
+        // below the head were read before we overwrite them.
         self.headCache = ring.control.consumerIndex.pointee.load(ordering: .acquiring)
     }
 
@@ -116,6 +121,7 @@ public struct ByteChannelSender: ~Copyable, Sendable {
             // The mark's acquire (see `receiversHaveClosed`) orders the fresh head after the last
             // receiver's releases.
             if self.ring.control.receiversHaveClosed {
+                // Acquiring: as in `claim`.
                 let head = self.ring.control.consumerIndex.pointee.load(ordering: .acquiring)
                 if self.ring.freeBytes(tail: self.tail, head: head) < bytesNeeded(count).total { throw .receiversClosed }
             }
@@ -123,6 +129,7 @@ public struct ByteChannelSender: ~Copyable, Sendable {
             let frame = UInt64(2 * ByteRing.frameSize(count))
             let tail = self.tail
             let outcome = ring.control.wait(on: ring.control.notFull, strategy: waitStrategy, deadline: deadline) {
+                // Acquiring: as in `claim`.
                 let head = ring.control.consumerIndex.pointee.load(ordering: .acquiring)
                 return ring.freeBytes(tail: tail, head: head) >= frame || head == tail || ring.control.receiversHaveClosed
             }

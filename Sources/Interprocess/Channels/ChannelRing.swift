@@ -284,8 +284,8 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
             } else {
                 // Another producer took `position`: its CAS happened before its publish, which
                 // our acquiring load saw, so the reload sees a later position. Reading the same
-                // one means the shared words are corrupt (the fuzzer found this loop endless on
-                // a hostile segment): report "full" rather than spin.
+                // one means the shared words are corrupt (a hostile segment): report "full"
+                // rather than spin.
                 let reloaded = control.producerIndex.pointee.load(ordering: .relaxed)
                 if reloaded == position { return nil }
                 position = reloaded

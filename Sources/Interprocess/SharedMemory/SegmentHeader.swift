@@ -211,7 +211,7 @@ struct SegmentHeader {
         let total = base.load(fromByteOffset: Offset.totalSize, as: UInt64.self)
         let payload = base.load(fromByteOffset: Offset.payloadSize, as: UInt64.self)
         let capacity = base.load(fromByteOffset: Offset.capacity, as: UInt64.self)
-        // `total >= headerSize` first: the fuzzer found `total - headerSize` trapping on a
+        // `total >= headerSize` first, so that `total - headerSize` cannot overflow on a
         // (checksummed, hence deliberate) total smaller than the header.
         guard total <= UInt64(Int.max), total >= UInt64(headerSize), payload <= total - UInt64(headerSize),
             capacity <= UInt64(Int.max)
