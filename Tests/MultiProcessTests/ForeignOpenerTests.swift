@@ -24,6 +24,12 @@ extension MultiProcessTests {
             return String(text[start.upperBound..<end.lowerBound])
         }
 
+        /// The article's example skips the header by its size, written out as a number there:
+        /// it is the size the library uses.
+        @Test func articleExampleSkipsTheHeadersSize() throws {
+            #expect(try Self.articleExample().contains("segment.buf[\(HeaderLayout.size):]"))
+        }
+
         private static func runPython(_ script: String, _ argument: String) throws -> (Peer.Exit, String, String) {
             let file = NSTemporaryDirectory() + "interprocess-python-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).py"
             try script.write(toFile: file, atomically: true, encoding: .utf8)

@@ -275,7 +275,7 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// sender is about to write would pull that line back and forth once per message, and every
     /// such transfer stalls the sender's wake-up barrier; so this wait first stays off the ring
     /// for ``ChannelControl/streamingBackoff``, lets the sender fill slots uncontended, and
-    /// then takes them as a batch (about 2.6× the 64-byte throughput; see BENCHMARKS.md). A
+    /// then takes them as a batch (the figures: BENCHMARKS.md). A
     /// request/reply exchange never has more than one message in flight, so it never backs off
     /// and keeps the cache-line round-trip latency.
     mutating func waitForMessage(deadline: Deadline) -> ChannelControl.WaitOutcome {

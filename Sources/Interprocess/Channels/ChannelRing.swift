@@ -129,9 +129,9 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
     // consumer never writes a slot, so the producer's next store there needs no line the
     // consumer holds modified, and the consumer's release is a store to a line the producer
     // reads only when its cached copy says the ring is full (once per lap at most while
-    // traffic flows). With the streaming backoff (see `ChannelReceiver.waitForMessage`) this
-    // measured about 1.7× the 64-byte throughput of releasing through the slot's word, where
-    // each release pulled the slot's line back to the consumer (see BENCHMARKS.md).
+    // traffic flows). Releasing through the slot's word instead would pull the slot's line back
+    // to the consumer once per message (the figures: BENCHMARKS.md, "How the 64 B rate went
+    // from 17.5 M to about 46 M msg/s").
     //
     // A slot last published at position q holds q + 1; the consumer at p waits for p + 1, and
     // the value a slot holds from the previous lap, p − capacity + 1, never equals it. A fresh
@@ -140,9 +140,9 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
     // and the single consumer (enforced by the role locks) keep their positions locally.
     //
     // `producerIndex` is only a record, for inspection and for a successor: the producer
-    // writes it every `min(capacity, 16)` messages (a store per message cost about 4 % of the
-    // 64-byte throughput, measured), so it lags the real end by fewer than 16 messages (and
-    // less than a lap). Whoever needs the end walks forward from the record over the slots that
+    // writes it every `min(capacity, 16)` messages rather than after each one (a store per
+    // message costs 64-byte throughput; see BENCHMARKS.md), so it lags the real end by fewer
+    // than 16 messages (and less than a lap). Whoever needs the end walks forward from the record over the slots that
     // say "published at my position" (`ChannelControl.spscPublishedEnd`, shared with
     // inspection): at most 16 of them, and the first slot past the end holds an older lap's
     // value, which stops the walk.
