@@ -12,7 +12,7 @@
 // "created", or the error's case name (see `outcome(_:)`).
 
 import Glibc
-import Interprocess
+@_spi(Layout) import Interprocess
 
 // MARK: - Options
 
@@ -437,11 +437,18 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
         let readLock = Int32(F_RDLCK)
         switch rest[0] {
         case "whole": guard ofdLock(fd, type: readLock, start: 0, length: 0) else { fail("read lock: errno \(errno)") }
-        case "roles": guard ofdLock(fd, type: readLock, start: 1024, length: 2) else { fail("read lock: errno \(errno)") }
-        case "removal": guard ofdLock(fd, type: readLock, start: 1026, length: 1) else { fail("read lock: errno \(errno)") }
+        case "roles":
+            let start = Int64(HeaderLayout.senderRoleByte), end = Int64(HeaderLayout.receiverRoleByte) + 1
+            guard ofdLock(fd, type: readLock, start: start, length: end - start) else { fail("read lock: errno \(errno)") }
+        case "removal":
+            let byte = Int64(HeaderLayout.removalByte)
+            guard ofdLock(fd, type: readLock, start: byte, length: 1) else { fail("read lock: errno \(errno)") }
         case "slots":
             // Slot by slot: a slot a live participant write-locks cannot be read-locked.
-            let locked = (0..<47).filter { ofdLock(fd, type: readLock, start: Int64(1088 + 64 * $0), length: 64) }.count
+            let slot = HeaderLayout.participantSlotSize
+            let locked = (0..<HeaderLayout.participantSlotCount).filter {
+                ofdLock(fd, type: readLock, start: Int64(HeaderLayout.participantTable + slot * $0), length: Int64(slot))
+            }.count
             guard locked > 0 else { fail("no slot could be read-locked") }
         case "gaps":
             guard readLockEverythingFree(fd) > 0 else { fail("no range could be read-locked") }

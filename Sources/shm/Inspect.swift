@@ -38,7 +38,7 @@ struct Inspect: ParsableCommand {
             case .success(let h):
                 rows += [
                     ["kind:", h.kind.description],
-                    ["layout version:", "\(h.layoutVersion)"],
+                    ["layout version:", "\(h.layoutVersion) (header), \(h.kindLayoutVersion) (\(h.kind))"],
                     ["total size:", "\(Format.size(h.totalSize)) (\(h.totalSize) bytes)"],
                     ["payload size:", "\(Format.size(h.payloadSize)) (\(h.payloadSize) bytes)"],
                     ["capacity:", "\(h.capacity)"],

@@ -68,6 +68,7 @@ struct ObjectReport: Encodable {
         let kind: String
         let kindRawValue: UInt32
         let layoutVersion: UInt32
+        let kindLayoutVersion: UInt32
         let totalSize: Int
         let payloadSize: Int
         let capacity: Int
@@ -81,7 +82,7 @@ struct ObjectReport: Encodable {
         let lifetime: String
 
         enum CodingKeys: String, CodingKey {
-            case kind, kindRawValue, layoutVersion, totalSize, payloadSize, capacity, elementType, creator
+            case kind, kindRawValue, layoutVersion, kindLayoutVersion, totalSize, payloadSize, capacity, elementType, creator
             case created, creationTimeNanoseconds, kindParameters, lifetime
         }
 
@@ -90,6 +91,7 @@ struct ObjectReport: Encodable {
             try c.encode(kind, forKey: .kind)
             try c.encode(kindRawValue, forKey: .kindRawValue)
             try c.encode(layoutVersion, forKey: .layoutVersion)
+            try c.encode(kindLayoutVersion, forKey: .kindLayoutVersion)
             try c.encode(totalSize, forKey: .totalSize)
             try c.encode(payloadSize, forKey: .payloadSize)
             try c.encode(capacity, forKey: .capacity)
@@ -162,7 +164,7 @@ struct ObjectReport: Encodable {
         case .success(let h):
             header = HeaderReport(
                 kind: h.kind.description, kindRawValue: h.kind.rawValue, layoutVersion: h.layoutVersion,
-                totalSize: h.totalSize, payloadSize: h.payloadSize, capacity: h.capacity,
+                kindLayoutVersion: h.kindLayoutVersion, totalSize: h.totalSize, payloadSize: h.payloadSize, capacity: h.capacity,
                 elementType: h.elementType == .none
                     ? nil
                     : ElementTypeReport(

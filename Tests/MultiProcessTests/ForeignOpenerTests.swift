@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import Interprocess
+@_spi(Layout) import Interprocess
 import Testing
 
 /// Where python3 is, if it is installed.
@@ -22,6 +22,12 @@ extension MultiProcessTests {
             guard let start = text.range(of: "```python\n"), let end = text.range(of: "```", range: start.upperBound..<text.endIndex)
             else { throw Peer.Failure(description: "no python block in \(article.path)") }
             return String(text[start.upperBound..<end.lowerBound])
+        }
+
+        /// The article's example skips the header by its size, written out as a number there:
+        /// it is the size the library uses.
+        @Test func articleExampleSkipsTheHeadersSize() throws {
+            #expect(try Self.articleExample().contains("segment.buf[\(HeaderLayout.size):]"))
         }
 
         private static func runPython(_ script: String, _ argument: String) throws -> (Peer.Exit, String, String) {
@@ -63,7 +69,7 @@ extension MultiProcessTests {
                 import sys
                 from multiprocessing import shared_memory
                 segment = shared_memory.SharedMemory(name="interprocess." + sys.argv[1])
-                segment.buf[4096] = 7
+                segment.buf[\(HeaderLayout.size)] = 7
                 segment.close()
                 """
             let (exit, output, errors) = try Self.runPython(naive, scenario.name)

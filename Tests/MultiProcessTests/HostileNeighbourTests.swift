@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import Interprocess
+@_spi(Layout) import Interprocess
 import Testing
 
 @testable import InterprocessTestPeer
@@ -221,21 +221,17 @@ extension MultiProcessTests {
             let fd = open(path, O_RDWR)
             guard fd >= 0 else { throw Peer.Failure(description: "open \(path): errno \(errno)") }
             defer { close(fd) }
-            var header = [UInt8](repeating: 0, count: 192)
+            // The checksummed fields and the checksum.
+            var header = [UInt8](repeating: 0, count: HeaderLayout.checksum + 8)
             guard pread(fd, &header, header.count, 0) == header.count else { throw Peer.Failure(description: "pread") }
             func store<T>(_ value: T, at offset: Int) {
                 withUnsafeBytes(of: value) { for (i, b) in $0.enumerated() { header[offset + i] = b } }
             }
-            store(UInt32(1), at: 8)  // state: initializing
-            store(Int32.max - 7, at: 48)  // a pid above pid_max: no such process
-            store(UInt64(12345), at: 56)  // its "start time"
+            store(UInt32(1), at: HeaderLayout.state)  // state: initializing
+            store(Int32.max - 7, at: HeaderLayout.creatorPID)  // a pid above pid_max: no such process
+            store(UInt64(12345), at: HeaderLayout.creatorStart)  // its "start time"
             if fixChecksum {
-                var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-                for i in 0..<184 {
-                    let byte: UInt8 = (8..<12).contains(i) ? 0 : header[i]
-                    hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
-                }
-                store(hash, at: 184)
+                store(header.withUnsafeBytes { HeaderLayout.checksum(of: $0) }, at: HeaderLayout.checksum)
             }
             guard pwrite(fd, header, header.count, 0) == header.count else { throw Peer.Failure(description: "pwrite") }
         }

@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import Interprocess
+@_spi(Layout) import Interprocess
 import SystemPackage
 import Testing
 
@@ -62,7 +62,7 @@ extension MultiProcessTests {
                 let child = try Peer("guard-loop", scenario.name)
                 try child.waitFor("mapped")
                 usleep(UInt32.random(in: 0...5_000))
-                let length = [0, 4096, 4096 + payload / 2][trial % 3]
+                let length = [0, HeaderLayout.size, HeaderLayout.size + payload / 2][trial % 3]
                 try truncateObject(scenario.name, to: length)
                 do {
                     try child.tell("truncated")  // the attack is over: from now on every write must stick

@@ -14,7 +14,7 @@
 // few corruptions of them to DIR, and exit.
 
 import Glibc
-import Interprocess
+@_spi(Layout) import Interprocess
 
 nonisolated(unsafe) var directory = ""
 let objectName = "fuzz"
@@ -47,15 +47,12 @@ public func initialize(
     return 0
 }
 
-/// FNV-1a over bytes 0..<184 with the state word (8..<12) read as zero, as SegmentHeader does.
+/// Recomputes the header checksum as a writer that knows the format would (the library's own
+/// `HeaderLayout.checksum(of:)`), so the input reaches the validation behind it.
 func fixChecksum(_ bytes: inout [UInt8]) {
-    guard bytes.count >= 192 else { return }
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for i in 0..<184 {
-        let byte: UInt8 = (8..<12).contains(i) ? 0 : bytes[i]
-        hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
-    }
-    for i in 0..<8 { bytes[184 + i] = UInt8(truncatingIfNeeded: hash >> (8 * UInt64(i))) }
+    guard bytes.count >= HeaderLayout.checksum + 8 else { return }
+    let hash = bytes.withUnsafeBytes { HeaderLayout.checksum(of: $0) }
+    for i in 0..<8 { bytes[HeaderLayout.checksum + i] = UInt8(truncatingIfNeeded: hash >> (8 * UInt64(i))) }
 }
 
 func writeFile(_ bytes: [UInt8]) {
@@ -76,7 +73,10 @@ public func testOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     guard size >= 1 else { return 0 }
     let control = data[0]
     var bytes = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
-    if control & 2 != 0 && bytes.count >= 12 { bytes.replaceSubrange(8..<12, with: [2, 0, 0, 0]) }
+    // Bit 1: the state word says ready (2), so the input gets past the wait for its creator.
+    if control & 2 != 0 && bytes.count >= HeaderLayout.stateBytes.upperBound {
+        bytes.replaceSubrange(HeaderLayout.stateBytes, with: [2, 0, 0, 0])
+    }
     if control & 1 != 0 { fixChecksum(&bytes) }
     writeFile(bytes)
     exerciseEveryKind()
@@ -158,7 +158,7 @@ func writeCorpus(to corpus: String) {
         close(fd)
         unlink(path)
         // Keep the file small: the header, and the payload's first pages.
-        let kept = Array(bytes.prefix(4096 + 8192))
+        let kept = Array(bytes.prefix(HeaderLayout.size + 8192))
         func emit(_ suffix: String, _ control: UInt8, _ content: [UInt8]) {
             let file = "\(corpus)/\(label)-\(suffix)"
             let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
@@ -173,10 +173,11 @@ func writeCorpus(to corpus: String) {
         truncated.removeLast(kept.count / 3)
         emit("truncated", 3, truncated)
         var payload = kept
-        for i in stride(from: 4096, to: payload.count, by: 61) { payload[i] = 0xFF }
+        for i in stride(from: HeaderLayout.size, to: payload.count, by: 61) { payload[i] = 0xFF }
         emit("payload-ff", 3, payload)
         var sizes = kept
-        for i in 24..<48 { sizes[i] = 0xFF }
+        // The total size, payload size and capacity.
+        for i in HeaderLayout.totalSize..<HeaderLayout.creatorPID { sizes[i] = 0xFF }
         emit("sizes-ff", 3, sizes)
     }
     capture("segment") { _ = try SharedMemory(named: objectName, mode: .create, size: 8000) }

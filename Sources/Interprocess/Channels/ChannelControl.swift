@@ -3,26 +3,8 @@ import Synchronization
 /// The shared control words of a channel, and the wait/notify protocol on them.
 ///
 /// ## Payload layout
-/// Words written by different sides sit on different 128-byte blocks (two cache lines, so the
-/// adjacent-line prefetcher does not couple them either).
-///
-/// | offset | written by | words |
-/// |---:|---|---|
-/// | 0 | senders | `tail` (SPSC: a record, every few messages, for inspection and successors) / `enqueuePosition` (MPMC), UInt64 |
-/// | 128 | receivers | `head` (SPSC: the released position, which the sender reads when its copy says full) / `dequeuePosition` (MPMC), UInt64 |
-/// | 256 | senders (wakers) and receivers (sleepers) | `notEmpty`: sequence UInt32, waiters UInt32 |
-/// | 384 | receivers (wakers) and senders (sleepers) | `notFull`: sequence UInt32, waiters UInt32 |
-/// | 512 | both, rarely | `closed`, `openSenders`, `openReceivers`, `receiversClosed` (UInt32 each), then `abandonedClaimsEnd` (UInt64, at 528) |
-/// | 640… | | slots (rounded up to the element's alignment): a UInt64 sequence word, then the element |
-///
-/// `receiversClosed` and `abandonedClaimsEnd` came later than the other words, without a layout
-/// version change: in both, zero means "nothing to report" ("receivers not closed", "no
-/// abandoned claim"), which is what a segment made before them holds there (every payload starts
-/// zeroed). An older process ignores them; it never writes them.
-///
-/// The geometry (topology, capacity, slot stride, offsets) is *not* read from the payload: it is
-/// recorded in the segment header's checksummed fields, so a process that scribbles over the
-/// payload cannot make another read outside the mapping.
+/// The words' offsets are ``ChannelLayout``'s, which describes the layout; where the slots are
+/// is the header's (``ChannelGeometry``).
 ///
 /// ## The wake-up protocol (`notEmpty` and `notFull` alike)
 /// `sequence` is a futex word; `waiters` counts sleepers. A sleeper reads `sequence`, increments
@@ -39,16 +21,27 @@ import Synchronization
 /// witnesses and calls out for every index access).
 @usableFromInline
 struct ChannelControl: @unchecked Sendable {
-    @usableFromInline static let producerOffset = 0
-    @usableFromInline static let consumerOffset = 128
-    @usableFromInline static let notEmptyOffset = 256
-    @usableFromInline static let notFullOffset = 384
-    static let stateOffset = 512
-    static let controlSize = 640
-
     /// The SPSC producer records its position at least every this many messages (see
     /// `ChannelRing`'s SPSC notes).
     static let spscRecordInterval = 16
+
+    /// Messages (typed) or bytes (byte channels) sent and not yet received: a snapshot, for
+    /// inspection, of a channel of `geometry` whose slots start at `slots`.
+    ///
+    /// A typed SPSC producer records its position only every few messages, so its end is the
+    /// record moved past the slots published since (``spscPublishedEnd(from:slots:stride:capacity:)``);
+    /// without `slots` (a reader that mapped only the control words) it is the record.
+    func depth(_ geometry: ChannelGeometry, slots: UnsafeRawPointer?) -> Int {
+        // Relaxed loads: a snapshot of positions other processes move; the SPSC walk's own
+        // acquiring loads order what it reads of the slots.
+        var tail = producerIndex.pointee.load(ordering: .relaxed)
+        if !geometry.isByteRing && geometry.topology == .singleProducerSingleConsumer, let slots {
+            tail = ChannelControl.spscPublishedEnd(
+                from: tail, slots: slots, stride: geometry.slotStride, capacity: geometry.capacity)
+        }
+        let head = consumerIndex.pointee.load(ordering: .relaxed)
+        return geometry.depth(tail: tail, head: head)
+    }
 
     /// The end of what an SPSC producer published: its `record`, moved past each slot that
     /// says "published at my position" (see `ChannelRing`'s SPSC notes). The record lags by
@@ -69,49 +62,43 @@ struct ChannelControl: @unchecked Sendable {
         return position
     }
 
-    /// The first slot's offset for elements of `alignment`.
-    static func slotsOffset(alignment: Int) -> Int {
-        let a = max(64, alignment)
-        return (controlSize + a - 1) / a * a
-    }
-
     @usableFromInline let payload: UnsafeMutableRawPointer
 
     @usableFromInline
     init(payload: UnsafeMutableRawPointer) { self.payload = payload }
 
     @inlinable var producerIndex: UnsafeMutablePointer<Atomic<UInt64>> {
-        (payload + ChannelControl.producerOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
+        (payload + ChannelLayout.producerIndex).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
     @inlinable var consumerIndex: UnsafeMutablePointer<Atomic<UInt64>> {
-        (payload + ChannelControl.consumerOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
+        (payload + ChannelLayout.consumerIndex).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
-    @inlinable var notEmpty: WakeWords { WakeWords(base: payload + ChannelControl.notEmptyOffset) }
-    @inlinable var notFull: WakeWords { WakeWords(base: payload + ChannelControl.notFullOffset) }
+    @inlinable var notEmpty: WakeWords { WakeWords(base: payload + ChannelLayout.notEmpty) }
+    @inlinable var notFull: WakeWords { WakeWords(base: payload + ChannelLayout.notFull) }
 
     /// 1 once every sender has closed. Written with release after the last message; a sender
     /// that opens stores 0.
-    var closed: UnsafeMutablePointer<Atomic<UInt32>> { word(0) }
+    var closed: UnsafeMutablePointer<Atomic<UInt32>> { word(ChannelLayout.closed) }
     /// Senders that opened and have not closed. A dead sender is never subtracted, but a sender
     /// that opens while no other sender is alive takes over the dead ones' share (see
     /// `ChannelParticipation`).
-    var openSenders: UnsafeMutablePointer<Atomic<UInt32>> { word(4) }
+    var openSenders: UnsafeMutablePointer<Atomic<UInt32>> { word(ChannelLayout.openSenders) }
     /// Receivers that opened and have not closed (dead ones as for `openSenders`).
-    var openReceivers: UnsafeMutablePointer<Atomic<UInt32>> { word(8) }
+    var openReceivers: UnsafeMutablePointer<Atomic<UInt32>> { word(ChannelLayout.openReceivers) }
     /// 1 once every receiver has closed cleanly, the mirror of `closed`: stored (releasing) by
     /// the receiver whose close brings `openReceivers` to 0, after its last release of a slot;
-    /// a receiver that opens stores 0. 0 (any value but 1) means "not closed", so a segment
-    /// made before this word existed reads as open. Read through ``receiversHaveClosed``.
-    var receiversClosed: UnsafeMutablePointer<Atomic<UInt32>> { word(12) }
+    /// a receiver that opens stores 0. Any value but 1 means "not closed", so a fresh (zeroed)
+    /// payload reads as open. Read through ``receiversHaveClosed``.
+    var receiversClosed: UnsafeMutablePointer<Atomic<UInt32>> { word(ChannelLayout.receiversClosed) }
     /// MPMC: every position below this that senders claimed and did not publish was claimed by
     /// a sender that is dead; receivers that await a successor release those slots (see
     /// `ChannelRing.mpmcSkipAbandonedClaims`). Only moves forward; 0 means none.
     var abandonedClaimsEnd: UnsafeMutablePointer<Atomic<UInt64>> {
-        (payload + ChannelControl.stateOffset + 16).assumingMemoryBound(to: Atomic<UInt64>.self)
+        (payload + ChannelLayout.abandonedClaimsEnd).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
 
     private func word(_ offset: Int) -> UnsafeMutablePointer<Atomic<UInt32>> {
-        (payload + ChannelControl.stateOffset + offset).assumingMemoryBound(to: Atomic<UInt32>.self)
+        (payload + offset).assumingMemoryBound(to: Atomic<UInt32>.self)
     }
 
     /// Whether every receiver that opened has closed cleanly and none has opened since.

@@ -43,8 +43,10 @@ final class ChannelParticipation: @unchecked Sendable {
         // Read before looking for live peers (see `recordAbandonedClaims`). Relaxed: ordered by
         // the system calls of the liveness scan that follows.
         let claimsEnd = control.producerIndex.pointee.load(ordering: .relaxed)
-        // Sequentially consistent, like every change of the counts and of the close marks: the
-        // marks' protocol (`receiversHaveClosed`) relies on one order of all of them.
+        // Sequentially consistent, like every access to the counts and the close marks here and
+        // in `end`: the marks' protocol (`receiversHaveClosed`: an opener counts itself before it
+        // clears the mark, a closer uncounts itself before it sets it) needs all of them in one
+        // total order, which acquire/release alone does not give between different words.
         let before = count.pointee.load(ordering: .sequentiallyConsistent)
         let alone = ChannelPeers(segment: segment, control: control).counts(role).live <= 1
         // Taking over: when no other participant of our role is alive, every one the count
@@ -52,16 +54,19 @@ final class ChannelParticipation: @unchecked Sendable {
         // swap from the value read *before* the scan) lets our clean close be the last one, so
         // a successor's close closes the channel instead of leaving it "died" for good. Any
         // opener or closer that moved the count since we read it makes the exchange fail, and
-        // we count ourselves on top as before: the count is never too low.
+        // we count ourselves on top instead: the count is never too low.
         let tookOver =
             alone && before != 0
+            // Sequentially consistent: a change of a count (see `before`).
             && count.pointee.compareExchange(
                 expected: before, desired: 1, successOrdering: .sequentiallyConsistent,
                 failureOrdering: .sequentiallyConsistent
             ).exchanged
+        // Sequentially consistent: a change of a count (see `before`).
         if !tookOver { count.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent) }
         if role == .sender {
-            // A new sender reopens a channel whose previous senders all closed.
+            // A new sender reopens a channel whose previous senders all closed. Sequentially
+            // consistent, after counting ourselves: a close mark (see `before`).
             control.closed.pointee.store(0, ordering: .sequentiallyConsistent)
             // A claim below `claimsEnd` that is not published is a dead sender's: nobody alive
             // will ever publish it (receivers that await a successor skip it).
@@ -76,9 +81,11 @@ final class ChannelParticipation: @unchecked Sendable {
     /// every receiver; the last receiver to close marks the receivers closed and wakes every
     /// sender.
     func end() {
-        // Relaxed exchange: only its atomicity matters (end runs once).
+        // Relaxed exchange: only its atomicity matters (end runs once); the counts below order
+        // themselves.
         guard !ended.exchange(true, ordering: .relaxed) else { return }
         if role == .sender {
+            // Sequentially consistent: a change of a count (see `init`), before the mark.
             if control.openSenders.pointee.wrappingSubtract(1, ordering: .sequentiallyConsistent).newValue == 0 {
                 // SYNC POINT: releasing (sequentially consistent); a receiver that reads
                 // `closed == 1` with acquire sees every message published before it.
@@ -86,6 +93,7 @@ final class ChannelParticipation: @unchecked Sendable {
                 control.notEmpty.wakeAll()
             }
         } else {
+            // Sequentially consistent: a change of a count (see `init`), before the mark.
             if control.openReceivers.pointee.wrappingSubtract(1, ordering: .sequentiallyConsistent).newValue == 0 {
                 // SYNC POINT: releasing (sequentially consistent), after uncounting ourselves;
                 // pairs with the acquiring load in `receiversHaveClosed`: a sender that reads 1

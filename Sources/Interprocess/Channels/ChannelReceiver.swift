@@ -144,7 +144,7 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     @inlinable
     public mutating func receive(timeout: Duration? = nil) throws(ChannelError) -> Element? {
         // Inlinable so the fast path specialises in the caller; waiting is not (the slow path
-        // tries to claim again before it waits, as before).
+        // tries to claim again before it waits).
         if let (position, slot) = claim() {
             let element = ring.element(slot).pointee
             release(position, slot)
@@ -172,15 +172,9 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
                 return result
             }
             try throwIfClosed()
-            switch waitForMessage(deadline: deadline) {
-            case .ready: continue
-            case .timedOut:
-                // Checked on a timeout too: a caller polling with timeouts shorter than the liveness
-                // interval would otherwise never hear of the death (it would wait forever in slices).
+            guard try waitForMessage(deadline: deadline).retries(checkingPeers: { () throws(ChannelError) in
                 try throwIfSendersDied()
-                return nil
-            case .checkLiveness: try throwIfSendersDied()
-            }
+            }) else { return nil }
         }
     }
 
@@ -207,15 +201,9 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
                 return count
             }
             try throwIfClosed()
-            switch waitForMessage(deadline: deadline) {
-            case .ready: continue
-            case .timedOut:
-                // Checked on a timeout too: a caller polling with timeouts shorter than the liveness
-                // interval would otherwise never hear of the death (it would wait forever in slices).
+            guard try waitForMessage(deadline: deadline).retries(checkingPeers: { () throws(ChannelError) in
                 try throwIfSendersDied()
-                return 0
-            case .checkLiveness: try throwIfSendersDied()
-            }
+            }) else { return 0 }
         }
     }
 
@@ -265,7 +253,7 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
 
     /// The liveness checkpoint: what a drained channel whose senders died means, by
     /// ``senderDeath``.
-    mutating func throwIfSendersDied() throws(ChannelError) {
+    func throwIfSendersDied() throws(ChannelError) {
         try ring.segment.throwIfDamaged()
         switch senderDeath {
         case .report:
@@ -287,7 +275,7 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// sender is about to write would pull that line back and forth once per message, and every
     /// such transfer stalls the sender's wake-up barrier; so this wait first stays off the ring
     /// for ``ChannelControl/streamingBackoff``, lets the sender fill slots uncontended, and
-    /// then takes them as a batch (about 2.6× the 64-byte throughput; see BENCHMARKS.md). A
+    /// then takes them as a batch (the figures: BENCHMARKS.md). A
     /// request/reply exchange never has more than one message in flight, so it never backs off
     /// and keeps the cache-line round-trip latency.
     mutating func waitForMessage(deadline: Deadline) -> ChannelControl.WaitOutcome {

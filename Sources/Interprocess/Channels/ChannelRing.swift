@@ -13,6 +13,8 @@ import SystemPackage
 final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
     let segment: SharedMemory
     @usableFromInline let control: ChannelControl
+    /// Where the slots are, as the header records it (checked against `Element`).
+    let geometry: ChannelGeometry
     @usableFromInline let topology: ChannelTopology
     @usableFromInline let capacity: Int
     @usableFromInline let mask: UInt64
@@ -24,21 +26,8 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
     /// (every `min(capacity, ChannelControl.spscRecordInterval)` messages; see `spscPublish`).
     @usableFromInline let spscRecordMask: UInt64
 
-    /// The geometry of a ring of `Element`s: (slot stride, element offset, slots offset).
-    ///
-    /// Both topologies put a UInt64 sequence word in front of each element. It is what makes a
-    /// message visible, so a receiver polls the slot it is about to read — one cache line moves
-    /// per message — rather than a shared index on a line of its own and then the slot.
-    static func geometry(_ topology: ChannelTopology) -> (stride: Int, elementOffset: Int, slotsOffset: Int) {
-        let alignment = MemoryLayout<Element>.alignment
-        let slotAlignment = max(8, alignment)
-        let elementOffset = (8 + alignment - 1) / alignment * alignment
-        let stride = (elementOffset + MemoryLayout<Element>.size + slotAlignment - 1) / slotAlignment * slotAlignment
-        return (stride, elementOffset, ChannelControl.slotsOffset(alignment: slotAlignment))
-    }
-
     /// The largest capacity accepted (2^30 slots).
-    static var maximumCapacity: Int { 1 << 30 }
+    static var maximumCapacity: Int { ChannelGeometry.maximumCapacity }
 
     /// Opens or creates the channel `name`.
     init(
@@ -57,19 +46,17 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
         let mode: SharedMemory.OpenMode = capacity == nil ? .open : mode
         let createTopology = topology ?? .singleProducerSingleConsumer
         // Why MPMC needs two slots: a published slot holds sequence p + 1, and a free slot of
-        // the next lap holds p + capacity. With one slot these are equal, so a sender takes a
-        // full slot for a free one and overwrites an unreceived message, after which receivers
-        // spin forever on a sequence that is ahead of them (found by the exhaustive ring tests).
+        // the next lap holds p + capacity. With one slot these are equal, so a sender would take
+        // a full slot for a free one and overwrite an unreceived message, after which receivers
+        // would spin on a sequence that is ahead of them.
         if let capacity, capacity < 2, createTopology == .multiProducerMultiConsumer {
             throw .segment(
                 .invalidSize(capacity, reason: "a multi-producer multi-consumer channel's capacity is at least 2"))
         }
-        let (stride, elementOffset, slotsOffset) = ChannelRing.geometry(createTopology)
-        let count = capacity ?? 0
+        let created = ChannelGeometry.typed(Element.self, topology: createTopology, capacity: capacity ?? 0)
         let layout = SharedMemory.Layout(
-            kind: .channel, payloadSize: slotsOffset + count * stride, capacity: count,
-            elementType: ElementType(Element.self),
-            kindParameters: [createTopology.rawValue, UInt32(stride), UInt32(elementOffset), UInt32(slotsOffset)],
+            kind: .channel, payloadSize: created.payloadSize, capacity: created.capacity,
+            elementType: ElementType(Element.self), kindParameters: created.kindParameters,
             checksCapacity: capacity != nil, lifetime: lifetime)
         let segment: SharedMemory
         do {
@@ -80,9 +67,10 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
                     // MPMC: slot i starts free for the producer at position i (sequence i).
                     // SPSC: every slot starts at 0, published at no position yet (see the SPSC
                     // notes below).
-                    for i in 0..<count {
+                    for i in 0..<created.capacity {
                         let sequence = createTopology == .multiProducerMultiConsumer ? UInt64(i) : 0
-                        payload.storeBytes(of: sequence, toByteOffset: slotsOffset + i * stride, as: UInt64.self)
+                        payload.storeBytes(
+                            of: sequence, toByteOffset: created.slotsOffset + i * created.slotStride, as: UInt64.self)
                     }
                 })
         } catch {
@@ -90,30 +78,30 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
         }
         // The geometry comes from the checksummed header; check it against what this build
         // computes for `Element` before trusting it with any address.
-        guard let found = ChannelTopology(rawValue: segment.kindParameters[0]) else {
+        guard
+            let found = ChannelGeometry(
+                kind: segment.kind, kindParameters: segment.kindParameters, capacity: segment.capacity)
+        else {
             throw .corrupt("unknown topology \(segment.kindParameters[0])")
         }
-        if let topology, topology != found { throw .topologyMismatch(expected: topology, found: found) }
-        let expected = ChannelRing.geometry(found)
-        let actualCapacity = segment.capacity
-        guard segment.kindParameters[1] == UInt32(expected.stride),
-            segment.kindParameters[2] == UInt32(expected.elementOffset),
-            segment.kindParameters[3] == UInt32(expected.slotsOffset),
-            actualCapacity > (found == .multiProducerMultiConsumer ? 1 : 0),
-            actualCapacity <= ChannelRing.maximumCapacity, actualCapacity & (actualCapacity - 1) == 0,
-            segment.bytes.count >= expected.slotsOffset + actualCapacity * expected.stride
+        if let topology, topology != found.topology {
+            throw .topologyMismatch(expected: topology, found: found.topology)
+        }
+        guard found == ChannelGeometry.typed(Element.self, topology: found.topology, capacity: found.capacity),
+            found.fits(payloadBytes: segment.bytes.count)
         else {
             throw .corrupt("geometry does not match the element type")
         }
         self.segment = segment
         self.control = ChannelControl(payload: segment.bytes.baseAddress!)
-        self.topology = found
-        self.capacity = actualCapacity
-        self.mask = UInt64(actualCapacity - 1)
-        self.slots = segment.bytes.baseAddress! + expected.slotsOffset
-        self.slotStride = expected.stride
-        self.elementOffset = expected.elementOffset
-        self.spscRecordMask = UInt64(min(actualCapacity, ChannelControl.spscRecordInterval) - 1)
+        self.geometry = found
+        self.topology = found.topology
+        self.capacity = found.capacity
+        self.mask = UInt64(found.capacity - 1)
+        self.slots = segment.bytes.baseAddress! + found.slotsOffset
+        self.slotStride = found.slotStride
+        self.elementOffset = found.elementOffset
+        self.spscRecordMask = UInt64(min(found.capacity, ChannelControl.spscRecordInterval) - 1)
     }
 
     @inlinable @inline(__always)
@@ -141,9 +129,9 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
     // consumer never writes a slot, so the producer's next store there needs no line the
     // consumer holds modified, and the consumer's release is a store to a line the producer
     // reads only when its cached copy says the ring is full (once per lap at most while
-    // traffic flows). With the streaming backoff (see `ChannelReceiver.waitForMessage`) this
-    // measured about 1.7× the 64-byte throughput of releasing through the slot's word, where
-    // each release pulled the slot's line back to the consumer (see BENCHMARKS.md).
+    // traffic flows). Releasing through the slot's word instead would pull the slot's line back
+    // to the consumer once per message (the figures: BENCHMARKS.md, "How the 64 B rate went
+    // from 17.5 M to about 46 M msg/s").
     //
     // A slot last published at position q holds q + 1; the consumer at p waits for p + 1, and
     // the value a slot holds from the previous lap, p − capacity + 1, never equals it. A fresh
@@ -152,9 +140,9 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
     // and the single consumer (enforced by the role locks) keep their positions locally.
     //
     // `producerIndex` is only a record, for inspection and for a successor: the producer
-    // writes it every `min(capacity, 16)` messages (a store per message cost about 4 % of the
-    // 64-byte throughput, measured), so it lags the real end by fewer than 16 messages (and
-    // less than a lap). Whoever needs the end walks forward from the record over the slots that
+    // writes it every `min(capacity, 16)` messages rather than after each one (a store per
+    // message costs 64-byte throughput; see BENCHMARKS.md), so it lags the real end by fewer
+    // than 16 messages (and less than a lap). Whoever needs the end walks forward from the record over the slots that
     // say "published at my position" (`ChannelControl.spscPublishedEnd`, shared with
     // inspection): at most 16 of them, and the first slot past the end holds an older lap's
     // value, which stops the walk.
@@ -296,8 +284,8 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
             } else {
                 // Another producer took `position`: its CAS happened before its publish, which
                 // our acquiring load saw, so the reload sees a later position. Reading the same
-                // one means the shared words are corrupt (the fuzzer found this loop endless on
-                // a hostile segment): report "full" rather than spin.
+                // one means the shared words are corrupt (a hostile segment): report "full"
+                // rather than spin.
                 let reloaded = control.producerIndex.pointee.load(ordering: .relaxed)
                 if reloaded == position { return nil }
                 position = reloaded
@@ -428,15 +416,5 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
     }
 
     /// Messages in the ring (a snapshot; for inspection).
-    var depth: Int {
-        let tail =
-            topology == .singleProducerSingleConsumer
-            ? spscPublishedEnd() : control.producerIndex.pointee.load(ordering: .relaxed)
-        let head = control.consumerIndex.pointee.load(ordering: .relaxed)
-        // Why a signed wrapping difference rather than `tail >= head`: the indices wrap at 2^64
-        // like every other index comparison here; negative only when the head moved on between
-        // the two loads.
-        let difference = Int64(bitPattern: tail &- head)
-        return Int(max(0, min(difference, Int64(capacity))))
-    }
+    var depth: Int { control.depth(geometry, slots: UnsafeRawPointer(slots)) }
 }

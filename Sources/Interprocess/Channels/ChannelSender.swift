@@ -172,18 +172,9 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
                 return true
             }
             try throwIfReceiversClosed()
-            switch waitForSpace(deadline: deadline) {
-            case .ready: continue
-            case .timedOut:
-                // Checked on a timeout too: a caller polling with timeouts shorter than the liveness
-                // interval would otherwise never hear of the death (it would wait forever in slices).
-                try ring.segment.throwIfDamaged()
-                if ring.receiversDied() { throw .receiverDied }
-                return false
-            case .checkLiveness:
-                try ring.segment.throwIfDamaged()
-                if ring.receiversDied() { throw .receiverDied }
-            }
+            guard try waitForSpace(deadline: deadline).retries(checkingPeers: { () throws(ChannelError) in
+                try throwIfReceiversDied()
+            }) else { return false }
         }
     }
 
@@ -219,23 +210,24 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
             // the count of what was.
             if sent > 0 && ring.control.receiversHaveClosed && !ring.hasSpace(forProducerAt: tail) { return sent }
             try throwIfReceiversClosed()
-            switch waitForSpace(deadline: deadline) {
-            case .ready: continue
-            case .timedOut:
-                // Checked on a timeout too: a caller polling with timeouts shorter than the liveness
-                // interval would otherwise never hear of the death (it would wait forever in slices).
-                try ring.segment.throwIfDamaged()
-                if ring.receiversDied() && sent == 0 { throw .receiverDied }
-                return sent
-            case .checkLiveness:
-                try ring.segment.throwIfDamaged()
-                if ring.receiversDied() {
-                    if sent > 0 { return sent }
-                    throw .receiverDied
+            // A death after some were sent ends the call with their count (the next send throws).
+            var receiversDied = false
+            let retries = try waitForSpace(deadline: deadline).retries { () throws(ChannelError) in
+                do throws(ChannelError) { try throwIfReceiversDied() } catch {
+                    guard error == .receiverDied && sent > 0 else { throw error }
+                    receiversDied = true
                 }
             }
+            if !retries || receiversDied { return sent }
         }
         return sent
+    }
+
+    /// The liveness checkpoint of a blocked send: throws if the segment is damaged or the ring
+    /// is full with every receiver dead.
+    func throwIfReceiversDied() throws(ChannelError) {
+        try ring.segment.throwIfDamaged()
+        if ring.receiversDied() { throw .receiverDied }
     }
 
     /// Closes the sending side: once every sender has closed and receivers have taken every

@@ -18,59 +18,38 @@ public struct ChannelState: Sendable, Hashable {
     /// The largest message of a byte channel, `nil` for typed channels.
     public let maximumMessageSize: Int?
 
-    /// Reads the control words of a channel whose payload starts at `payload` (read-only
-    /// mapping of at least `ChannelControl.controlSize` bytes).
+    /// The state of the channel described by `header`, from its control words at `controlWords`
+    /// (a read-only mapping of the payload's first ``ChannelLayout/controlSize`` bytes), or `nil`
+    /// if `header` is not a channel's or its payload is too small to hold the control words.
     ///
-    /// `slots`, when given, maps a typed SPSC channel's whole payload (`payloadBytes` long):
-    /// its producer records its position only every few messages, and the slots published
-    /// since are counted from there (see `ChannelRing`'s SPSC notes).
+    /// The geometry and the depth are those of the rings (``ChannelGeometry``,
+    /// `ChannelControl.depth`). A typed SPSC producer records its position only every few
+    /// messages, so for such a channel the payload's slots are mapped too, from `fd` (never
+    /// populated: the walk touches a few slots), when the geometry fits the file.
     static func read(
-        kind: ObjectKind, header: SharedObjectInfo.Header, payload: UnsafeMutableRawPointer,
-        slots: (base: UnsafeRawPointer, payloadBytes: Int)? = nil
+        _ header: SharedObjectInfo.Header, controlWords: UnsafeMutableRawPointer, fd: Int32, fileSize: Int
     ) -> ChannelState? {
-        let control = ChannelControl(payload: payload)
-        // Relaxed loads throughout: a diagnostic snapshot of counters another process moves.
-        var tail = control.producerIndex.pointee.load(ordering: .relaxed)
-        if kind == .channel, let slots, let geometry = spscGeometry(header, payloadBytes: slots.payloadBytes) {
-            tail = ChannelControl.spscPublishedEnd(
-                from: tail, slots: slots.base + geometry.slotsOffset, stride: geometry.stride,
-                capacity: header.capacity)
+        guard header.payloadSize >= ChannelLayout.controlSize,
+            let geometry = ChannelGeometry(kind: header.kind, kindParameters: header.kindParameters, capacity: header.capacity)
+        else { return nil }
+        let payloadBytes = min(header.payloadSize, fileSize - SegmentHeader.size)
+        var depth: Int? = nil
+        if !geometry.isByteRing, geometry.topology == .singleProducerSingleConsumer, geometry.fits(payloadBytes: payloadBytes),
+            let whole = try? FileSystem.map(
+                fd, length: SegmentHeader.size + payloadBytes, writable: false, pages: .onFirstTouch)
+        {
+            defer { FileSystem.unmap(whole, length: SegmentHeader.size + payloadBytes) }
+            let payload = whole + SegmentHeader.size
+            depth = ChannelControl(payload: payload).depth(geometry, slots: UnsafeRawPointer(payload + geometry.slotsOffset))
         }
-        let head = control.consumerIndex.pointee.load(ordering: .relaxed)
-        let depth = tail >= head ? Int(min(tail - head, UInt64(max(header.capacity, 0)))) : 0
-        let topology: ChannelTopology
-        let maximum: Int?
-        if kind == .byteChannel {
-            topology = .singleProducerSingleConsumer
-            maximum = Int(header.kindParameters.first ?? 0)
-        } else {
-            guard let t = ChannelTopology(rawValue: header.kindParameters.first ?? 0) else { return nil }
-            topology = t
-            maximum = nil
-        }
+        let control = ChannelControl(payload: controlWords)
+        // Relaxed loads: a diagnostic snapshot of words another process moves.
         return ChannelState(
-            topology: topology, capacity: header.capacity, depth: depth,
+            topology: geometry.topology, capacity: header.capacity,
+            depth: depth ?? control.depth(geometry, slots: nil),
             isClosed: control.closed.pointee.load(ordering: .relaxed) == 1,
             openSenders: Int(control.openSenders.pointee.load(ordering: .relaxed)),
             openReceivers: Int(control.openReceivers.pointee.load(ordering: .relaxed)),
-            maximumMessageSize: maximum)
-    }
-
-    /// A typed SPSC channel's slot geometry from its (checksummed) header, or `nil` unless every
-    /// slot lies inside `payloadBytes`: the header is another process's data.
-    static func spscGeometry(_ header: SharedObjectInfo.Header, payloadBytes: Int) -> (stride: Int, slotsOffset: Int)? {
-        let parameters = header.kindParameters
-        guard header.kind == .channel, parameters.count >= 4,
-            parameters[0] == ChannelTopology.singleProducerSingleConsumer.rawValue
-        else { return nil }
-        let stride = Int(parameters[1])
-        let slotsOffset = Int(parameters[3])
-        let capacity = header.capacity
-        guard stride >= 8, stride % 8 == 0, slotsOffset >= ChannelControl.controlSize, slotsOffset % 8 == 0,
-            capacity > 0, capacity & (capacity - 1) == 0
-        else { return nil }
-        let (size, overflow) = capacity.multipliedReportingOverflow(by: stride)
-        guard !overflow, size <= payloadBytes - slotsOffset else { return nil }
-        return (stride, slotsOffset)
+            maximumMessageSize: geometry.maximumMessageSize)
     }
 }

@@ -33,8 +33,12 @@ public struct SharedObjectInfo: Sendable {
 
     /// The validated header fields of an object.
     public struct Header: Sendable {
+        /// What the object is.
         public let kind: ObjectKind
+        /// The header's layout version.
         public let layoutVersion: UInt32
+        /// The layout version of the kind's payload (see ``ObjectKind/layoutVersion``).
+        public let kindLayoutVersion: UInt32
         public let totalSize: Int
         public let payloadSize: Int
         public let capacity: Int
@@ -138,8 +142,8 @@ public enum SharedObjectRegistry {
             return (.failure(.truncated(name: name, expectedBytes: SegmentHeader.size, actualBytes: fileSize)), [], nil)
         }
         // The header, plus a channel's control words when the file has them.
-        let length = fileSize >= SegmentHeader.size + ChannelControl.controlSize
-            ? SegmentHeader.size + ChannelControl.controlSize : SegmentHeader.size
+        let length = fileSize >= SegmentHeader.size + ChannelLayout.controlSize
+            ? SegmentHeader.size + ChannelLayout.controlSize : SegmentHeader.size
         let mapping: UnsafeMutableRawPointer
         // Never populated: inspection reads the header and a few words, and must not fault in
         // (or, on tmpfs, allocate) pages it does not read.
@@ -152,25 +156,9 @@ public enum SharedObjectRegistry {
         guard case .success(let fields) = result else { return (result, [], nil) }
         // This descriptor holds no locks, so every locked byte belongs to a live participant.
         let participants = ParticipantTable(base: mapping).read { index in ParticipantTable.slotIsLive(fd, index) }
-        var channel: ChannelState? = nil
-        if (fields.kind == .channel || fields.kind == .byteChannel) && length > SegmentHeader.size
-            && fields.payloadSize >= ChannelControl.controlSize
-        {
-            // A typed SPSC channel's depth also needs a few of its slots: map the payload too
-            // (read-only, nothing is populated but the pages the walk touches).
-            let payloadBytes = min(fields.payloadSize, fileSize - SegmentHeader.size)
-            if ChannelState.spscGeometry(fields, payloadBytes: payloadBytes) != nil,
-                let whole = try? FileSystem.map(
-                    fd, length: SegmentHeader.size + payloadBytes, writable: false, pages: .onFirstTouch)
-            {
-                defer { FileSystem.unmap(whole, length: SegmentHeader.size + payloadBytes) }
-                channel = ChannelState.read(
-                    kind: fields.kind, header: fields, payload: whole + SegmentHeader.size,
-                    slots: (UnsafeRawPointer(whole + SegmentHeader.size), payloadBytes))
-            } else {
-                channel = ChannelState.read(kind: fields.kind, header: fields, payload: mapping + SegmentHeader.size)
-            }
-        }
+        let channel =
+            length > SegmentHeader.size
+            ? ChannelState.read(fields, controlWords: mapping + SegmentHeader.size, fd: fd, fileSize: fileSize) : nil
         return (result, participants, channel)
     }
 
@@ -182,7 +170,8 @@ public enum SharedObjectRegistry {
             let fields = try header.validated(name: name, mappedBytes: fileSize, expected: nil, deadline: .now)
             return .success(
                 SharedObjectInfo.Header(
-                    kind: fields.kind, layoutVersion: header.versionValue, totalSize: fields.totalSize,
+                    kind: fields.kind, layoutVersion: header.versionValue, kindLayoutVersion: fields.kindLayoutVersion,
+                    totalSize: fields.totalSize,
                     payloadSize: fields.payloadSize, capacity: fields.capacity, elementType: fields.elementType,
                     creator: fields.creator, creatorIsAlive: fields.creator.isAlive,
                     creationTimeNanoseconds: fields.creationTime, kindParameters: fields.kindParameters,

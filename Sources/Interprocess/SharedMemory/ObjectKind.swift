@@ -23,6 +23,21 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
     /// A byte-message channel.
     public static let byteChannel = ObjectKind(rawValue: 8)
 
+    /// The layout version of this kind's payload that this build reads and writes, recorded in
+    /// every object's header; opening an object of another version fails with
+    /// ``SharedMemoryError/unsupportedKindLayoutVersion(name:kind:found:supported:)``.
+    ///
+    /// A change of one kind's payload layout (a channel's control words or slots, a byte
+    /// channel's frames) bumps that kind's version only. Every kind is at version 1 since the
+    /// header started recording it (header layout version 3). A kind this build does not know
+    /// has version 0 (such an object is refused as a kind mismatch before its version counts).
+    public var layoutVersion: UInt32 {
+        switch self {
+        case .segment, .mutex, .condition, .semaphore, .event, .array, .channel, .byteChannel: 1
+        default: 0
+        }
+    }
+
     public var description: String {
         switch self {
         case .segment: "segment"

@@ -17,7 +17,7 @@ import SystemPackage
 /// A header field, by contrast, is written by whoever can write the file: nothing here reads
 /// the header to decide who is alive or whether an object may be removed.
 ///
-/// ## The map (byte offsets in the file; a lock may lie past the end of the file)
+/// ## The map (byte offsets in the file, named in ``HeaderLayout``; a lock may lie past the end of the file)
 /// | bytes | lock | held |
 /// |---:|---|---|
 /// | 1024 | the single sender's role (SPSC channels) | while the sender is open |
@@ -41,11 +41,13 @@ import SystemPackage
 /// the object, or the opener finds the name gone and opens or creates it anew: no process is
 /// ever left using an object that has lost its name to a removal it did not ask for.
 enum ObjectLocks {
-    static let senderRoleByte: Int64 = 1024
-    static let receiverRoleByte: Int64 = 1025
-    static let removalByte: Int64 = 1026
+    static let senderRoleByte = Int64(HeaderLayout.senderRoleByte)
+    static let receiverRoleByte = Int64(HeaderLayout.receiverRoleByte)
+    static let removalByte = Int64(HeaderLayout.removalByte)
     /// Every lock of the header area: the role bytes, the removal byte and the table's slots.
-    static let headerRange: (start: Int64, length: Int64) = (1024, Int64(SegmentHeader.size) - 1024)
+    static let headerRange: (start: Int64, length: Int64) = (
+        Int64(HeaderLayout.lockArea), Int64(HeaderLayout.size - HeaderLayout.lockArea)
+    )
 
     static let presenceBase: Int64 = 1 << 40
     static let presenceSpan: Int64 = 1 << 24

@@ -36,7 +36,9 @@ public struct Participant: Sendable, Hashable {
     public let isAlive: Bool
 }
 
-/// The participant table in bytes 1024..<4096 of every segment header.
+/// The participant table in bytes 1088..<4096 of every segment header
+/// (``HeaderLayout/participantTable``): 47 slots of 64 bytes, after the role and removal lock
+/// bytes at 1024..<1088.
 ///
 /// ## Liveness without trusting pids
 /// Each slot is paired with one byte of the backing file (the byte at the slot's own offset).
@@ -65,9 +67,9 @@ public struct Participant: Sendable, Hashable {
 /// The table is for *showing* who uses an object. Liveness, cleanup and dead-peer detection
 /// count presence locks instead (see `ObjectLocks`), which have no such bound.
 struct ParticipantTable {
-    static let offset = 1088
-    static let slotSize = 64
-    static let slotCount = (SegmentHeader.size - offset) / slotSize  // 47
+    static let offset = HeaderLayout.participantTable
+    static let slotSize = HeaderLayout.participantSlotSize
+    static let slotCount = HeaderLayout.participantSlotCount
 
     enum SlotOffset {
         static let state = 0, role = 4, pid = 8, startTime = 16, registeredAt = 24

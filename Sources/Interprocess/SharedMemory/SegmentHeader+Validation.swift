@@ -34,6 +34,10 @@ extension SegmentHeader {
         guard fields.kind == expected.kind else {
             throw .kindMismatch(name: name, expected: expected.kind, found: fields.kind)
         }
+        guard fields.kindLayoutVersion == fields.kind.layoutVersion else {
+            throw .unsupportedKindLayoutVersion(
+                name: name, kind: fields.kind, found: fields.kindLayoutVersion, supported: fields.kind.layoutVersion)
+        }
         guard fields.elementType == expected.elementType else {
             throw .elementTypeMismatch(name: name, expected: expected.elementType, found: fields.elementType)
         }

@@ -1,8 +1,12 @@
 import Synchronization
 
-/// The header at the start of every segment: what it is, who made it, and whether it is ready.
+/// Where every fact of a segment's header lives: byte offsets from the start of the file.
 ///
-/// ## Layout (version 2)
+/// The one definition of the header's layout, used by ``SegmentHeader``, the lock map
+/// (`ObjectLocks`), the participant table, and by the tests and the fuzzer that forge headers
+/// (`@_spi(Layout) import Interprocess`). Not part of the public API.
+///
+/// ## Layout (version 3)
 /// Offsets are fixed; every multi-byte field is in the machine's byte order (segments are not
 /// shared between machines). The header occupies one page so the payload starts page-aligned:
 /// every element alignment up to 4096 is satisfied at offset 0 of the payload.
@@ -10,8 +14,8 @@ import Synchronization
 /// | offset | size | field |
 /// |---:|---:|---|
 /// | 0 | 8 | magic `"IPCSEG\0\u{1}"` |
-/// | 8 | 4 | state word (atomic; see ``State``) |
-/// | 12 | 4 | layout version |
+/// | 8 | 4 | state word (atomic; see `SegmentHeader.State`) |
+/// | 12 | 4 | header layout version (this table's) |
 /// | 16 | 4 | header size (4096) |
 /// | 20 | 4 | object kind |
 /// | 24 | 8 | total size (header + payload, page-rounded) |
@@ -24,22 +28,82 @@ import Synchronization
 /// | 72 | 4×4 | element size, stride, alignment, name length |
 /// | 88 | 64 | element type name (UTF-8, zero-padded) |
 /// | 152 | 32 | kind parameters (meaning per kind) |
-/// | 184 | 8 | FNV-1a checksum of bytes 0..<184 with the state word read as 0 |
+/// | 184 | 4 | the kind's payload layout version (see ``ObjectKind/layoutVersion``) |
+/// | 188 | 4 | reserved, zero |
+/// | 192 | 8 | FNV-1a checksum of bytes 0..<192 with the state word read as 0 |
 /// | 1024 | 64 | role and removal lock bytes: only their OFD locks matter (see `ObjectLocks`), the contents stay zero |
 /// | 1088 | 3008 | participant table, 47 slots of 64 bytes (see `ParticipantTable`) |
 ///
-/// Version 2 changed no header field: it marks the single-producer channel ring that releases
-/// slots through the consumer index (see `ChannelRing`), so a build that speaks the version 1
-/// ring refuses such a channel with ``SharedMemoryError/unsupportedVersion(name:found:supported:)``
-/// instead of misreading its slots.
+/// Two versions, two scopes. The header layout version (offset 12) covers this table only; the
+/// kind layout version (offset 184) covers the payload of the kind at offset 20, so a change of
+/// one kind's payload (a channel ring, say) bumps that kind's version and leaves every other
+/// kind, and the header, alone. Version 3 is the header that records the kind layout version;
+/// version 2 had no such field and carried the channel ring's change in the header version.
 ///
 /// The checksum makes a header whose bytes were overwritten a typed error instead of a
 /// plausible-looking segment: every size and count an opener uses comes from these bytes.
+@_spi(Layout)
+public enum HeaderLayout {
+    /// The header's size: the payload starts at this offset, page-aligned.
+    public static let size = 4096
+    /// The header layout version this build reads and writes (offset ``version``).
+    public static let currentVersion: UInt32 = 3
+
+    // The fields (see the table above).
+    public static let magic = 0, state = 8, version = 12, headerSize = 16, kind = 20
+    public static let totalSize = 24, payloadSize = 32, capacity = 40
+    public static let creatorPID = 48, flags = 52, creatorStart = 56, creationTime = 64
+    public static let elementSize = 72, elementStride = 76, elementAlignment = 80, elementNameLength = 84
+    public static let elementName = 88, kindParameters = 152, kindLayoutVersion = 184, checksum = 192
+    /// How many kind parameters (UInt32 each) the header holds.
+    public static let kindParameterCount = 8
+    /// The checksum covers bytes `0..<checksummedBytes`, with the state word read as 0.
+    public static let checksummedBytes = checksum
+    /// The state word's bytes, which the checksum reads as 0 (the word changes after it).
+    public static let stateBytes = state..<(state + 4)
+
+    // The lock area (see `ObjectLocks`): bytes whose OFD locks carry meaning, contents zero.
+    /// The single sender's role lock (SPSC channels).
+    public static let senderRoleByte = 1024
+    /// The single receiver's role lock (SPSC channels).
+    public static let receiverRoleByte = 1025
+    /// The removal lock.
+    public static let removalByte = 1026
+    /// The first byte of the lock area: every lock of the header lies in `lockArea..<size`.
+    public static let lockArea = senderRoleByte
+
+    /// The participant table's first slot (see `ParticipantTable`); each slot's first byte is
+    /// also its lock byte.
+    public static let participantTable = 1088
+    /// The size of a participant-table slot: one cache line.
+    public static let participantSlotSize = 64
+    /// The participant table's slots: as many as fit before the end of the header (47).
+    public static let participantSlotCount = (size - participantTable) / participantSlotSize
+
+    /// The FNV-1a checksum of a header's first ``checksummedBytes`` bytes, reading the state
+    /// word as zero: the value stored at ``checksum``.
+    ///
+    /// - Precondition: `header` holds at least ``checksummedBytes`` bytes.
+    public static func checksum(of header: UnsafeRawBufferPointer) -> UInt64 {
+        precondition(header.count >= checksummedBytes, "a header holds \(checksummedBytes) checksummed bytes")
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for i in 0..<checksummedBytes {
+            let byte: UInt8 = stateBytes.contains(i) ? 0 : header[i]
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+        }
+        return hash
+    }
+}
+
+/// The header at the start of every segment: what it is, who made it, and whether it is ready.
+///
+/// Reads and writes the fields at the offsets of ``HeaderLayout``, where the layout and its
+/// versions are described.
 struct SegmentHeader {
     static let magic: UInt64 = 0x0100_4745_5343_5049  // "IPCSEG\0\u{1}" little-endian
-    static let layoutVersion: UInt32 = 2
-    static let size = 4096
-    static let checksummedBytes = 184
+    static let layoutVersion: UInt32 = HeaderLayout.currentVersion
+    static let size = HeaderLayout.size
+    static let checksummedBytes = HeaderLayout.checksummedBytes
 
     /// The values of the state word.
     ///
@@ -55,13 +119,8 @@ struct SegmentHeader {
         case poisoned = 3
     }
 
-    enum Offset {
-        static let magic = 0, state = 8, version = 12, headerSize = 16, kind = 20
-        static let totalSize = 24, payloadSize = 32, capacity = 40
-        static let creatorPID = 48, flags = 52, creatorStart = 56, creationTime = 64
-        static let elementSize = 72, elementStride = 76, elementAlignment = 80, elementNameLength = 84
-        static let elementName = 88, kindParameters = 152, checksum = 184
-    }
+    /// The field offsets.
+    typealias Offset = HeaderLayout
 
     /// The values a creator writes.
     struct Fields: Equatable {
@@ -72,7 +131,10 @@ struct SegmentHeader {
         var creator: ProcessIdentity
         var creationTime: Int64
         var elementType: ElementType
-        var kindParameters: [UInt32]  // up to 8
+        var kindParameters: [UInt32]  // up to `HeaderLayout.kindParameterCount`
+        /// The layout version of the kind's payload (``ObjectKind/layoutVersion`` when this
+        /// build writes it).
+        var kindLayoutVersion: UInt32
         var lifetime: SharedMemory.Lifetime = .persistent
     }
 
@@ -116,23 +178,17 @@ struct SegmentHeader {
         base.storeBytes(of: UInt32(name.count), toByteOffset: Offset.elementNameLength, as: UInt32.self)
         (base + Offset.elementName).initializeMemory(as: UInt8.self, repeating: 0, count: ElementType.maximumNameLength)
         name.withUnsafeBytes { (base + Offset.elementName).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        for i in 0..<8 {
+        for i in 0..<Offset.kindParameterCount {
             let value = i < f.kindParameters.count ? f.kindParameters[i] : 0
             base.storeBytes(of: value, toByteOffset: Offset.kindParameters + 4 * i, as: UInt32.self)
         }
+        base.storeBytes(of: f.kindLayoutVersion, toByteOffset: Offset.kindLayoutVersion, as: UInt32.self)
         base.storeBytes(of: computeChecksum(), toByteOffset: Offset.checksum, as: UInt64.self)
     }
 
-    /// FNV-1a over the checksummed bytes, reading the state word as zero (it changes after the
-    /// checksum is written).
+    /// The checksum of the header as it is now (see ``HeaderLayout/checksum(of:)``).
     func computeChecksum() -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for i in 0..<SegmentHeader.checksummedBytes {
-            let byte: UInt8 =
-                (Offset.state..<Offset.state + 4).contains(i) ? 0 : base.load(fromByteOffset: i, as: UInt8.self)
-            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
-        }
-        return hash
+        HeaderLayout.checksum(of: UnsafeRawBufferPointer(start: base, count: HeaderLayout.checksummedBytes))
     }
 
     /// Reads and validates the header of a mapping of `mappedBytes` bytes.
@@ -155,7 +211,7 @@ struct SegmentHeader {
         let total = base.load(fromByteOffset: Offset.totalSize, as: UInt64.self)
         let payload = base.load(fromByteOffset: Offset.payloadSize, as: UInt64.self)
         let capacity = base.load(fromByteOffset: Offset.capacity, as: UInt64.self)
-        // `total >= headerSize` first: the fuzzer found `total - headerSize` trapping on a
+        // `total >= headerSize` first, so that `total - headerSize` cannot overflow on a
         // (checksummed, hence deliberate) total smaller than the header.
         guard total <= UInt64(Int.max), total >= UInt64(headerSize), payload <= total - UInt64(headerSize),
             capacity <= UInt64(Int.max)
@@ -185,9 +241,10 @@ struct SegmentHeader {
             creator: creator,
             creationTime: base.load(fromByteOffset: Offset.creationTime, as: Int64.self),
             elementType: element,
-            kindParameters: (0..<8).map {
+            kindParameters: (0..<Offset.kindParameterCount).map {
                 base.load(fromByteOffset: Offset.kindParameters + 4 * $0, as: UInt32.self)
             },
+            kindLayoutVersion: base.load(fromByteOffset: Offset.kindLayoutVersion, as: UInt32.self),
             lifetime: flags & Flag.removedWithLastUser != 0 ? .removedWithLastUser : .persistent)
     }
 

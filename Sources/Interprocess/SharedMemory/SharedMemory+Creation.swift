@@ -32,7 +32,7 @@ extension SharedMemory {
             SegmentHeader.Fields(
                 kind: kind, totalSize: total, payloadSize: payloadSize, capacity: capacity,
                 creator: .current, creationTime: FileSystem.wallClockNanoseconds, elementType: elementType,
-                kindParameters: kindParameters, lifetime: lifetime)
+                kindParameters: kindParameters, kindLayoutVersion: kind.layoutVersion, lifetime: lifetime)
         }
     }
 

@@ -25,6 +25,9 @@ public enum SharedMemoryError: Error, Sendable, Equatable, CustomStringConvertib
     case badMagic(name: String)
     /// The object was written by a layout version this build does not read.
     case unsupportedVersion(name: String, found: UInt32, supported: UInt32)
+    /// The object's payload was laid out by a version of its kind's layout this build does not
+    /// read (say, a channel ring of a newer release); the header itself was readable.
+    case unsupportedKindLayoutVersion(name: String, kind: ObjectKind, found: UInt32, supported: UInt32)
     /// The header's fields are inconsistent or its checksum does not match.
     case corruptHeader(name: String, detail: String)
     /// The object is of another kind than the one asked for (say, a semaphore opened as an array).
@@ -101,6 +104,8 @@ public enum SharedMemoryError: Error, Sendable, Equatable, CustomStringConvertib
             "'\(name)' is not an Interprocess object (bad magic number)"
         case let .unsupportedVersion(name, found, supported):
             "'\(name)' has layout version \(found); this build reads version \(supported)"
+        case let .unsupportedKindLayoutVersion(name, kind, found, supported):
+            "'\(name)' is a \(kind) of layout version \(found); this build reads \(kind) layout version \(supported)"
         case let .corruptHeader(name, detail):
             "'\(name)' has a corrupt header: \(detail)"
         case let .kindMismatch(name, expected, found):

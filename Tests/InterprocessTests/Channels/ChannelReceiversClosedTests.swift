@@ -38,7 +38,7 @@ import Testing
         // None of them waited for room.
         #expect(millisecondsSince(start) < 1_500)
         // The async send has no timeout: a canceller ends it after 2 s, which would show as a
-        // CancellationError. (Not timed: with the tests running side by side, the task itself
+        // `ChannelError.cancelled`. (Not timed: with the tests running side by side, the task itself
         // may start late.)
         let send = Task { try await box.sender.send(4) }
         let canceller = Task {

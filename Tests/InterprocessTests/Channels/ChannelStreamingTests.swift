@@ -128,9 +128,9 @@ import Testing
     /// already holds (the condition is not even evaluated before); without it the wait
     /// returns at the first poll.
     @Test func backoffKeepsTheWaitOffTheRing() {
-        let storage = UnsafeMutableRawPointer.allocate(byteCount: ChannelControl.controlSize, alignment: 128)
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: ChannelLayout.controlSize, alignment: 128)
         defer { storage.deallocate() }
-        storage.initializeMemory(as: UInt8.self, repeating: 0, count: ChannelControl.controlSize)
+        storage.initializeMemory(as: UInt8.self, repeating: 0, count: ChannelLayout.controlSize)
         let control = ChannelControl(payload: storage)
         let quick = control.wait(on: control.notEmpty, strategy: .spin, deadline: .never) { true }
         #expect(quick == .ready)

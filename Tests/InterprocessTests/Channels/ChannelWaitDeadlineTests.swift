@@ -10,8 +10,8 @@ import Testing
     final class Words: @unchecked Sendable {
         let base: UnsafeMutableRawPointer
         init() {
-            base = UnsafeMutableRawPointer.allocate(byteCount: ChannelControl.controlSize, alignment: 128)
-            base.initializeMemory(as: UInt8.self, repeating: 0, count: ChannelControl.controlSize)
+            base = UnsafeMutableRawPointer.allocate(byteCount: ChannelLayout.controlSize, alignment: 128)
+            base.initializeMemory(as: UInt8.self, repeating: 0, count: ChannelLayout.controlSize)
         }
         deinit { base.deallocate() }
         var control: ChannelControl { ChannelControl(payload: base) }

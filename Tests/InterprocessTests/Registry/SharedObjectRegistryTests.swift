@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import Testing
 
-@testable import Interprocess
+@_spi(Layout) @testable import Interprocess
 
 @Suite struct SharedObjectRegistryTests {
     @Test func listShowsACreatedObject() throws {
@@ -20,7 +20,8 @@ import Testing
         #expect(header.capacity == 7)
         #expect(header.payloadSize == 28)
         #expect(header.totalSize == 8192)
-        #expect(header.layoutVersion == 2)
+        #expect(header.layoutVersion == 3)
+        #expect(header.kindLayoutVersion == 1)
         #expect(header.elementType == ElementType(Int32.self))
         #expect(header.creator == ProcessIdentity.current)
         #expect(header.creatorIsAlive)
@@ -85,7 +86,7 @@ import Testing
         let name = uniqueName()
         defer { removeQuietly(name) }
         _ = try SharedArray<Int>(named: name, count: 1, initialValue: 0)
-        try overwrite(backingPath(name), at: 8, value: UInt32(1))
+        try overwrite(backingPath(name), at: HeaderLayout.state, value: UInt32(1))
         let start = Deadline.now
         let info = try SharedObjectRegistry.inspect(named: name)
         #expect(millisecondsSince(start) < 1_000)

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import Interprocess
+@_spi(Layout) @testable import Interprocess
 
 /// Regression tests for inputs the fuzzer (`Fuzz/run.sh`) found: a segment whose shared words
 /// another process overwrote must give a typed error, a timeout or a result — never an endless
@@ -34,7 +34,7 @@ extension HostileSegmentTests {
             named: name, capacity: 4, topology: .multiProducerMultiConsumer, mode: .create)
         defer { try? SharedMemory.remove(named: name) }
         var sender = try ChannelSender<Int>(named: name, mode: .open)
-        let slots = ChannelRing<Int>.geometry(.multiProducerMultiConsumer)
+        let slots = ChannelGeometry.typed(Int.self, topology: .multiProducerMultiConsumer, capacity: 4)
         // Slot 0's sequence: far ahead of both positions (0).
         receiver.segment.bytes.storeBytes(of: UInt64(1000), toByteOffset: slots.slotsOffset, as: UInt64.self)
         #expect(try receiver.tryReceive() == nil)
@@ -50,9 +50,9 @@ extension HostileSegmentTests {
         let name = uniqueName("bytes")
         let receiver = try ByteChannelReceiver(named: name, bufferSize: 1024, maximumMessageSize: 100, mode: .create)
         defer { try? SharedMemory.remove(named: name) }
-        // head (consumer index, payload offset 128) far beyond tail (0), before the sender
-        // opens and caches it.
-        receiver.ring.segment.bytes.storeBytes(of: UInt64(1) << 40, toByteOffset: 128, as: UInt64.self)
+        // head (the consumer index) far beyond tail (0), before the sender opens and caches it.
+        receiver.ring.segment.bytes.storeBytes(
+            of: UInt64(1) << 40, toByteOffset: ChannelLayout.consumerIndex, as: UInt64.self)
         var sender = try ByteChannelSender(named: name, mode: .open)
         #expect(try sender.send([1, 2, 3], timeout: .milliseconds(10)) == false)
         _ = consume receiver
@@ -66,8 +66,8 @@ extension HostileSegmentTests {
         let name = uniqueName("waiters")
         var receiver = try ByteChannelReceiver(named: name, bufferSize: 1024, maximumMessageSize: 100, mode: .create)
         defer { try? SharedMemory.remove(named: name) }
-        // notEmpty.waiters: payload offset 256 + 4.
-        receiver.ring.segment.bytes.storeBytes(of: UInt32.max, toByteOffset: 260, as: UInt32.self)
+        receiver.ring.segment.bytes.storeBytes(
+            of: UInt32.max, toByteOffset: ChannelLayout.notEmpty + ChannelLayout.wakeWaiters, as: UInt32.self)
         receiver.waitStrategy = .block
         #expect(try receiver.receive(timeout: .milliseconds(10)) == nil)
     }
@@ -81,9 +81,9 @@ extension HostileSegmentTests {
         let segment = try SharedMemory(named: name, mode: .create, size: 64)
         defer { try? segment.remove() }
         let header = SegmentHeader(base: segment.mapping)
-        segment.mapping.storeBytes(of: UInt64(100), toByteOffset: SegmentHeader.Offset.totalSize, as: UInt64.self)
+        segment.mapping.storeBytes(of: UInt64(100), toByteOffset: HeaderLayout.totalSize, as: UInt64.self)
         segment.mapping.storeBytes(
-            of: header.computeChecksum(), toByteOffset: SegmentHeader.Offset.checksum, as: UInt64.self)
+            of: header.computeChecksum(), toByteOffset: HeaderLayout.checksum, as: UInt64.self)
         do {
             _ = try SharedMemory(named: name, mode: .open, size: nil, timeout: .zero)
             Issue.record("a header with total size 100 was accepted")

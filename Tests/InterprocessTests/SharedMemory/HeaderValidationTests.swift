@@ -2,12 +2,12 @@ import Foundation
 import Glibc
 import Testing
 
-@testable import Interprocess
+@_spi(Layout) @testable import Interprocess
 
 /// Openers must turn every damaged or foreign header into its own typed error, never a crash.
 @Suite struct HeaderValidationTests {
     /// Reads the first `count` bytes of the file at `path`.
-    func fileBytes(_ path: String, count: Int = 4096) throws -> [UInt8] {
+    func fileBytes(_ path: String, count: Int = HeaderLayout.size) throws -> [UInt8] {
         let handle = try #require(FileHandle(forReadingAtPath: path))
         defer { try? handle.close() }
         return Array(try #require(try handle.read(upToCount: count)))
@@ -19,12 +19,12 @@ import Testing
         let fd = open(path, O_RDWR | O_CLOEXEC)
         try #require(fd >= 0)
         defer { close(fd) }
-        let mapping = try #require(mmap(nil, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0))
+        let mapping = try #require(mmap(nil, HeaderLayout.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0))
         try #require(mapping != MAP_FAILED)
-        defer { munmap(mapping, 4096) }
+        defer { munmap(mapping, HeaderLayout.size) }
         body(mapping)
-        let header = SegmentHeader(base: mapping)
-        mapping.storeBytes(of: header.computeChecksum(), toByteOffset: SegmentHeader.Offset.checksum, as: UInt64.self)
+        let checksum = HeaderLayout.checksum(of: UnsafeRawBufferPointer(start: mapping, count: HeaderLayout.size))
+        mapping.storeBytes(of: checksum, toByteOffset: HeaderLayout.checksum, as: UInt64.self)
     }
 
     /// Creates an array of 4 `Int`s (total size 8192) and returns its name and path.
@@ -34,7 +34,29 @@ import Testing
         return (name, backingPath(name))
     }
 
+    /// The on-disk layout, in numbers: the one place they are written out. Every other test
+    /// (and the library) names them through `HeaderLayout`, which this pins.
     @Test func layoutIsPinned() throws {
+        let named: [(Int, Int, String)] = [
+            (HeaderLayout.magic, 0, "magic"), (HeaderLayout.state, 8, "state"), (HeaderLayout.version, 12, "version"),
+            (HeaderLayout.headerSize, 16, "header size"), (HeaderLayout.kind, 20, "kind"),
+            (HeaderLayout.totalSize, 24, "total size"), (HeaderLayout.payloadSize, 32, "payload size"),
+            (HeaderLayout.capacity, 40, "capacity"), (HeaderLayout.creatorPID, 48, "creator pid"),
+            (HeaderLayout.flags, 52, "flags"), (HeaderLayout.creatorStart, 56, "creator start"),
+            (HeaderLayout.creationTime, 64, "creation time"), (HeaderLayout.elementSize, 72, "element size"),
+            (HeaderLayout.elementStride, 76, "element stride"), (HeaderLayout.elementAlignment, 80, "alignment"),
+            (HeaderLayout.elementNameLength, 84, "name length"), (HeaderLayout.elementName, 88, "name"),
+            (HeaderLayout.kindParameters, 152, "kind parameters"),
+            (HeaderLayout.kindLayoutVersion, 184, "kind layout version"), (HeaderLayout.checksum, 192, "checksum"),
+            (HeaderLayout.checksummedBytes, 192, "checksummed bytes"), (HeaderLayout.senderRoleByte, 1024, "sender role"),
+            (HeaderLayout.receiverRoleByte, 1025, "receiver role"), (HeaderLayout.removalByte, 1026, "removal"),
+            (HeaderLayout.participantTable, 1088, "participant table"),
+            (HeaderLayout.participantSlotSize, 64, "slot size"), (HeaderLayout.participantSlotCount, 47, "slots"),
+            (HeaderLayout.size, 4096, "header"),
+        ]
+        for (constant, pinned, label) in named { #expect(constant == pinned, "\(label)") }
+        #expect(ObjectLocks.headerRange == (1024, 4096 - 1024))
+
         let (name, path) = try makeArray()
         defer { removeQuietly(name) }
         let bytes = try fileBytes(path)
@@ -43,7 +65,7 @@ import Testing
         }
         #expect(Array(bytes[0..<8]) == Array("IPCSEG".utf8) + [0, 1])
         #expect(load(8, as: UInt32.self) == 2, "state ready")
-        #expect(load(12, as: UInt32.self) == 2, "layout version")
+        #expect(load(12, as: UInt32.self) == 3, "layout version")
         #expect(load(16, as: UInt32.self) == 4096, "header size")
         #expect(load(20, as: UInt32.self) == ObjectKind.array.rawValue)
         #expect(load(24, as: UInt64.self) == 8192, "total size")
@@ -56,8 +78,10 @@ import Testing
         #expect(load(72, as: UInt32.self) == 8 && load(76, as: UInt32.self) == 8 && load(80, as: UInt32.self) == 8)
         #expect(load(84, as: UInt32.self) == UInt32("Swift.Int".utf8.count))
         #expect(Array(bytes[88..<97]) == Array("Swift.Int".utf8))
-        #expect(bytes[97..<152].allSatisfy { $0 == 0 })
-        #expect(bytes[192..<1088].allSatisfy { $0 == 0 }, "reserved bytes")
+        #expect(bytes[97..<184].allSatisfy { $0 == 0 }, "name padding, no kind parameters")
+        #expect(load(184, as: UInt32.self) == 1, "the array's layout version")
+        #expect(load(188, as: UInt32.self) == 0, "reserved")
+        #expect(bytes[200..<1088].allSatisfy { $0 == 0 }, "reserved bytes")
         // Participant slot 0: the creator's registration as an opener, already ended (the array
         // was released), so its state is free while the fields it wrote remain.
         #expect(load(1088, as: UInt32.self) == 0, "slot 0 free again")
@@ -69,10 +93,71 @@ import Testing
         #expect(stat(path, &st) == 0 && st.st_size == 8192)
     }
 
+    /// Every kind's payload layout version, pinned: a change of a kind's payload bumps it here.
+    @Test func kindLayoutVersionsArePinned() {
+        for kind in [ObjectKind.segment, .mutex, .condition, .semaphore, .event, .array, .channel, .byteChannel] {
+            #expect(kind.layoutVersion == 1, "\(kind)")
+        }
+        #expect(ObjectKind(rawValue: 999).layoutVersion == 0)
+    }
+
+    /// An object whose kind's payload layout another build wrote (checksum recomputed, the header
+    /// otherwise valid) is refused with both versions named; inspection still shows it.
+    @Test(arguments: [UInt32(0), 2, .max])
+    func otherKindLayoutVersionIsUnsupported(version: UInt32) throws {
+        let (name, path) = try makeArray()
+        defer { removeQuietly(name) }
+        try rewriteHeader(path) { $0.storeBytes(of: version, toByteOffset: HeaderLayout.kindLayoutVersion, as: UInt32.self) }
+        let expected = SharedMemoryError.unsupportedKindLayoutVersion(
+            name: name, kind: .array, found: version, supported: ObjectKind.array.layoutVersion)
+        #expect(sharedMemoryError { _ = try SharedArray<Int>(named: name) } == expected)
+        #expect(expected.description.contains("array of layout version \(version)"))
+        #expect(expected.description.contains("array layout version 1"))
+        // Raw access to an object of any kind does not interpret the payload.
+        #expect(try SharedMemory(existing: name).kind == .array)
+        guard case .success(let header) = try SharedObjectRegistry.inspect(named: name).header else {
+            Issue.record("inspect refused the header")
+            return
+        }
+        #expect(header.kindLayoutVersion == version)
+    }
+
+    /// The same for channels, whose ring is what a kind version protects: sender and receiver
+    /// refuse it as a segment error.
+    @Test(arguments: [ObjectKind.channel, .byteChannel])
+    func channelOfAnotherLayoutVersionIsRefused(kind: ObjectKind) throws {
+        let name = uniqueName()
+        defer { removeQuietly(name) }
+        if kind == .channel {
+            try ChannelReceiver<Int>.createChannel(named: name, capacity: 4)
+        } else {
+            try ByteChannelReceiver.createChannel(named: name, bufferSize: 256, maximumMessageSize: 16)
+        }
+        try rewriteHeader(backingPath(name)) {
+            $0.storeBytes(of: UInt32(7), toByteOffset: HeaderLayout.kindLayoutVersion, as: UInt32.self)
+        }
+        let expected = ChannelError.segment(
+            .unsupportedKindLayoutVersion(name: name, kind: kind, found: 7, supported: kind.layoutVersion))
+        #expect(throws: expected) {
+            if kind == .channel {
+                _ = try ChannelSender<Int>(named: name, mode: .open)
+            } else {
+                _ = try ByteChannelSender(named: name, mode: .open)
+            }
+        }
+        #expect(throws: expected) {
+            if kind == .channel {
+                _ = try ChannelReceiver<Int>(named: name, mode: .open)
+            } else {
+                _ = try ByteChannelReceiver(named: name, mode: .open)
+            }
+        }
+    }
+
     @Test func overwrittenMagicIsBadMagic() throws {
         let (name, path) = try makeArray()
         defer { removeQuietly(name) }
-        try overwrite(path, at: 0, with: Array("garbage!".utf8))
+        try overwrite(path, at: HeaderLayout.magic, with: Array("garbage!".utf8))
         #expect(sharedMemoryError { _ = try SharedArray<Int>(named: name) } == .badMagic(name: name))
         #expect(sharedMemoryError { _ = try SharedMemory(named: name, mode: .open, size: nil) } == .badMagic(name: name))
     }
@@ -88,27 +173,35 @@ import Testing
         #expect(try fileBytes(backingPath(name), count: 16) == [UInt8](repeating: 0xAB, count: 16))
     }
 
-    @Test(arguments: [UInt32(0), 1, 3, 99, .max])
+    @Test(arguments: [UInt32(0), 1, 2, 4, 99, .max])
     func otherVersionIsUnsupported(version: UInt32) throws {
         let (name, path) = try makeArray()
         defer { removeQuietly(name) }
-        try overwrite(path, at: 12, value: version)
+        try overwrite(path, at: HeaderLayout.version, value: version)
         #expect(
             sharedMemoryError { _ = try SharedArray<Int>(named: name) }
-                == .unsupportedVersion(name: name, found: version, supported: 2))
+                == .unsupportedVersion(name: name, found: version, supported: 3))
     }
 
     /// Checksummed fields changed without updating the checksum.
     static let checksummedEdits: [(Int, UInt64)] = [
-        (20, UInt64(ObjectKind.mutex.rawValue)), (24, 1 << 40), (32, 4096), (40, 5), (40, .max), (48, 1), (88, 0x41),
-        (160, 1), (184, 0),
+        (HeaderLayout.kind, UInt64(ObjectKind.mutex.rawValue)), (HeaderLayout.totalSize, 1 << 40),
+        (HeaderLayout.payloadSize, 4096), (HeaderLayout.capacity, 5), (HeaderLayout.capacity, .max),
+        (HeaderLayout.creatorPID, 1), (HeaderLayout.elementName, 0x41), (HeaderLayout.kindParameters + 8, 1),
+        (HeaderLayout.kindLayoutVersion, 2), (HeaderLayout.checksum, 0),
+    ]
+
+    /// The checksummed fields that are 32 bits wide (the others are written as 64 bits).
+    static let narrowFields: Set<Int> = [
+        HeaderLayout.kind, HeaderLayout.creatorPID, HeaderLayout.elementName, HeaderLayout.kindParameters + 8,
+        HeaderLayout.kindLayoutVersion,
     ]
 
     @Test(arguments: checksummedEdits)
     func changedChecksummedFieldIsCorruptHeader(offset: Int, value: UInt64) throws {
         let (name, path) = try makeArray()
         defer { removeQuietly(name) }
-        if offset == 20 || offset == 48 || offset == 88 || offset == 160 {
+        if Self.narrowFields.contains(offset) {
             try overwrite(path, at: offset, value: UInt32(truncatingIfNeeded: value))
         } else {
             try overwrite(path, at: offset, value: value)
@@ -122,13 +215,14 @@ import Testing
         let (name, path) = try makeArray()
         defer { removeQuietly(name) }
         let edits: [(String, (UnsafeMutableRawPointer) -> Void)] = [
-            ("header size", { $0.storeBytes(of: UInt32(512), toByteOffset: 16, as: UInt32.self) }),
-            ("sizes out of range", { $0.storeBytes(of: UInt64(1 << 20), toByteOffset: 32, as: UInt64.self) }),
-            ("sizes out of range", { $0.storeBytes(of: UInt64.max, toByteOffset: 24, as: UInt64.self) }),
-            ("element name length", { $0.storeBytes(of: UInt32(65), toByteOffset: 84, as: UInt32.self) }),
-            ("payload of", { $0.storeBytes(of: UInt64(1_000), toByteOffset: 40, as: UInt64.self) }),
+            ("header size", { $0.storeBytes(of: UInt32(512), toByteOffset: HeaderLayout.headerSize, as: UInt32.self) }),
+            ("sizes out of range", { $0.storeBytes(of: UInt64(1 << 20), toByteOffset: HeaderLayout.payloadSize, as: UInt64.self) }),
+            ("sizes out of range", { $0.storeBytes(of: UInt64.max, toByteOffset: HeaderLayout.totalSize, as: UInt64.self) }),
+            ("element name length", { $0.storeBytes(of: UInt32(65), toByteOffset: HeaderLayout.elementNameLength, as: UInt32.self) }),
+            ("payload of", { $0.storeBytes(of: UInt64(1_000), toByteOffset: HeaderLayout.capacity, as: UInt64.self) }),
         ]
-        let original = try fileBytes(path, count: 192)
+        // The checksummed fields and the checksum.
+        let original = try fileBytes(path, count: HeaderLayout.checksum + 8)
         for (fragment, edit) in edits {
             try overwrite(path, at: 0, with: original)
             try rewriteHeader(path, edit)
@@ -151,7 +245,7 @@ import Testing
         let name = uniqueName()
         defer { removeQuietly(name) }
         _ = try ProcessMutex(named: name, mode: .create)
-        try rewriteHeader(backingPath(name)) { $0.storeBytes(of: UInt64(8), toByteOffset: 32, as: UInt64.self) }
+        try rewriteHeader(backingPath(name)) { $0.storeBytes(of: UInt64(8), toByteOffset: HeaderLayout.payloadSize, as: UInt64.self) }
         let error = sharedMemoryError { _ = try ProcessMutex(named: name, mode: .open) }
         guard case let .corruptHeader(_, detail)? = error else {
             Issue.record("expected corruptHeader, got \(String(describing: error))")
@@ -163,7 +257,7 @@ import Testing
     @Test func totalSizeBeyondTheFileIsTruncated() throws {
         let (name, path) = try makeArray()
         defer { removeQuietly(name) }
-        try rewriteHeader(path) { $0.storeBytes(of: UInt64(3 * 4096), toByteOffset: 24, as: UInt64.self) }
+        try rewriteHeader(path) { $0.storeBytes(of: UInt64(3 * 4096), toByteOffset: HeaderLayout.totalSize, as: UInt64.self) }
         #expect(
             sharedMemoryError { _ = try SharedArray<Int>(named: name) }
                 == .truncated(name: name, expectedBytes: 3 * 4096, actualBytes: 8192))
@@ -220,7 +314,7 @@ import Testing
     @Test func unknownKindIsReportedNotTrapped() throws {
         let (name, path) = try makeArray()
         defer { removeQuietly(name) }
-        try rewriteHeader(path) { $0.storeBytes(of: UInt32(999), toByteOffset: 20, as: UInt32.self) }
+        try rewriteHeader(path) { $0.storeBytes(of: UInt32(999), toByteOffset: HeaderLayout.kind, as: UInt32.self) }
         #expect(
             sharedMemoryError { _ = try SharedArray<Int>(named: name) }
                 == .kindMismatch(name: name, expected: .array, found: ObjectKind(rawValue: 999)))
@@ -231,7 +325,7 @@ import Testing
         let (name, path) = try makeArray()
         defer { removeQuietly(name) }
         // The checksum excludes the state word: only the state changes.
-        try overwrite(path, at: 8, value: UInt32(1))
+        try overwrite(path, at: HeaderLayout.state, value: UInt32(1))
         let start = Deadline.now
         #expect(
             sharedMemoryError { _ = try SharedArray<Int>(named: name, timeout: .milliseconds(100)) }
@@ -248,7 +342,7 @@ import Testing
     @Test func uninitializedStateAlsoWaits() throws {
         let (name, path) = try makeArray()
         defer { removeQuietly(name) }
-        try overwrite(path, at: 8, value: UInt32(0))
+        try overwrite(path, at: HeaderLayout.state, value: UInt32(0))
         #expect(
             sharedMemoryError { _ = try SharedArray<Int>(named: name, timeout: .milliseconds(30)) }
                 == .stillInitializing(name: name))
@@ -257,10 +351,10 @@ import Testing
     @Test func openerWaitsUntilTheCreatorMarksReady() throws {
         let (name, path) = try makeArray()
         defer { removeQuietly(name) }
-        try overwrite(path, at: 8, value: UInt32(1))
+        try overwrite(path, at: HeaderLayout.state, value: UInt32(1))
         let finisher = TestThread {
             usleep(50_000)
-            try? overwrite(path, at: 8, value: UInt32(2))
+            try? overwrite(path, at: HeaderLayout.state, value: UInt32(2))
         }
         defer { finisher.join() }
         let start = Deadline.now
@@ -273,8 +367,8 @@ import Testing
         let (name, path) = try makeArray()
         defer { removeQuietly(name) }
         let me = ProcessIdentity.current
-        try overwrite(path, at: 8, value: UInt32(1))
-        try overwrite(path, at: 56, value: me.startTime + 1)
+        try overwrite(path, at: HeaderLayout.state, value: UInt32(1))
+        try overwrite(path, at: HeaderLayout.creatorStart, value: me.startTime + 1)
         let start = Deadline.now
         #expect(
             sharedMemoryError { _ = try SharedArray<Int>(named: name, timeout: .seconds(10)) }
@@ -292,9 +386,9 @@ import Testing
 
         let (name, path) = try makeArray()
         defer { removeQuietly(name) }
-        try overwrite(path, at: 8, value: UInt32(1))
-        try overwrite(path, at: 48, value: pid)
-        try overwrite(path, at: 56, value: UInt64(0))
+        try overwrite(path, at: HeaderLayout.state, value: UInt32(1))
+        try overwrite(path, at: HeaderLayout.creatorPID, value: pid)
+        try overwrite(path, at: HeaderLayout.creatorStart, value: UInt64(0))
         #expect(
             sharedMemoryError { _ = try SharedArray<Int>(named: name, timeout: .seconds(10)) }
                 == .creatorDiedDuringInitialization(name: name, creator: ProcessIdentity(pid: pid, startTime: 0)))
@@ -306,7 +400,7 @@ import Testing
     func poisonedOrUnknownStateIsCorruptHeader(state: UInt32, fragment: String) throws {
         let (name, path) = try makeArray()
         defer { removeQuietly(name) }
-        try overwrite(path, at: 8, value: state)
+        try overwrite(path, at: HeaderLayout.state, value: state)
         let error = sharedMemoryError { _ = try SharedArray<Int>(named: name, timeout: .seconds(10)) }
         guard case let .corruptHeader(_, detail)? = error else {
             Issue.record("expected corruptHeader, got \(String(describing: error))")

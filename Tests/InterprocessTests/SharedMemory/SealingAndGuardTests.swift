@@ -3,7 +3,7 @@ import Glibc
 import SystemPackage
 import Testing
 
-@_spi(Testing) @testable import Interprocess
+@_spi(Testing) @_spi(Layout) @testable import Interprocess
 
 /// Sealed anonymous segments, descriptor passing, sparse files and the SIGBUS guard, in this
 /// process (the multi-process versions are in MultiProcessTests/TruncationTests.swift).
@@ -35,7 +35,7 @@ import Testing
         let other = try reopen(segment.fileDescriptor.rawValue)
         defer { close(other) }
         #expect(truncateErrno(other, to: 0) == EPERM, "shrinking is refused")
-        #expect(truncateErrno(other, to: 4096) == EPERM, "shrinking to the header is refused")
+        #expect(truncateErrno(other, to: HeaderLayout.size) == EPERM, "shrinking to the header is refused")
         #expect(truncateErrno(other, to: 1 << 20) == EPERM, "growing is refused")
         #expect(cipc_add_seals(other, 0x0008) == -EPERM, "no seal can be added (F_SEAL_WRITE)")
         var byte: UInt8 = 0x5A

@@ -1,7 +1,7 @@
 import Glibc
 import Testing
 
-@testable import Interprocess
+@_spi(Layout) @testable import Interprocess
 
 @Suite struct ProcessEventTests {
     @Test func manualEventReleasesAllWaitersAndStaysSet() throws {
@@ -95,8 +95,8 @@ import Testing
         let name = uniqueName()
         defer { removeQuietly(name) }
         _ = try ProcessEvent(named: name, mode: .create)
-        // The mode word is payload (after the 4096-byte header), not checksummed header.
-        try overwrite(backingPath(name), at: 4096 + 8, value: UInt32(7))
+        // The mode word is payload (after the header), not checksummed header.
+        try overwrite(backingPath(name), at: HeaderLayout.size + 8, value: UInt32(7))
         let error = sharedMemoryError { _ = try ProcessEvent(named: name, resetMode: nil) }
         guard case let .corruptHeader(reported, detail)? = error else {
             Issue.record("expected corruptHeader, got \(String(describing: error))")
