@@ -6,7 +6,7 @@
   `Platform` only.
 
 Type names are collected from the declarations (`struct`, `class`, `enum`, `protocol`,
-`actor`, `typealias`) at any nesting depth in each layer's files; a use is any occurrence of the
+`actor`, `typealias`) at the top level of each layer's files; a use is any occurrence of the
 name as a whole word outside comments and string literals. Exits non-zero with one line per
 violation.
 """
@@ -21,7 +21,12 @@ LAYERS = ["Platform", "SharedMemory", "Synchronization", "Collections", "Channel
 SIDE_LAYERS = {"ThreadPool": ["Platform"]}
 LOW_LEVEL_IMPORTS = {"Glibc", "Foundation", "CInterprocess", "Darwin", "Musl"}
 
-DECLARATION = re.compile(r"\b(?:struct|class|enum|protocol|actor|typealias)\s+([A-Z_][A-Za-z0-9_]*)")
+# Top-level declarations only: nested types are reached through their outer type's name, and
+# nested names (`Iterator`, `Failure`, `Offset`) repeat across layers.
+DECLARATION = re.compile(
+    r"^(?:@[A-Za-z_]+(?:\([^)]*\))?\s+)*(?:(?:public|package|internal|fileprivate|private|final|indirect)\s+)*"
+    r"(?:struct|class|enum|protocol|actor|typealias)\s+([A-Z_][A-Za-z0-9_]*)",
+    re.M)
 
 
 def strip(source: str) -> str:
