@@ -19,6 +19,7 @@ import Interprocess
 /// child's standard input.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "bench",
         abstract: "Measure IPC latency and throughput between two processes on this machine.",
         discussion: """
             Scenarios: \(BenchScenario.allCases.map(\.rawValue).joined(separator: ", ")). \
@@ -50,7 +51,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Seconds each stream runs (default 2).")
     var seconds: Double?
 
-    @Flag(help: "Print the results as JSON.")
+    @Flag(help: "Print the results as JSON (the result: an object with the keys \"machine\", \"settings\", \"rows\" and \"gaps\").")
     var json = false
 
     /// Set when the tool starts itself as the pong / receiver side.
@@ -147,10 +148,7 @@ struct Bench: ParsableCommand {
                 capacity64: 256, capacity1MiB: LargeMessage.capacity),
             rows: ordered, gaps: BenchScenario.gaps(workloads: plan.workloads))
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let data = try encoder.encode(report)
-            Terminal.line(String(decoding: data, as: UTF8.self))
+            try JSONEnvelope.print(report, for: Self.self)
         } else {
             for line in report.tableLines() { Terminal.line(line) }
         }

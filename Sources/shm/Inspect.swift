@@ -5,6 +5,7 @@ import Interprocess
 /// `shm inspect NAME`: every header field of one object.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "inspect",
         abstract: "Show every header field of a shared-memory object.",
         discussion: """
             Reads the object without modifying it or waiting for it. An object whose header \
@@ -15,7 +16,7 @@ struct Inspect: ParsableCommand {
     @Argument(help: "The object's name (without the file prefix).")
     var name: String
 
-    @Flag(help: "Print JSON.")
+    @Flag(help: "Print JSON (the result: the object, as one entry of `shm ls --json`).")
     var json = false
 
     func run() throws {
@@ -26,7 +27,7 @@ struct Inspect: ParsableCommand {
         }
 
         if json {
-            Terminal.line(try ObjectReport.json(ObjectReport(info)))
+            try JSONEnvelope.print(ObjectReport(info), for: Self.self)
         } else {
             var rows: [[String]] = [
                 ["name:", info.name],

@@ -1,7 +1,8 @@
 import Foundation
 import Interprocess
 
-/// One object as `shm ls --json` and `shm inspect --json` print it.
+/// One object as `shm ls --json` (each of `result.objects`) and `shm inspect --json` (`result`)
+/// print it.
 ///
 /// The keys are stable: every key is always present (`null` when not applicable) and the
 /// encoder sorts them. Exactly one of `header` and `error` is `null`.
@@ -177,13 +178,6 @@ struct ObjectReport: Encodable {
             header = nil
             error = e.description
         }
-    }
-
-    /// `value` as pretty-printed JSON with sorted keys.
-    static func json<T: Encodable>(_ value: T) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 }
 
