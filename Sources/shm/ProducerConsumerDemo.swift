@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Interprocess
 
-/// `shm demo producer-consumer`: the seed's producer/consumer, with the consumer blocking on a
+/// `shm demo producer-consumer`: the producer-consumer scenario, with the consumer blocking on a
 /// condition instead of polling.
 ///
 /// The tool creates a shared array of integers set to -1, a mutex and a condition under a

@@ -44,7 +44,7 @@ public struct InterprocessPeer: PoolPeer {
     public func cpuBound() -> Double {
         withPool { pool in
             let s = timed {
-                for i in 0..<64 { try! pool.execute { cpuTask(seed: UInt64(i)) } }
+                for i in 0..<64 { try! pool.execute { cpuTask(index: UInt64(i)) } }
                 try! pool.waitUntilIdle()
             }
             expectCompleted(64, name)
@@ -142,7 +142,7 @@ public struct DispatchPeer: PoolPeer {
         let queue = DispatchQueue.global()
         let group = DispatchGroup()
         let s = timed {
-            for i in 0..<64 { queue.async(group: group) { cpuTask(seed: UInt64(i)) } }
+            for i in 0..<64 { queue.async(group: group) { cpuTask(index: UInt64(i)) } }
             group.wait()
         }
         expectCompleted(64, name)
@@ -218,7 +218,7 @@ public struct NIOPeer: PoolPeer {
         return samples
     }
 
-    public func cpuBound() -> Double { run(64) { cpuTask(seed: UInt64($0)) } }
+    public func cpuBound() -> Double { run(64) { cpuTask(index: UInt64($0)) } }
     public func parallelFor(_ data: SqrtData) -> Double { run(SqrtData.chunks) { data.chunkTask($0) } }
     public func blocking() -> Double { run(200) { _ in sleepTask() } }
 }
@@ -276,7 +276,7 @@ public struct TaskGroupPeer: PoolPeer {
         return samples
     }
 
-    public func cpuBound() -> Double { group(64) { cpuTask(seed: UInt64($0)) } }
+    public func cpuBound() -> Double { group(64) { cpuTask(index: UInt64($0)) } }
     public func parallelFor(_ data: SqrtData) -> Double { group(SqrtData.chunks) { data.chunkTask($0) } }
     public func blocking() -> Double { group(200) { _ in sleepTask() } }
 }

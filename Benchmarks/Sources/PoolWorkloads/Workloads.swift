@@ -13,10 +13,10 @@ public func tinyTask() {
     completedTasks.add(1, ordering: .relaxed)
 }
 
-/// W3's ~5 ms of integer arithmetic.
+/// W3's ~5 ms of integer arithmetic, starting from the task's index.
 @inline(never)
-public func cpuTask(seed: UInt64) {
-    var x = seed &+ 1
+public func cpuTask(index: UInt64) {
+    var x = index &+ 1
     for _ in 0..<2_700_000 {
         x = x &* 6364136223846793005 &+ 1442695040888963407
         x ^= x >> 33

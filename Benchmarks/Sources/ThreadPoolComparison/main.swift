@@ -60,7 +60,7 @@ let data = SqrtData()
 var seqW3: [Double] = []
 var seqW4: [Double] = []
 for _ in 0..<reps {
-    seqW3.append(timed { for i in 0..<64 { cpuTask(seed: UInt64(i)) } })
+    seqW3.append(timed { for i in 0..<64 { cpuTask(index: UInt64(i)) } })
     expectCompleted(64, "sequential W3")
     seqW4.append(timed { for c in 0..<SqrtData.chunks { data.chunkTask(c) } })
     expectCompleted(SqrtData.chunks, "sequential W4")
