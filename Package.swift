@@ -35,10 +35,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // What the test peer and the multi-process tests share: the test messages and the
+        // peer's options; not a product.
+        .target(
+            name: "InterprocessTestSupport",
+            dependencies: ["Interprocess"]
+        ),
         // Started by the multi-process tests as a real child process; not a product.
         .executableTarget(
             name: "InterprocessTestPeer",
-            dependencies: ["Interprocess"]
+            dependencies: ["Interprocess", "InterprocessTestSupport"]
         ),
         // The fault-injection suite: `swift run -c release InterprocessFaultInjection`; not a product.
         .executableTarget(
@@ -51,7 +57,9 @@ let package = Package(
         ),
         .testTarget(
             name: "MultiProcessTests",
-            dependencies: ["Interprocess", "InterprocessTestPeer", "InterprocessFaultInjection"]
+            // The two executables so they are built next to the test bundle, which starts them
+            // as child processes (it imports neither).
+            dependencies: ["Interprocess", "InterprocessTestSupport", "InterprocessTestPeer", "InterprocessFaultInjection"]
         ),
         .testTarget(
             name: "shmTests",
