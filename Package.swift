@@ -28,10 +28,18 @@ let package = Package(
                 .define("ENABLE_MOCKING", .when(configuration: .debug)),
             ]
         ),
+        // The benchmark harness `shm bench` runs, and the scenario definitions (names, sizes,
+        // counts, message types in `Scenarios/`) every benchmark shares: the Benchmarks package
+        // compiles that folder as its `BenchmarkScenarios` target. Not a product.
+        .target(
+            name: "InterprocessBenchmarkKit",
+            dependencies: ["Interprocess"]
+        ),
         .executableTarget(
             name: "shm",
             dependencies: [
                 "Interprocess",
+                "InterprocessBenchmarkKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Interprocess
+import InterprocessBenchmarkKit
 
 /// `shm demo producer-consumer`: the producer-consumer scenario, with the consumer blocking on a
 /// condition instead of polling.
@@ -103,7 +104,7 @@ struct ProducerConsumerDemo: ParsableCommand {
     private var overallTimeout: Double { Double(count) * writingTime + settings.itemTimeout + 10 }
 
     private func runProcesses(_ objects: DemoObjects, cleanup: InterruptCleanup) throws -> String {
-        let executable = Self.executableURL()
+        let executable = ChildProcesses.currentExecutable()
         let exited = DispatchSemaphore(value: 0)
         var started: [Process] = []
         let children = try DemoRole.allCases.map { role in
@@ -118,7 +119,7 @@ struct ProducerConsumerDemo: ParsableCommand {
             // terminal (or the caller's pipe) as they write them.
             process.terminationHandler = { _ in exited.signal() }
             do { try process.run() } catch {
-                Self.stop(started)
+                ChildProcesses.stop(started)
                 throw DemoFailure(
                     reason: "could not start the \(role) (\(executable.path)): \(error.localizedDescription)")
             }
@@ -139,7 +140,7 @@ struct ProducerConsumerDemo: ParsableCommand {
             }
             // The first child found dead with a failure decides the reason.
             for child in children where !child.process.isRunning {
-                if let problem = Self.problem(of: child.process) {
+                if let problem = ChildProcesses.problem(of: child.process) {
                     failure = "the \(child.role) (pid \(child.process.processIdentifier)) \(problem)"
                     break
                 }
@@ -150,7 +151,7 @@ struct ProducerConsumerDemo: ParsableCommand {
             // A child killed by the interrupt handler is not the demo's failure: let the
             // handler report the interruption and exit.
             cleanup.parkIfInterrupted()
-            Self.stop(children.map(\.process))
+            ChildProcesses.stop(children.map(\.process))
             throw DemoFailure(reason: failure)
         }
         let pids = children.map { "\($0.process.processIdentifier)" }.joined(separator: " and ")
@@ -185,37 +186,6 @@ struct ProducerConsumerDemo: ParsableCommand {
         }
         return "[pid \(ProcessIdentity.current.pid)] Done: the consumer received all \(count) items in order, "
             + "across two threads of one process,"
-    }
-
-    /// Ends `processes`: SIGTERM, then SIGKILL for those still running after a second (a child
-    /// that has not yet restored SIGTERM's default action ignores it), and reaps them.
-    static func stop(_ processes: [Process]) {
-        for process in processes where process.isRunning { process.terminate() }
-        let grace = Deadline.after(.seconds(1))
-        while processes.contains(where: \.isRunning) && !grace.hasPassed { Thread.sleep(forTimeInterval: 0.01) }
-        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        for process in processes { process.waitUntilExit() }
-    }
-
-    /// Why a child failed, or `nil` if it exited with status 0.
-    static func problem(of process: Process) -> String? {
-        switch process.terminationReason {
-        case .exit:
-            return process.terminationStatus == 0 ? nil : "exited with status \(process.terminationStatus)"
-        case .uncaughtSignal:
-            let signal = process.terminationStatus
-            return "was killed by signal \(signal) (\(String(cString: strsignal(signal))))"
-        @unknown default:
-            return "ended (\(process.terminationStatus))"
-        }
-    }
-
-    /// This executable, to start it again as a role.
-    static func executableURL() -> URL {
-        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            return URL(fileURLWithPath: path)
-        }
-        return URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
     }
 }
 
@@ -346,7 +316,7 @@ final class InterruptCleanup: @unchecked Sendable {
                     interrupted = true
                     return self.children
                 }
-                ProducerConsumerDemo.stop(children)
+                ChildProcesses.stop(children)
                 objects.remove()
                 Terminal.error("demo interrupted (signal \(signalNumber)); removed '\(objects.base).*'")
                 exit(128 + signalNumber)
