@@ -193,22 +193,3 @@ struct ChannelDemo: ParsableCommand {
         value >= 1e6 ? String(format: "%.2f M", value / 1e6) : String(format: "%.0f k", value / 1e3)
     }
 }
-
-/// One message of the channel demo: its sequence number and its send time.
-struct DemoMessage: BitwiseCopyable {
-    var sequence: UInt64
-    /// `CLOCK_MONOTONIC` in nanoseconds when the producer sent it.
-    var sentAt: UInt64
-}
-
-/// Creating the demo's channel without taking a role in it.
-enum ChannelSegment {
-    /// Creates the SPSC channel `name` of `DemoMessage`s (failing if it exists), removed with
-    /// its last user; the returned segment keeps it until the roles have opened and closed it.
-    static func create(_ name: String, capacity: Int) throws(ChannelError) -> SharedMemory {
-        // Not a receiver opened and closed: its close would mark the receivers closed, and a
-        // producer that filled the channel before the consumer opened would stop there.
-        try ChannelReceiver<DemoMessage>.createChannel(
-            named: name, capacity: capacity, topology: .singleProducerSingleConsumer, lifetime: .removedWithLastUser)
-    }
-}
