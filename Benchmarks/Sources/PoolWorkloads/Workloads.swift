@@ -1,4 +1,5 @@
 // The thread-pool workloads W1–W5 of BENCHMARKS.md, written once and run against every peer.
+import BenchmarkScenarios
 import Dispatch
 import Glibc
 import Synchronization
@@ -17,7 +18,7 @@ public func tinyTask() {
 @inline(never)
 public func cpuTask(index: UInt64) {
     var x = index &+ 1
-    for _ in 0..<2_700_000 {
+    for _ in 0..<PoolWorkload.cpuTaskRounds {
         x = x &* 6364136223846793005 &+ 1442695040888963407
         x ^= x >> 33
     }
@@ -27,7 +28,7 @@ public func cpuTask(index: UInt64) {
 
 /// W5's 10 ms kernel sleep.
 public func sleepTask() {
-    var request = timespec(tv_sec: 0, tv_nsec: 10_000_000)
+    var request = timespec(tv_sec: 0, tv_nsec: PoolWorkload.blockingSleepNanoseconds)
     var remaining = timespec()
     while nanosleep(&request, &remaining) == -1 && errno == EINTR { request = remaining }
     tinyTask()
@@ -35,8 +36,8 @@ public func sleepTask() {
 
 /// W4's data: 10 000 000 doubles and one partial sum per chunk.
 public final class SqrtData: @unchecked Sendable {
-    public static let count = 10_000_000
-    public static let chunks = 100
+    public static let count = PoolWorkload.parallelForValues
+    public static let chunks = PoolWorkload.parallelForChunks
     public let values: UnsafeMutableBufferPointer<Double>
     public let partials: UnsafeMutableBufferPointer<Double>
 

@@ -4,4 +4,7 @@ package enum ChannelCapacity {
     package static let roundTrip = 256
     /// The ``Message64`` channel of a stream.
     package static let stream = 256
+    /// The channel of the in-process benchmark that sends and receives on one thread (the
+    /// ring never fills: one message is in it at a time).
+    package static let sendReceive = 1024
 }
