@@ -56,7 +56,7 @@ struct Inspect: ParsableCommand {
                     ["live registrations:", Inspect.registrations(info)],
                     [
                         "participant table:",
-                        "\(info.participants.count) of \(Inspect.tableSlots) slots"
+                        "\(info.participants.count) of \(SharedObjectInfo.participantTableSlots) slots"
                             + (info.participantTableIsFull ? " (full: further registrations are counted above, not listed)" : ""),
                     ],
                     ["from Python:", Inspect.pythonHint(info)],
@@ -91,9 +91,6 @@ struct Inspect: ParsableCommand {
         if case .failure(let e) = info.header { throw Terminal.failure(e.description) }
     }
 
-    /// The participant table's size (shown with its use).
-    static let tableSlots = 47
-
     /// `2 openers, 1 sender` / `none`.
     static func registrations(_ info: SharedObjectInfo) -> String {
         let parts = info.liveRegistrations.sorted { $0.key.rawValue < $1.key.rawValue }.map { role, count in
@@ -107,7 +104,7 @@ struct Inspect: ParsableCommand {
         let file = (info.path as NSString).lastPathComponent
         return "SharedMemory(name=\"\(file)\", track=False) on Python 3.13+; before 3.13 call "
             + "resource_tracker.unregister(shm._name, \"shared_memory\") right after attaching, "
-            + "or the object is unlinked when Python exits. The payload starts at byte 4096. "
+            + "or the object is unlinked when Python exits. The payload starts at byte \(SharedObjectInfo.payloadOffset). "
             + "Python holds no lock, so it does not count as a user."
     }
 
