@@ -72,8 +72,9 @@ let package = Package(
         .testTarget(
             name: "shmTests",
             // `shm` so the executable is built next to the test bundle; `Interprocess` to create
-            // the objects the tests then list, inspect and remove through the CLI.
-            dependencies: ["shm", "Interprocess"]
+            // the objects the tests then list, inspect and remove through the CLI; the bench
+            // harness for its plan.
+            dependencies: ["shm", "Interprocess", "InterprocessBenchmarkKit"]
         ),
     ]
 )
