@@ -2,7 +2,7 @@ import SystemPackage
 
 /// A fixed-size array of `Element`s in a named shared-memory segment.
 ///
-/// The shared array of the classic producer-consumer example as a real object: processes create or open it by name, the element
+/// The seed's `SHARED_ARR` as a real object: processes create or open it by name, the element
 /// type and count are recorded at creation and checked on every open, and elements are read and
 /// written in place — no copies, no serialisation.
 ///
@@ -12,7 +12,7 @@ import SystemPackage
 /// ```
 ///
 /// Element accesses are plain loads and stores: protect concurrent writers and readers with a
-/// ``ProcessMutex`` (as `shm demo producer-consumer` does) or use a channel.
+/// ``ProcessMutex`` (as the seed does) or use a channel.
 public final class SharedArray<Element: BitwiseCopyable>: @unchecked Sendable {
     // @unchecked Sendable: immutable after init; element access is the user's to synchronise.
 
