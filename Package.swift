@@ -28,17 +28,31 @@ let package = Package(
                 .define("ENABLE_MOCKING", .when(configuration: .debug)),
             ]
         ),
+        // The benchmark harness `shm bench` runs, and the scenario definitions (names, sizes,
+        // counts, message types in `Scenarios/`) every benchmark shares: the Benchmarks package
+        // compiles that folder as its `BenchmarkScenarios` target. Not a product.
+        .target(
+            name: "InterprocessBenchmarkKit",
+            dependencies: ["Interprocess"]
+        ),
         .executableTarget(
             name: "shm",
             dependencies: [
                 "Interprocess",
+                "InterprocessBenchmarkKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        // What the test peer and the multi-process tests share: the test messages and the
+        // peer's options; not a product.
+        .target(
+            name: "InterprocessTestSupport",
+            dependencies: ["Interprocess"]
         ),
         // Started by the multi-process tests as a real child process; not a product.
         .executableTarget(
             name: "InterprocessTestPeer",
-            dependencies: ["Interprocess"]
+            dependencies: ["Interprocess", "InterprocessTestSupport"]
         ),
         // The fault-injection suite: `swift run -c release InterprocessFaultInjection`; not a product.
         .executableTarget(
@@ -51,13 +65,16 @@ let package = Package(
         ),
         .testTarget(
             name: "MultiProcessTests",
-            dependencies: ["Interprocess", "InterprocessTestPeer", "InterprocessFaultInjection"]
+            // The two executables so they are built next to the test bundle, which starts them
+            // as child processes (it imports neither).
+            dependencies: ["Interprocess", "InterprocessTestSupport", "InterprocessTestPeer", "InterprocessFaultInjection"]
         ),
         .testTarget(
             name: "shmTests",
             // `shm` so the executable is built next to the test bundle; `Interprocess` to create
-            // the objects the tests then list, inspect and remove through the CLI.
-            dependencies: ["shm", "Interprocess"]
+            // the objects the tests then list, inspect and remove through the CLI; the bench
+            // harness for its plan.
+            dependencies: ["shm", "Interprocess", "InterprocessBenchmarkKit"]
         ),
     ]
 )

@@ -11,10 +11,19 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
+        // The scenario definitions every benchmark shares (workload names, sizes, counts, the
+        // message types): a link to the main package's `Sources/InterprocessBenchmarkKit/Scenarios`,
+        // which `shm bench` compiles as part of InterprocessBenchmarkKit (a target that is not a
+        // product, so this package cannot depend on it).
+        .target(
+            name: "BenchmarkScenarios",
+            dependencies: [.product(name: "Interprocess", package: "Interprocess")]
+        ),
         // W1–W5 from BENCHMARKS.md, for our pool and the same-run peers.
         .target(
             name: "PoolWorkloads",
             dependencies: [
+                "BenchmarkScenarios",
                 .product(name: "Interprocess", package: "Interprocess"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -22,12 +31,13 @@ let package = Package(
         // `swift run -c release ThreadPoolComparison`: prints the comparison table.
         .executableTarget(
             name: "ThreadPoolComparison",
-            dependencies: ["PoolWorkloads"]
+            dependencies: ["BenchmarkScenarios", "PoolWorkloads"]
         ),
         // `swift package benchmark`: regression tracking with ordo-one/benchmark.
         .executableTarget(
             name: "ThreadPoolBenchmarks",
             dependencies: [
+                "BenchmarkScenarios",
                 "PoolWorkloads",
                 .product(name: "Interprocess", package: "Interprocess"),
                 .product(name: "Benchmark", package: "benchmark"),
@@ -40,6 +50,7 @@ let package = Package(
         .executableTarget(
             name: "IPCBenchmarks",
             dependencies: [
+                "BenchmarkScenarios",
                 .product(name: "Interprocess", package: "Interprocess"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],

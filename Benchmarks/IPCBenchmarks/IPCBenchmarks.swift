@@ -1,4 +1,5 @@
 import Benchmark
+import BenchmarkScenarios
 import Foundation
 import Interprocess
 
@@ -11,18 +12,12 @@ private func uniqueName(_ label: String) -> String {
     "ipcbench.\(label).\(ProcessInfo.processInfo.processIdentifier).\(UInt32.random(in: 0...UInt32.max))"
 }
 
-/// The 64-byte message of the throughput rows.
-struct Message64: BitwiseCopyable {
-    var sequence: UInt64 = 0
-    var payload: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0)
-}
-
 /// One thread: send then receive, so every message goes through the ring and back to the
 /// caller (isolates the ring's fast path: no waiting, no wake-ups, no cache-line transfer).
 private func sendReceive(_ benchmark: Benchmark, topology: ChannelTopology) throws {
     let name = uniqueName("sendreceive")
     defer { try? SharedMemory.remove(named: name) }
-    var sender = try ChannelSender<UInt64>(named: name, capacity: 1024, topology: topology, mode: .create)
+    var sender = try ChannelSender<UInt64>(named: name, capacity: ChannelCapacity.sendReceive, topology: topology, mode: .create)
     var receiver = try ChannelReceiver<UInt64>(named: name, topology: topology, mode: .open)
     benchmark.startMeasurement()
     for i in benchmark.scaledIterations {
@@ -41,7 +36,7 @@ private func twoThreadStream(_ benchmark: Benchmark, topology: ChannelTopology, 
     defer { try? SharedMemory.remove(named: name) }
     let count = benchmark.scaledIterations.count
     var sender = try ChannelSender<Message64>(
-        named: name, capacity: 256, topology: topology, mode: .create, waitStrategy: strategy)
+        named: name, capacity: ChannelCapacity.stream, topology: topology, mode: .create, waitStrategy: strategy)
     let done = DispatchSemaphore(value: 0)
     let opened = DispatchSemaphore(value: 0)
     let receiverThread = Thread {
@@ -77,8 +72,10 @@ private func twoThreadRoundTrip(_ benchmark: Benchmark, topology: ChannelTopolog
         try? SharedMemory.remove(named: pongName)
     }
     let count = benchmark.scaledIterations.count
-    var ping = try ChannelSender<UInt64>(named: pingName, capacity: 64, topology: topology, mode: .create, waitStrategy: strategy)
-    var pong = try ChannelReceiver<UInt64>(named: pongName, capacity: 64, topology: topology, mode: .create, waitStrategy: strategy)
+    var ping = try ChannelSender<UInt64>(
+        named: pingName, capacity: ChannelCapacity.roundTrip, topology: topology, mode: .create, waitStrategy: strategy)
+    var pong = try ChannelReceiver<UInt64>(
+        named: pongName, capacity: ChannelCapacity.roundTrip, topology: topology, mode: .create, waitStrategy: strategy)
     let opened = DispatchSemaphore(value: 0)
     let done = DispatchSemaphore(value: 0)
     let echo = Thread {

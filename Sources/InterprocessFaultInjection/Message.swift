@@ -14,10 +14,10 @@ struct FaultMessage: BitwiseCopyable {
         self.producer = UInt32(producer)
         self.reserved = 0x5AFE
         self.sequence = UInt64(sequence)
-        let seed = UInt64(producer) << 48 ^ UInt64(sequence)
+        let key = UInt64(producer) << 48 ^ UInt64(sequence)
         body = (
-            FaultMessage.mix(seed &+ 1), FaultMessage.mix(seed &+ 2), FaultMessage.mix(seed &+ 3),
-            FaultMessage.mix(seed &+ 4), FaultMessage.mix(seed &+ 5)
+            FaultMessage.mix(key &+ 1), FaultMessage.mix(key &+ 2), FaultMessage.mix(key &+ 3),
+            FaultMessage.mix(key &+ 4), FaultMessage.mix(key &+ 5)
         )
         checksum = 0
         checksum = computeChecksum()

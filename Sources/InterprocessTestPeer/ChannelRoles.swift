@@ -4,71 +4,12 @@
 // NAME.start (a manual ProcessEvent start gun) and NAME.data (a SharedArray<UInt8> in which
 // consumers mark every message they receive, to prove exactly-once delivery across processes).
 //
-// Messages are `ChannelTestMessage`s: 64 bytes, tagged (producer, sequence), with a checksum
-// over every field, so a torn or half-written message is detected.
+// Messages are `ChannelTestMessage`s (InterprocessTestSupport): 64 bytes, tagged (producer,
+// sequence), with a checksum over every field, so a torn or half-written message is detected.
 
 import Glibc
 import Interprocess
-
-/// A 64-byte test message: who sent it, its sequence number, payload words derived from both,
-/// and a checksum over all of them. The multi-process tests use it too (`@testable import`).
-struct ChannelTestMessage: BitwiseCopyable, Equatable {
-    var producer: UInt64
-    var sequence: UInt64
-    var payload: (UInt64, UInt64, UInt64, UInt64, UInt64)
-    var checksum: UInt64
-
-    static func word(_ producer: UInt64, _ sequence: UInt64, _ i: UInt64) -> UInt64 {
-        (producer &* 0x9E37_79B9_7F4A_7C15) ^ (sequence &* 0xBF58_476D_1CE4_E5B9) ^ (i &* 0x94D0_49BB_1331_11EB)
-    }
-
-    init(producer: UInt64, sequence: UInt64) {
-        self.producer = producer
-        self.sequence = sequence
-        let w = { ChannelTestMessage.word(producer, sequence, $0) }
-        payload = (w(1), w(2), w(3), w(4), w(5))
-        checksum = 0
-        checksum = computedChecksum
-    }
-
-    var computedChecksum: UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for v in [producer, sequence, payload.0, payload.1, payload.2, payload.3, payload.4] {
-            h = (h ^ v) &* 0x0000_0100_0000_01B3
-            h ^= h >> 29
-        }
-        return h
-    }
-
-    /// Whether every field is what its (producer, sequence) implies.
-    var isIntact: Bool { self == ChannelTestMessage(producer: producer, sequence: sequence) }
-
-    static func == (a: Self, b: Self) -> Bool {
-        a.producer == b.producer && a.sequence == b.sequence && a.payload.0 == b.payload.0
-            && a.payload.1 == b.payload.1 && a.payload.2 == b.payload.2 && a.payload.3 == b.payload.3
-            && a.payload.4 == b.payload.4 && a.checksum == b.checksum
-    }
-}
-
-/// A byte-channel test message: producer and sequence (8 bytes each, little-endian), then
-/// `sequence % 37` bytes derived from both, so messages vary in length and a torn or misplaced
-/// one is detected. The multi-process tests use it too (`@testable import`).
-enum ByteTestMessage {
-    static func bytes(producer: UInt64, sequence: UInt64) -> [UInt8] {
-        var result: [UInt8] = []
-        for word in [producer, sequence] { for i in 0..<8 { result.append(UInt8(truncatingIfNeeded: word >> (8 * i))) } }
-        for i in 0..<(sequence % 37) { result.append(UInt8(truncatingIfNeeded: producer &* 31 &+ sequence &+ i)) }
-        return result
-    }
-
-    /// The (producer, sequence) of an intact message, or `nil`.
-    static func parse(_ bytes: [UInt8]) -> (producer: UInt64, sequence: UInt64)? {
-        guard bytes.count >= 16 else { return nil }
-        func word(_ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[at + $1]) << (8 * $1) } }
-        let (producer, sequence) = (word(0), word(8))
-        return bytes == Self.bytes(producer: producer, sequence: sequence) ? (producer, sequence) : nil
-    }
-}
+import InterprocessTestSupport
 
 func topologyArgument(_ text: String) -> ChannelTopology {
     switch text {

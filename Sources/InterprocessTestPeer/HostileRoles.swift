@@ -1,6 +1,6 @@
 // The hostile-neighbour roles of the test peer (see main.swift for the protocol with the parent).
 //
-// Options before the role, consumed by `applyPeerOptions`:
+// Options before the role (`PeerOption` in InterprocessTestSupport), consumed by `applyPeerOptions`:
 //   --shm-directory=DIR   use DIR as the shared-memory directory (INTERPROCESS_SHM_DIRECTORY), so
 //                         directory-wide operations (list, clean) see only one test's objects
 //   --as-user=UID         become user and group UID (no supplementary groups) before the role
@@ -13,6 +13,7 @@
 
 import Glibc
 @_spi(Layout) import Interprocess
+import InterprocessTestSupport
 
 // MARK: - Options
 
@@ -24,16 +25,16 @@ func applyPeerOptions(_ arguments: [String]) -> [String] {
     var arguments = arguments
     while arguments.count > 1, arguments[1].hasPrefix("--") {
         let option = arguments.remove(at: 1)
-        if option.hasPrefix("--shm-directory=") {
-            setenv("INTERPROCESS_SHM_DIRECTORY", String(option.dropFirst("--shm-directory=".count)), 1)
-        } else if option.hasPrefix("--as-user=") {
-            guard let id = UInt32(option.dropFirst("--as-user=".count)) else { fail("bad option \(option)", status: 2) }
+        if option.hasPrefix(PeerOption.shmDirectoryPrefix) {
+            setenv("INTERPROCESS_SHM_DIRECTORY", String(option.dropFirst(PeerOption.shmDirectoryPrefix.count)), 1)
+        } else if option.hasPrefix(PeerOption.asUserPrefix) {
+            guard let id = UInt32(option.dropFirst(PeerOption.asUserPrefix.count)) else { fail("bad option \(option)", status: 2) }
             // As root, setgid and setuid set the real, effective and saved ids alike.
             guard setgroups(0, nil) == 0, setgid(id) == 0, setuid(id) == 0 else {
                 fail("could not become user \(id): errno \(errno)", status: 2)
             }
-        } else if option.hasPrefix("--trust=") {
-            guard let id = UInt32(option.dropFirst("--trust=".count)) else { fail("bad option \(option)", status: 2) }
+        } else if option.hasPrefix(PeerOption.trustPrefix) {
+            guard let id = UInt32(option.dropFirst(PeerOption.trustPrefix.count)) else { fail("bad option \(option)", status: 2) }
             acceptedOwners = .trusting(userIDs: [id])
         } else {
             fail("unknown option \(option)", status: 2)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Interprocess
+import InterprocessBenchmarkKit
 
 /// `shm demo channel`: a producer process streams messages to a consumer process over an SPSC
 /// channel; the consumer checks order and loss and reports the rate and one-way latency.
@@ -83,7 +84,7 @@ struct ChannelDemo: ParsableCommand {
     }
 
     private func runProcesses(_ name: String) throws -> String {
-        let executable = ProducerConsumerDemo.executableURL()
+        let executable = ChildProcesses.currentExecutable()
         let exited = DispatchSemaphore(value: 0)
         var children: [(role: DemoRole, process: Process)] = []
         // The consumer first: the producer may then fill the channel at once.
@@ -96,7 +97,7 @@ struct ChannelDemo: ParsableCommand {
             ]
             process.terminationHandler = { _ in exited.signal() }
             do { try process.run() } catch {
-                ProducerConsumerDemo.stop(children.map(\.process))
+                ChildProcesses.stop(children.map(\.process))
                 throw DemoFailure(reason: "could not start the \(role) (\(executable.path)): \(error.localizedDescription)")
             }
             BenchCleanup.shared.adopt(process)
@@ -116,7 +117,7 @@ struct ChannelDemo: ParsableCommand {
                 break
             }
             for child in children where !child.process.isRunning {
-                if let problem = ProducerConsumerDemo.problem(of: child.process) {
+                if let problem = ChildProcesses.problem(of: child.process) {
                     failure = "the \(child.role) (pid \(child.process.processIdentifier)) \(problem)"
                     break
                 }
@@ -124,7 +125,7 @@ struct ChannelDemo: ParsableCommand {
             if failure != nil { break }
         }
         if let failure {
-            ProducerConsumerDemo.stop(children.map(\.process))
+            ChildProcesses.stop(children.map(\.process))
             throw DemoFailure(reason: failure)
         }
         return "\(producer.processIdentifier) and \(consumer.processIdentifier)"
@@ -190,24 +191,5 @@ struct ChannelDemo: ParsableCommand {
 
     private func rate(_ value: Double) -> String {
         value >= 1e6 ? String(format: "%.2f M", value / 1e6) : String(format: "%.0f k", value / 1e3)
-    }
-}
-
-/// One message of the channel demo: its sequence number and its send time.
-struct DemoMessage: BitwiseCopyable {
-    var sequence: UInt64
-    /// `CLOCK_MONOTONIC` in nanoseconds when the producer sent it.
-    var sentAt: UInt64
-}
-
-/// Creating the demo's channel without taking a role in it.
-enum ChannelSegment {
-    /// Creates the SPSC channel `name` of `DemoMessage`s (failing if it exists), removed with
-    /// its last user; the returned segment keeps it until the roles have opened and closed it.
-    static func create(_ name: String, capacity: Int) throws(ChannelError) -> SharedMemory {
-        // Not a receiver opened and closed: its close would mark the receivers closed, and a
-        // producer that filled the channel before the consumer opened would stop there.
-        try ChannelReceiver<DemoMessage>.createChannel(
-            named: name, capacity: capacity, topology: .singleProducerSingleConsumer, lifetime: .removedWithLastUser)
     }
 }

@@ -5,6 +5,7 @@ import Interprocess
 /// `shm clean`: remove objects no live process uses.
 struct Clean: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "clean",
         abstract: "Remove objects no live process uses.",
         discussion: """
             Removes the objects created to be removed with their last user whose users are all \
@@ -26,7 +27,7 @@ struct Clean: ParsableCommand {
     @Flag(help: "Also remove what is not a usable object of yours: links, FIFOs and other non-regular files, corrupt files, other users' objects (never one a live process holds).")
     var includeDamaged = false
 
-    @Flag(help: "Print JSON.")
+    @Flag(help: "Print JSON (the result: an array of objects with the keys \"name\", \"path\", \"reason\", \"removed\" and \"outcome\").")
     var json = false
 
     struct Report: Encodable {
@@ -54,11 +55,12 @@ struct Clean: ParsableCommand {
             ($0, dryRun ? nil : SharedObjectRegistry.remove($0))
         }
         if json {
-            Terminal.line(try ObjectReport.json(results.map { object, outcome in
+            let reports = results.map { object, outcome in
                 Report(
                     name: object.name, path: object.path, reason: object.reason.description,
                     removed: outcome == .removed, outcome: outcome?.description ?? "would remove")
-            }))
+            }
+            try JSONEnvelope.print(reports, for: Self.self)
             return
         }
         guard !results.isEmpty else {

@@ -5,6 +5,7 @@ import Interprocess
 /// `shm inspect NAME`: every header field of one object.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "inspect",
         abstract: "Show every header field of a shared-memory object.",
         discussion: """
             Reads the object without modifying it or waiting for it. An object whose header \
@@ -15,7 +16,7 @@ struct Inspect: ParsableCommand {
     @Argument(help: "The object's name (without the file prefix).")
     var name: String
 
-    @Flag(help: "Print JSON.")
+    @Flag(help: "Print JSON (the result: the object, as one entry of `shm ls --json`).")
     var json = false
 
     func run() throws {
@@ -26,7 +27,7 @@ struct Inspect: ParsableCommand {
         }
 
         if json {
-            Terminal.line(try ObjectReport.json(ObjectReport(info)))
+            try JSONEnvelope.print(ObjectReport(info), for: Self.self)
         } else {
             var rows: [[String]] = [
                 ["name:", info.name],
@@ -55,7 +56,7 @@ struct Inspect: ParsableCommand {
                     ["live registrations:", Inspect.registrations(info)],
                     [
                         "participant table:",
-                        "\(info.participants.count) of \(Inspect.tableSlots) slots"
+                        "\(info.participants.count) of \(SharedObjectInfo.participantTableSlots) slots"
                             + (info.participantTableIsFull ? " (full: further registrations are counted above, not listed)" : ""),
                     ],
                     ["from Python:", Inspect.pythonHint(info)],
@@ -90,9 +91,6 @@ struct Inspect: ParsableCommand {
         if case .failure(let e) = info.header { throw Terminal.failure(e.description) }
     }
 
-    /// The participant table's size (shown with its use).
-    static let tableSlots = 47
-
     /// `2 openers, 1 sender` / `none`.
     static func registrations(_ info: SharedObjectInfo) -> String {
         let parts = info.liveRegistrations.sorted { $0.key.rawValue < $1.key.rawValue }.map { role, count in
@@ -106,7 +104,7 @@ struct Inspect: ParsableCommand {
         let file = (info.path as NSString).lastPathComponent
         return "SharedMemory(name=\"\(file)\", track=False) on Python 3.13+; before 3.13 call "
             + "resource_tracker.unregister(shm._name, \"shared_memory\") right after attaching, "
-            + "or the object is unlinked when Python exits. The payload starts at byte 4096. "
+            + "or the object is unlinked when Python exits. The payload starts at byte \(SharedObjectInfo.payloadOffset). "
             + "Python holds no lock, so it does not count as a user."
     }
 

@@ -16,7 +16,7 @@ struct List: ParsableCommand {
             """
     )
 
-    @Flag(help: "Print JSON (an object with the keys \"directory\" and \"objects\").")
+    @Flag(help: "Print JSON (the result: an object with the keys \"directory\", \"objects\" and \"unreadable\").")
     var json = false
 
     struct Listing: Encodable {
@@ -36,7 +36,7 @@ struct List: ParsableCommand {
         if json {
             let listing = Listing(
                 directory: SharedMemory.directory, objects: objects.map(ObjectReport.init), unreadable: unreadable)
-            Terminal.line(try ObjectReport.json(listing))
+            try JSONEnvelope.print(listing, for: Self.self)
             return
         }
         guard !objects.isEmpty else {

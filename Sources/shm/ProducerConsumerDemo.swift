@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
 import Interprocess
+import InterprocessBenchmarkKit
 
-/// `shm demo producer-consumer`: the seed's producer/consumer, with the consumer blocking on a
+/// `shm demo producer-consumer`: the producer-consumer scenario, with the consumer blocking on a
 /// condition instead of polling.
 ///
 /// The tool creates a shared array of integers set to -1, a mutex and a condition under a
@@ -103,7 +104,7 @@ struct ProducerConsumerDemo: ParsableCommand {
     private var overallTimeout: Double { Double(count) * writingTime + settings.itemTimeout + 10 }
 
     private func runProcesses(_ objects: DemoObjects, cleanup: InterruptCleanup) throws -> String {
-        let executable = Self.executableURL()
+        let executable = ChildProcesses.currentExecutable()
         let exited = DispatchSemaphore(value: 0)
         var started: [Process] = []
         let children = try DemoRole.allCases.map { role in
@@ -118,7 +119,7 @@ struct ProducerConsumerDemo: ParsableCommand {
             // terminal (or the caller's pipe) as they write them.
             process.terminationHandler = { _ in exited.signal() }
             do { try process.run() } catch {
-                Self.stop(started)
+                ChildProcesses.stop(started)
                 throw DemoFailure(
                     reason: "could not start the \(role) (\(executable.path)): \(error.localizedDescription)")
             }
@@ -139,7 +140,7 @@ struct ProducerConsumerDemo: ParsableCommand {
             }
             // The first child found dead with a failure decides the reason.
             for child in children where !child.process.isRunning {
-                if let problem = Self.problem(of: child.process) {
+                if let problem = ChildProcesses.problem(of: child.process) {
                     failure = "the \(child.role) (pid \(child.process.processIdentifier)) \(problem)"
                     break
                 }
@@ -150,7 +151,7 @@ struct ProducerConsumerDemo: ParsableCommand {
             // A child killed by the interrupt handler is not the demo's failure: let the
             // handler report the interruption and exit.
             cleanup.parkIfInterrupted()
-            Self.stop(children.map(\.process))
+            ChildProcesses.stop(children.map(\.process))
             throw DemoFailure(reason: failure)
         }
         let pids = children.map { "\($0.process.processIdentifier)" }.joined(separator: " and ")
@@ -186,192 +187,4 @@ struct ProducerConsumerDemo: ParsableCommand {
         return "[pid \(ProcessIdentity.current.pid)] Done: the consumer received all \(count) items in order, "
             + "across two threads of one process,"
     }
-
-    /// Ends `processes`: SIGTERM, then SIGKILL for those still running after a second (a child
-    /// that has not yet restored SIGTERM's default action ignores it), and reaps them.
-    static func stop(_ processes: [Process]) {
-        for process in processes where process.isRunning { process.terminate() }
-        let grace = Deadline.after(.seconds(1))
-        while processes.contains(where: \.isRunning) && !grace.hasPassed { Thread.sleep(forTimeInterval: 0.01) }
-        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        for process in processes { process.waitUntilExit() }
-    }
-
-    /// Why a child failed, or `nil` if it exited with status 0.
-    static func problem(of process: Process) -> String? {
-        switch process.terminationReason {
-        case .exit:
-            return process.terminationStatus == 0 ? nil : "exited with status \(process.terminationStatus)"
-        case .uncaughtSignal:
-            let signal = process.terminationStatus
-            return "was killed by signal \(signal) (\(String(cString: strsignal(signal))))"
-        @unknown default:
-            return "ended (\(process.terminationStatus))"
-        }
-    }
-
-    /// This executable, to start it again as a role.
-    static func executableURL() -> URL {
-        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            return URL(fileURLWithPath: path)
-        }
-        return URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-    }
-}
-
-/// A role in the demo.
-enum DemoRole: String, CaseIterable, ExpressibleByArgument, CustomStringConvertible, Sendable {
-    case producer, consumer
-
-    var description: String { rawValue }
-
-    /// Opens the objects and plays the role to the end.
-    /// - Throws: ``SharedMemoryError``, ``ProcessMutexError`` or ``DemoFailure``.
-    func run(_ objects: DemoObjects, _ settings: DemoSettings) throws {
-        let (data, mutex, condition) = try objects.open()
-        switch self {
-        case .producer: try produce(data, mutex, condition, settings)
-        case .consumer: try consume(data, mutex, condition, settings)
-        }
-    }
-
-    private func produce(
-        _ data: SharedArray<Int>, _ mutex: ProcessMutex, _ condition: ProcessCondition, _ settings: DemoSettings
-    ) throws {
-        for index in 0..<settings.count {
-            Thread.sleep(forTimeInterval: settings.writingTime)
-            try mutex.withLock(timeout: .seconds(settings.itemTimeout)) {
-                if index == settings.producerDiesAt { kill(getpid(), SIGKILL) }
-                data[index] = index
-                say("Producer writes index \(index): \(index)")
-            }
-            condition.notifyAll()
-        }
-    }
-
-    private func consume(
-        _ data: SharedArray<Int>, _ mutex: ProcessMutex, _ condition: ProcessCondition, _ settings: DemoSettings
-    ) throws {
-        let timeout = Duration.seconds(settings.itemTimeout)
-        for index in 0..<settings.count {
-            let value = try mutex.withLock(timeout: timeout) {
-                // Blocks on the condition (no polling); the producer notifies after each write.
-                guard try condition.wait(on: mutex, timeout: timeout, until: { data[index] != -1 }) else {
-                    throw DemoFailure(
-                        reason: String(
-                            format: "no data at index %d after %.1f s (is the producer alive?)", index,
-                            settings.itemTimeout))
-                }
-                let value = data[index]
-                say("Consumer consumes index \(index), data: \(value)")
-                return value
-            }
-            guard value == index else {
-                throw DemoFailure(reason: "index \(index) holds \(value), expected \(index)")
-            }
-        }
-    }
-
-    private func say(_ text: String) { Terminal.line("[pid \(ProcessIdentity.current.pid)] \(text)") }
-}
-
-/// The demo's timings.
-struct DemoSettings: Sendable {
-    var writingTime: Double
-    var count: Int
-    var producerDiesAt: Int?
-
-    /// How long the consumer waits for one item (and either role for the mutex) before it
-    /// reports an error: ten writing times and five seconds.
-    var itemTimeout: Double { 10 * writingTime + 5 }
-}
-
-/// The demo's three objects: `BASE.data`, `BASE.lock`, `BASE.cond`.
-struct DemoObjects: Sendable {
-    let base: String
-    var dataName: String { base + ".data" }
-    var lockName: String { base + ".lock" }
-    var conditionName: String { base + ".cond" }
-
-    /// Creates the objects (failing if any exists) and returns the handles that keep them:
-    /// they are removed with their last user, so a demo killed with SIGKILL leaves nothing that
-    /// `shm clean` (or the next opener) does not remove. On failure removes those it created.
-    func create(count: Int) throws(SharedMemoryError) -> (SharedArray<Int>, ProcessMutex, ProcessCondition) {
-        do {
-            return (
-                try SharedArray<Int>(named: dataName, count: count, initialValue: -1, mode: .create, lifetime: .removedWithLastUser),
-                try ProcessMutex(named: lockName, mode: .create, lifetime: .removedWithLastUser),
-                try ProcessCondition(named: conditionName, mode: .create, lifetime: .removedWithLastUser)
-            )
-        } catch {
-            remove()
-            throw error
-        }
-    }
-
-    func open() throws(SharedMemoryError) -> (SharedArray<Int>, ProcessMutex, ProcessCondition) {
-        (
-            try SharedArray<Int>(named: dataName), try ProcessMutex(named: lockName, mode: .open),
-            try ProcessCondition(named: conditionName, mode: .open)
-        )
-    }
-
-    /// Removes whichever of the objects exist.
-    func remove() {
-        for name in [dataName, lockName, conditionName] { try? SharedMemory.remove(named: name) }
-    }
-}
-
-/// A failure of the demo, with its one-line reason.
-struct DemoFailure: Error, CustomStringConvertible {
-    let reason: String
-    var description: String { reason }
-}
-
-/// On SIGINT or SIGTERM: stops the children, removes the objects and exits with 128 + signal.
-final class InterruptCleanup: @unchecked Sendable {
-    // @unchecked Sendable: `children` and `interrupted` are guarded by `lock`; `sources` is
-    // written only in init.
-    private let lock = NSLock()
-    private var children: [Process] = []
-    private var interrupted = false
-    private var sources: [any DispatchSourceSignal] = []
-
-    init(objects: DemoObjects) {
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { [self] in
-                let children = lock.withLock {
-                    interrupted = true
-                    return self.children
-                }
-                ProducerConsumerDemo.stop(children)
-                objects.remove()
-                Terminal.error("demo interrupted (signal \(signalNumber)); removed '\(objects.base).*'")
-                exit(128 + signalNumber)
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    func adopt(_ process: Process) { lock.withLock { children.append(process) } }
-
-    /// Never returns if a signal arrived: the handler is stopping the children and exits the
-    /// process when done.
-    func parkIfInterrupted() {
-        guard lock.withLock({ interrupted }) else { return }
-        while true { Thread.sleep(forTimeInterval: 60) }
-    }
-}
-
-/// The roles' outcomes in `--threads` mode.
-final class RoleResults: @unchecked Sendable {
-    // @unchecked Sendable: `results` is guarded by `lock`.
-    private let lock = NSLock()
-    private var results: [DemoRole: Result<Void, any Error>] = [:]
-
-    func set(_ role: DemoRole, _ result: Result<Void, any Error>) { lock.withLock { results[role] = result } }
-    func get(_ role: DemoRole) -> Result<Void, any Error>? { lock.withLock { results[role] } }
 }

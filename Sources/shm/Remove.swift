@@ -16,7 +16,7 @@ struct Remove: ParsableCommand {
     @Argument(help: "The objects' names.")
     var names: [String]
 
-    @Flag(help: "Print JSON (the keys \"removed\" and \"failed\").")
+    @Flag(help: "Print JSON (the result: an object with the keys \"removed\" and \"failed\").")
     var json = false
 
     struct Outcome: Encodable {
@@ -43,7 +43,7 @@ struct Remove: ParsableCommand {
                 outcome.failed.append(.init(name: name, error: error.description))
             }
         }
-        if json { Terminal.line(try ObjectReport.json(outcome)) }
+        if json { try JSONEnvelope.print(outcome, for: Self.self) }
         if !outcome.failed.isEmpty { throw ExitCode(1) }
     }
 }

@@ -2,7 +2,7 @@ import Glibc
 import Interprocess
 import Testing
 
-@testable import InterprocessTestPeer
+import InterprocessTestSupport
 
 extension MultiProcessTests {
     /// Channel participants killed with `SIGKILL` mid-stream, and the documented outcomes.

@@ -2,7 +2,7 @@ import Glibc
 import Interprocess
 import Testing
 
-@testable import InterprocessTestPeer
+import InterprocessTestSupport
 
 extension MultiProcessTests {
     /// Timeouts, close and drain, and async receiving, with a real child on the other side.

@@ -1,7 +1,7 @@
 import Glibc
 import Interprocess
 
-@testable import InterprocessTestPeer
+import InterprocessTestSupport
 
 extension Scenario {
     /// Creates the channel named after the scenario without opening either side: no

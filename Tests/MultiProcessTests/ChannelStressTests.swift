@@ -2,7 +2,7 @@ import Glibc
 import Interprocess
 import Testing
 
-@testable import InterprocessTestPeer
+import InterprocessTestSupport
 
 extension MultiProcessTests {
     /// Channels under load between real processes.

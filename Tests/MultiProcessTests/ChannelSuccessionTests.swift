@@ -2,7 +2,7 @@ import Glibc
 import Interprocess
 import Testing
 
-@testable import InterprocessTestPeer
+import InterprocessTestSupport
 
 extension MultiProcessTests {
     /// One side of a channel ends — the receivers close, or the last sender dies — and what the

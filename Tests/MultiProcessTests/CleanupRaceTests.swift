@@ -3,7 +3,7 @@ import Glibc
 import Interprocess
 import Testing
 
-@testable import InterprocessTestPeer
+import InterprocessTestSupport
 
 // Cleaning against live users: openers racing the cleaner, more users than the participant
 // table shows, and objects removed with their last user after kill -9. Every directory-wide
@@ -29,7 +29,7 @@ private func killAllUsers(of name: String, _ lifetime: String, in directory: Pri
 private func openOnce(
     _ name: String, _ mode: String, _ lifetime: String, in directory: PrivateShmDirectory, options: [String] = []
 ) throws -> (String?, String?) {
-    let opener = try Peer("--shm-directory=\(directory.path)", arguments: options + ["open-once", name, mode, lifetime])
+    let opener = try Peer(PeerOption.shmDirectory(directory.path), arguments: options + ["open-once", name, mode, lifetime])
     try opener.waitFor("done", timeout: .seconds(60))
     expectExitedNormally(opener)
     let lines = opener.lines.map { $0.split(separator: " ", maxSplits: 1).last.map(String.init) }
@@ -89,7 +89,7 @@ extension MultiProcessTests {
 
             let stopCleaning = directory.plainFile("stop-cleaning")
             let cleaner = try Peer(
-                "--shm-directory=\(directory.path)", arguments: ["race-clean", stopCleaning] + heldPersistent + heldTransient)
+                PeerOption.shmDirectory(directory.path), arguments: ["race-clean", stopCleaning] + heldPersistent + heldTransient)
             try cleaner.waitFor("cleaning")
             let count = String(Self.iterations)
             let openers = [
@@ -311,7 +311,7 @@ extension MultiProcessTests {
             let directory = try PrivateShmDirectory("sticky")
             defer { directory.remove() }
             try killAllUsers(of: "t", "transient", in: directory)
-            let nobody = ["--as-user=\(nobodyUserID)", "--trust=0"]
+            let nobody = [PeerOption.asUser(nobodyUserID), PeerOption.trust(0)]
             expectOutcome(try openOnce("t", "openOrCreate", "transient", in: directory, options: nobody), ("permissionDenied", "exists true"))
             expectOutcome(try openOnce("t", "open", "transient", in: directory, options: nobody), ("permissionDenied", "exists true"))
             expectOutcome(try openOnce("t", "openOrCreate", "transient", in: directory), ("created", "exists false"))

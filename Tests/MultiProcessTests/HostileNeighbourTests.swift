@@ -3,7 +3,7 @@ import Glibc
 @_spi(Layout) import Interprocess
 import Testing
 
-@testable import InterprocessTestPeer
+import InterprocessTestSupport
 
 // Attacks by a hostile or careless neighbour, each performed for real by real processes.
 //
@@ -168,7 +168,7 @@ extension MultiProcessTests {
             let scenario = Scenario("squat")
             defer { scenario.removeAll() }
             let name = scenario.name
-            let squatter = try Peer("--as-user=\(nobodyUserID)", arguments: ["squat", name, kind])
+            let squatter = try Peer(PeerOption.asUser(nobodyUserID), arguments: ["squat", name, kind])
             try squatter.waitFor("created")
             expectExitedNormally(squatter)
             let path = SharedMemory.directory + "/" + SegmentName.prefix + name
@@ -304,7 +304,7 @@ extension MultiProcessTests {
         private func lockReadOnly(_ name: String, _ mode: String, as reader: Reader) throws -> Peer {
             let peer =
                 reader == .otherUser
-                ? try Peer("--as-user=\(nobodyUserID)", arguments: ["ro-lock", name, mode])
+                ? try Peer(PeerOption.asUser(nobodyUserID), arguments: ["ro-lock", name, mode])
                 : try Peer("ro-lock", name, mode)
             try peer.waitFor("locked")
             return peer

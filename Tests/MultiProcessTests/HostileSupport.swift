@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Interprocess
+import InterprocessTestSupport
 import Testing
 
 /// A shared-memory directory of one test's own, for tests whose children list and clean the
@@ -36,12 +37,12 @@ struct PrivateShmDirectory {
     /// Starts `InterprocessTestPeer ROLE ARGUMENTS…` with this directory as its shared-memory
     /// directory, and more peer options first if given (`--as-user=…`).
     func peer(_ role: String, _ arguments: String..., options: [String] = []) throws -> Peer {
-        try Peer("--shm-directory=\(path)", arguments: options + [role] + arguments)
+        try Peer(PeerOption.shmDirectory(path), arguments: options + [role] + arguments)
     }
 
     /// Runs `registry NAME OPS…` in a child and returns each op's result ("info" → "true 60 …").
     func registry(_ name: String, _ ops: String...) throws -> [String: String] {
-        let peer = try Peer("--shm-directory=\(path)", arguments: ["registry", name] + ops)
+        let peer = try Peer(PeerOption.shmDirectory(path), arguments: ["registry", name] + ops)
         try peer.waitFor("done", timeout: .seconds(30))
         expectExitedNormally(peer)
         return keyedLines(peer.lines)

@@ -7,7 +7,7 @@ import Testing
     @Test func quickBenchReportsEveryRow() throws {
         let run = try ShmTool.run(["bench", "--quick", "--json"], timeout: 300)
         #expect(run.status == 0 && !run.killedBySignal, "\(run)")
-        let report = try ShmTool.jsonObject(run.stdout)
+        let report = try ShmTool.jsonResult(run.stdout, of: "bench")
         let machine = report["machine"] as? [String: Any]
         #expect((machine?["cpu"] as? String)?.isEmpty == false, "\(run.stdout)")
         let kernel = machine?["kernel"] as? String ?? ""

@@ -13,7 +13,7 @@ import Testing
 
         let run = try ShmTool.run(["inspect", name, "--json"])
         #expect(run.status == 0, "\(run)")
-        let object = try ShmTool.jsonObject(run.stdout)
+        let object = try ShmTool.jsonResult(run.stdout, of: "inspect")
         let channel = try #require(object["channel"] as? [String: Any], "\(run)")
         #expect(channel["topology"] as? String == "mpmc")
         #expect(channel["capacity"] as? Int == 16)

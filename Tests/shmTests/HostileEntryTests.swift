@@ -84,8 +84,8 @@ import Testing
         let run = try ShmTool.run(["ls"], timeout: 20, environment: dir.environment, asUser: 65534)
         #expect(run.status == 0, "\(run)")
         #expect(run.stdout.contains("1 object could not be read by this user"), "\(run)")
-        let json = try ShmTool.jsonObject(
-            try ShmTool.run(["ls", "--json"], timeout: 20, environment: dir.environment, asUser: 65534).stdout)
+        let json = try ShmTool.jsonResult(
+            try ShmTool.run(["ls", "--json"], timeout: 20, environment: dir.environment, asUser: 65534).stdout, of: "ls")
         #expect(json["unreadable"] as? Int == 1)
     }
 
@@ -113,7 +113,7 @@ import Testing
         process.waitUntilExit()
         // The children exit once the parent is gone (or after their own timeouts); kill them too.
         let children = try ShmTool.run(["ls", "--json"], timeout: 20, environment: dir.environment)
-        if let objects = try ShmTool.jsonObject(children.stdout)["objects"] as? [[String: Any]] {
+        if let objects = try ShmTool.jsonResult(children.stdout, of: "ls")["objects"] as? [[String: Any]] {
             for object in objects {
                 for p in object["participants"] as? [[String: Any]] ?? [] {
                     if let pid = p["pid"] as? Int, pid != Int(getpid()) { kill(pid_t(pid), SIGKILL) }

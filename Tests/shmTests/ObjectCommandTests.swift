@@ -11,7 +11,7 @@ import Testing
 
         let run = try ShmTool.run(["ls", "--json"])
         #expect(run.status == 0, "\(run)")
-        let listing = try ShmTool.jsonObject(run.stdout)
+        let listing = try ShmTool.jsonResult(run.stdout, of: "ls")
         let objects = try #require(listing["objects"] as? [[String: Any]], "\(run)")
         let entry = try #require(objects.first { $0["name"] as? String == name }, "\(run)")
         let header = try #require(entry["header"] as? [String: Any], "\(run)")
@@ -34,7 +34,7 @@ import Testing
 
         let run = try ShmTool.run(["inspect", name, "--json"])
         #expect(run.status == 0, "\(run)")
-        let object = try ShmTool.jsonObject(run.stdout)
+        let object = try ShmTool.jsonResult(run.stdout, of: "inspect")
         #expect(object["name"] as? String == name)
         let header = try #require(object["header"] as? [String: Any], "\(run)")
         #expect(header["kind"] as? String == "array")
@@ -62,7 +62,7 @@ import Testing
 
         let run = try ShmTool.run(["inspect", name, "--json"])
         #expect(run.status == 1, "\(run)")
-        let object = try ShmTool.jsonObject(run.stdout)
+        let object = try ShmTool.jsonResult(run.stdout, of: "inspect")
         #expect(object["header"] is NSNull)
         #expect((object["error"] as? String)?.contains("truncated") == true, "\(run)")
         #expect(run.stderrLines.count == 1, "\(run)")
@@ -93,7 +93,7 @@ import Testing
 
         let json = try ShmTool.run(["rm", name, "--json"])
         #expect(json.status == 1, "\(json)")
-        let outcome = try ShmTool.jsonObject(json.stdout)
+        let outcome = try ShmTool.jsonResult(json.stdout, of: "rm")
         #expect((outcome["removed"] as? [String])?.isEmpty == true)
         #expect((outcome["failed"] as? [[String: Any]])?.first?["name"] as? String == name)
     }

@@ -77,16 +77,38 @@ enum ShmTool {
             stderr: String(decoding: errorData.get(), as: UTF8.self))
     }
 
-    /// Parses `text` as a JSON object.
-    static func jsonObject(_ text: String) throws -> [String: Any] {
+    /// The schema version every `--json` output carries.
+    static let jsonSchemaVersion = 1
+
+    /// Parses `text` as the JSON envelope `shm COMMAND --json` prints (`{"schemaVersion": 1,
+    /// "command": COMMAND, "result": …}`, nothing else) and returns its result.
+    static func jsonEnvelope(_ text: String, of command: String) throws -> Any {
         let value = try JSONSerialization.jsonObject(with: Data(text.utf8))
-        guard let object = value as? [String: Any] else { throw JSONShapeError(text: text) }
-        return object
+        guard let envelope = value as? [String: Any] else { throw JSONShapeError(text: text, expected: "an object") }
+        guard Set(envelope.keys) == ["schemaVersion", "command", "result"] else {
+            throw JSONShapeError(text: text, expected: "exactly the keys schemaVersion, command, result")
+        }
+        guard envelope["schemaVersion"] as? Int == jsonSchemaVersion else {
+            throw JSONShapeError(text: text, expected: "schemaVersion \(jsonSchemaVersion)")
+        }
+        guard envelope["command"] as? String == command else {
+            throw JSONShapeError(text: text, expected: "command \"\(command)\"")
+        }
+        return envelope["result"]!
+    }
+
+    /// The result of `shm COMMAND --json`'s envelope, which must be an object.
+    static func jsonResult(_ text: String, of command: String) throws -> [String: Any] {
+        guard let result = try jsonEnvelope(text, of: command) as? [String: Any] else {
+            throw JSONShapeError(text: text, expected: "a result that is an object")
+        }
+        return result
     }
 
     struct JSONShapeError: Error, CustomStringConvertible {
         let text: String
-        var description: String { "not a JSON object: \(text)" }
+        let expected: String
+        var description: String { "not \(expected): \(text)" }
     }
 
     /// A name no other test (or test run) uses.

@@ -15,7 +15,7 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(1)))
-    func seedScenarioRunsTwentyJobsOnFiveThreads() throws {
+    func defaultScenarioRunsTwentyJobsOnFiveThreads() throws {
         let process = Process()
         process.executableURL = try Self.shmExecutable()
         process.arguments = ["demo", "thread-pool", "--job-duration", "0.05"]

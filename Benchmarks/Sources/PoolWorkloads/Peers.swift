@@ -1,3 +1,4 @@
+import BenchmarkScenarios
 import Dispatch
 import Interprocess
 import NIOPosix
@@ -32,7 +33,7 @@ public struct InterprocessPeer: PoolPeer {
         let pool = try! ThreadPool(threadCount: threads)
         defer { pool.shutdown(); try! pool.awaitTermination() }
         // Warm-up: wake the workers.
-        for _ in 0..<1000 { _ = try! pool.submit { tinyTask() }.wait() }
+        for _ in 0..<PoolWorkload.latencyWarmup { _ = try! pool.submit { tinyTask() }.wait() }
         completedTasks.store(0, ordering: .relaxed)
         let samples = latencyLoop(iterations: iterations, cap: cap) {
             try! pool.submit { tinyTask() }.wait()
@@ -44,10 +45,10 @@ public struct InterprocessPeer: PoolPeer {
     public func cpuBound() -> Double {
         withPool { pool in
             let s = timed {
-                for i in 0..<64 { try! pool.execute { cpuTask(seed: UInt64(i)) } }
+                for i in 0..<PoolWorkload.cpuBoundTasks { try! pool.execute { cpuTask(index: UInt64(i)) } }
                 try! pool.waitUntilIdle()
             }
-            expectCompleted(64, name)
+            expectCompleted(PoolWorkload.cpuBoundTasks, name)
             return s
         }
     }
@@ -66,18 +67,18 @@ public struct InterprocessPeer: PoolPeer {
     public func blocking() -> Double {
         withPool { pool in
             let s = timed {
-                for _ in 0..<200 { try! pool.execute { sleepTask() } }
+                for _ in 0..<PoolWorkload.blockingTasks { try! pool.execute { sleepTask() } }
                 try! pool.waitUntilIdle()
             }
-            expectCompleted(200, name)
+            expectCompleted(PoolWorkload.blockingTasks, name)
             return s
         }
     }
 
-    /// W1 with `execute(contentsOf:)` in batches of 1024 closures.
+    /// W1 with `execute(contentsOf:)` in batches of `PoolWorkload.batchSize` (1024) closures.
     public func tinyTasksBatched(_ tasks: Int) -> Double {
         withPool { pool in
-            let batch: [@Sendable () -> Void] = Array(repeating: { tinyTask() }, count: 1024)
+            let batch: [@Sendable () -> Void] = Array(repeating: { tinyTask() }, count: PoolWorkload.batchSize)
             let s = timed {
                 var left = tasks
                 while left >= batch.count {
@@ -128,7 +129,7 @@ public struct DispatchPeer: PoolPeer {
     public func latency(iterations: Int, cap: UInt64) -> [UInt64] {
         let queue = DispatchQueue.global()
         let group = DispatchGroup()
-        for _ in 0..<1000 { queue.async(group: group) { tinyTask() }; group.wait() }
+        for _ in 0..<PoolWorkload.latencyWarmup { queue.async(group: group) { tinyTask() }; group.wait() }
         completedTasks.store(0, ordering: .relaxed)
         let samples = latencyLoop(iterations: iterations, cap: cap) {
             queue.async(group: group) { tinyTask() }
@@ -142,10 +143,10 @@ public struct DispatchPeer: PoolPeer {
         let queue = DispatchQueue.global()
         let group = DispatchGroup()
         let s = timed {
-            for i in 0..<64 { queue.async(group: group) { cpuTask(seed: UInt64(i)) } }
+            for i in 0..<PoolWorkload.cpuBoundTasks { queue.async(group: group) { cpuTask(index: UInt64(i)) } }
             group.wait()
         }
-        expectCompleted(64, name)
+        expectCompleted(PoolWorkload.cpuBoundTasks, name)
         return s
     }
 
@@ -160,7 +161,7 @@ public struct DispatchPeer: PoolPeer {
         return s
     }
 
-    public func blocking() -> Double { run(200) { sleepTask() } }
+    public func blocking() -> Double { run(PoolWorkload.blockingTasks) { sleepTask() } }
 }
 
 /// A count-down latch for peers without a wait-all: the last task signals a semaphore.
@@ -205,7 +206,7 @@ public struct NIOPeer: PoolPeer {
         pool.start()
         defer { try! pool.syncShutdownGracefully() }
         let semaphore = DispatchSemaphore(value: 0)
-        for _ in 0..<1000 {
+        for _ in 0..<PoolWorkload.latencyWarmup {
             pool.submit { _ in tinyTask(); semaphore.signal() }
             semaphore.wait()
         }
@@ -218,9 +219,9 @@ public struct NIOPeer: PoolPeer {
         return samples
     }
 
-    public func cpuBound() -> Double { run(64) { cpuTask(seed: UInt64($0)) } }
+    public func cpuBound() -> Double { run(PoolWorkload.cpuBoundTasks) { cpuTask(index: UInt64($0)) } }
     public func parallelFor(_ data: SqrtData) -> Double { run(SqrtData.chunks) { data.chunkTask($0) } }
-    public func blocking() -> Double { run(200) { _ in sleepTask() } }
+    public func blocking() -> Double { run(PoolWorkload.blockingTasks) { _ in sleepTask() } }
 }
 
 /// Structured concurrency on the default (global) executor: a discarding task group.
@@ -257,7 +258,7 @@ public struct TaskGroupPeer: PoolPeer {
 
     public func latency(iterations: Int, cap: UInt64) -> [UInt64] {
         let samples = blockOn { () async -> [UInt64] in
-            for _ in 0..<1000 { await Task.detached { tinyTask() }.value }
+            for _ in 0..<PoolWorkload.latencyWarmup { await Task.detached { tinyTask() }.value }
             completedTasks.store(0, ordering: .relaxed)
             var samples: [UInt64] = []
             samples.reserveCapacity(iterations)
@@ -276,7 +277,7 @@ public struct TaskGroupPeer: PoolPeer {
         return samples
     }
 
-    public func cpuBound() -> Double { group(64) { cpuTask(seed: UInt64($0)) } }
+    public func cpuBound() -> Double { group(PoolWorkload.cpuBoundTasks) { cpuTask(index: UInt64($0)) } }
     public func parallelFor(_ data: SqrtData) -> Double { group(SqrtData.chunks) { data.chunkTask($0) } }
-    public func blocking() -> Double { group(200) { _ in sleepTask() } }
+    public func blocking() -> Double { group(PoolWorkload.blockingTasks) { _ in sleepTask() } }
 }

@@ -1,4 +1,5 @@
 // The thread-pool workloads W1–W5 of BENCHMARKS.md, written once and run against every peer.
+import BenchmarkScenarios
 import Dispatch
 import Glibc
 import Synchronization
@@ -13,11 +14,11 @@ public func tinyTask() {
     completedTasks.add(1, ordering: .relaxed)
 }
 
-/// W3's ~5 ms of integer arithmetic.
+/// W3's ~5 ms of integer arithmetic, starting from the task's index.
 @inline(never)
-public func cpuTask(seed: UInt64) {
-    var x = seed &+ 1
-    for _ in 0..<2_700_000 {
+public func cpuTask(index: UInt64) {
+    var x = index &+ 1
+    for _ in 0..<PoolWorkload.cpuTaskRounds {
         x = x &* 6364136223846793005 &+ 1442695040888963407
         x ^= x >> 33
     }
@@ -27,7 +28,7 @@ public func cpuTask(seed: UInt64) {
 
 /// W5's 10 ms kernel sleep.
 public func sleepTask() {
-    var request = timespec(tv_sec: 0, tv_nsec: 10_000_000)
+    var request = timespec(tv_sec: 0, tv_nsec: PoolWorkload.blockingSleepNanoseconds)
     var remaining = timespec()
     while nanosleep(&request, &remaining) == -1 && errno == EINTR { request = remaining }
     tinyTask()
@@ -35,8 +36,8 @@ public func sleepTask() {
 
 /// W4's data: 10 000 000 doubles and one partial sum per chunk.
 public final class SqrtData: @unchecked Sendable {
-    public static let count = 10_000_000
-    public static let chunks = 100
+    public static let count = PoolWorkload.parallelForValues
+    public static let chunks = PoolWorkload.parallelForChunks
     public let values: UnsafeMutableBufferPointer<Double>
     public let partials: UnsafeMutableBufferPointer<Double>
 

@@ -3,6 +3,7 @@
 // Markdown table of medians (min–max) over the repetitions.
 //
 //   swift run -c release ThreadPoolComparison [--reps 5] [--idle-seconds 10] [--w1 1000000]
+import BenchmarkScenarios
 import Glibc
 import Interprocess
 import PoolWorkloads
@@ -15,10 +16,10 @@ func option(_ name: String, _ fallback: Int) -> Int {
 
 let reps = option("--reps", 5)
 let idleSeconds = option("--idle-seconds", 10)
-let w1Tasks = option("--w1", 1_000_000)
-let w2Iterations = 100_000
-let w2Cap: UInt64 = 2_000_000_000
-let threads = 2
+let w1Tasks = option("--w1", PoolWorkload.tinyTaskCount)
+let w2Iterations = PoolWorkload.latencyIterations
+let w2Cap = PoolWorkload.latencyCapNanoseconds
+let threads = PoolWorkload.threads
 
 func log(_ text: String) {
     var line = text + "\n"
@@ -60,8 +61,8 @@ let data = SqrtData()
 var seqW3: [Double] = []
 var seqW4: [Double] = []
 for _ in 0..<reps {
-    seqW3.append(timed { for i in 0..<64 { cpuTask(seed: UInt64(i)) } })
-    expectCompleted(64, "sequential W3")
+    seqW3.append(timed { for i in 0..<PoolWorkload.cpuBoundTasks { cpuTask(index: UInt64(i)) } })
+    expectCompleted(PoolWorkload.cpuBoundTasks, "sequential W3")
     seqW4.append(timed { for c in 0..<SqrtData.chunks { data.chunkTask(c) } })
     expectCompleted(SqrtData.chunks, "sequential W4")
 }
@@ -184,7 +185,7 @@ for row in rows {
 }
 let b = Summary(values: batchedW1)
 let p = Summary(values: parallelForW4)
-print("| Interprocess, `execute(contentsOf:)` ×1024 / `parallelFor` | \(cell(b, rate)) | – | – | – | – | \(cell(p) { fmt($0, 4) }) | \(fmt(seq4 / p.median, 2)) | – |")
+print("| Interprocess, `execute(contentsOf:)` ×\(PoolWorkload.batchSize) / `parallelFor` | \(cell(b, rate)) | – | – | – | – | \(cell(p) { fmt($0, 4) }) | \(fmt(seq4 / p.median, 2)) | – |")
 print("")
 print("Sequential (main thread): W3 \(fmt(seq3, 3)) s, W4 \(fmt(seq4, 4)) s.")
 if idlePercent >= 0 {

@@ -31,6 +31,12 @@ public struct SharedObjectInfo: Sendable {
     /// as live (``liveRegistrations``) but are not listed by name.
     public var participantTableIsFull: Bool { participants.count >= ParticipantTable.slotCount }
 
+    /// The participant table's slots, for tools that show how full it is.
+    package static var participantTableSlots: Int { ParticipantTable.slotCount }
+    /// The byte offset of an object's payload in its file (the header's size), for tools that
+    /// tell other languages where to read.
+    package static var payloadOffset: Int { SegmentHeader.size }
+
     /// The validated header fields of an object.
     public struct Header: Sendable {
         /// What the object is.

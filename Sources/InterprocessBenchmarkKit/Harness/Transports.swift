@@ -2,7 +2,7 @@ import Glibc
 import Interprocess
 import Synchronization
 
-// The transports `shm bench` measures, each as a ping side (parent) and a pong side (child)
+// The transports the bench harness measures, each as a ping side (parent) and a pong side (child)
 // for round trips, and a sender (parent) and a receiver (child) for streams. The timed loops
 // are generic over these protocols so each is specialised for its transport (no dynamic
 // dispatch in a loop).
@@ -35,16 +35,9 @@ protocol StreamReceiving: ~Copyable {
 
 // MARK: - Timed loops
 
-/// Round-trip settings.
-struct RoundTripSettings {
-    var warmup: Int
-    var rounds: Int
-    var capSeconds: Double
-}
-
 /// `warmup` untimed round trips, then up to `rounds` timed ones (stopping after
 /// `capSeconds`); one clock read after each reply, sample i = t(i) − t(i−1).
-func timeRoundTrips<P: RoundTripPing & ~Copyable>(_ ping: inout P, _ settings: RoundTripSettings) throws -> [UInt64] {
+func timeRoundTrips<P: RoundTripPing & ~Copyable>(_ ping: inout P, _ settings: BenchTimings) throws -> [UInt64] {
     var sequence: UInt64 = 0
     // The warm-up stops after the same cap as the timed part: on a machine so loaded that a
     // spinning peer waits for time slices, 20 000 round trips could take minutes.
@@ -363,16 +356,6 @@ struct DescriptorStreamReceiver: StreamReceiving {
 }
 
 // MARK: - 1 MiB messages
-
-/// The 1 MiB stream: the sender writes the sequence number into the first 8 bytes of its
-/// buffer and copies it in; the receiver copies each message out into its own buffer.
-enum LargeMessage {
-    static let size = 1 << 20
-    static let capacity = 8
-    /// The byte channel's ring: 8 MiB. Each frame adds an 8-byte header, so it holds 7 whole
-    /// 1 MiB messages at once (the closest the byte ring's power-of-two size comes to 8).
-    static let byteChannelBufferSize = capacity * size
-}
 
 /// Sends 1 MiB messages from a pre-faulted buffer for `seconds` (at least `minimum`), then an
 /// end message; `send` copies the buffer into the transport.

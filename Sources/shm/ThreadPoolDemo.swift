@@ -2,12 +2,12 @@ import ArgumentParser
 import Glibc
 import Interprocess
 
-/// `shm demo thread-pool`: the seed's scenario (jobs on a few threads, each "doing idx work"),
+/// `shm demo thread-pool`: the thread-pool scenario (jobs on a few threads, each "doing idx work"),
 /// done with `ThreadPool`, and a summary of elapsed versus serial time.
 struct ThreadPoolDemo: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "thread-pool",
-        abstract: "Run the seed's thread-pool scenario: jobs on a few threads, each \"doing idx work\"."
+        abstract: "Run the thread-pool scenario: jobs on a few threads, each \"doing idx work\"."
     )
 
     @Option(help: "How many jobs to submit.")
@@ -16,7 +16,7 @@ struct ThreadPoolDemo: ParsableCommand {
     @Option(help: "How many worker threads the pool has.")
     var threads = 5
 
-    @Option(name: .customLong("job-duration"), help: "Seconds each job blocks (the seed uses 3).")
+    @Option(name: .customLong("job-duration"), help: "Seconds each job blocks.")
     var jobDuration = 3.0
 
     func validate() throws {

@@ -1,0 +1,122 @@
+import Foundation
+
+/// One stream's figures, from the receiver's count.
+struct StreamSummary: Codable {
+    var messagesPerSecond: Double
+    var gigabytesPerSecond: Double?
+    var sent: UInt64
+    var received: UInt64
+    var loss: UInt64
+    var outOfOrder: UInt64
+    var timedSeconds: Double
+
+    init(_ count: StreamCount, messageSize: Int) {
+        let seconds = Double(count.timedNanoseconds) / 1e9
+        timedSeconds = seconds
+        messagesPerSecond = seconds > 0 ? Double(count.timedMessages) / seconds : 0
+        gigabytesPerSecond = messageSize >= 1 << 20 ? messagesPerSecond * Double(messageSize) / 1e9 : nil
+        sent = count.sent
+        received = count.received
+        loss = count.loss
+        outOfOrder = count.outOfOrder
+    }
+}
+
+/// One row of the report: a scenario's figures for every workload it ran.
+struct BenchRow: Codable {
+    var id: String
+    var name: String
+    var mode: String
+    var limit: String?
+    var rtt: LatencySummary?
+    /// RTT p50 divided by the same run's limit p50.
+    var rttP50RatioToLimit: Double?
+    var stream64: StreamSummary?
+    var stream1MiB: StreamSummary?
+
+    init(_ scenario: BenchScenario) {
+        id = scenario.rawValue
+        name = scenario.title
+        mode = scenario.mode
+        limit = scenario.limit?.rawValue
+    }
+
+    static func computeRatios(_ rows: inout [BenchRow]) {
+        let p50 = Dictionary(rows.compactMap { r in r.rtt.map { (r.id, $0.p50_ns) } }, uniquingKeysWith: { a, _ in a })
+        for i in rows.indices {
+            guard let limit = rows[i].limit, let mine = rows[i].rtt?.p50_ns, let theirs = p50[limit], theirs > 0 else {
+                continue
+            }
+            rows[i].rttP50RatioToLimit = Double(mine) / Double(theirs)
+        }
+    }
+}
+
+/// What `shm bench` prints: the machine, the settings and one row per scenario, as a table
+/// (``tableLines()``) or JSON.
+package struct BenchReport: Codable {
+    struct Settings: Codable {
+        var warmup: Int
+        var roundTrips: Int
+        var roundTripCapSeconds: Double
+        var streamSeconds: Double
+        var capacity64: Int
+        var capacity1MiB: Int
+    }
+    var machine: MachineDescription
+    var settings: Settings
+    var rows: [BenchRow]
+    var gaps: [String]
+
+    /// The report as the lines of a table.
+    package func tableLines() -> [String] {
+        var lines = ["machine: \(machine.line)"]
+        lines.append(
+            "method: BENCHMARKS.md; RTT = \(settings.roundTrips) timed after \(settings.warmup) untimed (cap "
+                + "\(format(settings.roundTripCapSeconds)) s), streams \(format(settings.streamSeconds)) s, capacity "
+                + "\(settings.capacity64) × 64 B / \(settings.capacity1MiB) × 1 MiB")
+        let header = ["row", "mode", "n", "RTT p50 ns", "p99 ns", "p99.9 ns", "p50 / limit", "64 B msg/s", "1 MiB GB/s", "loss"]
+        var table = [header]
+        for row in rows {
+            let ratio = row.rttP50RatioToLimit.map { String(format: "%.2f× %@", $0, row.limit ?? "") } ?? "–"
+            let loss = (row.stream64?.loss ?? 0) + (row.stream1MiB?.loss ?? 0)
+            let outOfOrder = (row.stream64?.outOfOrder ?? 0) + (row.stream1MiB?.outOfOrder ?? 0)
+            table.append([
+                "\(row.id): \(row.name)", row.mode, row.rtt.map { "\($0.n)" } ?? "–",
+                row.rtt.map { grouped($0.p50_ns) } ?? "–", row.rtt.map { grouped($0.p99_ns) } ?? "–",
+                row.rtt.map { grouped($0.p999_ns) } ?? "–", ratio,
+                row.stream64.map { rate($0.messagesPerSecond) } ?? "–",
+                row.stream1MiB.flatMap { $0.gigabytesPerSecond.map { String(format: "%.2f", $0) } } ?? "–",
+                row.stream64 == nil && row.stream1MiB == nil ? "–" : "\(loss)" + (outOfOrder > 0 ? " (\(outOfOrder) out of order)" : ""),
+            ])
+        }
+        let widths = header.indices.map { c in table.map { $0[c].count }.max()! }
+        for (r, cells) in table.enumerated() {
+            let padded = cells.enumerated().map { c, cell in
+                let pad = String(repeating: " ", count: widths[c] - cell.count)
+                return c < 2 ? cell + pad : pad + cell
+            }
+            lines.append(padded.joined(separator: "  "))
+            if r == 0 { lines.append(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")) }
+        }
+        for gap in gaps { lines.append("gap: \(gap)") }
+        return lines
+    }
+
+    private func format(_ value: Double) -> String { String(format: "%g", value) }
+
+    private func grouped(_ value: UInt64) -> String {
+        var digits = Array(String(value))
+        var i = digits.count - 3
+        while i > 0 {
+            digits.insert(",", at: i)
+            i -= 3
+        }
+        return String(digits)
+    }
+
+    private func rate(_ value: Double) -> String {
+        value >= 1e6 ? String(format: "%.2f M", value / 1e6) : String(format: "%.0f k", value / 1e3)
+    }
+}
+

@@ -1,0 +1,79 @@
+import Interprocess
+
+/// What `shm bench` measures: one row of the table each.
+package enum BenchScenario: String, CaseIterable, Codable, Sendable {
+    case flag
+    case futex
+    case spscSpin = "spsc-spin"
+    case spscBlock = "spsc-block"
+    case spscAdaptive = "spsc-adaptive"
+    case mpmcSpin = "mpmc-spin"
+    case mpmcBlock = "mpmc-block"
+    case mpmcAdaptive = "mpmc-adaptive"
+    case bytesAdaptive = "bytes-adaptive"
+    case pipe
+    case socket
+
+    /// The row's name in the table.
+    package var title: String {
+        switch self {
+        case .flag: "atomic flags in shared memory (spin limit)"
+        case .futex: "futex ping-pong (blocking limit)"
+        case .spscSpin: "Interprocess SPSC channel"
+        case .spscBlock: "Interprocess SPSC channel"
+        case .spscAdaptive: "Interprocess SPSC channel"
+        case .mpmcSpin: "Interprocess MPMC channel"
+        case .mpmcBlock: "Interprocess MPMC channel"
+        case .mpmcAdaptive: "Interprocess MPMC channel"
+        case .bytesAdaptive: "Interprocess byte channel (SPSC)"
+        case .pipe: "pipe pair"
+        case .socket: "Unix stream socket pair"
+        }
+    }
+
+    /// How the row waits: "spin", "blocking" or "adaptive".
+    package var mode: String {
+        switch self {
+        case .flag, .spscSpin, .mpmcSpin: "spin"
+        case .futex, .spscBlock, .mpmcBlock, .pipe, .socket: "blocking"
+        case .spscAdaptive, .mpmcAdaptive, .bytesAdaptive: "adaptive"
+        }
+    }
+
+    /// The limit a row's round trip is compared with: spinning and adaptive rows with the
+    /// atomic flags, blocking rows with the futex ping-pong.
+    package var limit: BenchScenario? {
+        switch self {
+        case .flag, .futex, .bytesAdaptive: nil
+        case .spscSpin, .mpmcSpin, .spscAdaptive, .mpmcAdaptive: .flag
+        case .spscBlock, .mpmcBlock, .pipe, .socket: .futex
+        }
+    }
+
+    /// The workloads the row runs.
+    package var workloads: [BenchWorkload] {
+        switch self {
+        case .flag, .futex: [.rtt]
+        case .spscSpin, .spscBlock, .spscAdaptive, .mpmcSpin, .mpmcBlock, .mpmcAdaptive: [.rtt, .stream]
+        case .bytesAdaptive: [.stream1MiB]
+        case .pipe, .socket: [.rtt, .stream, .stream1MiB]
+        }
+    }
+
+    /// The channel's topology and wait strategy, for channel rows.
+    package var channel: (ChannelTopology, WaitStrategy)? {
+        switch self {
+        case .spscSpin: (.singleProducerSingleConsumer, .spin)
+        case .spscBlock: (.singleProducerSingleConsumer, .block)
+        case .spscAdaptive: (.singleProducerSingleConsumer, .adaptive)
+        case .mpmcSpin: (.multiProducerMultiConsumer, .spin)
+        case .mpmcBlock: (.multiProducerMultiConsumer, .block)
+        case .mpmcAdaptive: (.multiProducerMultiConsumer, .adaptive)
+        default: nil
+        }
+    }
+
+    /// What this build cannot measure, said in the output rather than left out silently.
+    package static func gaps(workloads: [BenchWorkload]) -> [String] { [] }
+}
+

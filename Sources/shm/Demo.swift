@@ -1,0 +1,14 @@
+import ArgumentParser
+
+/// `shm demo`: the example scenarios, run across real processes or threads.
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the example scenarios: producer-consumer, channel, thread pool.",
+        subcommands: [
+            ProducerConsumerDemo.self,
+            ChannelDemo.self,
+            ThreadPoolDemo.self,
+        ],
+        defaultSubcommand: ProducerConsumerDemo.self
+    )
+}

@@ -1,0 +1,5 @@
+/// A failure of the demo, with its one-line reason.
+struct DemoFailure: Error, CustomStringConvertible {
+    let reason: String
+    var description: String { reason }
+}
