@@ -56,9 +56,9 @@ func outcome(_ error: SharedMemoryError) -> String {
     case .lockInterference: "lockInterference"
     case .creatorDiedDuringInitialization: "creatorDiedDuringInitialization"
     case .removalInProgress: "removalInProgress"
-    case .truncated: "truncated"
-    case .kindMismatch: "kindMismatch"
-    case .corruptHeader: "corruptHeader"
+    case .invalidHeader(_, .truncated): "truncated"
+    case .mismatch(_, .kind): "kindMismatch"
+    case .invalidHeader(_, .corrupt): "corruptHeader"
     case let .unexpected(errno, _): "unexpected(\(errno.rawValue))"
     default: "other(\(String(describing: error).split(separator: " ").joined(separator: "_")))"
     }

@@ -68,7 +68,7 @@ extension MultiProcessTests {
         /// On 229f099: the FIFO and symlink-to-FIFO children hung (`inspect` opened the FIFO
         /// with `O_RDONLY`) and were killed at the timeout; root's open of the link to a copy
         /// of an object followed it and registered in the copy's table (the target's bytes
-        /// changed); a link to a file was followed (`.truncated`), a dangling one gave
+        /// changed); a link to a file was followed (`.invalidHeader(_, .truncated)`), a dangling one gave
         /// `.notFound` or `.unexpected(EAGAIN)`, a directory `.unexpected(EISDIR)`, a socket
         /// `.unexpected(ENXIO)`; nothing was listed as damaged and nothing removed by clean.
         @Test(arguments: Plant.allCases)

@@ -87,7 +87,7 @@ final class ByteRing: @unchecked Sendable {
                 "byte channel geometry (ring \(segment.capacity) bytes, maximum message \(segment.kindParameters[0]))")
         }
         if let maximumMessageSize, maximumMessageSize != maximum {
-            throw .segment(.configurationMismatch(name: name, detail: "maximum message size \(maximum), not \(maximumMessageSize)"))
+            throw .segment(.mismatch(name: name, .configuration("maximum message size \(maximum), not \(maximumMessageSize)")))
         }
         self.segment = segment
         self.control = ChannelControl(payload: segment.bytes.baseAddress!)

@@ -30,8 +30,8 @@ public final class SharedArray<Element: BitwiseCopyable> {
     /// Creates the array `name` with `count` copies of `initialValue`, or opens it if it exists
     /// (`.openOrCreate`) with the same element type and count.
     ///
-    /// - Throws: ``SharedMemoryError``: ``SharedMemoryError/elementTypeMismatch(name:expected:found:)``
-    ///   if the existing array holds another type, ``SharedMemoryError/capacityMismatch(name:expected:found:)``
+    /// - Throws: ``SharedMemoryError``: ``SharedMemoryError/Mismatch/elementType(expected:found:)``
+    ///   if the existing array holds another type, ``SharedMemoryError/Mismatch/capacity(expected:found:)``
     ///   for another count, ``SharedMemoryError/invalidSize(_:reason:)`` for `count < 1`.
     public init(
         named name: String, count: Int, initialValue: Element, mode: SharedMemory.OpenMode = .openOrCreate,
@@ -56,7 +56,7 @@ public final class SharedArray<Element: BitwiseCopyable> {
     /// Opens the existing array `name`, whatever its count.
     ///
     /// - Throws: ``SharedMemoryError``, such as ``SharedMemoryError/notFound(name:)`` or
-    ///   ``SharedMemoryError/elementTypeMismatch(name:expected:found:)``.
+    ///   ``SharedMemoryError/Mismatch/elementType(expected:found:)``.
     public init(
         named name: String, owners: SharedMemory.OwnerPolicy = .currentUser, timeout: Duration = .seconds(5)
     ) throws(SharedMemoryError) {

@@ -145,7 +145,7 @@ public enum SharedObjectRegistry {
         fd: Int32, name: String, fileSize: Int
     ) -> (Result<SharedObjectInfo.Header, SharedMemoryError>, [Participant], ChannelState?) {
         guard fileSize >= SegmentHeader.size else {
-            return (.failure(.truncated(name: name, expectedBytes: SegmentHeader.size, actualBytes: fileSize)), [], nil)
+            return (.failure(.invalidHeader(name: name, .truncated(expectedBytes: SegmentHeader.size, actualBytes: fileSize))), [], nil)
         }
         // The header, plus a channel's control words when the file has them.
         let length = fileSize >= SegmentHeader.size + ChannelLayout.controlSize

@@ -25,7 +25,7 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
 
     /// The layout version of this kind's payload that this build reads and writes, recorded in
     /// every object's header; opening an object of another version fails with
-    /// ``SharedMemoryError/unsupportedKindLayoutVersion(name:kind:found:supported:)``.
+    /// ``SharedMemoryError/HeaderProblem/unsupportedKindLayoutVersion(kind:found:supported:)``.
     ///
     /// A change of one kind's payload layout (a channel's control words or slots, a byte
     /// channel's frames) bumps that kind's version only. Every kind is at version 1 since the

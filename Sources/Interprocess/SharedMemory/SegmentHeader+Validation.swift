@@ -24,31 +24,30 @@ extension SegmentHeader {
         name: String, mappedBytes: Int, expected: SharedMemory.Layout?, deadline: Deadline
     ) throws(SharedMemoryError) -> Fields {
         let header = self
-        guard header.magicValue == SegmentHeader.magic else { throw .badMagic(name: name) }
+        guard header.magicValue == SegmentHeader.magic else { throw .invalidHeader(name: name, .badMagic) }
         guard header.versionValue == SegmentHeader.layoutVersion else {
-            throw .unsupportedVersion(name: name, found: header.versionValue, supported: SegmentHeader.layoutVersion)
+            throw .invalidHeader(name: name, .unsupportedVersion(found: header.versionValue, supported: SegmentHeader.layoutVersion))
         }
         try waitUntilReady(name: name, deadline: deadline)
         let fields = try header.read(name: name, mappedBytes: mappedBytes)
         guard let expected, !expected.acceptsAnyKind else { return fields }
         guard fields.kind == expected.kind else {
-            throw .kindMismatch(name: name, expected: expected.kind, found: fields.kind)
+            throw .mismatch(name: name, .kind(expected: expected.kind, found: fields.kind))
         }
         guard fields.kindLayoutVersion == fields.kind.layoutVersion else {
-            throw .unsupportedKindLayoutVersion(
-                name: name, kind: fields.kind, found: fields.kindLayoutVersion, supported: fields.kind.layoutVersion)
+            throw .invalidHeader(name: name, .unsupportedKindLayoutVersion(kind: fields.kind, found: fields.kindLayoutVersion, supported: fields.kind.layoutVersion))
         }
         guard fields.elementType == expected.elementType else {
-            throw .elementTypeMismatch(name: name, expected: expected.elementType, found: fields.elementType)
+            throw .mismatch(name: name, .elementType(expected: expected.elementType, found: fields.elementType))
         }
         if expected.checksCapacity && fields.capacity != expected.capacity {
-            throw .capacityMismatch(name: name, expected: expected.capacity, found: fields.capacity)
+            throw .mismatch(name: name, .capacity(expected: expected.capacity, found: fields.capacity))
         }
         // The payload must hold what the kind needs: a hostile header must not make us read
         // past the mapping.
         let minimumPayload = expected.kind == .segment ? 0 : expected.minimumPayload(capacity: fields.capacity)
         guard fields.payloadSize >= minimumPayload else {
-            throw .corruptHeader(name: name, detail: "payload of \(fields.payloadSize) bytes for capacity \(fields.capacity)")
+            throw .invalidHeader(name: name, .corrupt("payload of \(fields.payloadSize) bytes for capacity \(fields.capacity)"))
         }
         return fields
     }
@@ -68,7 +67,7 @@ extension SegmentHeader {
             case .ready?:
                 return
             case .poisoned?:
-                throw .corruptHeader(name: name, detail: "marked unusable (poisoned)")
+                throw .invalidHeader(name: name, .corrupt("marked unusable (poisoned)"))
             case .uninitialized?, .initializing?:
                 let creator = header.creator
                 if !creator.isAlive { throw .creatorDiedDuringInitialization(name: name, creator: creator) }
@@ -78,7 +77,7 @@ extension SegmentHeader {
                 let slice = min(deadline, Deadline.after(.milliseconds(10)))
                 _ = Futex.wait(header.stateWord, expecting: raw, deadline: slice)
             case nil:
-                throw .corruptHeader(name: name, detail: "state word \(raw)")
+                throw .invalidHeader(name: name, .corrupt("state word \(raw)"))
             }
         }
     }

@@ -198,15 +198,15 @@ struct SegmentHeader {
     /// Does not look at the state word; the caller has established `ready` first.
     func read(name: String, mappedBytes: Int) throws(SharedMemoryError) -> Fields {
         guard mappedBytes >= SegmentHeader.size else {
-            throw .truncated(name: name, expectedBytes: SegmentHeader.size, actualBytes: mappedBytes)
+            throw .invalidHeader(name: name, .truncated(expectedBytes: SegmentHeader.size, actualBytes: mappedBytes))
         }
         let stored = base.load(fromByteOffset: Offset.checksum, as: UInt64.self)
         guard stored == computeChecksum() else {
-            throw .corruptHeader(name: name, detail: "checksum mismatch")
+            throw .invalidHeader(name: name, .corrupt("checksum mismatch"))
         }
         let headerSize = Int(base.load(fromByteOffset: Offset.headerSize, as: UInt32.self))
         guard headerSize == SegmentHeader.size else {
-            throw .corruptHeader(name: name, detail: "header size \(headerSize)")
+            throw .invalidHeader(name: name, .corrupt("header size \(headerSize)"))
         }
         let total = base.load(fromByteOffset: Offset.totalSize, as: UInt64.self)
         let payload = base.load(fromByteOffset: Offset.payloadSize, as: UInt64.self)
@@ -216,18 +216,18 @@ struct SegmentHeader {
         guard total <= UInt64(Int.max), total >= UInt64(headerSize), payload <= total - UInt64(headerSize),
             capacity <= UInt64(Int.max)
         else {
-            throw .corruptHeader(name: name, detail: "sizes out of range (total \(total), payload \(payload))")
+            throw .invalidHeader(name: name, .corrupt("sizes out of range (total \(total), payload \(payload))"))
         }
         guard Int(total) <= mappedBytes else {
-            throw .truncated(name: name, expectedBytes: Int(total), actualBytes: mappedBytes)
+            throw .invalidHeader(name: name, .truncated(expectedBytes: Int(total), actualBytes: mappedBytes))
         }
         let flags = base.load(fromByteOffset: Offset.flags, as: UInt32.self)
         guard flags & ~Flag.known == 0 else {
-            throw .corruptHeader(name: name, detail: "unknown flags \(String(flags, radix: 16))")
+            throw .invalidHeader(name: name, .corrupt("unknown flags \(String(flags, radix: 16))"))
         }
         let nameLength = Int(base.load(fromByteOffset: Offset.elementNameLength, as: UInt32.self))
         guard nameLength <= ElementType.maximumNameLength else {
-            throw .corruptHeader(name: name, detail: "element name length \(nameLength)")
+            throw .invalidHeader(name: name, .corrupt("element name length \(nameLength)"))
         }
         let nameBytes = UnsafeRawBufferPointer(start: base + Offset.elementName, count: nameLength)
         let element = ElementType(

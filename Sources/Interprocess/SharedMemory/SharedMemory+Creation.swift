@@ -327,7 +327,7 @@ extension SharedMemory {
         }
         let fileSize = status.size
         guard fileSize >= SegmentHeader.size else {
-            throw .truncated(name: name, expectedBytes: SegmentHeader.size, actualBytes: fileSize)
+            throw .invalidHeader(name: name, .truncated(expectedBytes: SegmentHeader.size, actualBytes: fileSize))
         }
         try SegmentHeader.checkFullyAllocated(status, name: name)
         let mapping: UnsafeMutableRawPointer

@@ -2,7 +2,12 @@ import SystemPackage
 
 /// Why a shared-memory object could not be created, opened, validated or removed.
 ///
-/// Every case names the object and says, in one sentence, what a user can do about it. Nothing
+/// Every case names the object and says what a user can do about it. Header problems and
+/// mismatches with what was asked for are nested (``HeaderProblem``, ``Mismatch``), so a caller
+/// can catch them as a group (`catch SharedMemoryError.invalidHeader`). Every `description`
+/// (of this and of the library's other errors) is one lowercase sentence without a final
+/// period that starts with the object's name when there is one, so it reads well after
+/// "error: " or inside another message. Nothing
 /// that comes from another process (a header, a size) can make Interprocess crash: it ends up
 /// here instead.
 public enum SharedMemoryError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -18,27 +23,13 @@ public enum SharedMemoryError: Error, Sendable, Equatable, CustomStringConvertib
     case permissionDenied(name: String)
     /// The shared-memory file system cannot hold the requested size. Nothing was created.
     case insufficientSpace(name: String, requestedBytes: Int)
-    /// The backing file is shorter than its header says (or than a header).
-    case truncated(name: String, expectedBytes: Int, actualBytes: Int)
-    /// The file does not start with the Interprocess magic number: it is not ours or was
-    /// overwritten.
-    case badMagic(name: String)
-    /// The object was written by a layout version this build does not read.
-    case unsupportedVersion(name: String, found: UInt32, supported: UInt32)
-    /// The object's payload was laid out by a version of its kind's layout this build does not
-    /// read (say, a channel ring of a newer release); the header itself was readable.
-    case unsupportedKindLayoutVersion(name: String, kind: ObjectKind, found: UInt32, supported: UInt32)
-    /// The header's fields are inconsistent or its checksum does not match.
-    case corruptHeader(name: String, detail: String)
-    /// The object is of another kind than the one asked for (say, a semaphore opened as an array).
-    case kindMismatch(name: String, expected: ObjectKind, found: ObjectKind)
-    /// The object holds elements of another type than the one asked for.
-    case elementTypeMismatch(name: String, expected: ElementType, found: ElementType)
-    /// The object holds another number of elements (or bytes) than the one asked for.
-    case capacityMismatch(name: String, expected: Int, found: Int)
-    /// The object was created with another setting than the one asked for (an event's reset
-    /// mode, a byte channel's maximum message size).
-    case configurationMismatch(name: String, detail: String)
+    /// The object's header cannot be trusted, so nothing in it was used (see ``HeaderProblem``).
+    case invalidHeader(name: String, HeaderProblem)
+    /// The object is valid but is not what the open asked for (see ``Mismatch``).
+    case mismatch(name: String, Mismatch)
+    /// The object's shared contents (a mutex's storage, an event's mode) hold a state that no
+    /// Interprocess process writes: another writer overwrote them.
+    case corruptContents(name: String, detail: String)
     /// The process that was creating the object died before finishing; remove it and create it
     /// again.
     case creatorDiedDuringInitialization(name: String, creator: ProcessIdentity)
@@ -98,24 +89,12 @@ public enum SharedMemoryError: Error, Sendable, Equatable, CustomStringConvertib
             "permission denied opening '\(name)'"
         case let .insufficientSpace(name, bytes):
             "not enough space in the shared-memory file system for '\(name)' (\(bytes) bytes)"
-        case let .truncated(name, expected, actual):
-            "'\(name)' is truncated: \(actual) bytes where \(expected) are expected"
-        case let .badMagic(name):
-            "'\(name)' is not an Interprocess object (bad magic number)"
-        case let .unsupportedVersion(name, found, supported):
-            "'\(name)' has layout version \(found); this build reads version \(supported)"
-        case let .unsupportedKindLayoutVersion(name, kind, found, supported):
-            "'\(name)' is a \(kind) of layout version \(found); this build reads \(kind) layout version \(supported)"
-        case let .corruptHeader(name, detail):
-            "'\(name)' has a corrupt header: \(detail)"
-        case let .kindMismatch(name, expected, found):
-            "'\(name)' is a \(found), not a \(expected)"
-        case let .elementTypeMismatch(name, expected, found):
-            "'\(name)' holds \(found), not \(expected)"
-        case let .capacityMismatch(name, expected, found):
-            "'\(name)' has capacity \(found), not \(expected)"
-        case let .configurationMismatch(name, detail):
-            "'\(name)' was created differently: \(detail)"
+        case let .invalidHeader(name, problem):
+            "'\(name)' \(problem)"
+        case let .mismatch(name, mismatch):
+            "'\(name)' \(mismatch)"
+        case let .corruptContents(name, detail):
+            "'\(name)' has corrupt contents: \(detail)"
         case let .creatorDiedDuringInitialization(name, creator):
             "the creator of '\(name)' (\(creator)) died while initialising it"
         case let .stillInitializing(name):
@@ -142,6 +121,57 @@ public enum SharedMemoryError: Error, Sendable, Equatable, CustomStringConvertib
             "another process kept removing '\(name)' past the deadline"
         case let .unexpected(errno, operation):
             "\(operation) failed: \(errno) (errno \(errno.rawValue))"
+        }
+    }
+
+    /// Why a header was refused.
+    public enum HeaderProblem: Sendable, Equatable, CustomStringConvertible {
+        /// The backing file is shorter than its header says (or than a header).
+        case truncated(expectedBytes: Int, actualBytes: Int)
+        /// The file does not start with the Interprocess magic number: it is not an
+        /// Interprocess object, or it was overwritten.
+        case badMagic
+        /// The header was written in a layout version this build does not read.
+        case unsupportedVersion(found: UInt32, supported: UInt32)
+        /// The header records a layout version of the kind's payload this build does not read
+        /// (say, a channel ring of a newer release); nothing of the payload was used.
+        case unsupportedKindLayoutVersion(kind: ObjectKind, found: UInt32, supported: UInt32)
+        /// The header's fields are inconsistent, or its checksum does not match.
+        case corrupt(String)
+
+        /// The problem, as the end of a sentence that starts with the object's name.
+        public var description: String {
+            switch self {
+            case let .truncated(expected, actual): "is truncated: \(actual) bytes where \(expected) are expected"
+            case .badMagic: "is not an Interprocess object (bad magic number)"
+            case let .unsupportedVersion(found, supported):
+                "has header layout version \(found); this build reads version \(supported)"
+            case let .unsupportedKindLayoutVersion(kind, found, supported):
+                "is a \(kind) of layout version \(found); this build reads \(kind) layout version \(supported)"
+            case let .corrupt(detail): "has a corrupt header: \(detail)"
+            }
+        }
+    }
+
+    /// How a valid object differs from what an open asked for.
+    public enum Mismatch: Sendable, Equatable, CustomStringConvertible {
+        /// Another kind of object (say, a semaphore opened as an array).
+        case kind(expected: ObjectKind, found: ObjectKind)
+        /// Elements of another type.
+        case elementType(expected: ElementType, found: ElementType)
+        /// Another number of elements (or bytes).
+        case capacity(expected: Int, found: Int)
+        /// Another setting (an event's reset mode, a byte channel's maximum message size).
+        case configuration(String)
+
+        /// The difference, as the end of a sentence that starts with the object's name.
+        public var description: String {
+            switch self {
+            case let .kind(expected, found): "is a \(found), not a \(expected)"
+            case let .elementType(expected, found): "holds \(found), not \(expected)"
+            case let .capacity(expected, found): "has capacity \(found), not \(expected)"
+            case let .configuration(detail): "was created differently: \(detail)"
+            }
         }
     }
 

@@ -47,7 +47,7 @@ public struct ProcessEvent: @unchecked Sendable {
     ///     current user; see ``SharedMemory/OwnerPolicy``).
     ///   - timeout: how long to wait for an object another process is still initialising.
     ///   - resetMode: the mode of a newly created event. When opening, the recorded mode
-    ///     must equal it, or the open fails with ``SharedMemoryError/configurationMismatch(name:detail:)``;
+    ///     must equal it, or the open fails with ``SharedMemoryError/Mismatch/configuration(_:)``;
     ///     `nil` accepts the recorded mode.
     ///   - initiallySet: whether a newly created event starts set.
     /// - Throws: ``SharedMemoryError``.
@@ -66,13 +66,13 @@ public struct ProcessEvent: @unchecked Sendable {
             })
         try self.init(segment: segment, address: segment.bytes.baseAddress!, name: name)
         if let resetMode, resetMode != self.resetMode {
-            throw .configurationMismatch(name: name, detail: "reset mode \(self.resetMode), not \(resetMode)")
+            throw .mismatch(name: name, .configuration("reset mode \(self.resetMode), not \(resetMode)"))
         }
     }
 
     /// Attaches to an event placed at `offset` of `segment`'s payload.
     /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)``, or
-    ///   ``SharedMemoryError/corruptHeader(name:detail:)`` if the storage holds no valid mode.
+    ///   ``SharedMemoryError/corruptContents(name:detail:)`` if the storage holds no valid mode.
     public init(in segment: SharedMemory, at offset: Int) throws(SharedMemoryError) {
         let address = try segment.address(at: offset, size: ProcessEvent.storageSize, alignment: ProcessEvent.storageAlignment)
         try self.init(segment: segment, address: address, name: segment.name?.rawValue ?? "<anonymous>")
@@ -85,7 +85,7 @@ public struct ProcessEvent: @unchecked Sendable {
         // Untrusted: another process wrote it.
         let raw = address.load(fromByteOffset: 8, as: UInt32.self)
         guard let mode = ResetMode(rawValue: raw) else {
-            throw .corruptHeader(name: name, detail: "event reset mode \(raw)")
+            throw .corruptContents(name: name, detail: "event reset mode \(raw)")
         }
         self.resetMode = mode
     }

@@ -93,7 +93,7 @@ public struct ProcessMutex: @unchecked Sendable {
         _ address: UnsafeMutablePointer<pthread_mutex_t>, name: String
     ) throws(SharedMemoryError) {
         guard RobustMutexPrimitive.hasExpectedKind(address) else {
-            throw .corruptHeader(name: name, detail: "the mutex storage does not hold an initialised robust mutex")
+            throw .corruptContents(name: name, detail: "the mutex storage does not hold an initialised robust mutex")
         }
     }
 
@@ -102,7 +102,7 @@ public struct ProcessMutex: @unchecked Sendable {
     /// The storage must have been initialised with ``initializeStorage(at:)`` by the segment's
     /// creator.
     /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)`` if the mutex does not
-    ///   fit at `offset` or `offset` is misaligned, ``SharedMemoryError/corruptHeader(name:detail:)``
+    ///   fit at `offset` or `offset` is misaligned, ``SharedMemoryError/corruptContents(name:detail:)``
     ///   if the storage holds no initialised mutex.
     public init(in segment: SharedMemory, at offset: Int) throws(SharedMemoryError) {
         let raw = try segment.address(at: offset, size: ProcessMutex.storageSize, alignment: ProcessMutex.storageAlignment)

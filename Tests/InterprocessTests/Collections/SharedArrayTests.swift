@@ -67,7 +67,7 @@ import Testing
         defer { removeQuietly(name) }
         _ = try SharedArray<Int>(named: name, count: 4, initialValue: 0, mode: .create)
         let expectMismatch = { (error: SharedMemoryError?, expected: ElementType) in
-            guard case let .elementTypeMismatch(reported, wanted, found)? = error else {
+            guard case let .mismatch(reported, .elementType(wanted, found))? = error else {
                 Issue.record("expected elementTypeMismatch, got \(String(describing: error))")
                 return
             }
@@ -92,10 +92,10 @@ import Testing
         _ = try SharedArray<Int>(named: name, count: 4, initialValue: 0, mode: .create)
         #expect(
             sharedMemoryError { _ = try SharedArray<Int>(named: name, count: 5, initialValue: 0) }
-                == .capacityMismatch(name: name, expected: 5, found: 4))
+                == .mismatch(name: name, .capacity(expected: 5, found: 4)))
         #expect(
             sharedMemoryError { _ = try SharedArray<Int>(named: name, count: 3, initialValue: 0, mode: .open) }
-                == .capacityMismatch(name: name, expected: 3, found: 4))
+                == .mismatch(name: name, .capacity(expected: 3, found: 4)))
     }
 
     @Test(arguments: [0, -1, Int.min])
@@ -126,10 +126,10 @@ import Testing
         _ = try SharedMemory(named: name, mode: .create, size: 64)
         #expect(
             sharedMemoryError { _ = try SharedArray<UInt8>(named: name) }
-                == .kindMismatch(name: name, expected: .array, found: .segment))
+                == .mismatch(name: name, .kind(expected: .array, found: .segment)))
         #expect(
             sharedMemoryError { _ = try SharedArray<UInt8>(named: name, count: 64, initialValue: 0) }
-                == .kindMismatch(name: name, expected: .array, found: .segment))
+                == .mismatch(name: name, .kind(expected: .array, found: .segment)))
     }
 
     @Test func elementTypeFingerprint() {

@@ -64,7 +64,7 @@ import Testing
             Issue.record("expected a failed header")
             return
         }
-        #expect(error == .badMagic(name: name))
+        #expect(error == .invalidHeader(name: name, .badMagic))
         // A listing shows it too, with its error.
         let listed = try SharedObjectRegistry.list().first { $0.name == name }
         #expect(listed.map { (try? $0.header.get()) == nil } == true)
@@ -79,7 +79,7 @@ import Testing
             Issue.record("expected a failed header")
             return
         }
-        #expect(error == .truncated(name: name, expectedBytes: 4096, actualBytes: 100))
+        #expect(error == .invalidHeader(name: name, .truncated(expectedBytes: 4096, actualBytes: 100)))
     }
 
     @Test func inspectOfAnInitializingObjectDoesNotWait() throws {

@@ -88,13 +88,13 @@ extension HostileSegmentTests {
             _ = try SharedMemory(named: name, mode: .open, size: nil, timeout: .zero)
             Issue.record("a header with total size 100 was accepted")
         } catch {
-            guard case .corruptHeader = error else {
-                Issue.record("\(error), not corruptHeader")
+            guard case .invalidHeader(_, .corrupt) = error else {
+                Issue.record("\(error), not invalidHeader(.corrupt)")
                 return
             }
         }
         let info = try SharedObjectRegistry.inspect(named: name)
-        guard case .failure(.corruptHeader) = info.header else {
+        guard case .failure(.invalidHeader(_, .corrupt)) = info.header else {
             Issue.record("inspect: \(info.header)")
             return
         }
@@ -119,8 +119,8 @@ extension HostileSegmentTests {
             _ = try ProcessMutex(named: name, mode: .open)
             Issue.record("a mutex of a foreign kind was accepted")
         } catch {
-            guard case .corruptHeader = error else {
-                Issue.record("\(error), not corruptHeader")
+            guard case .corruptContents = error else {
+                Issue.record("\(error), not corruptContents")
                 return
             }
         }

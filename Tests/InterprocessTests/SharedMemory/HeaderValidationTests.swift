@@ -108,8 +108,8 @@ import Testing
         let (name, path) = try makeArray()
         defer { removeQuietly(name) }
         try rewriteHeader(path) { $0.storeBytes(of: version, toByteOffset: HeaderLayout.kindLayoutVersion, as: UInt32.self) }
-        let expected = SharedMemoryError.unsupportedKindLayoutVersion(
-            name: name, kind: .array, found: version, supported: ObjectKind.array.layoutVersion)
+        let expected = SharedMemoryError.invalidHeader(
+            name: name, .unsupportedKindLayoutVersion(kind: .array, found: version, supported: ObjectKind.array.layoutVersion))
         #expect(sharedMemoryError { _ = try SharedArray<Int>(named: name) } == expected)
         #expect(expected.description.contains("array of layout version \(version)"))
         #expect(expected.description.contains("array layout version 1"))
@@ -137,7 +137,7 @@ import Testing
             $0.storeBytes(of: UInt32(7), toByteOffset: HeaderLayout.kindLayoutVersion, as: UInt32.self)
         }
         let expected = ChannelError.segment(
-            .unsupportedKindLayoutVersion(name: name, kind: kind, found: 7, supported: kind.layoutVersion))
+            .invalidHeader(name: name, .unsupportedKindLayoutVersion(kind: kind, found: 7, supported: kind.layoutVersion)))
         #expect(throws: expected) {
             if kind == .channel {
                 _ = try ChannelSender<Int>(named: name, mode: .open)
@@ -158,16 +158,16 @@ import Testing
         let (name, path) = try makeArray()
         defer { removeQuietly(name) }
         try overwrite(path, at: HeaderLayout.magic, with: Array("garbage!".utf8))
-        #expect(sharedMemoryError { _ = try SharedArray<Int>(named: name) } == .badMagic(name: name))
-        #expect(sharedMemoryError { _ = try SharedMemory(named: name, mode: .open, size: nil) } == .badMagic(name: name))
+        #expect(sharedMemoryError { _ = try SharedArray<Int>(named: name) } == .invalidHeader(name: name, .badMagic))
+        #expect(sharedMemoryError { _ = try SharedMemory(named: name, mode: .open, size: nil) } == .invalidHeader(name: name, .badMagic))
     }
 
     @Test func foreignFileIsBadMagic() throws {
         let name = uniqueName()
         defer { removeQuietly(name) }
         try Data(repeating: 0xAB, count: 8192).write(to: URL(fileURLWithPath: backingPath(name)))
-        #expect(sharedMemoryError { _ = try SharedMemory(named: name, mode: .open, size: nil) } == .badMagic(name: name))
-        #expect(sharedMemoryError { _ = try SharedMemory(named: name, mode: .openOrCreate, size: 8) } == .badMagic(name: name))
+        #expect(sharedMemoryError { _ = try SharedMemory(named: name, mode: .open, size: nil) } == .invalidHeader(name: name, .badMagic))
+        #expect(sharedMemoryError { _ = try SharedMemory(named: name, mode: .openOrCreate, size: 8) } == .invalidHeader(name: name, .badMagic))
         // `.create` does not touch it either.
         #expect(sharedMemoryError { _ = try SharedMemory(named: name, mode: .create, size: 8) } == .alreadyExists(name: name))
         #expect(try fileBytes(backingPath(name), count: 16) == [UInt8](repeating: 0xAB, count: 16))
@@ -180,7 +180,7 @@ import Testing
         try overwrite(path, at: HeaderLayout.version, value: version)
         #expect(
             sharedMemoryError { _ = try SharedArray<Int>(named: name) }
-                == .unsupportedVersion(name: name, found: version, supported: 3))
+                == .invalidHeader(name: name, .unsupportedVersion(found: version, supported: 3)))
     }
 
     /// Checksummed fields changed without updating the checksum.
@@ -208,7 +208,7 @@ import Testing
         }
         #expect(
             sharedMemoryError { _ = try SharedArray<Int>(named: name) }
-                == .corruptHeader(name: name, detail: "checksum mismatch"))
+                == .invalidHeader(name: name, .corrupt("checksum mismatch")))
     }
 
     @Test func inconsistentFieldsWithAValidChecksumAreCorruptHeader() throws {
@@ -227,7 +227,7 @@ import Testing
             try overwrite(path, at: 0, with: original)
             try rewriteHeader(path, edit)
             let error = sharedMemoryError { _ = try SharedArray<Int>(named: name) }
-            guard case let .corruptHeader(reportedName, detail)? = error else {
+            guard case let .invalidHeader(reportedName, .corrupt(detail))? = error else {
                 Issue.record("\(fragment): expected corruptHeader, got \(String(describing: error))")
                 continue
             }
@@ -247,7 +247,7 @@ import Testing
         _ = try ProcessMutex(named: name, mode: .create)
         try rewriteHeader(backingPath(name)) { $0.storeBytes(of: UInt64(8), toByteOffset: HeaderLayout.payloadSize, as: UInt64.self) }
         let error = sharedMemoryError { _ = try ProcessMutex(named: name, mode: .open) }
-        guard case let .corruptHeader(_, detail)? = error else {
+        guard case let .invalidHeader(_, .corrupt(detail))? = error else {
             Issue.record("expected corruptHeader, got \(String(describing: error))")
             return
         }
@@ -260,7 +260,7 @@ import Testing
         try rewriteHeader(path) { $0.storeBytes(of: UInt64(3 * 4096), toByteOffset: HeaderLayout.totalSize, as: UInt64.self) }
         #expect(
             sharedMemoryError { _ = try SharedArray<Int>(named: name) }
-                == .truncated(name: name, expectedBytes: 3 * 4096, actualBytes: 8192))
+                == .invalidHeader(name: name, .truncated(expectedBytes: 3 * 4096, actualBytes: 8192)))
     }
 
     @Test(arguments: [0, 1, 100, 4095])
@@ -270,10 +270,10 @@ import Testing
         #expect(truncate(path, off_t(length)) == 0)
         #expect(
             sharedMemoryError { _ = try SharedArray<Int>(named: name) }
-                == .truncated(name: name, expectedBytes: 4096, actualBytes: length))
+                == .invalidHeader(name: name, .truncated(expectedBytes: 4096, actualBytes: length)))
         #expect(
             sharedMemoryError { _ = try SharedMemory(named: name, mode: .open, size: nil) }
-                == .truncated(name: name, expectedBytes: 4096, actualBytes: length))
+                == .invalidHeader(name: name, .truncated(expectedBytes: 4096, actualBytes: length)))
     }
 
     @Test(arguments: [4096, 5000, 8191])
@@ -283,7 +283,7 @@ import Testing
         #expect(truncate(path, off_t(length)) == 0)
         #expect(
             sharedMemoryError { _ = try SharedArray<Int>(named: name) }
-                == .truncated(name: name, expectedBytes: 8192, actualBytes: length))
+                == .invalidHeader(name: name, .truncated(expectedBytes: 8192, actualBytes: length)))
     }
 
     @Test func wrongKindIsKindMismatch() throws {
@@ -292,19 +292,19 @@ import Testing
         _ = try ProcessMutex(named: name, mode: .create)
         #expect(
             sharedMemoryError { _ = try SharedArray<Int>(named: name) }
-                == .kindMismatch(name: name, expected: .array, found: .mutex))
+                == .mismatch(name: name, .kind(expected: .array, found: .mutex)))
         #expect(
             sharedMemoryError { _ = try ProcessSemaphore(named: name) }
-                == .kindMismatch(name: name, expected: .semaphore, found: .mutex))
+                == .mismatch(name: name, .kind(expected: .semaphore, found: .mutex)))
         #expect(
             sharedMemoryError { _ = try ProcessCondition(named: name, mode: .open) }
-                == .kindMismatch(name: name, expected: .condition, found: .mutex))
+                == .mismatch(name: name, .kind(expected: .condition, found: .mutex)))
         #expect(
             sharedMemoryError { _ = try ProcessEvent(named: name) }
-                == .kindMismatch(name: name, expected: .event, found: .mutex))
+                == .mismatch(name: name, .kind(expected: .event, found: .mutex)))
         #expect(
             sharedMemoryError { _ = try SharedMemory(named: name, mode: .open, size: nil) }
-                == .kindMismatch(name: name, expected: .segment, found: .mutex))
+                == .mismatch(name: name, .kind(expected: .segment, found: .mutex)))
         // The mutex is still fine.
         let mutex = try ProcessMutex(named: name, mode: .open)
         #expect(try mutex.lock() == .acquired)
@@ -317,7 +317,7 @@ import Testing
         try rewriteHeader(path) { $0.storeBytes(of: UInt32(999), toByteOffset: HeaderLayout.kind, as: UInt32.self) }
         #expect(
             sharedMemoryError { _ = try SharedArray<Int>(named: name) }
-                == .kindMismatch(name: name, expected: .array, found: ObjectKind(rawValue: 999)))
+                == .mismatch(name: name, .kind(expected: .array, found: ObjectKind(rawValue: 999))))
         #expect(ObjectKind(rawValue: 999).description == "unknown kind 999")
     }
 
@@ -402,7 +402,7 @@ import Testing
         defer { removeQuietly(name) }
         try overwrite(path, at: HeaderLayout.state, value: state)
         let error = sharedMemoryError { _ = try SharedArray<Int>(named: name, timeout: .seconds(10)) }
-        guard case let .corruptHeader(_, detail)? = error else {
+        guard case let .invalidHeader(_, .corrupt(detail))? = error else {
             Issue.record("expected corruptHeader, got \(String(describing: error))")
             return
         }

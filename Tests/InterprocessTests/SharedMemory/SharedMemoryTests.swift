@@ -107,10 +107,10 @@ import Testing
         _ = try SharedMemory(named: name, mode: .create, size: 32)
         #expect(
             sharedMemoryError { _ = try SharedMemory(named: name, mode: .openOrCreate, size: 64) }
-                == .capacityMismatch(name: name, expected: 64, found: 32))
+                == .mismatch(name: name, .capacity(expected: 64, found: 32)))
         #expect(
             sharedMemoryError { _ = try SharedMemory(named: name, mode: .open, size: 16) }
-                == .capacityMismatch(name: name, expected: 16, found: 32))
+                == .mismatch(name: name, .capacity(expected: 16, found: 32)))
     }
 
     @Test func defaultFileModeIs0600() throws {
@@ -275,7 +275,7 @@ import Testing
         }
         // …and with the check waived, validated and refused as no segment.
         guard
-            case .truncated? = sharedMemoryError({
+            case .invalidHeader(_, .truncated)? = sharedMemoryError({
                 _ = try SharedMemory(adopting: FileDescriptor(rawValue: fd), allowingUnsealed: true)
             })
         else {
@@ -369,11 +369,13 @@ import Testing
         let errors: [SharedMemoryError] = [
             .invalidName("x y", reason: "r"), .invalidSize(0, reason: "r"), .notFound(name: "n"),
             .alreadyExists(name: "n"), .permissionDenied(name: "n"), .insufficientSpace(name: "n", requestedBytes: 1),
-            .truncated(name: "n", expectedBytes: 2, actualBytes: 1), .badMagic(name: "n"),
-            .unsupportedVersion(name: "n", found: 9, supported: 1), .corruptHeader(name: "n", detail: "d"),
-            .kindMismatch(name: "n", expected: .array, found: .mutex),
-            .elementTypeMismatch(name: "n", expected: ElementType(Int.self), found: ElementType(Int32.self)),
-            .capacityMismatch(name: "n", expected: 1, found: 2),
+            .invalidHeader(name: "n", .truncated(expectedBytes: 2, actualBytes: 1)), .invalidHeader(name: "n", .badMagic),
+            .invalidHeader(name: "n", .unsupportedVersion(found: 9, supported: 1)), .invalidHeader(name: "n", .corrupt("d")),
+            .mismatch(name: "n", .kind(expected: .array, found: .mutex)),
+            .mismatch(name: "n", .elementType(expected: ElementType(Int.self), found: ElementType(Int32.self))),
+            .mismatch(name: "n", .capacity(expected: 1, found: 2)), .mismatch(name: "n", .configuration("d")),
+            .invalidHeader(name: "n", .unsupportedKindLayoutVersion(kind: .channel, found: 2, supported: 1)),
+            .corruptContents(name: "n", detail: "d"), .removalInProgress(name: "n"),
             .creatorDiedDuringInitialization(name: "n", creator: .current), .stillInitializing(name: "n"),
             .invalidPlacement(offset: 1, size: 2, reason: "r"), .unexpected(.ioError, operation: "op"),
             .notARegularFile(name: "n", fileType: "FIFO"), .foreignOwner(name: "n", ownerUserID: 7),
@@ -384,5 +386,10 @@ import Testing
         let descriptions = errors.map(\.description)
         #expect(Set(descriptions).count == errors.count, "each case has its own sentence")
         #expect(descriptions.allSatisfy { !$0.isEmpty })
+        // One style: a lowercase sentence (or one that starts with the quoted name), no final period.
+        for description in descriptions {
+            #expect(description.first == "'" || description.first!.isLowercase, "\(description)")
+            #expect(!description.hasSuffix("."), "\(description)")
+        }
     }
 }

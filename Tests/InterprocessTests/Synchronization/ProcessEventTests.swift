@@ -84,7 +84,7 @@ import Testing
         #expect(same.resetMode == .automatic)
         #expect(
             sharedMemoryError { _ = try ProcessEvent(named: name, resetMode: .manual) }
-                == .configurationMismatch(name: name, detail: "reset mode automatic, not manual"))
+                == .mismatch(name: name, .configuration("reset mode automatic, not manual")))
         // Setting through one handle is seen through another.
         created.set()
         #expect(any.tryWait())
@@ -98,7 +98,7 @@ import Testing
         // The mode word is payload (after the header), not checksummed header.
         try overwrite(backingPath(name), at: HeaderLayout.size + 8, value: UInt32(7))
         let error = sharedMemoryError { _ = try ProcessEvent(named: name, resetMode: nil) }
-        guard case let .corruptHeader(reported, detail)? = error else {
+        guard case let .corruptContents(reported, detail)? = error else {
             Issue.record("expected corruptHeader, got \(String(describing: error))")
             return
         }
