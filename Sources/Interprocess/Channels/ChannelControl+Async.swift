@@ -31,25 +31,21 @@ extension ChannelControl {
             cancelled.set()
             words.wakeAll()
         }
-        // Why: the offload wait's only deadline is the liveness slice, so `wait` reports the
-        // slice's end as `.timedOut`; for our callers (which have no deadline) that is the time
-        // to check for dead peers. Passed on as `.timedOut`, it was ignored, and an async
-        // receiver whose senders died (or an async sender whose receivers died) waited forever
-        // (found by the multi-process async test).
+        // The offload wait's only deadline is the liveness slice, so its `.timedOut` means the
+        // slice ended: for our callers, which have no deadline, the time to check for dead peers
+        // (an async side whose peers died learns of it only there).
         return outcome == .timedOut ? .checkLiveness : outcome
     }
 
     /// A flag set once by a cancellation handler.
     final class CancellationFlag: Sendable {
         private let value = Atomic<Bool>(false)
-        // Relaxed: the futex wake that follows `set` is the synchronisation; the flag is only
-        // re-read by the woken waiter.
+        // Relaxed: the flag carries no data; the releasing sequence bump of the `wakeAll` that
+        // follows `set` orders it before the woken waiter's next look.
         func set() { value.store(true, ordering: .relaxed) }
         var isSet: Bool { value.load(ordering: .relaxed) }
     }
 }
-
-extension ChannelControl.WakeWords: @unchecked Sendable {}
 
 extension ChannelReceiver {
     /// Receives a message, suspending (never blocking a cooperative thread) until one arrives.

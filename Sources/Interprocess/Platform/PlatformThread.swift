@@ -6,7 +6,7 @@ import SystemPackage
 /// The thread pool needs threads it names and controls, and a cheap way for a thread to find out
 /// which pool (if any) it works for; Foundation's `Thread` and Swift concurrency offer neither
 /// without pulling in more than Platform allows.
-public enum PlatformThread {
+package enum PlatformThread {
     /// Starts a detached thread named `name` that runs `body` once and exits.
     ///
     /// The thread is detached: the kernel reclaims it when `body` returns, so callers that need
@@ -19,7 +19,7 @@ public enum PlatformThread {
     ///   the process or user thread limit is reached.
     ///
     /// The corresponding C function is `pthread_create`.
-    public static func spawnDetached(
+    package static func spawnDetached(
         name: String, _ body: @escaping @Sendable () -> Void
     ) throws(Errno) {
         let context = Unmanaged.passRetained(ThreadStart(name: name, body: body)).toOpaque()
@@ -53,7 +53,7 @@ public enum PlatformThread {
 ///
 /// Keys are a scarce process resource (`PTHREAD_KEYS_MAX`, 1024 on Linux): create one per
 /// purpose, typically as a `static let`, never one per object.
-public struct ThreadLocalSlot: @unchecked Sendable {
+package struct ThreadLocalSlot: @unchecked Sendable {
     // A pthread key is an index valid in every thread; sharing it across threads is its purpose.
     private let key: pthread_key_t
 
@@ -63,7 +63,7 @@ public struct ThreadLocalSlot: @unchecked Sendable {
     /// purpose at start-up, and running out means a bug that leaks keys.
     ///
     /// The corresponding C function is `pthread_key_create`.
-    public init() {
+    package init() {
         var key = pthread_key_t()
         let rc = system_pthread_key_create(&key)
         if rc != 0 { preconditionFailureForBug("pthread_key_create", Errno(rawValue: rc)) }
@@ -73,7 +73,7 @@ public struct ThreadLocalSlot: @unchecked Sendable {
     /// The calling thread's value.
     ///
     /// The corresponding C functions are `pthread_getspecific` and `pthread_setspecific`.
-    public var currentValue: UnsafeMutableRawPointer? {
+    package var currentValue: UnsafeMutableRawPointer? {
         @inline(__always) get { system_pthread_getspecific(key) }
         nonmutating set {
             let rc = system_pthread_setspecific(key, newValue)
@@ -91,5 +91,5 @@ extension CurrentThread {
     ///
     /// The corresponding C function is `sched_yield`.
     @inline(__always)
-    public static func yield() { _ = system_sched_yield() }
+    package static func yield() { _ = system_sched_yield() }
 }

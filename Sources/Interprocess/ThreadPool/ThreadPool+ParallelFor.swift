@@ -58,7 +58,7 @@ final class _ParallelFor: @unchecked Sendable {
     let next = Atomic<Int>(0)
     /// Futex word counting finished chunks, 0 → `chunks`; the thread that finishes the last
     /// chunk wakes the caller, who sleeps while the count is below `chunks`.
-    let finished = _FutexWord(0)
+    let finished = FutexWord.allocate(initialValue: 0)
 
     init(range: Range<Int>, chunks: Int, body: @escaping @Sendable (Range<Int>) -> Void) {
         lower = range.lowerBound

@@ -112,18 +112,18 @@ final class _PoolCore: @unchecked Sendable {
     /// Futex word for parked workers: an epoch. Any value is valid; notifiers increment it and
     /// then wake, and a worker sleeps only while it still holds the value the worker read
     /// before its last look at the queue. Moved by submitters, searchers and shutdown.
-    let parkWord = _FutexWord(0)
+    let parkWord = FutexWord.allocate(initialValue: 0)
     /// Futex word for `waitUntilIdle`: an epoch, incremented whenever `pending` reaches zero
     /// while a waiter is registered; waiters sleep while it holds the value read before their
     /// last check of `pending`.
-    let idleWord = _FutexWord(0)
+    let idleWord = FutexWord.allocate(initialValue: 0)
     /// Futex word for submitters blocked on a full bounded queue: an epoch, incremented when a
     /// consumer frees slots while a submitter is registered, and at shutdown.
-    let spaceWord = _FutexWord(0)
+    let spaceWord = FutexWord.allocate(initialValue: 0)
     /// Futex word counting worker threads that have not exited yet: starts at the thread
     /// count, each exiting worker decrements it, and the one that makes it 0 wakes everybody
     /// in `awaitTermination`, who sleep while it is non-zero.
-    let liveWord: _FutexWord
+    let liveWord: FutexWord
 
     init(
         threadCount: Int, namePrefix: String, queueCapacity: Int?, policy: ThreadPool.FullQueuePolicy,
@@ -138,7 +138,7 @@ final class _PoolCore: @unchecked Sendable {
             capacity: queueCapacity ?? unboundedRingCapacity,
             freeWithFullBarrier: queueCapacity != nil && policy == .block)
         self.perWorker = _PaddedCounters(count: threadCount)
-        self.liveWord = _FutexWord(UInt32(threadCount))
+        self.liveWord = FutexWord.allocate(initialValue: UInt32(threadCount))
         waiterSpinBudget.pointee.store(Int(Self.waiterSpin), ordering: .relaxed)
     }
 

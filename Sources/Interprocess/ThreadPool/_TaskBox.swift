@@ -21,7 +21,7 @@ final class _TaskBox<Success: Sendable>: _PoolTask, @unchecked Sendable {
     /// (immediate shutdown). Terminal phases never change. The flag bits are set by waiters
     /// while the phase is not terminal and cleared by the transition to a terminal phase, whose
     /// author wakes the sleepers / resumes the continuations the flags announced.
-    let state = _FutexWord(0)
+    let state = FutexWord.allocate(initialValue: 0)
     let core: _PoolCore
     /// Read only by the thread that won the CAS out of `queued`.
     private var body: (@Sendable () throws -> Success)?

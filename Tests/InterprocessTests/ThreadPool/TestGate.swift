@@ -3,7 +3,7 @@ import Synchronization
 
 /// A one-shot gate tests block on without sleeping: closed until `open()`.
 final class TestGate: @unchecked Sendable {
-    private let word = _FutexWord(0)
+    private let word = FutexWord.allocate(initialValue: 0)
     deinit { word.deallocate() }
 
     func open() {
