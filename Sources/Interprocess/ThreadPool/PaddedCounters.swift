@@ -2,7 +2,7 @@ import Synchronization
 
 /// Atomic integers each on its own pair of cache lines, so that words written by different
 /// threads never share a line (adjacent-line prefetch makes 128 bytes the safe distance).
-struct _PaddedCounters: @unchecked Sendable {
+struct PaddedCounters: @unchecked Sendable {
     static let stride = 128 / MemoryLayout<Atomic<Int>>.stride
     let base: UnsafeMutablePointer<Atomic<Int>>
     let count: Int
