@@ -144,6 +144,7 @@ final class PoolCore: @unchecked Sendable {
             producersMayBlock: queueCapacity != nil && policy == .block)
         self.perWorker = PaddedCounters(count: threadCount)
         self.liveWord = FutexWord.allocate(initialValue: UInt32(threadCount))
+        // Relaxed: no other thread can see the core yet.
         waiterSpinBudget.pointee.store(Int(Self.waiterSpin), ordering: .relaxed)
     }
 
