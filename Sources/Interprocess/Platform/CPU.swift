@@ -2,7 +2,7 @@ import CInterprocess
 import Glibc
 import SystemPackage
 
-/// Facts about and settings of threads and CPUs.
+/// Facts about and settings of the CPUs this process runs on.
 package enum CPU {
     /// The number of CPUs this process may use: its affinity mask, further limited by a cgroup
     /// CPU quota (`cpu.max` on cgroup v2, `cpu.cfs_quota_us` on v1), and never less than 1.
@@ -40,22 +40,4 @@ package enum CPU {
     /// A hint to the processor that the caller is spinning (PAUSE on x86).
     @inlinable @inline(__always)
     package static func relax() { cipc_cpu_relax() }
-}
-
-/// Names and ids of threads.
-package enum CurrentThread {
-    /// The kernel thread id of the calling thread.
-    package static var id: Int32 { cipc_gettid() }
-
-    /// The calling thread's name (at most 15 bytes, as the kernel keeps it).
-    ///
-    /// The corresponding C functions are `pthread_setname_np` and `pthread_getname_np`.
-    package static var name: String {
-        get {
-            var buffer = [CChar](repeating: 0, count: 32)
-            _ = cipc_get_current_thread_name(&buffer, Int32(buffer.count))
-            return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        }
-        set { _ = cipc_set_current_thread_name(newValue) }
-    }
 }
