@@ -123,7 +123,7 @@ package struct WaiterGatedWake: @unchecked Sendable {
 
     /// How one ``sleep(until:unless:)`` ended.
     @usableFromInline
-    package enum SleepOutcome: Equatable {
+    package enum SleepOutcome: Sendable, Equatable {
         /// The re-check after the announcement held; the caller did not sleep.
         case ready
         /// Woken, or the word had changed already, or a signal: re-check.
