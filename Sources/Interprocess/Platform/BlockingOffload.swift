@@ -67,7 +67,7 @@ enum BlockingOffload {
         running.add(1, ordering: .relaxed)
         started.add(1, ordering: .relaxed)
         job()
-        running.subtract(1, ordering: .relaxed)
+        running.subtract(1, ordering: .relaxed)  // Relaxed: as above.
         return true
     }
 

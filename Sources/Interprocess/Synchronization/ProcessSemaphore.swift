@@ -134,6 +134,7 @@ public struct ProcessSemaphore: @unchecked Sendable {
     ///
     /// - Throws: ``ProcessSemaphoreError/overflow`` if the count is already ``maximumValue``.
     public func signal() throws(ProcessSemaphoreError) {
+        // Relaxed first read: the compare-and-swap below is what synchronises.
         var current = count.atomic.pointee.load(ordering: .relaxed)
         while true {
             guard current < UInt32(ProcessSemaphore.maximumValue) else { throw .overflow }

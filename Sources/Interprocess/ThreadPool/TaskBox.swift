@@ -143,6 +143,8 @@ final class TaskBox<Success: Sendable>: PoolTask, @unchecked Sendable {
 
     /// Blocks until terminal or `deadline`; returns whether terminal. Never runs the task.
     func waitBlocking(deadline: Deadline) -> Bool {
+        // SYNC POINT (acquire, every load of `state` here): pairs with the releasing terminal
+        // transition, so the outcome is visible once we see a terminal phase.
         if Self.isTerminal(state.atomic.pointee.load(ordering: .acquiring)) { return true }
         // Acquire: pairs with the release of the terminal transition.
         if core.spinWait(until: { Self.isTerminal(state.atomic.pointee.load(ordering: .acquiring)) }) {
@@ -161,6 +163,7 @@ final class TaskBox<Success: Sendable>: PoolTask, @unchecked Sendable {
 
     /// Suspends until terminal, without blocking a thread.
     func waitAsync() async {
+        // SYNC POINT (acquire): pairs with the releasing terminal transition.
         if Self.isTerminal(state.atomic.pointee.load(ordering: .acquiring)) { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow = continuations.withLock { list -> Bool in

@@ -60,7 +60,10 @@ extension ThreadPool {
         public func cancel() -> Bool { box.cancel() }
 
         /// Whether the task has finished (with a value or an error, or by cancellation).
-        public var isFinished: Bool { TaskBox<Success>.isTerminal(box.state.atomic.pointee.load(ordering: .acquiring)) }
+        public var isFinished: Bool {
+            // Acquiring: a caller that sees the task finished may then read its result.
+            TaskBox<Success>.isTerminal(box.state.atomic.pointee.load(ordering: .acquiring))
+        }
     }
 }
 
