@@ -156,17 +156,6 @@ static inline void cipc_cpu_relax(void) {
 #endif
 }
 
-/// A full StoreLoad barrier, cheaper than MFENCE on x86: a locked read-modify-write of a stack
-/// slot orders every earlier store before every later load, as the Linux kernel's smp_mb() does.
-/// The "memory" clobber also stops the compiler from moving memory accesses across it.
-static inline void cipc_store_load_barrier(void) {
-#if defined(__x86_64__)
-    __asm__ __volatile__("lock; addl $0,-4(%%rsp)" ::: "memory", "cc");
-#else
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-#endif
-}
-
 #ifdef __cplusplus
 }
 #endif

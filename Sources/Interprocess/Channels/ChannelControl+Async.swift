@@ -47,4 +47,3 @@ extension ChannelControl {
     }
 }
 
-extension ChannelControl.WakeWords: @unchecked Sendable {}

@@ -7,13 +7,9 @@ import Synchronization
 /// is the header's (``ChannelGeometry``).
 ///
 /// ## The wake-up protocol (`notEmpty` and `notFull` alike)
-/// `sequence` is a futex word; `waiters` counts sleepers. A sleeper reads `sequence`, increments
-/// `waiters`, issues a StoreLoad barrier and re-checks its condition, and only then sleeps on
-/// `sequence` with the value it read. A waker publishes its change (a release store of an index),
-/// issues a StoreLoad barrier, and only if `waiters` is non-zero increments `sequence` and wakes.
-/// The two barriers make it impossible for the sleeper to miss the change *and* the waker to
-/// miss the sleeper; when nobody sleeps, the waker makes no syscall. A sleeper that dies leaves
-/// `waiters` too high, which costs wakers a useless syscall, never a lost wake-up.
+/// Each is a `WaiterGatedWake` (a sequence word, then its sleeper count): a waker publishes its
+/// change (a release store of an index) and then calls `wake(count:)`, which makes a syscall
+/// only when a sleeper is announced; `wait(on:strategy:deadline:backoff:_:)` is the sleeper.
 ///
 /// The fast-path members are `@usableFromInline`/`@inlinable` so that `trySend`/`tryReceive`
 /// are specialised for the element type and inlined into the caller's module (without it a
@@ -73,8 +69,8 @@ struct ChannelControl: @unchecked Sendable {
     @inlinable var consumerIndex: UnsafeMutablePointer<Atomic<UInt64>> {
         (payload + ChannelLayout.consumerIndex).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
-    @inlinable var notEmpty: WakeWords { WakeWords(base: payload + ChannelLayout.notEmpty) }
-    @inlinable var notFull: WakeWords { WakeWords(base: payload + ChannelLayout.notFull) }
+    @inlinable var notEmpty: WakeWords { WakeWords(at: payload + ChannelLayout.notEmpty) }
+    @inlinable var notFull: WakeWords { WakeWords(at: payload + ChannelLayout.notFull) }
 
     /// 1 once every sender has closed. Written with release after the last message; a sender
     /// that opens stores 0.
@@ -137,41 +133,10 @@ struct ChannelControl: @unchecked Sendable {
         }
     }
 
-    /// A futex sequence word and its sleeper count.
-    ///
-    /// Every counter in shared memory (here, the open counts, and the waiters and sequence
-    /// words of the synchronization objects) changes with wrapping arithmetic: another process
-    /// can leave any value there, and a checked `add` traps on overflow (the fuzzer found
-    /// `waiters` at `UInt32.max` crashing a receive). A wrong count costs a spurious syscall or
-    /// wake-up, never a crash.
+    /// A channel's wake-up pair (`notEmpty`, `notFull`): a sequence word and its sleeper count,
+    /// with the protocol of the Platform primitive.
     @usableFromInline
-    struct WakeWords {
-        @usableFromInline let base: UnsafeMutableRawPointer
-
-        @inlinable init(base: UnsafeMutableRawPointer) { self.base = base }
-
-        @inlinable var sequence: UnsafeMutablePointer<Atomic<UInt32>> { base.assumingMemoryBound(to: Atomic<UInt32>.self) }
-        @inlinable var sequenceWord: UnsafeMutablePointer<UInt32> { base.assumingMemoryBound(to: UInt32.self) }
-        @inlinable var waiters: UnsafeMutablePointer<Atomic<UInt32>> { (base + 4).assumingMemoryBound(to: Atomic<UInt32>.self) }
-
-        /// The waker's half of the protocol; call after publishing the change.
-        @inlinable @inline(__always)
-        func wake(count: Int32) {
-            CPU.storeLoadBarrier()
-            // Relaxed: the barrier above orders this load after our publication.
-            if waiters.pointee.load(ordering: .relaxed) != 0 {
-                // Releasing: a sleeper that sees the new sequence (EAGAIN) also sees our change.
-                sequence.pointee.wrappingAdd(1, ordering: .releasing)
-                Futex.wake(sequenceWord, count: count)
-            }
-        }
-
-        /// Wakes every sleeper unconditionally (close, cancellation).
-        func wakeAll() {
-            sequence.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
-            Futex.wakeAll(sequenceWord)
-        }
-    }
+    typealias WakeWords = WaiterGatedWake
 
     /// How a wait ended.
     enum WaitOutcome {
@@ -228,30 +193,18 @@ struct ChannelControl: @unchecked Sendable {
                 if ready() { return .ready }
                 CPU.relax()
                 iterations &+= 1
-                // Reading the clock costs ~20 ns; do it every 64 polls.
+                // A clock read costs as much as many polls: read it every 64.
                 if iterations & 63 == 0 && spinEnd.hasPassed { break }
             }
             if strategy == .spin { return deadline.hasPassed ? .timedOut : .checkLiveness }
         }
         while true {
-            // Acquiring: pairs with the waker's releasing increment.
-            let observed = words.sequence.pointee.load(ordering: .acquiring)
-            // Relaxed increment followed by the barrier: the barrier is what orders it before
-            // the re-check (see the type's discussion).
-            words.waiters.pointee.wrappingAdd(1, ordering: .relaxed)
-            CPU.storeLoadBarrier()
-            if ready() {
-                words.waiters.pointee.wrappingSubtract(1, ordering: .relaxed)
-                return .ready
-            }
-            let result = Futex.wait(words.sequenceWord, expecting: observed, deadline: sliceEnd)
-            // Relaxed: the count only decides whether wakers make a syscall.
-            words.waiters.pointee.wrappingSubtract(1, ordering: .relaxed)
-            if ready() { return .ready }
+            let outcome = words.sleep(until: sliceEnd, unless: ready)
+            if outcome == .ready || ready() { return .ready }
             // Also after a wake-up or a changed word: a word that changes before every sleep
             // (wakers that publish for other sleepers, cancellations) returns the futex wait at
             // once, and it never reaches its deadline.
-            if result == .timedOut || sliceEnd.hasPassed {
+            if outcome == .timedOut || sliceEnd.hasPassed {
                 return deadline.hasPassed ? .timedOut : .checkLiveness
             }
         }

@@ -26,15 +26,9 @@ enum BlockingOffload {
     /// Only the submitter that popped the thread from `idle` stores 1 (and wakes it); the thread
     /// resets it to 0 before parking again.
     private final class IdleThread: @unchecked Sendable {
-        // A heap word that never moves while the thread may sleep on it.
-        let word: UnsafeMutablePointer<UInt32> = {
-            let p = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
-            p.initialize(to: 0)
-            return p
-        }()
-        var atomic: UnsafeMutablePointer<Atomic<UInt32>> {
-            UnsafeMutableRawPointer(word).assumingMemoryBound(to: Atomic<UInt32>.self)
-        }
+        // A heap word that never moves while the thread may sleep on it; freed with the
+        // thread's last reference, after its last wait.
+        let word = FutexWord.allocate(initialValue: 0)
         deinit { word.deallocate() }
     }
 
@@ -52,8 +46,8 @@ enum BlockingOffload {
         }
         if let claimed {
             // Relaxed: the job travels under the lock; the word only ends the sleep.
-            claimed.atomic.pointee.store(1, ordering: .relaxed)
-            Futex.wake(claimed.word, count: 1)
+            claimed.word.atomic.pointee.store(1, ordering: .relaxed)
+            claimed.word.wake(count: 1)
             return
         }
         do {
@@ -73,7 +67,7 @@ enum BlockingOffload {
         running.add(1, ordering: .relaxed)
         started.add(1, ordering: .relaxed)
         job()
-        running.subtract(1, ordering: .relaxed)
+        running.subtract(1, ordering: .relaxed)  // Relaxed: as above.
         return true
     }
 
@@ -91,14 +85,15 @@ enum BlockingOffload {
             let parked = state.withLock { state -> Bool in
                 guard state.jobs.isEmpty else { return false }
                 // Relaxed: reset under the lock, before anyone can pop us.
-                me.atomic.pointee.store(0, ordering: .relaxed)
+                me.word.atomic.pointee.store(0, ordering: .relaxed)
                 state.idle.append(me)
                 return true
             }
             guard parked else { continue }
             let deadline = Deadline.after(idleLifetime)
-            while me.atomic.pointee.load(ordering: .relaxed) == 0 {
-                if Futex.wait(me.word, expecting: 0, deadline: deadline) == .timedOut {
+            // Relaxed: the job travels under the lock; the word only ends the sleep.
+            while me.word.atomic.pointee.load(ordering: .relaxed) == 0 {
+                if me.word.wait(expecting: 0, deadline: deadline) == .timedOut {
                     // Leave, unless a submitter claimed us meanwhile (then it removed us from
                     // `idle` and a job is waiting for us).
                     let leave = state.withLock { state -> Bool in

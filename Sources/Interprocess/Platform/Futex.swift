@@ -6,9 +6,11 @@ import SystemPackage
 ///
 /// Every operation is the shared (not `FUTEX_PRIVATE_FLAG`) form: a private futex is keyed on
 /// the caller's address space and can never wake a waiter in another process.
-public enum Futex {
+@usableFromInline
+package enum Futex {
     /// The outcome of a futex wait.
-    public enum WaitResult: Sendable, Equatable {
+    @usableFromInline
+    package enum WaitResult: Sendable, Equatable {
         /// Woken by a wake call, by a signal, or spuriously: re-check the word.
         case woken
         /// The word no longer held the expected value when the wait began.
@@ -29,7 +31,8 @@ public enum Futex {
     /// loops hot.
     ///
     /// - Precondition: `word` is 4-byte aligned.
-    public static func wait(
+    @usableFromInline
+    package static func wait(
         _ word: UnsafeMutablePointer<UInt32>, expecting expected: UInt32, deadline: Deadline
     ) -> WaitResult {
         let rc = deadline.withTimespecPointer { system_futex_wait(word, expected, $0) }
@@ -49,8 +52,8 @@ public enum Futex {
     /// and returns 0 rather than stopping the process: waiters still asleep on the lost page
     /// cannot be reached any more, and the channels' waits, which are sliced, find the damage
     /// at their next liveness check.
-    @discardableResult
-    public static func wake(_ word: UnsafeMutablePointer<UInt32>, count: Int32 = 1) -> Int {
+    @usableFromInline @discardableResult
+    package static func wake(_ word: UnsafeMutablePointer<UInt32>, count: Int32 = 1) -> Int {
         let rc = system_futex_wake(word, count)
         if rc == -EFAULT { return 0 }
         if let error = Errno(shimResult: rc) { preconditionFailureForBug("futex wake", error) }
@@ -58,8 +61,8 @@ public enum Futex {
     }
 
     /// Wakes every waiter on `word`; returns how many were woken.
-    @discardableResult
-    public static func wakeAll(_ word: UnsafeMutablePointer<UInt32>) -> Int {
+    @usableFromInline @discardableResult
+    package static func wakeAll(_ word: UnsafeMutablePointer<UInt32>) -> Int {
         wake(word, count: Int32.max)
     }
 }

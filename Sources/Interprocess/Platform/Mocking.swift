@@ -8,33 +8,31 @@
 import SystemPackage
 
 /// A syscall that tests may make fail (debug builds only).
-@_spi(Testing)
-public enum MockedSyscall: Hashable, Sendable {
+package enum MockedSyscall: Hashable, Sendable {
     case open, ftruncate, fallocate, fstat, fchmod, mmap, linkat, unlink, futexWait,
         memfdCreate, madvise
 }
 
 /// Failures injected into the syscalls of the current task (debug builds only).
-@_spi(Testing)
-public struct SyscallMocking: Sendable {
+package struct SyscallMocking: Sendable {
     /// For each mocked syscall, the errno values its next calls return, in order; a syscall
     /// whose list is exhausted runs for real again.
-    public var failures: [MockedSyscall: [Errno]]
+    package var failures: [MockedSyscall: [Errno]]
 
     /// A mocking configuration with the given failures.
-    public init(_ failures: [MockedSyscall: [Errno]]) { self.failures = failures }
+    package init(_ failures: [MockedSyscall: [Errno]]) { self.failures = failures }
 
-    @TaskLocal public static var current: Box? = nil
+    @TaskLocal package static var current: Box? = nil
 
     /// The mutable state shared by the task that installed it and its children.
-    public final class Box: @unchecked Sendable {
+    package final class Box: @unchecked Sendable {
         // Guarded by `lock`: child tasks of one test may run syscalls on several threads.
         private let lock = _MockLock()
         private var mocking: SyscallMocking
         /// Calls that were answered with an injected failure, in order.
-        public private(set) var injected: [MockedSyscall] = []
+        package private(set) var injected: [MockedSyscall] = []
 
-        public init(_ mocking: SyscallMocking) { self.mocking = mocking }
+        package init(_ mocking: SyscallMocking) { self.mocking = mocking }
 
         func take(_ call: MockedSyscall) -> Errno? {
             lock.withLock {
@@ -48,7 +46,7 @@ public struct SyscallMocking: Sendable {
     }
 
     /// Runs `body` with the failures installed for the current task.
-    public static func with<R>(
+    package static func with<R>(
         _ failures: [MockedSyscall: [Errno]], _ body: () throws -> R
     ) rethrows -> R {
         try $current.withValue(Box(SyscallMocking(failures)), operation: body)

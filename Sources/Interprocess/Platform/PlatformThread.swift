@@ -6,7 +6,7 @@ import SystemPackage
 /// The thread pool needs threads it names and controls, and a cheap way for a thread to find out
 /// which pool (if any) it works for; Foundation's `Thread` and Swift concurrency offer neither
 /// without pulling in more than Platform allows.
-public enum PlatformThread {
+package enum PlatformThread {
     /// Starts a detached thread named `name` that runs `body` once and exits.
     ///
     /// The thread is detached: the kernel reclaims it when `body` returns, so callers that need
@@ -19,7 +19,7 @@ public enum PlatformThread {
     ///   the process or user thread limit is reached.
     ///
     /// The corresponding C function is `pthread_create`.
-    public static func spawnDetached(
+    package static func spawnDetached(
         name: String, _ body: @escaping @Sendable () -> Void
     ) throws(Errno) {
         let context = Unmanaged.passRetained(ThreadStart(name: name, body: body)).toOpaque()
@@ -47,49 +47,4 @@ public enum PlatformThread {
             self.body = body
         }
     }
-}
-
-/// A slot that holds one raw pointer per thread (a `pthread_key_t`).
-///
-/// Keys are a scarce process resource (`PTHREAD_KEYS_MAX`, 1024 on Linux): create one per
-/// purpose, typically as a `static let`, never one per object.
-public struct ThreadLocalSlot: @unchecked Sendable {
-    // A pthread key is an index valid in every thread; sharing it across threads is its purpose.
-    private let key: pthread_key_t
-
-    /// Creates a slot whose value is `nil` in every thread.
-    ///
-    /// A failure (`EAGAIN`: the process ran out of keys) traps: slots are created once per
-    /// purpose at start-up, and running out means a bug that leaks keys.
-    ///
-    /// The corresponding C function is `pthread_key_create`.
-    public init() {
-        var key = pthread_key_t()
-        let rc = system_pthread_key_create(&key)
-        if rc != 0 { preconditionFailureForBug("pthread_key_create", Errno(rawValue: rc)) }
-        self.key = key
-    }
-
-    /// The calling thread's value.
-    ///
-    /// The corresponding C functions are `pthread_getspecific` and `pthread_setspecific`.
-    public var currentValue: UnsafeMutableRawPointer? {
-        @inline(__always) get { system_pthread_getspecific(key) }
-        nonmutating set {
-            let rc = system_pthread_setspecific(key, newValue)
-            // ENOMEM is the only documented failure; the pool sets each worker's value once.
-            if rc != 0 { preconditionFailureForBug("pthread_setspecific", Errno(rawValue: rc)) }
-        }
-    }
-}
-
-extension CurrentThread {
-    /// Gives the CPU to another runnable thread, if any, and returns when scheduled again.
-    ///
-    /// Spin-wait loops call it once pure spinning has gone on for a while, so that on an
-    /// oversubscribed machine the thread being waited for gets the core.
-    ///
-    /// The corresponding C function is `sched_yield`.
-    @inline(__always)
-    public static func yield() { _ = system_sched_yield() }
 }

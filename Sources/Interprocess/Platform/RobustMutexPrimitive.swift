@@ -19,16 +19,17 @@ enum RobustMutexPrimitive {
     }
 
     /// Initialises the mutex at `address` (which must be 8-byte aligned and hold
-    /// `CIPC_MUTEX_STORAGE` bytes).
-    static func initialize(_ address: UnsafeMutablePointer<pthread_mutex_t>) throws(Errno) {
-        if let e = Errno(shimResult: cipc_mutex_init(address)) { throw e }
+    /// `CIPC_MUTEX_STORAGE` bytes). Every function here takes the mutex's raw address, so that
+    /// callers outside Platform never name `pthread_mutex_t`.
+    static func initialize(_ address: UnsafeMutableRawPointer) throws(Errno) {
+        if let e = Errno(shimResult: cipc_mutex_init(address.assumingMemoryBound(to: pthread_mutex_t.self))) { throw e }
     }
 
-    static func lock(_ address: UnsafeMutablePointer<pthread_mutex_t>, deadline: Deadline) throws(Errno)
+    static func lock(_ address: UnsafeMutableRawPointer, deadline: Deadline) throws(Errno)
         -> LockStatus
     {
         while true {
-            let rc = deadline.withTimespecPointer { cipc_mutex_lock(address, $0) }
+            let rc = deadline.withTimespecPointer { cipc_mutex_lock(address.assumingMemoryBound(to: pthread_mutex_t.self), $0) }
             switch Errno(shimResult: rc) {
             case nil: return .acquired
             case .interrupted?: continue  // glibc does not return EINTR here; defensive.
@@ -41,12 +42,12 @@ enum RobustMutexPrimitive {
         }
     }
 
-    static func unlock(_ address: UnsafeMutablePointer<pthread_mutex_t>) throws(Errno) {
-        if let e = Errno(shimResult: cipc_mutex_unlock(address)) { throw e }
+    static func unlock(_ address: UnsafeMutableRawPointer) throws(Errno) {
+        if let e = Errno(shimResult: cipc_mutex_unlock(address.assumingMemoryBound(to: pthread_mutex_t.self))) { throw e }
     }
 
-    static func markConsistent(_ address: UnsafeMutablePointer<pthread_mutex_t>) throws(Errno) {
-        if let e = Errno(shimResult: cipc_mutex_consistent(address)) { throw e }
+    static func markConsistent(_ address: UnsafeMutableRawPointer) throws(Errno) {
+        if let e = Errno(shimResult: cipc_mutex_consistent(address.assumingMemoryBound(to: pthread_mutex_t.self))) { throw e }
     }
 
     /// Whether the mutex at `address` has the kind `initialize` gives (robust, process-shared,
@@ -60,8 +61,8 @@ enum RobustMutexPrimitive {
     /// words (lock word, owner) can still hold garbage: glibc then behaves as for a mutex held
     /// by someone, or reports the owner dead, both of which the timeouts and typed results
     /// cover (the fuzzer exercises this).
-    static func hasExpectedKind(_ address: UnsafeMutablePointer<pthread_mutex_t>) -> Bool {
-        address.pointee.__data.__kind == expectedKind
+    static func hasExpectedKind(_ address: UnsafeMutableRawPointer) -> Bool {
+        address.assumingMemoryBound(to: pthread_mutex_t.self).pointee.__data.__kind == expectedKind
     }
 
     private static let expectedKind: Int32 = {

@@ -75,7 +75,7 @@ extension SegmentHeader {
                 // Sleep on the state word, in slices, so a creator that dies without waking us
                 // is noticed within 10 ms.
                 let slice = min(deadline, Deadline.after(.milliseconds(10)))
-                _ = Futex.wait(header.stateWord, expecting: raw, deadline: slice)
+                _ = header.stateWord.wait(expecting: raw, deadline: slice)
             case nil:
                 throw .invalidHeader(name: name, .corrupt("state word \(raw)"))
             }

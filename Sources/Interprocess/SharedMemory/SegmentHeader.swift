@@ -110,7 +110,10 @@ struct SegmentHeader {
     /// The state word is written only by the creator: `initializing` first, `ready` **last**,
     /// with release ordering, after every other header field and the payload. An opener that
     /// reads `ready` with acquire ordering therefore sees the whole initialised object. Openers
-    /// waiting for `ready` sleep on the word as a futex; the creator wakes them all.
+    /// waiting for `ready` sleep on the word as a futex in short slices and re-check the
+    /// creator's liveness between them: the creator makes no wake call (Interprocess links an
+    /// object under its name only once it is ready, so only other writers of the format, or a
+    /// creator that died, leave openers waiting).
     enum State: UInt32 {
         case uninitialized = 0
         case initializing = 1
@@ -146,15 +149,11 @@ struct SegmentHeader {
 
     let base: UnsafeMutableRawPointer
 
-    /// The state word, as an atomic in the mapped memory.
-    var state: UnsafeMutablePointer<Atomic<UInt32>> {
-        (base + Offset.state).assumingMemoryBound(to: Atomic<UInt32>.self)
-    }
+    /// The state word, a futex word openers sleep on while it reads `initializing`.
+    var stateWord: FutexWord { FutexWord(at: base + Offset.state) }
 
-    /// The state word's address for futex calls.
-    var stateWord: UnsafeMutablePointer<UInt32> {
-        (base + Offset.state).assumingMemoryBound(to: UInt32.self)
-    }
+    /// The state word as an atomic.
+    var state: UnsafeMutablePointer<Atomic<UInt32>> { stateWord.atomic }
 
     /// Writes every field except the state word, then the checksum. The caller publishes the
     /// header by storing `.ready` afterwards.

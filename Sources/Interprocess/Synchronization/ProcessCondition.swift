@@ -13,13 +13,17 @@ import SystemPackage
 /// ```
 ///
 /// ## The state words
-/// Two 32-bit words at the start of the storage:
-/// - `sequence` (offset 0), the futex word: incremented by every notification. A waiter reads
-///   it while holding the mutex, unlocks, and sleeps only while it still holds the value read,
-///   so a notification between unlock and sleep is never lost.
-/// - `waiters` (offset 4): how many threads are between registering and leaving a wait.
-///   Notifiers skip the wake syscall when it is zero. A waiter that dies leaves it too high,
-///   which costs only a useless wake syscall per notification, never a lost wake-up.
+/// A `WaiterGatedWake` at the start of the storage, whose word is a sequence:
+/// - `sequence` (offset 0), the futex word: incremented by a notification that finds a waiter.
+///   A waiter reads it and announces itself while holding the mutex, unlocks, and sleeps only
+///   while it still holds the value read, so a notification between unlock and sleep is never
+///   lost.
+/// - `waiters` (offset 4): how many threads are between announcing and leaving a wait.
+///   Notifiers skip the increment and the wake syscall when it is zero: a waiter announces
+///   itself before it releases the mutex, and a notifier's change to the predicate is made
+///   under the mutex, so a notifier that finds no waiter notifies nobody who could miss the
+///   change. A waiter that dies leaves it too high, which costs only a useless wake syscall
+///   per notification, never a lost wake-up.
 ///
 /// Nothing a dying waiter leaves behind can block or corrupt the condition.
 public struct ProcessCondition: @unchecked Sendable {
@@ -36,8 +40,8 @@ public struct ProcessCondition: @unchecked Sendable {
         case timedOut
     }
 
-    let sequence: SharedWord
-    let waiters: SharedWord
+    /// The sequence word (offset 0) and the waiter count (offset 4).
+    let gate: WaiterGatedWake
     /// The segment that keeps the condition mapped.
     public let segment: SharedMemory
 
@@ -77,8 +81,7 @@ public struct ProcessCondition: @unchecked Sendable {
 
     private init(segment: SharedMemory, address: UnsafeMutableRawPointer) {
         self.segment = segment
-        self.sequence = SharedWord(address, offset: 0)
-        self.waiters = SharedWord(address, offset: 4)
+        self.gate = WaiterGatedWake(at: address)
     }
 
     /// Initialises condition storage at `address` (``storageSize`` bytes, ``storageAlignment``-aligned).
@@ -143,19 +146,15 @@ public struct ProcessCondition: @unchecked Sendable {
     }
 
     func wait(on mutex: ProcessMutex, deadline: Deadline) throws(ProcessMutexError) -> WaitResult {
-        // Register before reading the sequence. Sequentially consistent, with the notifier's
-        // increment-then-load below: of "we read the old sequence" and "the notifier read
-        // waiters == 0", at most one can happen, so either we see the new sequence (and do not
-        // sleep) or the notifier sees us (and wakes).
-        waiters.atomic.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        let observed = sequence.atomic.pointee.load(ordering: .sequentiallyConsistent)
+        // Announced while holding the mutex: a notifier that changes the predicate under the
+        // mutex after our unlock finds us announced (see "The state words").
+        let observed = gate.announce()
         do { try mutex.unlock() } catch {
-            waiters.atomic.pointee.wrappingSubtract(1, ordering: .relaxed)
+            gate.withdraw()
             throw error
         }
-        let outcome = Futex.wait(sequence.address, expecting: observed, deadline: deadline)
-        // Relaxed: the counter only decides whether notifiers make a syscall; it orders nothing.
-        waiters.atomic.pointee.wrappingSubtract(1, ordering: .relaxed)
+        let outcome = gate.sleep(expecting: observed, deadline: deadline)
+        gate.withdraw()
         // Relock by the wait's own deadline (plus the grace): a holder that never lets go
         // (stopped with SIGSTOP, or looping) must not turn a timed wait into an endless one.
         let relockDeadline = max(deadline, Deadline.after(ProcessCondition.relockGrace))
@@ -176,13 +175,5 @@ public struct ProcessCondition: @unchecked Sendable {
     /// Wakes every waiting thread.
     public func notifyAll() { notify(count: Int32.max) }
 
-    private func notify(count: Int32) {
-        // See `wait`: the increment and the waiter count load are sequentially consistent so a
-        // waiter that registered before our load is woken, and one that registers after it
-        // reads the new sequence.
-        sequence.atomic.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        if waiters.atomic.pointee.load(ordering: .sequentiallyConsistent) > 0 {
-            Futex.wake(sequence.address, count: count)
-        }
-    }
+    private func notify(count: Int32) { gate.wake(count: count) }
 }

@@ -8,6 +8,7 @@ import SystemPackage
 /// agrees on it.
 ///
 /// ## The state words
+/// A `WaiterGatedWake` whose word is the state itself, then the mode:
 /// - `state` (offset 0), the futex word: 0 not set, 1 set. ``set()`` stores 1; a waiter of a
 ///   manual event returns when it reads 1; a waiter of an auto event returns when it swaps 1
 ///   for 0.
@@ -28,8 +29,9 @@ public struct ProcessEvent: @unchecked Sendable {
         case automatic = 1
     }
 
-    let state: SharedWord
-    let waiters: SharedWord
+    /// The state (offset 0) and the waiter count (offset 4).
+    let gate: WaiterGatedWake
+    var state: FutexWord { gate.word }
     /// The event's reset mode.
     public let resetMode: ResetMode
     /// The segment that keeps the event mapped.
@@ -80,8 +82,7 @@ public struct ProcessEvent: @unchecked Sendable {
 
     private init(segment: SharedMemory, address: UnsafeMutableRawPointer, name: String) throws(SharedMemoryError) {
         self.segment = segment
-        self.state = SharedWord(address, offset: 0)
-        self.waiters = SharedWord(address, offset: 4)
+        self.gate = WaiterGatedWake(at: address)
         // Untrusted: another process wrote it.
         let raw = address.load(fromByteOffset: 8, as: UInt32.self)
         guard let mode = ResetMode(rawValue: raw) else {
@@ -111,12 +112,10 @@ public struct ProcessEvent: @unchecked Sendable {
 
     /// Sets the event, releasing all waiters (manual reset) or one waiter (auto reset).
     public func set() {
-        // SYNC POINT: releasing (sequentially consistent for the waiter handshake); pairs with
-        // the acquiring load or exchange of the waiters, which then see what we wrote before.
-        state.atomic.pointee.store(1, ordering: .sequentiallyConsistent)
-        if waiters.atomic.pointee.load(ordering: .sequentiallyConsistent) > 0 {
-            Futex.wake(state.address, count: resetMode == .manual ? Int32.max : 1)
-        }
+        // SYNC POINT: releasing; pairs with the acquiring load or exchange of the waiters,
+        // which then see what we wrote before.
+        state.atomic.pointee.store(1, ordering: .releasing)
+        gate.wakeAfterChange(count: resetMode == .manual ? Int32.max : 1)
     }
 
     /// Returns the event to "not set".
@@ -137,17 +136,13 @@ public struct ProcessEvent: @unchecked Sendable {
     func wait(deadline: Deadline) -> Bool {
         while true {
             if tryWait() { return true }
-            waiters.atomic.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
-            var result = Futex.WaitResult.valueChanged
-            // Any value but 1 (set) sleeps: a state word overwritten with garbage reads as "not
-            // set" until someone sets the event, instead of spinning here forever (the fuzzer
-            // found `wait(timeout:)` looping endlessly, deadline or not, on a state of 0xFF).
-            let observed = state.atomic.pointee.load(ordering: .sequentiallyConsistent)
-            if observed != 1 {
-                result = Futex.wait(state.address, expecting: observed, deadline: deadline)
+            // Announce, then re-check (the gate's protocol). Any value but 1 (set) sleeps: a
+            // state word overwritten with garbage reads as "not set" until someone sets the
+            // event, and the wait sleeps on the garbage value instead of returning at once.
+            let result = gate.sleep(until: deadline) {
+                // Relaxed: only decides whether to sleep; `tryWait` decides the outcome.
+                state.atomic.pointee.load(ordering: .relaxed) == 1
             }
-            // Relaxed: gates syscalls only.
-            waiters.atomic.pointee.wrappingSubtract(1, ordering: .relaxed)
             // Also after a wake-up or a changed word: a word that keeps changing (an auto-reset
             // event set and consumed by others, or a hostile writer) makes every futex wait
             // return at once, deadline or not; only this check ends the wait on time.
@@ -157,7 +152,7 @@ public struct ProcessEvent: @unchecked Sendable {
 
     /// Wakes every sleeping waiter without setting the event (they re-check and sleep again);
     /// used to end offloaded waits on cancellation.
-    func wakeAllWaiters() { Futex.wakeAll(state.address) }
+    func wakeAllWaiters() { state.wakeAll() }
 
     /// Returns whether the event is set, without waiting (consuming it if auto-reset).
     public func tryWait() -> Bool {

@@ -1,4 +1,3 @@
-import Glibc
 import SystemPackage
 
 /// A mutual-exclusion lock that lives in shared memory and works across processes, and tells
@@ -57,7 +56,8 @@ public struct ProcessMutex: @unchecked Sendable {
         case timedOut
     }
 
-    let address: UnsafeMutablePointer<pthread_mutex_t>
+    /// The robust pthread mutex in shared memory (see `RobustMutexPrimitive`).
+    let address: UnsafeMutableRawPointer
     /// The segment that keeps `address` mapped.
     public let segment: SharedMemory
 
@@ -83,14 +83,14 @@ public struct ProcessMutex: @unchecked Sendable {
             name, kind: .mutex, payloadSize: ProcessMutex.storageSize, mode: mode, permissions: permissions, lifetime: lifetime, owners: owners,
             timeout: timeout, initialize: { (address) throws(SharedMemoryError) in try ProcessMutex.initializeStorage(at: address) })
         self.segment = segment
-        self.address = segment.bytes.baseAddress!.assumingMemoryBound(to: pthread_mutex_t.self)
+        self.address = segment.bytes.baseAddress!
         try ProcessMutex.checkKind(address, name: name)
     }
 
     /// Refuses storage that does not hold the kind of mutex `initializeStorage` makes (see
     /// `RobustMutexPrimitive.hasExpectedKind`).
     private static func checkKind(
-        _ address: UnsafeMutablePointer<pthread_mutex_t>, name: String
+        _ address: UnsafeMutableRawPointer, name: String
     ) throws(SharedMemoryError) {
         guard RobustMutexPrimitive.hasExpectedKind(address) else {
             throw .corruptContents(name: name, detail: "the mutex storage does not hold an initialised robust mutex")
@@ -107,7 +107,7 @@ public struct ProcessMutex: @unchecked Sendable {
     public init(in segment: SharedMemory, at offset: Int) throws(SharedMemoryError) {
         let raw = try segment.address(at: offset, size: ProcessMutex.storageSize, alignment: ProcessMutex.storageAlignment)
         self.segment = segment
-        self.address = raw.assumingMemoryBound(to: pthread_mutex_t.self)
+        self.address = raw
         try ProcessMutex.checkKind(address, name: segment.name?.rawValue ?? "<anonymous>")
     }
 
@@ -124,7 +124,7 @@ public struct ProcessMutex: @unchecked Sendable {
             throw .invalidPlacement(offset: 0, size: storageSize, reason: "a mutex needs \(storageAlignment)-byte alignment")
         }
         address.initializeMemory(as: UInt8.self, repeating: 0, count: storageSize)
-        do { try RobustMutexPrimitive.initialize(address.assumingMemoryBound(to: pthread_mutex_t.self)) } catch {
+        do { try RobustMutexPrimitive.initialize(address) } catch {
             throw .unexpected(error, operation: "pthread_mutex_init")
         }
     }

@@ -3,6 +3,7 @@ import SystemPackage
 /// A counting semaphore that lives in shared memory.
 ///
 /// ## The state words
+/// A `WaiterGatedWake` whose word is the value itself:
 /// - `count` (offset 0), the futex word: the number of available units, `0...Int32.max`.
 ///   ``signal()`` increments it; `wait(timeout:)` decrements it with a compare-and-swap and
 ///   sleeps on it while it reads 0.
@@ -17,8 +18,9 @@ public struct ProcessSemaphore: @unchecked Sendable {
     /// The largest count a semaphore holds.
     public static let maximumValue = Int(Int32.max)
 
-    let count: SharedWord
-    let waiters: SharedWord
+    /// The count (offset 0) and the waiter count (offset 4).
+    let gate: WaiterGatedWake
+    var count: FutexWord { gate.word }
     /// The segment that keeps the semaphore mapped.
     public let segment: SharedMemory
 
@@ -61,8 +63,7 @@ public struct ProcessSemaphore: @unchecked Sendable {
 
     private init(segment: SharedMemory, address: UnsafeMutableRawPointer) {
         self.segment = segment
-        self.count = SharedWord(address, offset: 0)
-        self.waiters = SharedWord(address, offset: 4)
+        self.gate = WaiterGatedWake(at: address)
     }
 
     /// Initialises semaphore storage at `address` with `initialValue` units.
@@ -96,15 +97,12 @@ public struct ProcessSemaphore: @unchecked Sendable {
     func wait(deadline: Deadline) -> Bool {
         while true {
             if tryWait() { return true }
-            // Register, then re-check: sequentially consistent with `signal`'s increment and
-            // waiter load, so either we see its unit or it sees us and wakes us.
-            waiters.atomic.pointee.wrappingAdd(1, ordering: .sequentiallyConsistent)
-            var result = Futex.WaitResult.valueChanged
-            if count.atomic.pointee.load(ordering: .sequentiallyConsistent) == 0 {
-                result = Futex.wait(count.address, expecting: 0, deadline: deadline)
+            // Announce, then re-check (the gate's protocol): either we see `signal`'s unit, or
+            // it sees us and wakes us.
+            let result = gate.sleep(until: deadline) {
+                // Relaxed: only decides whether to sleep; `tryWait` takes the unit.
+                count.atomic.pointee.load(ordering: .relaxed) != 0
             }
-            // Relaxed: the counter only gates syscalls.
-            waiters.atomic.pointee.wrappingSubtract(1, ordering: .relaxed)
             // Also after a wake-up or a changed count: while other threads keep taking every
             // unit, the futex wait never reaches its deadline (a changed word returns at once,
             // deadline or not), and only this check ends the wait on time.
@@ -114,7 +112,7 @@ public struct ProcessSemaphore: @unchecked Sendable {
 
     /// Wakes every sleeping waiter without giving a unit (they re-check and sleep again);
     /// used to end offloaded waits on cancellation.
-    func wakeAllWaiters() { Futex.wakeAll(count.address) }
+    func wakeAllWaiters() { count.wakeAll() }
 
     /// Takes one unit if one is available, without waiting.
     /// - Returns: whether a unit was taken.
@@ -136,20 +134,18 @@ public struct ProcessSemaphore: @unchecked Sendable {
     ///
     /// - Throws: ``ProcessSemaphoreError/overflow`` if the count is already ``maximumValue``.
     public func signal() throws(ProcessSemaphoreError) {
+        // Relaxed first read: the compare-and-swap below is what synchronises.
         var current = count.atomic.pointee.load(ordering: .relaxed)
         while true {
             guard current < UInt32(ProcessSemaphore.maximumValue) else { throw .overflow }
-            // SYNC POINT: releasing (and sequentially consistent for the waiter handshake, see
-            // `wait`); pairs with the acquiring exchange in `tryWait`.
+            // SYNC POINT: releasing; pairs with the acquiring exchange in `tryWait`.
             let (exchanged, original) = count.atomic.pointee.weakCompareExchange(
-                expected: current, desired: current + 1, successOrdering: .sequentiallyConsistent,
+                expected: current, desired: current + 1, successOrdering: .releasing,
                 failureOrdering: .relaxed)
             if exchanged { break }
             current = original
         }
-        if waiters.atomic.pointee.load(ordering: .sequentiallyConsistent) > 0 {
-            Futex.wake(count.address, count: 1)
-        }
+        gate.wakeAfterChange(count: 1)
     }
 }
 

@@ -7,29 +7,29 @@ extension ThreadPool {
     ///
     /// - Parameter body: The blocking or CPU-heavy work.
     /// - Returns: What `body` returned.
-    /// - Throws: `RunError.rejected` if the pool did not accept the work, `.cancelled` if the
-    ///   calling task was cancelled before the work started, `.discardedByShutdown`, or
-    ///   `.threw` with `body`'s error.
+    /// - Throws: The error `body` threw, as itself (`catch let error as MyError` matches it);
+    ///   `RunError.rejected` if the pool did not accept the work, `RunError.cancelled` if the
+    ///   calling task was cancelled before the work started, `RunError.discardedByShutdown`.
     public func run<Success: Sendable>(
         _ body: @escaping @Sendable () throws -> Success
-    ) async throws(RunError) -> Success {
+    ) async throws -> Success {
         let handle: TaskHandle<Success>
         do {
             handle = try submit(body)
         } catch {
-            throw .rejected(error)
+            throw RunError.rejected(error)
         }
-        let result: Result<Success, TaskError> = await withTaskCancellationHandler {
-            await handle.box.waitAsync()
-            return handle.box.result()
+        let box = handle.box
+        await withTaskCancellationHandler {
+            await box.waitAsync()
         } onCancel: {
             handle.cancel()
         }
-        switch result {
-        case .success(let value): return value
-        case .failure(.cancelled): throw .cancelled
-        case .failure(.discardedByShutdown): throw .discardedByShutdown
-        case .failure(.threw(let error)): throw .threw(error)
+        // By phase, not by error: a body that itself throws a `TaskError` reports it as is.
+        switch box.phase {
+        case TaskBox<Success>.cancelled: throw RunError.cancelled
+        case TaskBox<Success>.discarded: throw RunError.discardedByShutdown
+        default: return try box.result().get()
         }
     }
 

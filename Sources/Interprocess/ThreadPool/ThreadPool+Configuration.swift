@@ -28,7 +28,7 @@ extension ThreadPool {
         /// cgroup quota aware), an unbounded queue and threads named `pool-0`, `pool-1`, ….
         ///
         /// - Parameters:
-        ///   - threadCount: The number of workers; `nil` uses ``CPU/availableCount``.
+        ///   - threadCount: The number of workers; `nil` uses one per CPU this process may use.
         ///   - threadNamePrefix: The prefix of the workers' thread names.
         ///   - queueCapacity: The bound of the queue, or `nil` for unbounded.
         ///   - whenFull: The policy for a full bounded queue.

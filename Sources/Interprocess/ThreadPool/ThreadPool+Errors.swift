@@ -31,15 +31,14 @@ extension ThreadPool {
         }
     }
 
-    /// Why a submitted task produced no value.
-    public enum TaskError: Error, Sendable, CustomStringConvertible {
+    /// Why a submitted task never ran. (A task that ran and threw reports its own error, as
+    /// itself.)
+    public enum TaskError: Error, Sendable, Equatable, CustomStringConvertible {
         /// `cancel()` was called before the task started; it never ran.
         case cancelled
         /// The pool was shut down immediately (`shutdownNow()`) before the task started; it
         /// never ran.
         case discardedByShutdown
-        /// The task ran and threw this error.
-        case threw(any Error)
 
         /// One sentence saying what happened, for logs and error messages.
         public var description: String {
@@ -47,21 +46,19 @@ extension ThreadPool {
             case .cancelled: return "The task was cancelled before it started and never ran."
             case .discardedByShutdown:
                 return "The pool was shut down immediately before the task started; it never ran."
-            case .threw(let error): return "The task threw an error: \(error)"
             }
         }
     }
 
-    /// Why `run(_:)` produced no value.
-    public enum RunError: Error, Sendable, CustomStringConvertible {
+    /// Why the work given to `run(_:)` never ran. (Work that ran and threw reports its own
+    /// error, as itself.)
+    public enum RunError: Error, Sendable, Equatable, CustomStringConvertible {
         /// The pool did not accept the task.
         case rejected(SubmitError)
         /// The calling Swift task was cancelled before the pool started the work; it never ran.
         case cancelled
         /// The pool was shut down immediately before the work started; it never ran.
         case discardedByShutdown
-        /// The work ran and threw this error.
-        case threw(any Error)
 
         /// One sentence saying what happened, for logs and error messages.
         public var description: String {
@@ -70,7 +67,6 @@ extension ThreadPool {
             case .cancelled: return "The calling task was cancelled before the work started; it never ran."
             case .discardedByShutdown:
                 return "The pool was shut down immediately before the work started; it never ran."
-            case .threw(let error): return "The work threw an error: \(error)"
             }
         }
     }

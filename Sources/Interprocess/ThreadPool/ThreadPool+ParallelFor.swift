@@ -25,13 +25,13 @@ extension ThreadPool {
         guard core.isAcceptingWork else { throw .shutDown }
         guard !range.isEmpty else { return }
         let chunks = max(1, min(range.count, chunkCount ?? (threadCount + 1) * 8, 1 << 30))
-        let state = _ParallelFor(range: range, chunks: chunks, body: body)
+        let state = ParallelForState(range: range, chunks: chunks, body: body)
         let helpers = min(threadCount, chunks - 1)
         if helpers > 0 {
             if !core.admit(helpers) { throw .shutDown }
             var queued = 0
             for _ in 0..<helpers {
-                let job = _PoolJob.closure { state.work() }
+                let job = PoolJob.closure { state.work() }
                 if core.queueCapacity == nil {
                     core.pushUnbounded(job)
                 } else if !core.ring.tryPush(job) {
@@ -49,7 +49,7 @@ extension ThreadPool {
 }
 
 /// The shared state of one `parallelFor` call.
-final class _ParallelFor: @unchecked Sendable {
+final class ParallelForState: @unchecked Sendable {
     let lower: Int
     let count: Int
     let chunks: Int
@@ -58,7 +58,7 @@ final class _ParallelFor: @unchecked Sendable {
     let next = Atomic<Int>(0)
     /// Futex word counting finished chunks, 0 → `chunks`; the thread that finishes the last
     /// chunk wakes the caller, who sleeps while the count is below `chunks`.
-    let finished = _FutexWord(0)
+    let finished = FutexWord.allocate(initialValue: 0)
 
     init(range: Range<Int>, chunks: Int, body: @escaping @Sendable (Range<Int>) -> Void) {
         lower = range.lowerBound
@@ -81,23 +81,23 @@ final class _ParallelFor: @unchecked Sendable {
             // SYNC POINT (release): the chunk's effects happen before the caller's acquiring
             // read of the final count in `waitForAllChunks`.
             let done = finished.atomic.pointee.add(1, ordering: .acquiringAndReleasing).newValue
-            if done == UInt32(chunks) { Futex.wakeAll(finished.address) }
+            if done == UInt32(chunks) { finished.wakeAll() }
         }
     }
 
     func waitForAllChunks() {
         let target = UInt32(chunks)
-        let spinEnd = Deadline.now.uptimeNanoseconds &+ _PoolCore.waiterSpin
+        let spinEnd = Deadline.now.uptimeNanoseconds &+ PoolCore.waiterSpin
         var iteration = 0
         while true {
             // SYNC POINT (acquire): pairs with the release increment in `work`.
             let done = finished.atomic.pointee.load(ordering: .acquiring)
             if done == target { return }
             iteration &+= 1
-            if iteration > _PoolCore.pureSpinIterations && Deadline.now.uptimeNanoseconds >= spinEnd {
-                _ = Futex.wait(finished.address, expecting: done, deadline: .never)
+            if iteration > PoolCore.pureSpinIterations && Deadline.now.uptimeNanoseconds >= spinEnd {
+                _ = finished.wait(expecting: done, deadline: .never)
             } else {
-                _PoolCore.spinStep(iteration)
+                PoolCore.spinStep(iteration)
             }
         }
     }

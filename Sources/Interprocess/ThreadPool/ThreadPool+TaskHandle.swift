@@ -5,7 +5,7 @@ extension ThreadPool {
     /// Copies of a handle refer to the same task; any number of threads and Swift tasks may
     /// wait for it.
     public struct TaskHandle<Success: Sendable>: Sendable {
-        let box: _TaskBox<Success>
+        let box: TaskBox<Success>
 
         /// Blocks until the task has finished and returns its value.
         ///
@@ -15,9 +15,10 @@ extension ThreadPool {
         /// pool. Do not call it from a Swift concurrency task; use ``value`` there.
         ///
         /// - Returns: The value the task returned.
-        /// - Throws: `TaskError.threw` with the task's error, `.cancelled` if it was cancelled
-        ///   before it started, `.discardedByShutdown` if an immediate shutdown dropped it.
-        public func wait() throws(TaskError) -> Success {
+        /// - Throws: The error the task threw, as itself (`catch let error as MyError` matches
+        ///   it); `TaskError.cancelled` if it was cancelled before it started,
+        ///   `TaskError.discardedByShutdown` if an immediate shutdown dropped it.
+        public func wait() throws -> Success {
             if box.core.isCurrentThreadWorker && box.claimAndRunInline() {
                 return try box.result().get()
             }
@@ -30,7 +31,7 @@ extension ThreadPool {
         /// - Parameter timeout: The longest wait; `nil` waits forever.
         /// - Returns: The task's value, or `nil` if it has not finished in time.
         /// - Throws: As ``wait()``.
-        public func wait(timeout: Duration?) throws(TaskError) -> Success? {
+        public func wait(timeout: Duration?) throws -> Success? {
             if box.core.isCurrentThreadWorker && box.claimAndRunInline() {
                 return try box.result().get()
             }
@@ -40,12 +41,12 @@ extension ThreadPool {
 
         /// The task's value, awaited without blocking a thread.
         ///
-        /// Cancelling the awaiting Swift task stops the wait (with `TaskError.cancelled`) but
-        /// leaves the pool task alone; call ``cancel()`` to cancel that.
+        /// Cancelling the awaiting Swift task does not end the wait and leaves the pool task
+        /// alone; call ``cancel()`` to cancel that.
         ///
         /// - Throws: As ``wait()``.
         public var value: Success {
-            get async throws(TaskError) {
+            get async throws {
                 await box.waitAsync()
                 return try box.result().get()
             }
@@ -59,11 +60,14 @@ extension ThreadPool {
         public func cancel() -> Bool { box.cancel() }
 
         /// Whether the task has finished (with a value or an error, or by cancellation).
-        public var isFinished: Bool { _TaskBox<Success>.isTerminal(box.state.atomic.pointee.load(ordering: .acquiring)) }
+        public var isFinished: Bool {
+            // Acquiring: a caller that sees the task finished may then read its result.
+            TaskBox<Success>.isTerminal(box.state.atomic.pointee.load(ordering: .acquiring))
+        }
     }
 }
 
-extension _TaskBox {
+extension TaskBox {
     /// Runs the task on the calling worker if nobody has started it; returns whether it did.
     func claimAndRunInline() -> Bool {
         switch runIfQueued() {

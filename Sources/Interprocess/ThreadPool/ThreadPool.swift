@@ -26,7 +26,7 @@ import Synchronization
 /// runs the awaited task itself if it has not started, so nested submit-and-wait never
 /// deadlocks. Never call a blocking wait from a Swift concurrency task; use the `async` forms.
 public final class ThreadPool: @unchecked Sendable {
-    let core: _PoolCore
+    let core: PoolCore
 
     /// The number of worker threads.
     public var threadCount: Int { core.threadCount }
@@ -37,7 +37,7 @@ public final class ThreadPool: @unchecked Sendable {
     /// - Throws: `StartError.threadCreationFailed` if a worker thread cannot be created (the
     ///   workers already started are shut down).
     public convenience init(configuration: Configuration = Configuration()) throws(StartError) {
-        try self.init(configuration: configuration, unboundedRingCapacity: _PoolCore.unboundedRingCapacity)
+        try self.init(configuration: configuration, unboundedRingCapacity: PoolCore.unboundedRingCapacity)
     }
 
     /// Starts a pool whose unbounded queue overflows its lock-free ring after
@@ -45,7 +45,7 @@ public final class ThreadPool: @unchecked Sendable {
     init(configuration: Configuration, unboundedRingCapacity: Int) throws(StartError) {
         precondition(configuration.threadCount >= 1, "a thread pool needs at least one thread")
         precondition((configuration.queueCapacity ?? 2) >= 2, "a bounded queue needs room for at least two tasks")
-        core = _PoolCore(
+        core = PoolCore(
             threadCount: configuration.threadCount,
             namePrefix: configuration.threadNamePrefix,
             queueCapacity: configuration.queueCapacity,
@@ -60,9 +60,7 @@ public final class ThreadPool: @unchecked Sendable {
                 }
             } catch {
                 // Threads never started count as exited, then the started ones are stopped.
-                let missing = UInt32(configuration.threadCount - index)
-                let left = core.liveWord.atomic.pointee.subtract(missing, ordering: .releasing).newValue
-                if left == 0 { Futex.wakeAll(core.liveWord.address) }
+                core.threadsExited(configuration.threadCount - index)
                 _ = core.shutdown(immediate: true)
                 throw .threadCreationFailed(error)
             }
@@ -121,15 +119,10 @@ public final class ThreadPool: @unchecked Sendable {
         }
         if index < bodies.count {
             // The ring is full: the rest goes to the overflow under one lock acquisition.
-            core.overflow.withLock { queue in
-                core.enterLocked()
-                defer { core.leaveLocked() }
-                for body in bodies[index...] { queue.append(.closure(body)) }
-                // Sequentially consistent: as in `pushUnbounded`.
-                core.overflowCount.pointee.add(bodies.count - index, ordering: .sequentiallyConsistent)
-            }
+            core.pushToOverflow(contentsOf: bodies[index...].lazy.map { .closure($0) })
+        } else {
+            core.notifyWorkers()
         }
-        core.notifyWorkers()
         core.recordDepth()
     }
 
@@ -141,13 +134,13 @@ public final class ThreadPool: @unchecked Sendable {
     public func submit<Success: Sendable>(
         _ body: @escaping @Sendable () throws -> Success
     ) throws(SubmitError) -> TaskHandle<Success> {
-        let box = _TaskBox(core: core, body: body)
+        let box = TaskBox(core: core, body: body)
         try enqueue(.task(box))
         return TaskHandle(box: box)
     }
 
     @inline(__always)
-    func enqueue(_ job: _PoolJob) throws(SubmitError) {
+    func enqueue(_ job: PoolJob) throws(SubmitError) {
         let core = self.core
         guard core.admit(1) else {
             core.rejectedCount.pointee.add(1, ordering: .relaxed)  // Relaxed: statistic.

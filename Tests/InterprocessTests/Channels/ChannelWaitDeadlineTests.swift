@@ -29,7 +29,7 @@ import Testing
         let valve = Deadline.after(.seconds(3))
         let outcome = control.wait(on: control.notEmpty, strategy: strategy, deadline: .after(.milliseconds(100))) {
             // Relaxed: a single-threaded test of the loop, nothing to order.
-            control.notEmpty.sequence.pointee.wrappingAdd(1, ordering: .relaxed)
+            control.notEmpty.word.atomic.pointee.wrappingAdd(1, ordering: .relaxed)
             return valve.hasPassed
         }
         let elapsed = millisecondsSince(start)

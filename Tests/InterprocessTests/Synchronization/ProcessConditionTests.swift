@@ -14,7 +14,7 @@ import Testing
             removeQuietly(name + ".m")
             removeQuietly(name + ".c")
         }
-        var registeredWaiters: UInt32 { condition.waiters.atomic.pointee.load(ordering: .sequentiallyConsistent) }
+        var registeredWaiters: UInt32 { condition.gate.waiters.pointee.load(ordering: .sequentiallyConsistent) }
     }
 
     func makePair(_ test: String = #function) throws -> Pair {

@@ -12,7 +12,7 @@ import Testing
         #expect(!event.isSet)
         let results = Collector<Bool>()
         let waiters = (0..<3).map { _ in TestThread { results.append(event.wait(timeout: .seconds(20))) } }
-        #expect(eventually { event.waiters.atomic.pointee.load(ordering: .relaxed) == 3 })
+        #expect(eventually { event.gate.waiters.pointee.load(ordering: .relaxed) == 3 })
         event.set()
         for waiter in waiters { waiter.join() }
         #expect(results.all == [true, true, true])
@@ -37,7 +37,7 @@ import Testing
         let waiters = (0..<3).map { _ in
             TestThread { if event.wait(timeout: .seconds(20)) { released.increment() } }
         }
-        #expect(eventually { event.waiters.atomic.pointee.load(ordering: .relaxed) == 3 })
+        #expect(eventually { event.gate.waiters.pointee.load(ordering: .relaxed) == 3 })
         for round in 1...3 {
             event.set()
             #expect(eventually { released.current == round })

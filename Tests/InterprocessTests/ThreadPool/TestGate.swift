@@ -3,12 +3,12 @@ import Synchronization
 
 /// A one-shot gate tests block on without sleeping: closed until `open()`.
 final class TestGate: @unchecked Sendable {
-    private let word = _FutexWord(0)
+    private let word = FutexWord.allocate(initialValue: 0)
     deinit { word.deallocate() }
 
     func open() {
         word.atomic.pointee.store(1, ordering: .releasing)
-        Futex.wakeAll(word.address)
+        word.wakeAll()
     }
 
     var isOpen: Bool { word.atomic.pointee.load(ordering: .acquiring) == 1 }
@@ -18,7 +18,7 @@ final class TestGate: @unchecked Sendable {
     func wait(timeout: Duration = .seconds(30)) -> Bool {
         let deadline = Deadline(timeout: timeout)
         while word.atomic.pointee.load(ordering: .acquiring) == 0 {
-            if Futex.wait(word.address, expecting: 0, deadline: deadline) == .timedOut {
+            if word.wait(expecting: 0, deadline: deadline) == .timedOut {
                 return isOpen
             }
         }

@@ -37,9 +37,10 @@ struct ThreadPoolTests {
         do {
             _ = try bad.wait()
             Issue.record("expected an error")
+        } catch let error as ExpectedFailure {
+            #expect(error == ExpectedFailure(code: 9))
         } catch {
-            guard case .threw(let inner) = error else { Issue.record("wrong error \(error)"); return }
-            #expect(inner as? ExpectedFailure == ExpectedFailure(code: 9))
+            Issue.record("wrong error \(error)")
         }
         try pool.waitUntilIdle()
         #expect(pool.metrics.failed == 1)
@@ -55,9 +56,44 @@ struct ThreadPoolTests {
         do {
             _ = try await pool.run { () throws -> Int in throw ExpectedFailure(code: 1) }
             Issue.record("expected an error")
+        } catch let error as ExpectedFailure {
+            #expect(error == ExpectedFailure(code: 1))
         } catch {
-            guard case .threw(let inner) = error else { Issue.record("wrong error \(error)"); return }
-            #expect(inner as? ExpectedFailure == ExpectedFailure(code: 1))
+            Issue.record("wrong error \(error)")
+        }
+        pool.shutdown()
+        await pool.awaitTermination()
+    }
+
+    /// Every way of getting a task's result hands its own error back unwrapped, so that
+    /// `catch let error as MyError` matches; only a task that never ran reports a pool error.
+    @Test func aTasksOwnErrorReachesTheCallerAsItself() async throws {
+        let pool = try ThreadPool(threadCount: 2)
+        let handle = try pool.submit { () throws -> Int in throw ExpectedFailure(code: 3) }
+        func expectOwnError(_ body: () throws -> Int?) {
+            do {
+                _ = try body()
+                Issue.record("expected an error")
+            } catch let error as ExpectedFailure {
+                #expect(error == ExpectedFailure(code: 3))
+            } catch {
+                Issue.record("wrapped or wrong error \(error)")
+            }
+        }
+        expectOwnError { try handle.wait() }
+        expectOwnError { try handle.wait(timeout: .seconds(30)) }
+        do {
+            _ = try await handle.value
+            Issue.record("expected an error")
+        } catch let error as ExpectedFailure {
+            #expect(error == ExpectedFailure(code: 3))
+        }
+        // A body that itself throws a pool error reports that error, not its own cancellation.
+        do {
+            _ = try await pool.run { () throws -> Int in throw ThreadPool.TaskError.cancelled }
+            Issue.record("expected an error")
+        } catch let error as ThreadPool.TaskError {
+            #expect(error == .cancelled)
         }
         pool.shutdown()
         await pool.awaitTermination()
@@ -75,7 +111,7 @@ struct ThreadPoolTests {
         #expect(ran.count == 0)
         #expect(throws: ThreadPool.TaskError.self) { try handle.wait() }
         do { try handle.wait() } catch {
-            guard case .cancelled = error else { Issue.record("wrong error \(error)"); return }
+            guard case .cancelled? = error as? ThreadPool.TaskError else { Issue.record("wrong error \(error)"); return }
         }
         let done = try pool.submit { 1 }
         #expect(try done.wait() == 1)
@@ -239,7 +275,7 @@ struct ThreadPoolTests {
         #expect(report.discardedTaskCount == 11)
         for handle in handles {
             do { try handle.wait() } catch {
-                guard case .discardedByShutdown = error else { Issue.record("wrong error \(error)"); continue }
+                guard case .discardedByShutdown? = error as? ThreadPool.TaskError else { Issue.record("wrong error \(error)"); continue }
             }
         }
         gate.open()

@@ -2,11 +2,11 @@ import CInterprocess
 import Glibc
 import SystemPackage
 
-/// Facts about and settings of threads and CPUs.
-public enum CPU {
+/// Facts about and settings of the CPUs this process runs on.
+package enum CPU {
     /// The number of CPUs this process may use: its affinity mask, further limited by a cgroup
     /// CPU quota (`cpu.max` on cgroup v2, `cpu.cfs_quota_us` on v1), and never less than 1.
-    public static var availableCount: Int {
+    package static var availableCount: Int {
         var count = Int(max(1, cipc_affinity_cpu_count()))
         if let quota = cgroupQuota() { count = min(count, max(1, quota)) }
         return count
@@ -33,37 +33,11 @@ public enum CPU {
     /// Pins the calling thread to `cpu`.
     ///
     /// The corresponding C function is `sched_setaffinity`.
-    public static func pinCurrentThread(to cpu: Int) throws(Errno) {
+    package static func pinCurrentThread(to cpu: Int) throws(Errno) {
         if let e = Errno(shimResult: cipc_pin_current_thread(Int32(cpu))) { throw e }
     }
 
     /// A hint to the processor that the caller is spinning (PAUSE on x86).
     @inlinable @inline(__always)
-    public static func relax() { cipc_cpu_relax() }
-
-    /// A full memory barrier: every store before it is visible to other processors before any
-    /// load after it is performed (the StoreLoad ordering a release/acquire pair lacks).
-    ///
-    /// Used for the "publish, then check whether anyone sleeps" handshake with futex waiters,
-    /// which needs exactly this ordering on both sides.
-    @inlinable @inline(__always)
-    public static func storeLoadBarrier() { cipc_store_load_barrier() }
-}
-
-/// Names and ids of threads.
-public enum CurrentThread {
-    /// The kernel thread id of the calling thread.
-    public static var id: Int32 { cipc_gettid() }
-
-    /// The calling thread's name (at most 15 bytes, as the kernel keeps it).
-    ///
-    /// The corresponding C functions are `pthread_setname_np` and `pthread_getname_np`.
-    public static var name: String {
-        get {
-            var buffer = [CChar](repeating: 0, count: 32)
-            _ = cipc_get_current_thread_name(&buffer, Int32(buffer.count))
-            return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        }
-        set { _ = cipc_set_current_thread_name(newValue) }
-    }
+    package static func relax() { cipc_cpu_relax() }
 }

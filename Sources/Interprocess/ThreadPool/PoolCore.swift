@@ -5,15 +5,27 @@ import Synchronization
 /// The public `ThreadPool` owns one core; every worker thread holds a strong reference to it,
 /// so the core outlives the public object until the last worker has exited.
 ///
+/// Every "store, then check what the other side stored" handshake here uses the one StoreLoad
+/// idiom (`StoreLoad.barrier()` between the two), and every futex sleep is a
+/// `WaiterGatedWake` (`park`, `idle`, `space`).
+///
 /// Waking protocol (no lost wake-up, and no futex syscall while a worker is awake):
-/// - a submitter publishes the job (sequentially consistent store), then reads `sleepers` and
-///   `searching`; it issues a wake only if someone sleeps and nobody searches, and only one
-///   wake is in flight at a time (`wakePending`);
-/// - a worker about to sleep increments `sleepers`, reads `parkWord`, then looks at the queue
-///   once more (sequentially consistent) and sleeps only if it is still empty;
+/// - a submitter publishes the job (a releasing store), issues the barrier, then reads the
+///   parked count and `searching`; it issues a wake only if someone sleeps and nobody
+///   searches, and only one wake is in flight at a time (`wakePending`);
+/// - a worker about to sleep announces itself on `park` (which issues the barrier), then
+///   looks at the queue once more and sleeps only if it is still empty;
 /// - a searcher that found work and was the last searcher wakes a sleeper if more work is
 ///   queued, so that parallelism ramps up without the submitter paying for it.
-final class _PoolCore: @unchecked Sendable {
+///
+/// Shutdown protocol: `admit` counts a submission in `pending`, issues the barrier and then
+/// reads the lifecycle; `shutdown` changes the lifecycle with a sequentially consistent
+/// compare-and-swap; a worker exits when it reads a lifecycle other than `running`, then (after
+/// the barrier) `pending == 0`. The compare-and-swap is ordered in the one total order of
+/// sequentially consistent operations and fences, between the admitting thread's barrier
+/// (which read the lifecycle before it) and the exiting worker's (which read it after), so a
+/// worker that exits sees every submission that was admitted.
+final class PoolCore: @unchecked Sendable {
     /// Which core (if any) the calling thread works for: the core's address while a worker of
     /// that core runs, `nil` elsewhere.
     static let workerSlot = ThreadLocalSlot()
@@ -38,12 +50,12 @@ final class _PoolCore: @unchecked Sendable {
     let queueCapacity: Int?
     let policy: ThreadPool.FullQueuePolicy
     let maximumSearchers: Int
-    let ring: _JobRing
+    let ring: JobRing
     /// Jobs that did not fit in the ring of an unbounded pool (and Swift jobs of a full bounded
     /// pool, which must not be rejected). Workers look here when the ring is empty, and first
     /// at every 64th take, so that nothing waits here forever under sustained load; order is
     /// therefore only roughly the submission order once the ring has overflowed.
-    let overflow = Mutex(_JobDeque())
+    let overflow = Mutex(JobDeque())
     /// Makes the mutual exclusion of `overflow` and `terminationWaiters` visible to the thread
     /// sanitizer, which cannot see inside `Synchronization.Mutex` (its futex lock lives in the
     /// uninstrumented standard library). Every critical section begins with `enterLocked` and
@@ -72,24 +84,18 @@ final class _PoolCore: @unchecked Sendable {
     nonisolated(unsafe) var taskExecutor: UnownedTaskExecutor? = nil
 
     // MARK: Shared counters, each on its own cache lines.
-    private let shared = _PaddedCounters(count: 8)
+    private let shared = PaddedCounters(count: 8)
     /// Submitted jobs not yet retired (admitted but not yet queued, queued, or running).
     @inline(__always) var pending: UnsafeMutablePointer<Atomic<Int>> { shared[0] }
     /// Jobs in `overflow`.
     @inline(__always) var overflowCount: UnsafeMutablePointer<Atomic<Int>> { shared[1] }
     /// Workers looking for work while awake (spinning); see the waking protocol.
     @inline(__always) var searching: UnsafeMutablePointer<Atomic<Int>> { shared[2, 0] }
-    /// Workers registered as about to sleep or sleeping on `parkWord`.
-    @inline(__always) var sleepers: UnsafeMutablePointer<Atomic<Int>> { shared[2, 1] }
     /// 1 while a wake of one worker is in flight (set by its issuer, cleared by the woken
     /// worker, or by the issuer if the kernel found nobody to wake); limits wake syscalls.
-    @inline(__always) var wakePending: UnsafeMutablePointer<Atomic<Int>> { shared[2, 2] }
-    /// 0 running, 1 draining (graceful shutdown), 2 stopping (immediate shutdown). Only grows.
-    @inline(__always) var lifecycle: UnsafeMutablePointer<Atomic<Int>> { shared[3, 0] }
-    /// Threads registered in `waitUntilIdle`.
-    @inline(__always) var idleWaiters: UnsafeMutablePointer<Atomic<Int>> { shared[3, 1] }
-    /// Submitters blocked on a full bounded queue.
-    @inline(__always) var blockedSubmitters: UnsafeMutablePointer<Atomic<Int>> { shared[3, 2] }
+    @inline(__always) var wakePending: UnsafeMutablePointer<Atomic<Int>> { shared[2, 1] }
+    /// The raw value of a `Lifecycle`; read it through `lifecycle`.
+    @inline(__always) var lifecycleWord: UnsafeMutablePointer<Atomic<Int>> { shared[3, 0] }
     // Statistics written off the hot path (line 4) and by the submitter (line 5).
     @inline(__always) var rejectedCount: UnsafeMutablePointer<Atomic<Int>> { shared[4, 0] }
     @inline(__always) var discardedCount: UnsafeMutablePointer<Atomic<Int>> { shared[4, 1] }
@@ -107,38 +113,38 @@ final class _PoolCore: @unchecked Sendable {
     /// Per worker (one line pair each): 0 jobs started, 1 succeeded, 2 failed, 3 skipped
     /// (cancelled, or run by a waiting thread). Written only by
     /// the owning worker.
-    private let perWorker: _PaddedCounters
+    private let perWorker: PaddedCounters
 
-    /// Futex word for parked workers: an epoch. Any value is valid; notifiers increment it and
-    /// then wake, and a worker sleeps only while it still holds the value the worker read
-    /// before its last look at the queue. Moved by submitters, searchers and shutdown.
-    let parkWord = _FutexWord(0)
-    /// Futex word for `waitUntilIdle`: an epoch, incremented whenever `pending` reaches zero
-    /// while a waiter is registered; waiters sleep while it holds the value read before their
-    /// last check of `pending`.
-    let idleWord = _FutexWord(0)
-    /// Futex word for submitters blocked on a full bounded queue: an epoch, incremented when a
-    /// consumer frees slots while a submitter is registered, and at shutdown.
-    let spaceWord = _FutexWord(0)
+    /// Parked workers: the word is an epoch (any value is valid) that notifiers bump before
+    /// they wake; its count is the workers announced as about to sleep or sleeping. Moved by
+    /// submitters, searchers and shutdown.
+    let park = WaiterGatedWake.allocate()
+    /// `waitUntilIdle`: an epoch bumped whenever `pending` reaches zero while a waiter is
+    /// announced.
+    let idle = WaiterGatedWake.allocate()
+    /// Submitters blocked on a full bounded queue: an epoch bumped when a consumer frees slots
+    /// while a submitter is announced, and at shutdown.
+    let space = WaiterGatedWake.allocate()
     /// Futex word counting worker threads that have not exited yet: starts at the thread
     /// count, each exiting worker decrements it, and the one that makes it 0 wakes everybody
     /// in `awaitTermination`, who sleep while it is non-zero.
-    let liveWord: _FutexWord
+    let liveWord: FutexWord
 
     init(
         threadCount: Int, namePrefix: String, queueCapacity: Int?, policy: ThreadPool.FullQueuePolicy,
-        unboundedRingCapacity: Int = _PoolCore.unboundedRingCapacity
+        unboundedRingCapacity: Int = PoolCore.unboundedRingCapacity
     ) {
         self.threadCount = threadCount
         self.namePrefix = namePrefix
         self.queueCapacity = queueCapacity
         self.policy = policy
         self.maximumSearchers = max(1, threadCount / 2)
-        self.ring = _JobRing(
+        self.ring = JobRing(
             capacity: queueCapacity ?? unboundedRingCapacity,
-            freeWithFullBarrier: queueCapacity != nil && policy == .block)
-        self.perWorker = _PaddedCounters(count: threadCount)
-        self.liveWord = _FutexWord(UInt32(threadCount))
+            producersMayBlock: queueCapacity != nil && policy == .block)
+        self.perWorker = PaddedCounters(count: threadCount)
+        self.liveWord = FutexWord.allocate(initialValue: UInt32(threadCount))
+        // Relaxed: no other thread can see the core yet.
         waiterSpinBudget.pointee.store(Int(Self.waiterSpin), ordering: .relaxed)
     }
 
@@ -177,9 +183,9 @@ final class _PoolCore: @unchecked Sendable {
         ring.deallocate()
         shared.deallocate()
         perWorker.deallocate()
-        parkWord.deallocate()
-        idleWord.deallocate()
-        spaceWord.deallocate()
+        park.deallocate()
+        idle.deallocate()
+        space.deallocate()
         liveWord.deallocate()
     }
 
@@ -189,10 +195,31 @@ final class _PoolCore: @unchecked Sendable {
         Self.workerSlot.currentValue == Unmanaged.passUnretained(self).toOpaque()
     }
 
+    /// Where the pool is in its life. Only moves forward: `running → draining | stopping`,
+    /// `draining → stopping`.
+    enum Lifecycle: Int, Comparable {
+        case running = 0
+        /// Graceful shutdown: no new work; queued work still runs.
+        case draining = 1
+        /// Immediate shutdown: no new work; queued work is discarded.
+        case stopping = 2
+
+        static func < (a: Lifecycle, b: Lifecycle) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    /// The lifecycle.
+    @inline(__always)
+    var lifecycle: Lifecycle {
+        // Relaxed: every reader either treats it as advisory or orders it with a barrier of its
+        // own (see the shutdown protocol). Only `shutdown` stores it, and only raw values of
+        // `Lifecycle`.
+        Lifecycle(rawValue: lifecycleWord.pointee.load(ordering: .relaxed)).unsafelyUnwrapped
+    }
+
     @inline(__always)
     var isAcceptingWork: Bool {
-        // Relaxed: advisory only; `admit` decides with a sequentially consistent load.
-        lifecycle.pointee.load(ordering: .relaxed) == 0
+        // Relaxed: advisory only; `admit` decides after its barrier.
+        lifecycle == .running
     }
 
     // MARK: - Admission and retirement
@@ -201,11 +228,13 @@ final class _PoolCore: @unchecked Sendable {
     /// no longer accepts work.
     @inline(__always)
     func admit(_ count: Int) -> Bool {
-        // Sequentially consistent, and so is the lifecycle load after it: Dekker pair with
-        // `shutdown`, which stores the lifecycle and then reads `pending`. Either shutdown sees
-        // this submission pending (and workers wait for it), or we see the pool closed.
-        pending.pointee.add(count, ordering: .sequentiallyConsistent)
-        if lifecycle.pointee.load(ordering: .sequentiallyConsistent) != 0 {
+        // Relaxed, then the barrier, then the lifecycle (see the shutdown protocol): either the
+        // exiting workers see this submission pending (and wait for it), or we see the pool
+        // closed. The job's data travels through the queue, not through `pending`.
+        pending.pointee.add(count, ordering: .relaxed)
+        StoreLoad.barrier()
+        // Relaxed: ordered by the barrier above.
+        if lifecycle != .running {
             retire(count)
             return false
         }
@@ -215,29 +244,27 @@ final class _PoolCore: @unchecked Sendable {
     /// Marks `count` admitted jobs as done (run, skipped, discarded or rejected).
     @inline(__always)
     func retire(_ count: Int) {
-        // Sequentially consistent: Dekker pair with idle waiters (they register, then read
-        // `pending`) and with `shutdown` (it closes, then reads `pending`).
-        // SYNC POINT (release part): everything the retired jobs did happens before an idle
-        // waiter's acquiring read of `pending == 0`.
-        let remaining = pending.pointee.subtract(count, ordering: .sequentiallyConsistent).newValue
+        // SYNC POINT (release): everything the retired jobs did happens before an idle waiter's
+        // (or an exiting worker's) acquiring read of `pending == 0`. The StoreLoad half of the
+        // handshakes with idle waiters and exiting workers is the barrier in `becameIdle`.
+        let remaining = pending.pointee.subtract(count, ordering: .releasing).newValue
         if remaining == 0 { becameIdle() }
     }
 
     private func becameIdle() {
-        // Sequentially consistent: second half of the Dekker pairs described in `retire`.
-        if idleWaiters.pointee.load(ordering: .sequentiallyConsistent) > 0 {
-            // Release: the epoch change orders after the retirement the waiter will check.
-            idleWord.atomic.pointee.add(1, ordering: .releasing)
-            Futex.wakeAll(idleWord.address)
-        }
-        if lifecycle.pointee.load(ordering: .sequentiallyConsistent) != 0 { wakeAllWorkers() }
+        // The waker's half of `idle` (its barrier orders our decrement before both loads): an
+        // idle waiter announced before it is woken; one announced after it reads zero.
+        idle.wake(count: Int32.max)
+        // Relaxed: after the barrier in `wake`; a shutdown we miss wakes the workers itself,
+        // and they then read `pending` after a barrier of their own (see the shutdown protocol).
+        if lifecycle != .running { wakeAllWorkers() }
     }
 
     // MARK: - Queueing
 
     /// Queues an admitted job, ignoring any bound (unbounded pools, and Swift jobs).
     @inline(__always)
-    func pushUnbounded(_ job: _PoolJob) {
+    func pushUnbounded(_ job: PoolJob) {
         if ring.tryPush(job) {
             notifyWorkers()
             return
@@ -246,8 +273,22 @@ final class _PoolCore: @unchecked Sendable {
             enterLocked()
             defer { leaveLocked() }
             queue.append(job)
-            // Sequentially consistent: a sleeping-to-be worker reads it after registering.
-            overflowCount.pointee.add(1, ordering: .sequentiallyConsistent)
+            // Relaxed: the lock hands the job over; `notifyWorkers` issues the barrier before it
+            // looks for sleepers, and a parking worker reads this after its own.
+            overflowCount.pointee.add(1, ordering: .relaxed)
+        }
+        notifyWorkers()
+    }
+
+    /// Queues admitted jobs into the overflow under one lock acquisition (the ring is full),
+    /// then notifies the workers.
+    func pushToOverflow(contentsOf jobs: some Collection<PoolJob>) {
+        overflow.withLock { queue in
+            enterLocked()
+            defer { leaveLocked() }
+            for job in jobs { queue.append(job) }
+            // Relaxed: as in `pushUnbounded`.
+            overflowCount.pointee.add(jobs.count, ordering: .relaxed)
         }
         notifyWorkers()
     }
@@ -276,7 +317,7 @@ final class _PoolCore: @unchecked Sendable {
     /// Takes up to `limit` jobs, ring first, then the overflow.
     @inline(__always)
     func takeJobs(
-        into buffer: UnsafeMutablePointer<_PoolJob>, limit: Int, overflowFirst: Bool = false
+        into buffer: UnsafeMutablePointer<PoolJob>, limit: Int, overflowFirst: Bool = false
     ) -> Int {
         // Relaxed: a hint; the lock synchronises the overflow itself.
         if overflowFirst && overflowCount.pointee.load(ordering: .relaxed) > 0 {
@@ -285,17 +326,18 @@ final class _PoolCore: @unchecked Sendable {
         }
         let n = ring.popBatch(into: buffer, limit: limit)
         if n > 0 {
-            if ring.freesWithFullBarrier { wakeBlockedSubmitters(ifRegistered: true) }
+            if ring.producersMayBlock { wakeBlockedSubmitters() }
             return n
         }
-        // Sequentially consistent: pairs with the producer's add (see `pushUnbounded`).
-        if overflowCount.pointee.load(ordering: .sequentiallyConsistent) > 0 {
+        // Relaxed: a hint (the lock synchronises the overflow itself); a worker that misses a
+        // job here finds it in `park`'s re-check, after the barrier.
+        if overflowCount.pointee.load(ordering: .relaxed) > 0 {
             return takeFromOverflow(into: buffer)
         }
         return 0
     }
 
-    private func takeFromOverflow(into buffer: UnsafeMutablePointer<_PoolJob>) -> Int {
+    private func takeFromOverflow(into buffer: UnsafeMutablePointer<PoolJob>) -> Int {
         overflow.withLock { queue in
             enterLocked()
             defer { leaveLocked() }
@@ -306,39 +348,34 @@ final class _PoolCore: @unchecked Sendable {
         }
     }
 
+    /// Whether a job may be queued; callers issue the barrier first (see the waking protocol).
     func hasWork() -> Bool {
-        // Sequentially consistent: see the waking protocol.
-        ring.mayHaveWork() || overflowCount.pointee.load(ordering: .sequentiallyConsistent) > 0
+        // Relaxed: ordered by the caller's barrier; the take itself synchronises.
+        ring.mayHaveWork() || overflowCount.pointee.load(ordering: .relaxed) > 0
     }
 
-    func wakeBlockedSubmitters(ifRegistered: Bool) {
-        // Sequentially consistent: Dekker pair with a submitter that registers and then retries
-        // the ring (the slot was freed with a full barrier).
-        if ifRegistered && blockedSubmitters.pointee.load(ordering: .sequentiallyConsistent) == 0 { return }
-        // Release: orders the epoch change after the freed slot.
-        spaceWord.atomic.pointee.add(1, ordering: .releasing)
-        Futex.wakeAll(spaceWord.address)
-    }
+    /// The waker's half of `space`, after a consumer freed slots: wakes the blocked submitters
+    /// if one is announced.
+    func wakeBlockedSubmitters() { space.wake(count: Int32.max) }
 
     /// Blocks the admitted submitter until `job` fits in the bounded ring.
-    func blockUntilPushed(_ job: _PoolJob) throws(ThreadPool.SubmitError) {
+    func blockUntilPushed(_ job: PoolJob) throws(ThreadPool.SubmitError) {
         while true {
-            // Sequentially consistent: Dekker pair with `wakeBlockedSubmitters`.
-            blockedSubmitters.pointee.add(1, ordering: .sequentiallyConsistent)
-            // Acquire: we sleep only if no slot was freed since this read.
-            let epoch = spaceWord.atomic.pointee.load(ordering: .acquiring)
+            // The sleeper's half of `space`: announce, re-check by retrying the ring, sleep.
+            let epoch = space.announce()
             if ring.tryPush(job) {
-                blockedSubmitters.pointee.subtract(1, ordering: .relaxed)
+                space.withdraw()
                 notifyWorkers()
                 return
             }
-            if lifecycle.pointee.load(ordering: .sequentiallyConsistent) != 0 {
-                blockedSubmitters.pointee.subtract(1, ordering: .relaxed)
+            // Relaxed: after the barrier in `announce`; `shutdown` bumps `space` after it
+            // changes the lifecycle, so a change we miss ends the sleep below.
+            if lifecycle != .running {
+                space.withdraw()
                 throw .shutDown
             }
-            _ = Futex.wait(spaceWord.address, expecting: epoch, deadline: .never)
-            // Relaxed: only a count of registrations; the epoch carries the synchronisation.
-            blockedSubmitters.pointee.subtract(1, ordering: .relaxed)
+            _ = space.sleep(expecting: epoch, deadline: .never)
+            space.withdraw()
         }
     }
 
@@ -348,47 +385,43 @@ final class _PoolCore: @unchecked Sendable {
     /// is looking for work. Free of syscalls when a worker is searching or nobody sleeps.
     @inline(__always)
     func notifyWorkers() {
-        // Sequentially consistent: Dekker pair with `park` (publish, then read `sleepers`, vs.
-        // register in `sleepers`, then read the queue).
-        if sleepers.pointee.load(ordering: .sequentiallyConsistent) == 0 { return }
-        // Sequentially consistent: a searcher decrements `searching` before its last look at
-        // the queue, so if we still see it searching it will see our job.
-        if searching.pointee.load(ordering: .sequentiallyConsistent) != 0 { return }
+        // The waker's half of `park` (publish, barrier, look for sleepers).
+        if !park.hasWaitersAfterPublishing { return }
+        // Relaxed: after the barrier above. A searcher decrements `searching` and issues the
+        // barrier before its last look at the queue, so if we still see it searching it will
+        // see our job.
+        if searching.pointee.load(ordering: .relaxed) != 0 { return }
         wakeOneWorker()
     }
 
     private func wakeOneWorker() {
         while true {
-            // Sequentially consistent: the woken worker clears it before looking for work, so a
-            // notifier that saw it set published its job before that look.
-            if wakePending.pointee.exchange(1, ordering: .sequentiallyConsistent) != 0 { return }
-            // Release: a worker that reads the new epoch also sees the job published before.
-            parkWord.atomic.pointee.add(1, ordering: .releasing)
-            if Futex.wake(parkWord.address, count: 1) > 0 { return }  // it clears the flag
+            // Relaxed: read after the caller's barrier, which follows its publication; the woken
+            // worker clears the flag and issues the barrier before it looks for work, so a
+            // notifier that saw the flag set published its job before that look.
+            if wakePending.pointee.exchange(1, ordering: .relaxed) != 0 { return }
+            if park.bumpAndWake(count: 1) > 0 { return }  // it clears the flag
             // Nobody was asleep in the kernel (a registered sleeper will see the new epoch):
             // nobody will clear the flag, so we do. While it was up, other notifiers may have
             // skipped their wake because of it; look again on their behalf (their jobs were
             // published before they read the flag, so `hasWork` sees them).
-            wakePending.pointee.store(0, ordering: .sequentiallyConsistent)
-            guard sleepers.pointee.load(ordering: .sequentiallyConsistent) > 0,
-                searching.pointee.load(ordering: .sequentiallyConsistent) == 0,
+            // Relaxed, then the barrier, then the loads: pairs with those notifiers' barriers.
+            wakePending.pointee.store(0, ordering: .relaxed)
+            guard park.hasWaitersAfterPublishing,
+                searching.pointee.load(ordering: .relaxed) == 0,  // Relaxed: after the barrier.
                 hasWork()
             else { return }
             CPU.relax()
         }
     }
 
-    func wakeAllWorkers() {
-        // Release: as in `wakeOneWorker`.
-        parkWord.atomic.pointee.add(1, ordering: .releasing)
-        Futex.wakeAll(parkWord.address)
-    }
+    func wakeAllWorkers() { park.wakeAll() }
 
     // MARK: - Worker loop
 
     func workerMain(index: Int) {
         Self.workerSlot.currentValue = Unmanaged.passUnretained(self).toOpaque()
-        let buffer = UnsafeMutablePointer<_PoolJob>.allocate(capacity: Self.maximumBatch)
+        let buffer = UnsafeMutablePointer<PoolJob>.allocate(capacity: Self.maximumBatch)
         var batchLimit = 1
         var spin = Self.maximumSpin
         var searches = 0
@@ -411,13 +444,13 @@ final class _PoolCore: @unchecked Sendable {
                 count = search(
                     into: buffer, limit: batchLimit, spin: &spin, force: false, searchCount: &searches)
                 if count == 0 {
-                    woken = park()
+                    woken = parkUntilNotified()
                     continue
                 }
             }
             // Relaxed: only the pool's shutdown moves it; a batch popped just before an
             // immediate shutdown may still run, as documented.
-            if lifecycle.pointee.load(ordering: .relaxed) == 2 {
+            if lifecycle == .stopping {
                 for k in 0..<count { discard((buffer + k).move()) }
                 retire(count)
                 continue
@@ -436,10 +469,17 @@ final class _PoolCore: @unchecked Sendable {
         }
         buffer.deallocate()
         Self.workerSlot.currentValue = nil
-        // Release: the worker's last effects happen before `awaitTermination` returns.
-        let left = liveWord.atomic.pointee.subtract(1, ordering: .releasing).newValue
+        threadsExited(1)
+    }
+
+    /// Counts `count` worker threads as exited (or never started); the last one wakes
+    /// `awaitTermination` and resumes the async waiters.
+    func threadsExited(_ count: Int) {
+        // SYNC POINT (release): the workers' last effects happen before `awaitTermination`'s
+        // acquiring read of zero.
+        let left = liveWord.atomic.pointee.subtract(UInt32(count), ordering: .releasing).newValue
         if left == 0 {
-            Futex.wakeAll(liveWord.address)
+            liveWord.wakeAll()
             let waiting = terminationWaiters.withLock { state in
                 enterLocked()
                 defer { leaveLocked() }
@@ -453,7 +493,7 @@ final class _PoolCore: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func runBatch(_ buffer: UnsafeMutablePointer<_PoolJob>, count: Int, worker: Int) {
+    private func runBatch(_ buffer: UnsafeMutablePointer<PoolJob>, count: Int, worker: Int) {
         let startedCounter = perWorker[worker, 0]
         // Relaxed: single writer (this worker); readers only want a statistic.
         startedCounter.pointee.store(
@@ -496,28 +536,34 @@ final class _PoolCore: @unchecked Sendable {
     }
 
     private func shouldExit() -> Bool {
-        // Sequentially consistent: pairs with `shutdown` and `retire`, see there.
-        lifecycle.pointee.load(ordering: .sequentiallyConsistent) != 0
-            && pending.pointee.load(ordering: .sequentiallyConsistent) == 0
+        // Relaxed: see the shutdown protocol; the barrier orders the `pending` read after it.
+        guard lifecycle != .running else { return false }
+        StoreLoad.barrier()
+        // SYNC POINT (acquire): pairs with the releasing decrement in `retire`, so the retired
+        // jobs' effects happen before the worker exits.
+        return pending.pointee.load(ordering: .acquiring) == 0
     }
 
     /// Spins as a searcher for up to `spin` ns; returns the jobs found (0 if none).
     private func search(
-        into buffer: UnsafeMutablePointer<_PoolJob>, limit: Int, spin: inout UInt64, force: Bool,
+        into buffer: UnsafeMutablePointer<PoolJob>, limit: Int, spin: inout UInt64, force: Bool,
         searchCount: inout Int
     ) -> Int {
-        // Sequentially consistent: see the waking protocol.
-        var current = searching.pointee.load(ordering: .sequentiallyConsistent)
+        // Relaxed: the count only lets producers skip a wake; a producer that sees it raised
+        // relies on the decrement and barrier below, not on this increment.
+        var current = searching.pointee.load(ordering: .relaxed)
         while true {
             if !force && current >= maximumSearchers { return 0 }
             let (won, now) = searching.pointee.weakCompareExchange(
-                expected: current, desired: current + 1, ordering: .sequentiallyConsistent)
+                expected: current, desired: current + 1, ordering: .relaxed)
             if won { break }
             current = now
         }
         if force {
-            // A woken worker clears the in-flight flag before looking (see `wakeOneWorker`).
-            wakePending.pointee.store(0, ordering: .sequentiallyConsistent)
+            // A woken worker clears the in-flight flag, then issues the barrier, before looking
+            // (see `wakeOneWorker`). Relaxed: the barrier orders it.
+            wakePending.pointee.store(0, ordering: .relaxed)
+            StoreLoad.barrier()
         }
         // Every 32nd search probes with the full budget (see `spinWait`).
         searchCount &+= 1
@@ -534,16 +580,19 @@ final class _PoolCore: @unchecked Sendable {
             }
             Self.spinStep(iteration)
         }
-        // Sequentially consistent: a producer that still saw us searching published its job
-        // before this, and our `hasWork` below (or in `park`) comes after it.
-        let before = searching.pointee.subtract(1, ordering: .sequentiallyConsistent).oldValue
+        // Relaxed, then a barrier before the next look at the queue (below, or `park`'s): a
+        // producer that still saw us searching published its job before its own barrier, so
+        // that look sees the job.
+        let before = searching.pointee.subtract(1, ordering: .relaxed).oldValue
         if found > 0 {
             // Found during the pure spin: spinning pays, grow the budget; else shrink it.
             spin = iteration < Self.pureSpinIterations ? min(spin * 2 + 1_000, Self.maximumSpin) : spin / 2
             // The last searcher leaving with work still queued wakes a sleeper (the producers
             // skipped the wake because we were searching).
-            if before == 1 && hasWork() && sleepers.pointee.load(ordering: .sequentiallyConsistent) > 0 {
-                wakeOneWorker()
+            if before == 1 {
+                StoreLoad.barrier()
+                // Relaxed: after the barrier.
+                if hasWork() && park.waiters.pointee.load(ordering: .relaxed) != 0 { wakeOneWorker() }
             }
         } else {
             spin = max(spin / 2, Self.minimumSpin)
@@ -552,26 +601,16 @@ final class _PoolCore: @unchecked Sendable {
     }
 
     /// Sleeps until notified, unless work or the end arrived meanwhile; returns whether it slept.
-    private func park() -> Bool {
-        // Sequentially consistent: Dekker pair with `notifyWorkers`.
-        sleepers.pointee.add(1, ordering: .sequentiallyConsistent)
-        // SYNC POINT (acquire): pairs with the notifier's release increment; anything published
-        // before a later epoch is visible to our next look at the queue.
-        let epoch = parkWord.atomic.pointee.load(ordering: .acquiring)
-        if hasWork() || shouldExit() {
-            sleepers.pointee.subtract(1, ordering: .sequentiallyConsistent)
-            return false
-        }
-        _ = Futex.wait(parkWord.address, expecting: epoch, deadline: .never)
-        sleepers.pointee.subtract(1, ordering: .sequentiallyConsistent)
-        return true
+    private func parkUntilNotified() -> Bool {
+        // The sleeper's half of `park`, the partner of `notifyWorkers`.
+        park.sleep(until: .never) { hasWork() || shouldExit() } != .ready
     }
 
     // MARK: - Inline runs, discarding, shutdown
 
     /// Runs an admitted job on the calling thread (caller-runs policy, or a worker submitting
     /// to its own full queue), then retires it.
-    func runOnCaller(_ job: _PoolJob) {
+    func runOnCaller(_ job: PoolJob) {
         var ok = true
         switch job {
         case .closure(let body): body()
@@ -586,7 +625,7 @@ final class _PoolCore: @unchecked Sendable {
     /// Drops a queued job at immediate shutdown (Swift jobs go to the global executor);
     /// returns whether it counts as discarded.
     @discardableResult
-    func discard(_ job: _PoolJob) -> Bool {
+    func discard(_ job: PoolJob) -> Bool {
         var counted = false
         switch job {
         case .closure:
@@ -603,19 +642,23 @@ final class _PoolCore: @unchecked Sendable {
 
     /// Starts a shutdown; returns how many queued jobs this call discarded.
     func shutdown(immediate: Bool) -> Int {
-        let target = immediate ? 2 : 1
-        // Sequentially consistent: Dekker pair with `admit` (see there).
-        var current = lifecycle.pointee.load(ordering: .sequentiallyConsistent)
+        let target = (immediate ? Lifecycle.stopping : .draining).rawValue
+        // Relaxed: a first look; the compare-and-swap decides.
+        var current = lifecycleWord.pointee.load(ordering: .relaxed)
         while current < target {
-            let (won, now) = lifecycle.pointee.compareExchange(
+            // Sequentially consistent: the pool's one such operation, which places the change
+            // in the total order between `admit`'s barrier and an exiting worker's (see the
+            // shutdown protocol).
+            let (won, now) = lifecycleWord.pointee.compareExchange(
                 expected: current, desired: target, ordering: .sequentiallyConsistent)
             if won { break }
             current = now
         }
-        wakeBlockedSubmitters(ifRegistered: false)
+        // Unconditionally: a blocked submitter that missed the change sleeps on the old epoch.
+        space.wakeAll()
         var discarded = 0
         if immediate {
-            let buffer = UnsafeMutablePointer<_PoolJob>.allocate(capacity: Self.maximumBatch)
+            let buffer = UnsafeMutablePointer<PoolJob>.allocate(capacity: Self.maximumBatch)
             while true {
                 let n = takeJobs(into: buffer, limit: Self.maximumBatch)
                 if n == 0 { break }
@@ -632,23 +675,16 @@ final class _PoolCore: @unchecked Sendable {
 
     /// Waits until `pending` is zero or `deadline` passes; returns whether it is zero.
     func waitUntilIdle(deadline: Deadline) -> Bool {
-        // SYNC POINT (acquire): pairs with the release part of `retire`: the effects of every
-        // retired job are visible once we read zero.
-        if pending.pointee.load(ordering: .sequentiallyConsistent) == 0 { return true }
-        if spinWait(until: { pending.pointee.load(ordering: .sequentiallyConsistent) == 0 }) { return true }
+        // SYNC POINT (acquire, every read of `pending` here): pairs with the releasing
+        // decrement in `retire`: the effects of every retired job are visible once we read zero.
+        if pending.pointee.load(ordering: .acquiring) == 0 { return true }
+        if spinWait(until: { pending.pointee.load(ordering: .acquiring) == 0 }) { return true }
         while true {
-            // Sequentially consistent: Dekker pair with `retire`/`becameIdle`.
-            idleWaiters.pointee.add(1, ordering: .sequentiallyConsistent)
-            // Acquire: pairs with the release increment in `becameIdle`.
-            let epoch = idleWord.atomic.pointee.load(ordering: .acquiring)
-            if pending.pointee.load(ordering: .sequentiallyConsistent) == 0 {
-                idleWaiters.pointee.subtract(1, ordering: .relaxed)  // Relaxed: a registration count.
-                return true
-            }
-            let result = Futex.wait(idleWord.address, expecting: epoch, deadline: deadline)
-            idleWaiters.pointee.subtract(1, ordering: .relaxed)  // Relaxed: as above.
-            if result == .timedOut {
-                return pending.pointee.load(ordering: .sequentiallyConsistent) == 0
+            // The sleeper's half of `idle`, the partner of `becameIdle`.
+            switch idle.sleep(until: deadline, unless: { pending.pointee.load(ordering: .acquiring) == 0 }) {
+            case .ready: return true
+            case .timedOut: return pending.pointee.load(ordering: .acquiring) == 0
+            case .woken: continue
             }
         }
     }
@@ -659,7 +695,7 @@ final class _PoolCore: @unchecked Sendable {
             // SYNC POINT (acquire): pairs with each exiting worker's release decrement.
             let live = liveWord.atomic.pointee.load(ordering: .acquiring)
             if live == 0 { return true }
-            if Futex.wait(liveWord.address, expecting: live, deadline: deadline) == .timedOut {
+            if liveWord.wait(expecting: live, deadline: deadline) == .timedOut {
                 return liveWord.atomic.pointee.load(ordering: .acquiring) == 0
             }
         }
@@ -682,29 +718,5 @@ final class _PoolCore: @unchecked Sendable {
     var queuedCount: Int {
         // Relaxed: a statistic.
         ring.approximateCount + overflowCount.pointee.load(ordering: .relaxed)
-    }
-}
-
-/// A FIFO of jobs for the overflow (guarded by the core's mutex).
-struct _JobDeque: ~Copyable {
-    private var items: [_PoolJob?] = []
-    private var head = 0
-
-    mutating func append(_ job: _PoolJob) { items.append(job) }
-
-    mutating func popFirst(into buffer: UnsafeMutablePointer<_PoolJob>, limit: Int) -> Int {
-        let n = min(limit, items.count - head)
-        for k in 0..<n {
-            (buffer + k).initialize(to: items[head + k].take()!)
-        }
-        head += n
-        if head == items.count {
-            items.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head >= 4096 && head * 2 >= items.count {
-            items.removeFirst(head)
-            head = 0
-        }
-        return n
     }
 }

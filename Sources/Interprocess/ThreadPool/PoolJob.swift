@@ -1,16 +1,16 @@
 /// One entry of the pool's queue.
-enum _PoolJob {
+enum PoolJob {
     /// Fire-and-forget work from `execute`.
     case closure(@Sendable () -> Void)
     /// Work with a handle (`submit`, `run`): it can be cancelled, discarded and awaited.
-    case task(_PoolTask)
+    case task(PoolTask)
     /// A Swift concurrency job routed here by a task executor preference. It cannot be
     /// dropped: its task would never resume.
     case swiftJob(UnownedJob)
 }
 
 /// How a queue entry ended, for the worker's statistics.
-enum _RunOutcome {
+enum RunOutcome {
     case succeeded
     case failed
     /// Cancelled before it started, or already run by a thread waiting for it.
@@ -18,9 +18,9 @@ enum _RunOutcome {
 }
 
 /// The type-erased part of a task with a handle.
-class _PoolTask: @unchecked Sendable {
+class PoolTask: @unchecked Sendable {
     /// Runs the task unless it was started, cancelled or discarded already.
-    func runIfQueued() -> _RunOutcome { fatalError("abstract") }
+    func runIfQueued() -> RunOutcome { fatalError("abstract") }
 
     /// Ends a task that was still queued when the pool shut down immediately; its waiters get
     /// `discardedByShutdown`. Returns whether the task was still queued.

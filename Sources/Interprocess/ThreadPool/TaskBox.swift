@@ -1,7 +1,7 @@
 import Synchronization
 
 /// The shared state of one submitted task: its body, its result, and who waits for it.
-final class _TaskBox<Success: Sendable>: _PoolTask, @unchecked Sendable {
+final class TaskBox<Success: Sendable>: PoolTask, @unchecked Sendable {
     // Phases in the low byte of `state`.
     static var queued: UInt32 { 0 }
     static var running: UInt32 { 1 }
@@ -21,8 +21,8 @@ final class _TaskBox<Success: Sendable>: _PoolTask, @unchecked Sendable {
     /// (immediate shutdown). Terminal phases never change. The flag bits are set by waiters
     /// while the phase is not terminal and cleared by the transition to a terminal phase, whose
     /// author wakes the sleepers / resumes the continuations the flags announced.
-    let state = _FutexWord(0)
-    let core: _PoolCore
+    let state = FutexWord.allocate(initialValue: 0)
+    let core: PoolCore
     /// Read only by the thread that won the CAS out of `queued`.
     private var body: (@Sendable () throws -> Success)?
     /// Written once, before the terminal phase is published with release ordering; read only
@@ -30,10 +30,10 @@ final class _TaskBox<Success: Sendable>: _PoolTask, @unchecked Sendable {
     private var outcome: Result<Success, any Error>? = nil
     private let continuations = Mutex<[CheckedContinuation<Void, Never>]>([])
     /// Shows the mutual exclusion of `continuations` to the thread sanitizer (see
-    /// `_PoolCore.lockOrder`).
+    /// `PoolCore.lockOrder`).
     private let lockOrder = Atomic<Int>(0)
 
-    init(core: _PoolCore, body: @escaping @Sendable () throws -> Success) {
+    init(core: PoolCore, body: @escaping @Sendable () throws -> Success) {
         self.core = core
         self.body = body
     }
@@ -61,7 +61,7 @@ final class _TaskBox<Success: Sendable>: _PoolTask, @unchecked Sendable {
         return false
     }
 
-    override func runIfQueued() -> _RunOutcome {
+    override func runIfQueued() -> RunOutcome {
         guard claim() else { return .skipped }
         let work = body!
         body = nil
@@ -85,10 +85,10 @@ final class _TaskBox<Success: Sendable>: _PoolTask, @unchecked Sendable {
     }
 
     private func wake(flags old: UInt32) {
-        if old & Self.sleeperFlag != 0 { Futex.wakeAll(state.address) }
+        if old & Self.sleeperFlag != 0 { state.wakeAll() }
         if old & Self.asyncFlag != 0 {
             let waiting = continuations.withLock { list in
-                // SYNC POINT (acquire/release): as `_PoolCore.enterLocked`/`leaveLocked`.
+                // SYNC POINT (acquire/release): as `PoolCore.enterLocked`/`leaveLocked`.
                 _ = lockOrder.load(ordering: .acquiring)
                 defer { lockOrder.add(1, ordering: .releasing) }
                 let taken = list
@@ -129,21 +129,22 @@ final class _TaskBox<Success: Sendable>: _PoolTask, @unchecked Sendable {
     var phase: UInt32 { state.atomic.pointee.load(ordering: .acquiring) & Self.phaseMask }
 
     /// The outcome once terminal (call only after observing a terminal phase).
-    func result() -> Result<Success, ThreadPool.TaskError> {
+    ///
+    /// A body that threw reports its own error, unwrapped; a task that never ran reports a
+    /// `ThreadPool.TaskError`.
+    func result() -> Result<Success, any Error> {
         switch phase {
-        case Self.succeeded, Self.failed:
-            switch outcome! {
-            case .success(let value): return .success(value)
-            case .failure(let error): return .failure(.threw(error))
-            }
-        case Self.cancelled: return .failure(.cancelled)
-        case Self.discarded: return .failure(.discardedByShutdown)
+        case Self.succeeded, Self.failed: return outcome!
+        case Self.cancelled: return .failure(ThreadPool.TaskError.cancelled)
+        case Self.discarded: return .failure(ThreadPool.TaskError.discardedByShutdown)
         default: preconditionFailure("Interprocess internal error: result of an unfinished task")
         }
     }
 
     /// Blocks until terminal or `deadline`; returns whether terminal. Never runs the task.
     func waitBlocking(deadline: Deadline) -> Bool {
+        // SYNC POINT (acquire, every load of `state` here): pairs with the releasing terminal
+        // transition, so the outcome is visible once we see a terminal phase.
         if Self.isTerminal(state.atomic.pointee.load(ordering: .acquiring)) { return true }
         // Acquire: pairs with the release of the terminal transition.
         if core.spinWait(until: { Self.isTerminal(state.atomic.pointee.load(ordering: .acquiring)) }) {
@@ -154,7 +155,7 @@ final class _TaskBox<Success: Sendable>: _PoolTask, @unchecked Sendable {
             let (old, announced) = state.atomic.pointee.bitwiseOr(
                 Self.sleeperFlag, ordering: .acquiringAndReleasing)
             if Self.isTerminal(old) { return true }
-            if Futex.wait(state.address, expecting: announced, deadline: deadline) == .timedOut {
+            if state.wait(expecting: announced, deadline: deadline) == .timedOut {
                 return Self.isTerminal(state.atomic.pointee.load(ordering: .acquiring))
             }
         }
@@ -162,10 +163,11 @@ final class _TaskBox<Success: Sendable>: _PoolTask, @unchecked Sendable {
 
     /// Suspends until terminal, without blocking a thread.
     func waitAsync() async {
+        // SYNC POINT (acquire): pairs with the releasing terminal transition.
         if Self.isTerminal(state.atomic.pointee.load(ordering: .acquiring)) { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow = continuations.withLock { list -> Bool in
-                // SYNC POINT (acquire/release): as `_PoolCore.enterLocked`/`leaveLocked`.
+                // SYNC POINT (acquire/release): as `PoolCore.enterLocked`/`leaveLocked`.
                 _ = lockOrder.load(ordering: .acquiring)
                 defer { lockOrder.add(1, ordering: .releasing) }
                 // Relaxed: a first look; the CAS decides.

@@ -5,7 +5,7 @@ extension ProcessSemaphore {
     /// The sleeping part runs on an offload thread; cancelling the task ends the wait.
     /// - Returns: `true` if a unit was taken, `false` if the deadline passed.
     /// - Throws: `CancellationError` if the task was cancelled before a unit was taken.
-    public func wait(timeout: Duration? = nil) async throws -> Bool {
+    public func wait(timeout: Duration? = nil) async throws(CancellationError) -> Bool {
         let semaphore = self
         return try await offloadedWait(
             timeout: timeout, attempt: { semaphore.tryWait() }, wait: { semaphore.wait(deadline: $0) },
@@ -20,7 +20,7 @@ extension ProcessEvent {
     /// - Returns: `true` if the event was set (and, if auto-reset, consumed), `false` if the
     ///   deadline passed.
     /// - Throws: `CancellationError` if the task was cancelled first.
-    public func wait(timeout: Duration? = nil) async throws -> Bool {
+    public func wait(timeout: Duration? = nil) async throws(CancellationError) -> Bool {
         let event = self
         return try await offloadedWait(
             timeout: timeout, attempt: { event.tryWait() }, wait: { event.wait(deadline: $0) },
@@ -37,11 +37,11 @@ extension ProcessEvent {
 private func offloadedWait(
     timeout: Duration?, attempt: () -> Bool, wait: @escaping @Sendable (Deadline) -> Bool,
     interrupt: @escaping @Sendable () -> Void
-) async throws -> Bool {
+) async throws(CancellationError) -> Bool {
     if attempt() { return true }
     let deadline = Deadline(timeout: timeout)
     while !deadline.hasPassed {
-        try Task.checkCancellation()
+        if Task.isCancelled { throw CancellationError() }
         let slice = min(deadline, Deadline.after(.milliseconds(100)))
         let succeeded = await withTaskCancellationHandler {
             await BlockingOffload.run { wait(slice) }

@@ -1,7 +1,7 @@
 import Synchronization
 
 /// The ring's slots, laid out by hand: each slot is a sequence number (`Atomic<Int>`) followed by
-/// the job (`_PoolJob?`). Two separate typed pointers (rather than one struct) keep the plain
+/// the job (`PoolJob?`). Two separate typed pointers (rather than one struct) keep the plain
 /// job access from overlapping the atomic in the eyes of the exclusivity checker and TSan.
 ///
 /// The sequence number says whose turn the slot is (Vyukov's bounded MPMC queue). For the slot
@@ -10,9 +10,9 @@ import Synchronization
 /// - `p + 1`: holds the job of position `p`; the consumer that claims `p` may take it;
 /// - `p + capacity`: free again, for position `p + capacity` of the next lap.
 /// Producers move it `p → p+1`, consumers `p+1 → p+capacity`; nobody else writes it.
-struct _RingSlots {
+struct RingSlots {
     static let jobOffset = MemoryLayout<Atomic<Int>>.stride
-    static let stride = (jobOffset + MemoryLayout<_PoolJob?>.stride + 7) & ~7
+    static let stride = (jobOffset + MemoryLayout<PoolJob?>.stride + 7) & ~7
     let base: UnsafeMutableRawPointer
 
     @inline(__always)
@@ -21,8 +21,8 @@ struct _RingSlots {
     }
 
     @inline(__always)
-    func job(_ index: Int) -> UnsafeMutablePointer<_PoolJob?> {
-        (base + index * Self.stride + Self.jobOffset).assumingMemoryBound(to: _PoolJob?.self)
+    func job(_ index: Int) -> UnsafeMutablePointer<PoolJob?> {
+        (base + index * Self.stride + Self.jobOffset).assumingMemoryBound(to: PoolJob?.self)
     }
 }
 
@@ -33,31 +33,31 @@ struct _RingSlots {
 /// live on separate cache lines. Consumers take up to a whole batch with a single CAS.
 ///
 /// Unsafe: `deallocate()` is called once, when no thread uses the ring any more.
-struct _JobRing: @unchecked Sendable {
+struct JobRing: @unchecked Sendable {
     let capacity: Int
     /// `capacity - 1` when the capacity is a power of two, else `-1` (use `%`).
     private let mask: Int
-    private let slots: _RingSlots
+    private let slots: RingSlots
     /// Line 0: tail (next position to produce). Line 1: head (next position to consume).
-    private let indices: _PaddedCounters
-    /// Whether a freed slot must be published with a full barrier, because producers may be
-    /// blocked waiting for space and read the ring after registering (Dekker pattern).
-    let freesWithFullBarrier: Bool
+    private let indices: PaddedCounters
+    /// Whether producers may block waiting for space (a bounded queue with the `.block`
+    /// policy): consumers then wake them after freeing slots (`PoolCore.wakeBlockedSubmitters`).
+    let producersMayBlock: Bool
 
-    init(capacity: Int, freeWithFullBarrier: Bool) {
+    init(capacity: Int, producersMayBlock: Bool) {
         precondition(capacity >= 1, "a ring needs at least one slot")
         self.capacity = capacity
         self.mask = capacity & (capacity - 1) == 0 ? capacity - 1 : -1
-        self.freesWithFullBarrier = freeWithFullBarrier
+        self.producersMayBlock = producersMayBlock
         let raw = UnsafeMutableRawPointer.allocate(
-            byteCount: capacity * _RingSlots.stride, alignment: 64)
-        slots = _RingSlots(base: raw)
+            byteCount: capacity * RingSlots.stride, alignment: 64)
+        slots = RingSlots(base: raw)
         for i in 0..<capacity {
-            (raw + i * _RingSlots.stride).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(i))
-            (raw + i * _RingSlots.stride + _RingSlots.jobOffset).bindMemory(to: _PoolJob?.self, capacity: 1)
+            (raw + i * RingSlots.stride).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(i))
+            (raw + i * RingSlots.stride + RingSlots.jobOffset).bindMemory(to: PoolJob?.self, capacity: 1)
                 .initialize(to: nil)
         }
-        indices = _PaddedCounters(count: 2)
+        indices = PaddedCounters(count: 2)
     }
 
     func deallocate() {
@@ -79,16 +79,15 @@ struct _JobRing: @unchecked Sendable {
 
     /// Appends `job`; returns `false` (and leaves `job` with the caller) when the ring is full.
     @inline(__always)
-    func tryPush(_ job: _PoolJob) -> Bool {
+    func tryPush(_ job: PoolJob) -> Bool {
         // Relaxed: only a starting guess; the CAS below decides.
         var position = tail.pointee.load(ordering: .relaxed)
         while true {
             let i = index(position)
             // SYNC POINT (acquire): pairs with the consumer's release when it freed this slot, so
-            // our write of `job` cannot overlap its read. Sequentially consistent so that a
-            // blocked producer's retry (after registering as a waiter) and the consumer's
-            // full-barrier free form a Dekker pair: one of them sees the other.
-            let sequence = slots.sequence(i).pointee.load(ordering: .sequentiallyConsistent)
+            // our write of `job` cannot overlap its read. (A blocked producer's retry comes
+            // after the barrier of its announcement on `PoolCore.space`.)
+            let sequence = slots.sequence(i).pointee.load(ordering: .acquiring)
             let difference = sequence &- position
             if difference == 0 {
                 // Relaxed: the CAS only hands out the position; the slot's sequence number
@@ -98,10 +97,9 @@ struct _JobRing: @unchecked Sendable {
                 if won {
                     slots.job(i).pointee = job
                     // SYNC POINT (release): publishes `job` to the consumer that acquires
-                    // `position + 1`. Sequentially consistent: the submitter then reads the
-                    // sleeping-worker count, and a worker about to sleep registers and then
-                    // reads this word (Dekker pair, see `_PoolCore.notifyWorkers`).
-                    slots.sequence(i).pointee.store(position &+ 1, ordering: .sequentiallyConsistent)
+                    // `position + 1`. The submitter then issues the barrier before it looks
+                    // for sleeping workers (see `PoolCore.notifyWorkers`).
+                    slots.sequence(i).pointee.store(position &+ 1, ordering: .releasing)
                     return true
                 }
                 position = current
@@ -116,7 +114,7 @@ struct _JobRing: @unchecked Sendable {
 
     /// Moves up to `limit` jobs, oldest first, into `buffer`; returns how many.
     @inline(__always)
-    func popBatch(into buffer: UnsafeMutablePointer<_PoolJob>, limit: Int) -> Int {
+    func popBatch(into buffer: UnsafeMutablePointer<PoolJob>, limit: Int) -> Int {
         // Relaxed: a starting guess; the CAS decides.
         var position = head.pointee.load(ordering: .relaxed)
         while true {
@@ -147,12 +145,9 @@ struct _JobRing: @unchecked Sendable {
                 let i = index(position &+ k)
                 (buffer + k).initialize(to: slots.job(i).pointee.take()!)
                 // SYNC POINT (release): our read of the job happens before the next producer
-                // of this slot (which acquires `p + capacity`) writes it.
-                if freesWithFullBarrier {
-                    slots.sequence(i).pointee.store(position &+ k &+ capacity, ordering: .sequentiallyConsistent)
-                } else {
-                    slots.sequence(i).pointee.store(position &+ k &+ capacity, ordering: .releasing)
-                }
+                // of this slot (which acquires `p + capacity`) writes it. Blocked producers are
+                // woken after the barrier in `PoolCore.wakeBlockedSubmitters`.
+                slots.sequence(i).pointee.store(position &+ k &+ capacity, ordering: .releasing)
             }
             return ready
         }
@@ -161,10 +156,11 @@ struct _JobRing: @unchecked Sendable {
     /// Whether a job is ready at the head (or the head moved meanwhile, which means another
     /// consumer is active); used by a worker deciding whether it may sleep.
     func mayHaveWork() -> Bool {
-        // Sequentially consistent: the worker registered as a sleeper just before (Dekker pair
-        // with the producer's publishing store and its read of the sleeper count).
-        let position = head.pointee.load(ordering: .sequentiallyConsistent)
-        let sequence = slots.sequence(index(position)).pointee.load(ordering: .sequentiallyConsistent)
+        // Relaxed: the caller issued the barrier after announcing itself as a sleeper (the
+        // partner of the producer's publish and barrier); only a yes/no answer, and the take
+        // that follows a yes synchronises with acquiring loads of its own.
+        let position = head.pointee.load(ordering: .relaxed)
+        let sequence = slots.sequence(index(position)).pointee.load(ordering: .relaxed)
         return sequence &- (position &+ 1) >= 0
     }
 
