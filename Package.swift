@@ -22,8 +22,6 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: [
-                // Invariant checks that cost time on hot paths run in debug builds only.
-                .define("INTERPROCESS_INTERNAL_CHECKS", .when(configuration: .debug)),
                 // Syscall failure injection for tests; compiled out of release builds.
                 .define("ENABLE_MOCKING", .when(configuration: .debug)),
             ]

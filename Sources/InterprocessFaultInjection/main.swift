@@ -95,7 +95,7 @@ func runMutexScenario(iterations: Int) throws -> MutexFigures {
     let segment = try SharedMemory(
         named: name, mode: .create, size: MutexBoard.size,
         initializer: { (payload) throws(SharedMemoryError) in
-            try ProcessMutex.initializeStorage(at: payload.baseAddress!)
+            try ProcessMutex.initializeStorage(in: payload, at: 0)
         })
     defer { try? segment.remove() }
     let mutex = try ProcessMutex(in: segment, at: 0)

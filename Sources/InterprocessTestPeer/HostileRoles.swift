@@ -428,11 +428,11 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
 
     case "ro-lock":
         // ro-lock NAME MODE: open NAME's file read-only (no library call) and take read OFD
-        // locks: `whole` (0 to infinity), `roles` (bytes 1024-1025), `removal` (byte 1026), `slots` (every slot of the
+        // locks: `whole` (0 to infinity), `roles` (bytes 1024-1025), `removal` (byte 1026), `sender-presence` (the senders' presence bytes), `slots` (every slot of the
         // participant table, 1088-4095, that no live participant holds), or `gaps` (every byte no other process write-locks, taken again
         // every millisecond, so bytes a dying process frees are read-locked at once). Says
         // "locked" and holds them until killed.
-        guard rest.count == 1 else { fail("usage: ro-lock NAME whole|roles|slots|gaps", status: 2) }
+        guard rest.count == 1 else { fail("usage: ro-lock NAME whole|roles|removal|sender-presence|slots|gaps", status: 2) }
         let fd = open(objectPath(name), O_RDONLY | O_NOFOLLOW)
         guard fd >= 0 else { fail("open \(objectPath(name)) read-only: errno \(errno)") }
         let readLock = Int32(F_RDLCK)
@@ -441,6 +441,9 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
         case "roles":
             let start = Int64(HeaderLayout.senderRoleByte), end = Int64(HeaderLayout.receiverRoleByte) + 1
             guard ofdLock(fd, type: readLock, start: start, length: end - start) else { fail("read lock: errno \(errno)") }
+        case "sender-presence":
+            let range = HeaderLayout.presenceRange(of: .sender)
+            guard ofdLock(fd, type: readLock, start: range.start, length: range.length) else { fail("read lock: errno \(errno)") }
         case "removal":
             let byte = Int64(HeaderLayout.removalByte)
             guard ofdLock(fd, type: readLock, start: byte, length: 1) else { fail("read lock: errno \(errno)") }

@@ -342,6 +342,30 @@ extension MultiProcessTests {
             #expect(!info.participants.contains { $0.isAlive })
         }
 
+        /// Read locks on the senders' presence bytes: registering as a sender is
+        /// `lockInterference` (the registration could not be taken, and says so), registering as
+        /// a receiver and opening still work.
+        @Test(arguments: Reader.allCases)
+        func presenceReadLocksMakeRegistrationThrow(reader: Reader) throws {
+            guard reader.isAvailable else { try Test.cancel("skipped: a reader of another user (nobody, 65534) needs root") }
+            let scenario = Scenario("ro-presence")
+            defer { scenario.removeAll() }
+            try makeReadableChannel(scenario.name)
+            let locker = try lockReadOnly(scenario.name, "sender-presence", as: reader)
+            defer { locker.send(SIGKILL) }
+
+            let segment = try SharedMemory(existing: scenario.name)
+            #expect(throws: SharedMemoryError.lockInterference(name: scenario.name)) {
+                _ = try segment.register(as: .sender)
+            }
+            let receiver = try segment.register(as: .receiver)
+            #expect(segment.liveRegistrations(of: .receiver) == 1)
+            segment.deregister(receiver)
+            #expect(throws: ChannelError.segment(.lockInterference(name: scenario.name))) {
+                _ = try ChannelSender<ChannelTestMessage>(named: scenario.name, mode: .open)
+            }
+        }
+
         /// Read locks on the SPSC role bytes: a receiver or sender attempt is
         /// `.segment(.lockInterference)`, not `.roleTaken` (which a live holder of the role
         /// still gets); an MPMC channel, which has no role bytes, opens both ends.

@@ -10,18 +10,19 @@ import SystemPackage
 ///
 /// `CLOCK_MONOTONIC` is the clock shared by every process on the machine, so a deadline is also
 /// meaningful to the futex and pthread calls other processes make.
-public struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible {
+@usableFromInline
+package struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// Nanoseconds on `CLOCK_MONOTONIC`; `UInt64.max` stands for "never".
-    public let uptimeNanoseconds: UInt64
+    @usableFromInline package let uptimeNanoseconds: UInt64
 
     /// A deadline at the given `CLOCK_MONOTONIC` time in nanoseconds.
-    public init(uptimeNanoseconds: UInt64) { self.uptimeNanoseconds = uptimeNanoseconds }
+    @usableFromInline package init(uptimeNanoseconds: UInt64) { self.uptimeNanoseconds = uptimeNanoseconds }
 
     /// A deadline that never passes.
-    public static let never = Deadline(uptimeNanoseconds: .max)
+    @usableFromInline package static let never = Deadline(uptimeNanoseconds: .max)
 
     /// The current time on the monotonic clock.
-    public static var now: Deadline {
+    @usableFromInline package static var now: Deadline {
         var ts = Glibc.timespec()
         // CLOCK_MONOTONIC cannot fail with a valid pointer.
         _ = system_clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -29,7 +30,7 @@ public struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible 
     }
 
     /// The deadline `timeout` from now; `nil` means never. Negative timeouts are already past.
-    public init(timeout: Duration?) {
+    @usableFromInline package init(timeout: Duration?) {
         guard let timeout else {
             self = .never
             return
@@ -38,10 +39,10 @@ public struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible 
     }
 
     /// The deadline `duration` from now.
-    public static func after(_ duration: Duration) -> Deadline { Deadline(timeout: duration) }
+    @usableFromInline package static func after(_ duration: Duration) -> Deadline { Deadline(timeout: duration) }
 
     /// This deadline moved by `duration`, saturating at `never` and at zero.
-    public func advanced(by duration: Duration) -> Deadline {
+    @usableFromInline package func advanced(by duration: Duration) -> Deadline {
         guard self != .never else { return self }
         let (seconds, attoseconds) = duration.components
         if seconds < 0 || attoseconds < 0 {
@@ -54,10 +55,10 @@ public struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible 
     }
 
     /// Whether the deadline has passed.
-    public var hasPassed: Bool { self != .never && Deadline.now >= self }
+    @usableFromInline package var hasPassed: Bool { self != .never && Deadline.now >= self }
 
     /// The time left until the deadline (zero once it has passed; `nil` for `never`).
-    public var remaining: Duration? {
+    @usableFromInline package var remaining: Duration? {
         guard self != .never else { return nil }
         let now = Deadline.now.uptimeNanoseconds
         return now >= uptimeNanoseconds ? .zero : .nanoseconds(Int64(clamping: uptimeNanoseconds - now))
@@ -77,11 +78,11 @@ public struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible 
         return withUnsafePointer(to: &ts) { body($0) }
     }
 
-    public static func < (lhs: Deadline, rhs: Deadline) -> Bool {
+    @usableFromInline package static func < (lhs: Deadline, rhs: Deadline) -> Bool {
         lhs.uptimeNanoseconds < rhs.uptimeNanoseconds
     }
 
-    public var description: String {
+    @usableFromInline package var description: String {
         self == .never ? "never" : "Deadline(in: \(remaining ?? .zero))"
     }
 

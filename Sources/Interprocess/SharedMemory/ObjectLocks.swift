@@ -49,14 +49,12 @@ enum ObjectLocks {
         Int64(HeaderLayout.lockArea), Int64(HeaderLayout.size - HeaderLayout.lockArea)
     )
 
-    static let presenceBase: Int64 = 1 << 40
-    static let presenceSpan: Int64 = 1 << 24
     /// Presence bytes of every role (role raw values are 32-bit).
-    static let presenceRegion: (start: Int64, length: Int64) = (presenceBase, presenceSpan << 32)
+    static let presenceRegion: (start: Int64, length: Int64) = (HeaderLayout.presenceBase, HeaderLayout.presenceSpan << 32)
 
     /// The presence range of `role`.
     static func presenceRange(of role: ParticipantRole) -> (start: Int64, length: Int64) {
-        (presenceBase + Int64(role.rawValue) * presenceSpan, presenceSpan)
+        HeaderLayout.presenceRange(of: role)
     }
 
     /// How a write lock attempt ended.

@@ -80,6 +80,18 @@ public enum HeaderLayout {
     /// The participant table's slots: as many as fit before the end of the header (47).
     public static let participantSlotCount = (size - participantTable) / participantSlotSize
 
+    /// Where the presence bytes begin: far beyond any file's end, so that the locks never touch
+    /// bytes anyone reads (a lock may lie past the end of a file).
+    public static let presenceBase: Int64 = 1 << 40
+    /// The presence bytes of one role: role *r* owns `presenceBase + r·presenceSpan` and the
+    /// `presenceSpan − 1` bytes after it (see `ObjectLocks`).
+    public static let presenceSpan: Int64 = 1 << 24
+
+    /// The presence bytes of `role`.
+    public static func presenceRange(of role: ParticipantRole) -> (start: Int64, length: Int64) {
+        (presenceBase + Int64(role.rawValue) * presenceSpan, presenceSpan)
+    }
+
     /// The FNV-1a checksum of a header's first ``checksummedBytes`` bytes, reading the state
     /// word as zero: the value stored at ``checksum``.
     ///

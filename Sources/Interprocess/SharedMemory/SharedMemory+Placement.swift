@@ -8,16 +8,24 @@ extension SharedMemory {
     /// past the mapping.
     /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)``.
     package func address(at offset: Int, size: Int, alignment: Int) throws(SharedMemoryError) -> UnsafeMutableRawPointer {
+        try SharedMemory.address(in: bytes, at: offset, size: size, alignment: alignment)
+    }
+
+    /// The address of `size` bytes at `offset` in `payload`, checked for bounds and alignment.
+    /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)``.
+    static func address(
+        in payload: UnsafeMutableRawBufferPointer, at offset: Int, size: Int, alignment: Int
+    ) throws(SharedMemoryError) -> UnsafeMutableRawPointer {
         guard alignment > 0, alignment & (alignment - 1) == 0 else {
             throw .invalidPlacement(offset: offset, size: size, reason: "alignment \(alignment) is not a power of two")
         }
         guard size >= 0 else { throw .invalidPlacement(offset: offset, size: size, reason: "negative size") }
         guard offset >= 0 else { throw .invalidPlacement(offset: offset, size: size, reason: "negative offset") }
-        guard offset <= bytes.count, size <= bytes.count - offset else {
+        guard let base = payload.baseAddress, offset <= payload.count, size <= payload.count - offset else {
             throw .invalidPlacement(
-                offset: offset, size: size, reason: "the segment's payload has only \(bytes.count) bytes")
+                offset: offset, size: size, reason: "the segment's payload has only \(payload.count) bytes")
         }
-        let address = bytes.baseAddress! + offset
+        let address = base + offset
         guard Int(bitPattern: address) % alignment == 0 else {
             throw .invalidPlacement(offset: offset, size: size, reason: "offset must be a multiple of \(alignment)")
         }

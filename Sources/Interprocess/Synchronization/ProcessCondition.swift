@@ -66,12 +66,12 @@ public struct ProcessCondition: @unchecked Sendable {
         let segment = try SharedMemory.namedObject(
             name, kind: .condition, payloadSize: ProcessCondition.storageSize, mode: mode,
             permissions: permissions, lifetime: lifetime, owners: owners, timeout: timeout,
-            initialize: { (address) throws(SharedMemoryError) in try ProcessCondition.initializeStorage(at: address) })
+            initialize: { (address) throws(SharedMemoryError) in try ProcessCondition.unsafeInitializeStorage(at: address) })
         self.init(segment: segment, address: segment.bytes.baseAddress!)
     }
 
     /// Attaches to a condition placed at `offset` of `segment`'s payload (initialised with
-    /// ``initializeStorage(at:)``).
+    /// ``initializeStorage(in:at:)``).
     /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)``.
     public init(in segment: SharedMemory, at offset: Int) throws(SharedMemoryError) {
         let address = try segment.address(
@@ -84,9 +84,29 @@ public struct ProcessCondition: @unchecked Sendable {
         self.gate = WaiterGatedWake(at: address)
     }
 
+    /// Initialises the storage of a condition at `offset` of `payload`: call it exactly once per
+    /// condition, before any process uses it — typically in the creator's initializer of
+    /// ``SharedMemory/init(named:mode:size:permissions:lifetime:owners:timeout:removeOnDeinit:initializer:)``,
+    /// which runs before the segment is visible to anyone else; then attach with ``init(in:at:)``.
+    ///
+    /// - Parameters:
+    ///   - payload: the segment's payload (the initializer's argument).
+    ///   - offset: where the condition goes: ``storageSize`` bytes, a multiple of ``storageAlignment``.
+    /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)`` if the storage does not
+    ///   fit at `offset` or `offset` is misaligned; the other errors of the raw initialisation.
+    public static func initializeStorage(
+        in payload: UnsafeMutableRawBufferPointer, at offset: Int
+    ) throws(SharedMemoryError) {
+        let address = try SharedMemory.address(in: payload, at: offset, size: storageSize, alignment: storageAlignment)
+        try unsafeInitializeStorage(at: address)
+    }
+
     /// Initialises condition storage at `address` (``storageSize`` bytes, ``storageAlignment``-aligned).
     /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)`` when misaligned.
-    public static func initializeStorage(at address: UnsafeMutableRawPointer) throws(SharedMemoryError) {
+    ///
+    /// - Precondition: `address` is the start of ``storageSize`` bytes of mapped memory that no
+    ///   process uses yet (misalignment is still reported as an error).
+    package static func unsafeInitializeStorage(at address: UnsafeMutableRawPointer) throws(SharedMemoryError) {
         guard Int(bitPattern: address) % storageAlignment == 0 else {
             throw .invalidPlacement(offset: 0, size: storageSize, reason: "a condition needs \(storageAlignment)-byte alignment")
         }

@@ -64,7 +64,7 @@ public struct ProcessEvent: @unchecked Sendable {
             name, kind: .event, payloadSize: ProcessEvent.storageSize, mode: mode, permissions: permissions, lifetime: lifetime, owners: owners,
             timeout: timeout,
             initialize: { (address) throws(SharedMemoryError) in
-                try ProcessEvent.initializeStorage(at: address, resetMode: createMode, initiallySet: initiallySet)
+                try ProcessEvent.unsafeInitializeStorage(at: address, resetMode: createMode, initiallySet: initiallySet)
             })
         try self.init(segment: segment, address: segment.bytes.baseAddress!, name: name)
         if let resetMode, resetMode != self.resetMode {
@@ -91,9 +91,29 @@ public struct ProcessEvent: @unchecked Sendable {
         self.resetMode = mode
     }
 
+    /// Initialises the storage of a event at `offset` of `payload`: call it exactly once per
+    /// event, before any process uses it — typically in the creator's initializer of
+    /// ``SharedMemory/init(named:mode:size:permissions:lifetime:owners:timeout:removeOnDeinit:initializer:)``,
+    /// which runs before the segment is visible to anyone else; then attach with ``init(in:at:)``.
+    ///
+    /// - Parameters:
+    ///   - payload: the segment's payload (the initializer's argument).
+    ///   - offset: where the event goes: ``storageSize`` bytes, a multiple of ``storageAlignment``.
+    /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)`` if the storage does not
+    ///   fit at `offset` or `offset` is misaligned; the other errors of the raw initialisation.
+    public static func initializeStorage(
+        in payload: UnsafeMutableRawBufferPointer, at offset: Int, resetMode: ResetMode, initiallySet: Bool = false
+    ) throws(SharedMemoryError) {
+        let address = try SharedMemory.address(in: payload, at: offset, size: storageSize, alignment: storageAlignment)
+        try unsafeInitializeStorage(at: address, resetMode: resetMode, initiallySet: initiallySet)
+    }
+
     /// Initialises event storage at `address`.
     /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)`` when misaligned.
-    public static func initializeStorage(
+    ///
+    /// - Precondition: `address` is the start of ``storageSize`` bytes of mapped memory that no
+    ///   process uses yet (misalignment is still reported as an error).
+    package static func unsafeInitializeStorage(
         at address: UnsafeMutableRawPointer, resetMode: ResetMode, initiallySet: Bool = false
     ) throws(SharedMemoryError) {
         guard Int(bitPattern: address) % storageAlignment == 0 else {

@@ -21,7 +21,7 @@ import SystemPackage
 /// ## Placement
 /// A mutex is either a named object of its own (``init(named:mode:permissions:lifetime:owners:timeout:)``) or
 /// placed by the user at an offset of a segment they lay out: initialise the storage with
-/// ``initializeStorage(at:)`` in the segment's initializer, then attach with ``init(in:at:)``.
+/// ``initializeStorage(in:at:)`` in the segment's initializer, then attach with ``init(in:at:)``.
 ///
 /// ## A held lock keeps its memory
 /// While a thread of this process holds the mutex, the memory it lives in stays mapped, even if
@@ -81,7 +81,7 @@ public struct ProcessMutex: @unchecked Sendable {
     ) throws(SharedMemoryError) {
         let segment = try SharedMemory.namedObject(
             name, kind: .mutex, payloadSize: ProcessMutex.storageSize, mode: mode, permissions: permissions, lifetime: lifetime, owners: owners,
-            timeout: timeout, initialize: { (address) throws(SharedMemoryError) in try ProcessMutex.initializeStorage(at: address) })
+            timeout: timeout, initialize: { (address) throws(SharedMemoryError) in try ProcessMutex.unsafeInitializeStorage(at: address) })
         self.segment = segment
         self.address = segment.bytes.baseAddress!
         try ProcessMutex.checkKind(address, name: name)
@@ -99,7 +99,7 @@ public struct ProcessMutex: @unchecked Sendable {
 
     /// Attaches to a mutex placed at `offset` of `segment`'s payload.
     ///
-    /// The storage must have been initialised with ``initializeStorage(at:)`` by the segment's
+    /// The storage must have been initialised with ``initializeStorage(in:at:)`` by the segment's
     /// creator.
     /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)`` if the mutex does not
     ///   fit at `offset` or `offset` is misaligned, ``SharedMemoryError/corruptContents(name:detail:)``
@@ -111,6 +111,23 @@ public struct ProcessMutex: @unchecked Sendable {
         try ProcessMutex.checkKind(address, name: segment.name?.rawValue ?? "<anonymous>")
     }
 
+    /// Initialises the storage of a mutex at `offset` of `payload`: call it exactly once per
+    /// mutex, before any process uses it — typically in the creator's initializer of
+    /// ``SharedMemory/init(named:mode:size:permissions:lifetime:owners:timeout:removeOnDeinit:initializer:)``,
+    /// which runs before the segment is visible to anyone else; then attach with ``init(in:at:)``.
+    ///
+    /// - Parameters:
+    ///   - payload: the segment's payload (the initializer's argument).
+    ///   - offset: where the mutex goes: ``storageSize`` bytes, a multiple of ``storageAlignment``.
+    /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)`` if the storage does not
+    ///   fit at `offset` or `offset` is misaligned; the other errors of the raw initialisation.
+    public static func initializeStorage(
+        in payload: UnsafeMutableRawBufferPointer, at offset: Int
+    ) throws(SharedMemoryError) {
+        let address = try SharedMemory.address(in: payload, at: offset, size: storageSize, alignment: storageAlignment)
+        try unsafeInitializeStorage(at: address)
+    }
+
     /// Initialises mutex storage at `address`, which must be ``storageAlignment``-aligned and
     /// hold ``storageSize`` bytes of shared memory.
     ///
@@ -119,7 +136,10 @@ public struct ProcessMutex: @unchecked Sendable {
     /// which runs before the segment is visible to anyone else.
     /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)`` for a misaligned
     ///   address, or ``SharedMemoryError/unexpected(_:operation:)``.
-    public static func initializeStorage(at address: UnsafeMutableRawPointer) throws(SharedMemoryError) {
+    ///
+    /// - Precondition: `address` is the start of ``storageSize`` bytes of mapped memory that no
+    ///   process uses yet (misalignment is still reported as an error).
+    package static func unsafeInitializeStorage(at address: UnsafeMutableRawPointer) throws(SharedMemoryError) {
         guard Int(bitPattern: address) % storageAlignment == 0 else {
             throw .invalidPlacement(offset: 0, size: storageSize, reason: "a mutex needs \(storageAlignment)-byte alignment")
         }
@@ -232,7 +252,10 @@ extension ProcessMutex {
     /// never an unlock of a mutex another thread or process holds.
     ///
     /// - Throws: ``ProcessMutexError/timedOut`` when the deadline passes,
-    ///   ``ProcessMutexError/notRecoverable``, what `repair` throws, or what `body` throws.
+    ///   ``ProcessMutexError/notRecoverable``, what `repair` throws, or what `body` throws. The
+    ///   errors of `repair` and `body` reach the caller as themselves (`catch let e as MyError`
+    ///   matches), which is why this throws `any Error`: one typed error for both the lock's
+    ///   failures and the closures' would have to wrap the closures' errors.
     public func withLock<R>(
         timeout: Duration? = nil,
         ifPreviousOwnerDied repair: () throws -> Void = { throw ProcessMutexError.previousOwnerDied },

@@ -48,7 +48,7 @@ public struct ProcessSemaphore: @unchecked Sendable {
             name, kind: .semaphore, payloadSize: ProcessSemaphore.storageSize, mode: mode,
             permissions: permissions, lifetime: lifetime, owners: owners, timeout: timeout,
             initialize: { (address) throws(SharedMemoryError) in
-                try ProcessSemaphore.initializeStorage(at: address, initialValue: initialValue)
+                try ProcessSemaphore.unsafeInitializeStorage(at: address, initialValue: initialValue)
             })
         self.init(segment: segment, address: segment.bytes.baseAddress!)
     }
@@ -66,10 +66,30 @@ public struct ProcessSemaphore: @unchecked Sendable {
         self.gate = WaiterGatedWake(at: address)
     }
 
+    /// Initialises the storage of a semaphore at `offset` of `payload`: call it exactly once per
+    /// semaphore, before any process uses it — typically in the creator's initializer of
+    /// ``SharedMemory/init(named:mode:size:permissions:lifetime:owners:timeout:removeOnDeinit:initializer:)``,
+    /// which runs before the segment is visible to anyone else; then attach with ``init(in:at:)``.
+    ///
+    /// - Parameters:
+    ///   - payload: the segment's payload (the initializer's argument).
+    ///   - offset: where the semaphore goes: ``storageSize`` bytes, a multiple of ``storageAlignment``.
+    /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)`` if the storage does not
+    ///   fit at `offset` or `offset` is misaligned; the other errors of the raw initialisation.
+    public static func initializeStorage(
+        in payload: UnsafeMutableRawBufferPointer, at offset: Int, initialValue: Int
+    ) throws(SharedMemoryError) {
+        let address = try SharedMemory.address(in: payload, at: offset, size: storageSize, alignment: storageAlignment)
+        try unsafeInitializeStorage(at: address, initialValue: initialValue)
+    }
+
     /// Initialises semaphore storage at `address` with `initialValue` units.
     /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)`` or
     ///   ``SharedMemoryError/invalidSize(_:reason:)``.
-    public static func initializeStorage(at address: UnsafeMutableRawPointer, initialValue: Int) throws(SharedMemoryError) {
+    ///
+    /// - Precondition: `address` is the start of ``storageSize`` bytes of mapped memory that no
+    ///   process uses yet (misalignment is still reported as an error).
+    package static func unsafeInitializeStorage(at address: UnsafeMutableRawPointer, initialValue: Int) throws(SharedMemoryError) {
         guard Int(bitPattern: address) % storageAlignment == 0 else {
             throw .invalidPlacement(offset: 0, size: storageSize, reason: "a semaphore needs \(storageAlignment)-byte alignment")
         }

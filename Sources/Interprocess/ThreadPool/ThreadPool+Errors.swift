@@ -10,7 +10,7 @@ extension ThreadPool {
         public var description: String {
             switch self {
             case .threadCreationFailed(let errno):
-                return "The system refused to create a worker thread (\(errno)); the process or user thread limit may be reached."
+                return "the system refused to create a worker thread (\(errno)); the process or user thread limit may be reached"
             }
         }
     }
@@ -25,8 +25,8 @@ extension ThreadPool {
         /// One sentence saying what happened, for logs and error messages.
         public var description: String {
             switch self {
-            case .shutDown: return "The thread pool has been shut down and accepts no new tasks."
-            case .queueFull: return "The thread pool's bounded queue is full; the task was not queued."
+            case .shutDown: return "the thread pool has been shut down and accepts no new tasks"
+            case .queueFull: return "the thread pool's bounded queue is full; the task was not queued"
             }
         }
     }
@@ -43,9 +43,9 @@ extension ThreadPool {
         /// One sentence saying what happened, for logs and error messages.
         public var description: String {
             switch self {
-            case .cancelled: return "The task was cancelled before it started and never ran."
+            case .cancelled: return "the task was cancelled before it started and never ran"
             case .discardedByShutdown:
-                return "The pool was shut down immediately before the task started; it never ran."
+                return "the pool was shut down immediately before the task started; it never ran"
             }
         }
     }
@@ -63,10 +63,10 @@ extension ThreadPool {
         /// One sentence saying what happened, for logs and error messages.
         public var description: String {
             switch self {
-            case .rejected(let reason): return "The thread pool rejected the work: \(reason)"
-            case .cancelled: return "The calling task was cancelled before the work started; it never ran."
+            case .rejected(let reason): return "the thread pool rejected the work: \(reason)"
+            case .cancelled: return "the calling task was cancelled before the work started; it never ran"
             case .discardedByShutdown:
-                return "The pool was shut down immediately before the work started; it never ran."
+                return "the pool was shut down immediately before the work started; it never ran"
             }
         }
     }
@@ -81,7 +81,7 @@ extension ThreadPool {
         public var description: String {
             switch self {
             case .calledFromWorker:
-                return "A pool-wide wait was called from one of the pool's own workers; it would wait for the calling task itself."
+                return "a pool-wide wait was called from one of the pool's own workers; it would wait for the calling task itself"
             }
         }
     }

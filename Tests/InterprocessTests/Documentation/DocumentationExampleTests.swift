@@ -79,8 +79,8 @@ import Interprocess
     @Test func placementInOwnLayout() throws {
         let name = uniqueName("layout")
         let segment = try SharedMemory(named: name, size: 4096) { payload throws(SharedMemoryError) in
-            try ProcessMutex.initializeStorage(at: payload.baseAddress!)
-            try ProcessCondition.initializeStorage(at: payload.baseAddress! + 64)
+            try ProcessMutex.initializeStorage(in: payload, at: 0)
+            try ProcessCondition.initializeStorage(in: payload, at: 64)
         }
         defer { try? segment.remove() }
         let lock = try ProcessMutex(in: segment, at: 0)

@@ -3,7 +3,7 @@ import Glibc
 import SystemPackage
 import Testing
 
-@_spi(Testing) @_spi(Layout) @testable import Interprocess
+@_spi(Layout) @testable import Interprocess
 
 /// Sealed anonymous segments, descriptor passing, sparse files and the SIGBUS guard, in this
 /// process (the multi-process versions are in MultiProcessTests/TruncationTests.swift).

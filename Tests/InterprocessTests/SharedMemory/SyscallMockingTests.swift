@@ -1,5 +1,5 @@
 import Glibc
-@_spi(Testing) @testable import Interprocess
+@testable import Interprocess
 import SystemPackage
 import Testing
 

@@ -111,7 +111,7 @@ import Testing
         defer { removeQuietly(name) }
         let segment = try SharedMemory(
             named: name, mode: .create, size: 128,
-            initializer: { bytes in try! ProcessMutex.initializeStorage(at: bytes.baseAddress!) })
+            initializer: { bytes in try! ProcessMutex.initializeStorage(in: bytes, at: 0) })
         let mutex = try ProcessMutex(in: segment, at: 0)
         onThreads(4) { _ in
             // The segment is Sendable; the raw pointer into it is derived on each thread.
@@ -261,9 +261,9 @@ import Testing
         let segment = try SharedMemory(
             named: name, mode: .create, size: 256,
             initializer: { bytes in
-                try! ProcessMutex.initializeStorage(at: bytes.baseAddress! + 64)
-                try! ProcessCondition.initializeStorage(at: bytes.baseAddress! + 128)
-                try! ProcessSemaphore.initializeStorage(at: bytes.baseAddress! + 192, initialValue: 2)
+                try! ProcessMutex.initializeStorage(in: bytes, at: 64)
+                try! ProcessCondition.initializeStorage(in: bytes, at: 128)
+                try! ProcessSemaphore.initializeStorage(in: bytes, at: 192, initialValue: 2)
             })
         let mutex = try ProcessMutex(in: segment, at: 64)
         #expect(try mutex.lock() == .acquired)
@@ -295,17 +295,17 @@ import Testing
         }
         let base = segment.bytes.baseAddress!
         for misaligned in [base + 1, base + 4, base + 12] {
-            guard case .invalidPlacement? = sharedMemoryError({ try ProcessMutex.initializeStorage(at: misaligned) }) else {
+            guard case .invalidPlacement? = sharedMemoryError({ try ProcessMutex.unsafeInitializeStorage(at: misaligned) }) else {
                 Issue.record("expected invalidPlacement")
                 continue
             }
-            guard case .invalidPlacement? = sharedMemoryError({ try ProcessCondition.initializeStorage(at: misaligned) }) else {
+            guard case .invalidPlacement? = sharedMemoryError({ try ProcessCondition.unsafeInitializeStorage(at: misaligned) }) else {
                 Issue.record("expected invalidPlacement")
                 continue
             }
             guard
                 case .invalidPlacement? = sharedMemoryError({
-                    try ProcessSemaphore.initializeStorage(at: misaligned, initialValue: 0)
+                    try ProcessSemaphore.unsafeInitializeStorage(at: misaligned, initialValue: 0)
                 })
             else {
                 Issue.record("expected invalidPlacement")
@@ -313,7 +313,7 @@ import Testing
             }
             guard
                 case .invalidPlacement? = sharedMemoryError({
-                    try ProcessEvent.initializeStorage(at: misaligned, resetMode: .manual)
+                    try ProcessEvent.unsafeInitializeStorage(at: misaligned, resetMode: .manual)
                 })
             else {
                 Issue.record("expected invalidPlacement")
@@ -344,7 +344,8 @@ import Testing
         var count = 0
         var line = [CChar](repeating: 0, count: 4096)
         while fgets(&line, Int32(line.count), maps) != nil {
-            let text = String(cString: line).trimmingCharacters(in: .newlines)
+            let bytes = line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+            let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .newlines)
             if text.hasSuffix(file) || text.hasSuffix(file + " (deleted)") { count += 1 }
         }
         return count
