@@ -5,12 +5,12 @@ let package = Package(
     name: "Interprocess",
     products: [
         .library(name: "Interprocess", targets: ["Interprocess"]),
-        .executable(name: "shm", targets: ["shm"]),
+        .executable(name: "shm", targets: ["shm"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0")
     ],
     targets: [
         // The only C in the package: futex, gettid, memfd, pidfd and layout assertions.
@@ -19,11 +19,11 @@ let package = Package(
             name: "Interprocess",
             dependencies: [
                 "CInterprocess",
-                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "SystemPackage", package: "swift-system")
             ],
             swiftSettings: [
                 // Syscall failure injection for tests; compiled out of release builds.
-                .define("ENABLE_MOCKING", .when(configuration: .debug)),
+                .define("ENABLE_MOCKING", .when(configuration: .debug))
             ]
         ),
         // The benchmark harness `shm bench` runs, and the scenario definitions (names, sizes,
@@ -38,7 +38,7 @@ let package = Package(
             dependencies: [
                 "Interprocess",
                 "InterprocessBenchmarkKit",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]
         ),
         // What the test peer and the multi-process tests share: the test messages and the
@@ -65,7 +65,9 @@ let package = Package(
             name: "MultiProcessTests",
             // The two executables so they are built next to the test bundle, which starts them
             // as child processes (it imports neither).
-            dependencies: ["Interprocess", "InterprocessTestSupport", "InterprocessTestPeer", "InterprocessFaultInjection"]
+            dependencies: [
+                "Interprocess", "InterprocessTestSupport", "InterprocessTestPeer", "InterprocessFaultInjection"
+            ]
         ),
         .testTarget(
             name: "shmTests",
@@ -73,6 +75,6 @@ let package = Package(
             // the objects the tests then list, inspect and remove through the CLI; the bench
             // harness for its plan.
             dependencies: ["shm", "Interprocess", "InterprocessBenchmarkKit"]
-        ),
+        )
     ]
 )

@@ -8,7 +8,7 @@ let package = Package(
     dependencies: [
         .package(name: "Interprocess", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2")
     ],
     targets: [
         // The scenario definitions every benchmark shares (workload names, sizes, counts, the
@@ -25,7 +25,7 @@ let package = Package(
             dependencies: [
                 "BenchmarkScenarios",
                 .product(name: "Interprocess", package: "Interprocess"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio")
             ]
         ),
         // `swift run -c release ThreadPoolComparison`: prints the comparison table.
@@ -40,7 +40,7 @@ let package = Package(
                 "BenchmarkScenarios",
                 "PoolWorkloads",
                 .product(name: "Interprocess", package: "Interprocess"),
-                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Benchmark", package: "benchmark")
             ],
             path: "Benchmarks/ThreadPoolBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
@@ -52,10 +52,10 @@ let package = Package(
             dependencies: [
                 "BenchmarkScenarios",
                 .product(name: "Interprocess", package: "Interprocess"),
-                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Benchmark", package: "benchmark")
             ],
             path: "IPCBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
+        )
     ]
 )

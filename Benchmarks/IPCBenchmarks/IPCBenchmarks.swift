@@ -17,7 +17,8 @@ private func uniqueName(_ label: String) -> String {
 private func sendReceive(_ benchmark: Benchmark, topology: ChannelTopology) throws {
     let name = uniqueName("sendreceive")
     defer { try? SharedMemory.remove(named: name) }
-    var sender = try ChannelSender<UInt64>(named: name, capacity: ChannelCapacity.sendReceive, topology: topology, mode: .create)
+    var sender = try ChannelSender<UInt64>(
+        named: name, capacity: ChannelCapacity.sendReceive, topology: topology, mode: .create)
     var receiver = try ChannelReceiver<UInt64>(named: name, topology: topology, mode: .open)
     benchmark.startMeasurement()
     for i in benchmark.scaledIterations {
@@ -80,8 +81,10 @@ private func twoThreadRoundTrip(_ benchmark: Benchmark, topology: ChannelTopolog
     let done = DispatchSemaphore(value: 0)
     let echo = Thread {
         do {
-            var input = try ChannelReceiver<UInt64>(named: pingName, topology: topology, mode: .open, waitStrategy: strategy)
-            var output = try ChannelSender<UInt64>(named: pongName, topology: topology, mode: .open, waitStrategy: strategy)
+            var input = try ChannelReceiver<UInt64>(
+                named: pingName, topology: topology, mode: .open, waitStrategy: strategy)
+            var output = try ChannelSender<UInt64>(
+                named: pongName, topology: topology, mode: .open, waitStrategy: strategy)
             opened.signal()
             for _ in 0..<count { try output.send(try input.receive()!) }
             input.close()

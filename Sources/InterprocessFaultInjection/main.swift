@@ -193,7 +193,8 @@ func runChannelScenario(_ topology: ChannelTopology, iterations: Int) throws -> 
         // An MPMC producer killed between claiming and publishing a slot leaves a hole: the
         // consumers stop there with `senderDied` and exit without closing (they abandon a broken
         // channel), which to a surviving producer with a full ring is exactly a receiver death.
-        let consumersAbandonedAHole = topology == .multiProducerMultiConsumer && killedProducer
+        let consumersAbandonedAHole =
+            topology == .multiProducerMultiConsumer && killedProducer
             && !consumerWords.isEmpty && consumerWords.allSatisfy { $0 == "senderDied" }
         for word in producerWords {
             if word == "receiverDied" {
@@ -278,27 +279,27 @@ print("")
 print(
     row([
         "scenario", "iterations", "kills", "owner deaths reported", "of which inside the marked section",
-        "torn updates repaired", "critical sections", "hangs/deadlocks",
+        "torn updates repaired", "critical sections", "hangs/deadlocks"
     ]))
 print(row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]))
 let hangs = violations.filter { $0.contains("hung") || $0.contains("deadlock") }.count
 print(
     row([
         "mutex", mutexFigures.iterations, mutexFigures.kills, mutexFigures.deathsReported,
-        mutexFigures.deathsInMarkedSection, mutexFigures.tornRepaired, mutexFigures.criticalSections, hangs,
+        mutexFigures.deathsInMarkedSection, mutexFigures.tornRepaired, mutexFigures.criticalSections, hangs
     ]))
 print("")
 print(
     row([
         "scenario", "iterations", "kills (producer/consumer)", "received", "torn", "duplicated", "in-flight losses",
-        "stranded (MPMC dead claim)", "senderDied reports", "receiverDied reports",
+        "stranded (MPMC dead claim)", "senderDied reports", "receiverDied reports"
     ]))
 print(row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]))
 for (name, f) in [("spsc", spscFigures), ("mpmc", mpmcFigures)] {
     print(
         row([
             name, f.iterations, "\(f.kills) (\(f.producerKills)/\(f.consumerKills))", f.received, f.torn, f.duplicates,
-            f.inFlightLosses, f.stranded, f.senderDiedReports, f.receiverDiedReports,
+            f.inFlightLosses, f.stranded, f.senderDiedReports, f.receiverDiedReports
         ]))
 }
 print("")

@@ -298,7 +298,9 @@ func runChannelRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
             }
             gate.wait()
             outcome = asyncOutcome
-            if case .failure(.receiversClosed) = outcome { say("receiversClosed \(milliseconds(since: start))") } else {
+            if case .failure(.receiversClosed) = outcome {
+                say("receiversClosed \(milliseconds(since: start))")
+            } else {
                 say("sent \(milliseconds(since: start))")
             }
             return true
@@ -342,7 +344,8 @@ func runChannelRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
         var sender = try ByteChannelSender(named: name, mode: .open)
         say("opened")
         for sequence in 0..<UInt64(count) {
-            guard try sender.send(ByteTestMessage.bytes(producer: producer, sequence: sequence), timeout: .seconds(30)) else {
+            guard try sender.send(ByteTestMessage.bytes(producer: producer, sequence: sequence), timeout: .seconds(30))
+            else {
                 fail("no room within 30 s at \(sequence)")
             }
         }

@@ -28,13 +28,17 @@ func applyPeerOptions(_ arguments: [String]) -> [String] {
         if option.hasPrefix(PeerOption.shmDirectoryPrefix) {
             setenv("INTERPROCESS_SHM_DIRECTORY", String(option.dropFirst(PeerOption.shmDirectoryPrefix.count)), 1)
         } else if option.hasPrefix(PeerOption.asUserPrefix) {
-            guard let id = UInt32(option.dropFirst(PeerOption.asUserPrefix.count)) else { fail("bad option \(option)", status: 2) }
+            guard let id = UInt32(option.dropFirst(PeerOption.asUserPrefix.count)) else {
+                fail("bad option \(option)", status: 2)
+            }
             // As root, setgid and setuid set the real, effective and saved ids alike.
             guard setgroups(0, nil) == 0, setgid(id) == 0, setuid(id) == 0 else {
                 fail("could not become user \(id): errno \(errno)", status: 2)
             }
         } else if option.hasPrefix(PeerOption.trustPrefix) {
-            guard let id = UInt32(option.dropFirst(PeerOption.trustPrefix.count)) else { fail("bad option \(option)", status: 2) }
+            guard let id = UInt32(option.dropFirst(PeerOption.trustPrefix.count)) else {
+                fail("bad option \(option)", status: 2)
+            }
             acceptedOwners = .trusting(userIDs: [id])
         } else {
             fail("unknown option \(option)", status: 2)
@@ -95,11 +99,17 @@ func outcome(_ header: Result<SharedObjectInfo.Header, SharedMemoryError>) -> St
 
 /// Runs `body` and says "LABEL opened" or "LABEL ERROR".
 func probe(_ label: String, _ body: () throws(SharedMemoryError) -> Void) {
-    do { try body(); say("\(label) ok") } catch { say("\(label) \(outcome(error))") }
+    do {
+        try body()
+        say("\(label) ok")
+    } catch { say("\(label) \(outcome(error))") }
 }
 
 func probeChannel(_ label: String, _ body: () throws(ChannelError) -> Void) {
-    do { try body(); say("\(label) ok") } catch { say("\(label) \(outcome(error))") }
+    do {
+        try body()
+        say("\(label) ok")
+    } catch { say("\(label) \(outcome(error))") }
 }
 
 // MARK: - Files
@@ -216,11 +226,15 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
         // see the whole shared-memory directory: run this with --shm-directory.
         guard rest.count == 1 else { fail("usage: probe-entry-points NAME RMNAME", status: 2) }
         let removable = rest[0]
-        probe("segment.open") { () throws(SharedMemoryError) in _ = try SharedMemory(named: name, mode: .open, size: nil) }
+        probe("segment.open") { () throws(SharedMemoryError) in
+            _ = try SharedMemory(named: name, mode: .open, size: nil)
+        }
         probe("segment.openOrCreate") { () throws(SharedMemoryError) in
             _ = try SharedMemory(named: name, mode: .openOrCreate, size: 64)
         }
-        probe("segment.create") { () throws(SharedMemoryError) in _ = try SharedMemory(named: name, mode: .create, size: 64) }
+        probe("segment.create") { () throws(SharedMemoryError) in
+            _ = try SharedMemory(named: name, mode: .create, size: 64)
+        }
         probe("mutex") { () throws(SharedMemoryError) in _ = try ProcessMutex(named: name) }
         probe("mutex.open") { () throws(SharedMemoryError) in _ = try ProcessMutex(named: name, mode: .open) }
         probe("array") { () throws(SharedMemoryError) in
@@ -232,16 +246,21 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
         probeChannel("receiver") { () throws(ChannelError) in
             _ = try ChannelReceiver<UInt64>(named: name, capacity: 8, topology: .singleProducerSingleConsumer)
         }
-        probeChannel("receiver.open") { () throws(ChannelError) in _ = try ChannelReceiver<UInt64>(named: name, mode: .open) }
+        probeChannel("receiver.open") { () throws(ChannelError) in
+            _ = try ChannelReceiver<UInt64>(named: name, mode: .open)
+        }
         probeChannel("sender") { () throws(ChannelError) in
             _ = try ChannelSender<UInt64>(named: name, capacity: 8, topology: .multiProducerMultiConsumer)
         }
-        probeChannel("sender.open") { () throws(ChannelError) in _ = try ChannelSender<UInt64>(named: name, mode: .open) }
+        probeChannel("sender.open") { () throws(ChannelError) in _ = try ChannelSender<UInt64>(named: name, mode: .open)
+        }
         probe("semaphore") { () throws(SharedMemoryError) in _ = try ProcessSemaphore(named: name) }
         probe("event") { () throws(SharedMemoryError) in _ = try ProcessEvent(named: name) }
         probe("condition") { () throws(SharedMemoryError) in _ = try ProcessCondition(named: name) }
-        probeChannel("byteSender") { () throws(ChannelError) in _ = try ByteChannelSender(named: name, bufferSize: 4096) }
-        probeChannel("byteReceiver") { () throws(ChannelError) in _ = try ByteChannelReceiver(named: name, mode: .open) }
+        probeChannel("byteSender") { () throws(ChannelError) in _ = try ByteChannelSender(named: name, bufferSize: 4096)
+        }
+        probeChannel("byteReceiver") { () throws(ChannelError) in _ = try ByteChannelReceiver(named: name, mode: .open)
+        }
         say("exists \(SharedMemory.exists(named: name))")
         probe("remove") { () throws(SharedMemoryError) in try SharedMemory.remove(named: removable) }
         say("exists.afterRemove \(SharedMemory.exists(named: removable))")
@@ -255,14 +274,22 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
             say("list threw-\(outcome(error))")
         }
         do {
-            say("stale \(try SharedObjectRegistry.staleObjects().first { $0.name == name }.map { outcome($0.reason) } ?? "absent")")
+            say(
+                "stale \(try SharedObjectRegistry.staleObjects().first { $0.name == name }.map { outcome($0.reason) } ?? "absent")"
+            )
             say(
                 "stale.damaged \(try SharedObjectRegistry.staleObjects(scope: .damaged).first { $0.name == name }.map { outcome($0.reason) } ?? "absent")"
             )
-            say("clean \(try SharedObjectRegistry.removeStaleObjects().contains { $0.name == name } ? "removed" : "kept")")
-            say("clean.unused \(try SharedObjectRegistry.removeStaleObjects(scope: .unused).contains { $0.name == name } ? "removed" : "kept")")
+            say(
+                "clean \(try SharedObjectRegistry.removeStaleObjects().contains { $0.name == name } ? "removed" : "kept")"
+            )
+            say(
+                "clean.unused \(try SharedObjectRegistry.removeStaleObjects(scope: .unused).contains { $0.name == name } ? "removed" : "kept")"
+            )
             say("exists.afterClean \(SharedMemory.exists(named: name))")
-            say("clean.damaged \(try SharedObjectRegistry.removeStaleObjects(scope: .damaged).contains { $0.name == name } ? "removed" : "kept")")
+            say(
+                "clean.damaged \(try SharedObjectRegistry.removeStaleObjects(scope: .damaged).contains { $0.name == name } ? "removed" : "kept")"
+            )
             say("exists.afterCleanDamaged \(SharedMemory.exists(named: name))")
         } catch {
             say("clean threw-\(outcome(error))")
@@ -276,7 +303,8 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
         guard rest.count == 1 else { fail("usage: squat NAME mutex|array", status: 2) }
         switch rest[0] {
         case "mutex":
-            _ = try ProcessMutex(named: name, mode: .create, permissions: [.ownerReadWrite, .groupReadWrite, .otherReadWrite])
+            _ = try ProcessMutex(
+                named: name, mode: .create, permissions: [.ownerReadWrite, .groupReadWrite, .otherReadWrite])
         case "array":
             _ = try SharedArray<Int>(
                 named: name, count: 8, initialValue: 0x5157, mode: .create,
@@ -296,7 +324,8 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
             do {
                 let array = try SharedArray<UInt64>(
                     named: object, count: 8, initialValue: 0, mode: mode,
-                    permissions: [.ownerReadWrite, .groupReadWrite, .otherReadWrite], lifetime: lifetime, owners: acceptedOwners)
+                    permissions: [.ownerReadWrite, .groupReadWrite, .otherReadWrite], lifetime: lifetime,
+                    owners: acceptedOwners)
                 say("\(object) \(array.segment.wasCreated ? "created" : "opened")")
             } catch {
                 say("\(object) \(outcome(error))")
@@ -315,7 +344,8 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
         let held = try names.map { (object) throws(SharedMemoryError) in
             try SharedArray<UInt64>(
                 named: object, count: 8, initialValue: 0, mode: .openOrCreate,
-                permissions: [.ownerReadWrite, .groupReadWrite, .otherReadWrite], lifetime: lifetime, owners: acceptedOwners)
+                permissions: [.ownerReadWrite, .groupReadWrite, .otherReadWrite], lifetime: lifetime,
+                owners: acceptedOwners)
         }
         say("holding")
         waitForStopFile(rest[1])
@@ -432,7 +462,9 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
         // participant table, 1088-4095, that no live participant holds), or `gaps` (every byte no other process write-locks, taken again
         // every millisecond, so bytes a dying process frees are read-locked at once). Says
         // "locked" and holds them until killed.
-        guard rest.count == 1 else { fail("usage: ro-lock NAME whole|roles|removal|sender-presence|slots|gaps", status: 2) }
+        guard rest.count == 1 else {
+            fail("usage: ro-lock NAME whole|roles|removal|sender-presence|slots|gaps", status: 2)
+        }
         let fd = open(objectPath(name), O_RDONLY | O_NOFOLLOW)
         guard fd >= 0 else { fail("open \(objectPath(name)) read-only: errno \(errno)") }
         let readLock = Int32(F_RDLCK)
@@ -440,10 +472,14 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
         case "whole": guard ofdLock(fd, type: readLock, start: 0, length: 0) else { fail("read lock: errno \(errno)") }
         case "roles":
             let start = Int64(HeaderLayout.senderRoleByte), end = Int64(HeaderLayout.receiverRoleByte) + 1
-            guard ofdLock(fd, type: readLock, start: start, length: end - start) else { fail("read lock: errno \(errno)") }
+            guard ofdLock(fd, type: readLock, start: start, length: end - start) else {
+                fail("read lock: errno \(errno)")
+            }
         case "sender-presence":
             let range = HeaderLayout.presenceRange(of: .sender)
-            guard ofdLock(fd, type: readLock, start: range.start, length: range.length) else { fail("read lock: errno \(errno)") }
+            guard ofdLock(fd, type: readLock, start: range.start, length: range.length) else {
+                fail("read lock: errno \(errno)")
+            }
         case "removal":
             let byte = Int64(HeaderLayout.removalByte)
             guard ofdLock(fd, type: readLock, start: byte, length: 1) else { fail("read lock: errno \(errno)") }
@@ -451,7 +487,8 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
             // Slot by slot: a slot a live participant write-locks cannot be read-locked.
             let slot = HeaderLayout.participantSlotSize
             let locked = (0..<HeaderLayout.participantSlotCount).filter {
-                ofdLock(fd, type: readLock, start: Int64(HeaderLayout.participantTable + slot * $0), length: Int64(slot))
+                ofdLock(
+                    fd, type: readLock, start: Int64(HeaderLayout.participantTable + slot * $0), length: Int64(slot))
             }.count
             guard locked > 0 else { fail("no slot could be read-locked") }
         case "gaps":
@@ -464,7 +501,9 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
         default: fail("ro-lock: mode '\(rest[0])'", status: 2)
         }
         // A write lock through a read-only descriptor must be refused (EBADF): the premise.
-        if ofdLock(fd, type: Int32(F_WRLCK), start: 1_000_000, length: 1) { fail("a read-only descriptor took a write lock") }
+        if ofdLock(fd, type: Int32(F_WRLCK), start: 1_000_000, length: 1) {
+            fail("a read-only descriptor took a write lock")
+        }
         say("locked")
         blockOnStdin()
 
@@ -515,7 +554,8 @@ func runHostileRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
         let result = try ProcessMutex(named: name + ".lock", mode: .open).lock(timeout: .seconds(10))
         guard result == .acquired else { fail("lock: \(result)") }
         // The main thread's id is the pid.
-        let data = try SharedArray<UInt32>(named: name + ".data", count: words, initialValue: UInt32(getpid()), mode: .create)
+        let data = try SharedArray<UInt32>(
+            named: name + ".data", count: words, initialValue: UInt32(getpid()), mode: .create)
         say("ready")
         guard start.wait(timeout: .seconds(30)) else { fail("start event not set within 30 s") }
         if rest[1] == "kill" { blockOnStdin() }

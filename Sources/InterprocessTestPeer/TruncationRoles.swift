@@ -276,7 +276,8 @@ func runTruncationRole(_ role: String, name: String, _ rest: [String]) throws ->
             try raw.remove()
             let channel = try ChannelReceiver<UInt64>(named: name + ".chansrc", capacity: payload / 16, mode: .create)
             let total = Int(lseek(channel.segment.fileDescriptor.rawValue, 0, SEEK_END))
-            writeSparseCopy(of: channel.segment, prefix: 8192, to: small + "/interprocess." + name + ".chan", length: total)
+            writeSparseCopy(
+                of: channel.segment, prefix: 8192, to: small + "/interprocess." + name + ".chan", length: total)
             try channel.segment.remove()
         }
         let beforeOpen = freeBytes(small)

@@ -271,7 +271,8 @@ do {
                     keep.append(segment)
                     segments.append(segment.bytes)
                 } else {
-                    let array = try SharedArray<UInt8>(named: "\(name).\(index)", count: size, initialValue: 1, mode: .create)
+                    let array = try SharedArray<UInt8>(
+                        named: "\(name).\(index)", count: size, initialValue: 1, mode: .create)
                     keep.append(array)
                     segments.append(array.segment.bytes)
                 }
@@ -288,7 +289,8 @@ do {
     case "open-segment":
         // open-segment NAME [UID]: open the raw segment NAME (accepting owner UID too, if
         // given) and write its first byte; say "opened", "permissionDenied" or "foreignOwner".
-        let owners = rest.first.flatMap { UInt32($0) }.map { SharedMemory.OwnerPolicy.trusting(userIDs: [$0]) } ?? .currentUser
+        let owners =
+            rest.first.flatMap { UInt32($0) }.map { SharedMemory.OwnerPolicy.trusting(userIDs: [$0]) } ?? .currentUser
         do {
             let segment = try SharedMemory(named: name, mode: .open, size: nil, owners: owners)
             segment.bytes[0] = 1

@@ -7,7 +7,9 @@ package enum ByteTestMessage {
     /// The bytes of message `sequence` of `producer`.
     package static func bytes(producer: UInt64, sequence: UInt64) -> [UInt8] {
         var result: [UInt8] = []
-        for word in [producer, sequence] { for i in 0..<8 { result.append(UInt8(truncatingIfNeeded: word >> (8 * i))) } }
+        for word in [producer, sequence] {
+            for i in 0..<8 { result.append(UInt8(truncatingIfNeeded: word >> (8 * i))) }
+        }
         for i in 0..<(sequence % 37) { result.append(UInt8(truncatingIfNeeded: producer &* 31 &+ sequence &+ i)) }
         return result
     }

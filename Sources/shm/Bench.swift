@@ -25,10 +25,16 @@ struct Bench: ParsableCommand {
     @Option(help: "Comma-separated scenarios (default: all).")
     var scenarios: String?
 
-    @Option(help: "Comma-separated workloads: \(BenchWorkload.allCases.map(\.rawValue).joined(separator: ", ")) (default: all).")
+    @Option(
+        help:
+            "Comma-separated workloads: \(BenchWorkload.allCases.map(\.rawValue).joined(separator: ", ")) (default: all)."
+    )
     var workloads: String?
 
-    @Flag(help: "Short runs for tests: \(BenchTimings.quick.warmup) + \(BenchTimings.quick.rounds) round trips (cap \(seconds(BenchTimings.quick.capSeconds)) s), \(seconds(BenchTimings.quick.streamSeconds)) s streams.")
+    @Flag(
+        help:
+            "Short runs for tests: \(BenchTimings.quick.warmup) + \(BenchTimings.quick.rounds) round trips (cap \(seconds(BenchTimings.quick.capSeconds)) s), \(seconds(BenchTimings.quick.streamSeconds)) s streams."
+    )
     var quick = false
 
     @Option(help: "Timed round trips per scenario (default \(BenchTimings.full.rounds)).")
@@ -37,13 +43,17 @@ struct Bench: ParsableCommand {
     @Option(help: "Untimed round trips before timing (default \(BenchTimings.full.warmup)).")
     var warmup: Int?
 
-    @Option(help: "Stop the timed round trips after this many seconds (default \(seconds(BenchTimings.full.capSeconds))).")
+    @Option(
+        help: "Stop the timed round trips after this many seconds (default \(seconds(BenchTimings.full.capSeconds))).")
     var roundTripSeconds: Double?
 
     @Option(help: "Seconds each stream runs (default \(seconds(BenchTimings.full.streamSeconds))).")
     var seconds: Double?
 
-    @Flag(help: "Print the results as JSON (the result: an object with the keys \"machine\", \"settings\", \"rows\" and \"gaps\").")
+    @Flag(
+        help:
+            "Print the results as JSON (the result: an object with the keys \"machine\", \"settings\", \"rows\" and \"gaps\")."
+    )
     var json = false
 
     /// Set when the tool starts itself as the pong / receiver side.

@@ -36,7 +36,9 @@ struct ChannelDemo: ParsableCommand {
     var channel: String?
 
     func validate() throws {
-        guard count >= 1, count <= 100_000_000 else { throw ValidationError("--count must be between 1 and 100000000.") }
+        guard count >= 1, count <= 100_000_000 else {
+            throw ValidationError("--count must be between 1 and 100000000.")
+        }
         guard capacity >= 1, capacity <= 1 << 20, capacity & (capacity - 1) == 0 else {
             throw ValidationError("--capacity must be a power of two between 1 and 1048576.")
         }
@@ -93,12 +95,13 @@ struct ChannelDemo: ParsableCommand {
             process.executableURL = executable
             process.arguments = [
                 "demo", "channel", "--role", role.rawValue, "--channel", name, "--count", "\(count)",
-                "--capacity", "\(capacity)",
+                "--capacity", "\(capacity)"
             ]
             process.terminationHandler = { _ in exited.signal() }
             do { try process.run() } catch {
                 ChildProcesses.stop(children.map(\.process))
-                throw DemoFailure(reason: "could not start the \(role) (\(executable.path)): \(error.localizedDescription)")
+                throw DemoFailure(
+                    reason: "could not start the \(role) (\(executable.path)): \(error.localizedDescription)")
             }
             BenchCleanup.shared.adopt(process)
             children.append((role, process))
@@ -137,20 +140,26 @@ struct ChannelDemo: ParsableCommand {
         say("Producer opened '\(name)' (capacity \(sender.capacity)), sending \(count) messages")
         let start = monotonicNanoseconds()
         for sequence in 0..<UInt64(count) {
-            guard try sender.send(DemoMessage(sequence: sequence, sentAt: monotonicNanoseconds()), timeout: .seconds(10))
+            guard
+                try sender.send(DemoMessage(sequence: sequence, sentAt: monotonicNanoseconds()), timeout: .seconds(10))
             else {
-                throw DemoFailure(reason: "the channel stayed full for 10 s at message \(sequence) (is the consumer alive?)")
+                throw DemoFailure(
+                    reason: "the channel stayed full for 10 s at message \(sequence) (is the consumer alive?)")
             }
         }
         let seconds = Double(monotonicNanoseconds() - start) / 1e9
         sender.close()
-        say(String(format: "Producer sent %d messages in %.3f s (%@ msg/s) and closed the channel", count, seconds, rate(Double(count) / seconds)))
+        say(
+            String(
+                format: "Producer sent %d messages in %.3f s (%@ msg/s) and closed the channel", count, seconds,
+                rate(Double(count) / seconds)))
     }
 
     /// Receives until the channel is closed and drained, checking order; reports rate and
     /// latency.
     private func consume(_ name: String) throws {
-        var receiver = try ChannelReceiver<DemoMessage>(named: name, topology: .singleProducerSingleConsumer, mode: .open)
+        var receiver = try ChannelReceiver<DemoMessage>(
+            named: name, topology: .singleProducerSingleConsumer, mode: .open)
         say("Consumer opened '\(name)', waiting for \(count) messages")
         var latencies = [UInt64](repeating: 1, count: count)
         var expected: UInt64 = 0
@@ -175,14 +184,16 @@ struct ChannelDemo: ParsableCommand {
         }
         let last = monotonicNanoseconds()
         guard expected == UInt64(count) else {
-            throw DemoFailure(reason: "the channel closed after \(expected) of \(count) messages: \(UInt64(count) - expected) lost")
+            throw DemoFailure(
+                reason: "the channel closed after \(expected) of \(count) messages: \(UInt64(count) - expected) lost")
         }
         let seconds = Double(last - first) / 1e9
         let summary = LatencySummary(samples: &latencies)
         say(
             "Consumer received \(count) messages in order, none lost: "
                 + (count > 1 ? "\(rate(Double(count - 1) / seconds)) msg/s, " : "")
-                + "one-way latency p50 \(micro(summary.p50_ns)) µs, p99 \(micro(summary.p99_ns)) µs (queueing included)")
+                + "one-way latency p50 \(micro(summary.p50_ns)) µs, p99 \(micro(summary.p99_ns)) µs (queueing included)"
+        )
     }
 
     private func say(_ text: String) { Terminal.line("[pid \(ProcessIdentity.current.pid)] \(text)") }

@@ -24,10 +24,16 @@ struct Clean: ParsableCommand {
     @Flag(help: "Also remove persistent objects that no live process uses.")
     var includeUnused = false
 
-    @Flag(help: "Also remove what is not a usable object of yours: links, FIFOs and other non-regular files, corrupt files, other users' objects (never one a live process holds).")
+    @Flag(
+        help:
+            "Also remove what is not a usable object of yours: links, FIFOs and other non-regular files, corrupt files, other users' objects (never one a live process holds)."
+    )
     var includeDamaged = false
 
-    @Flag(help: "Print JSON (the result: an array of objects with the keys \"name\", \"path\", \"reason\", \"removed\" and \"outcome\").")
+    @Flag(
+        help:
+            "Print JSON (the result: an array of objects with the keys \"name\", \"path\", \"reason\", \"removed\" and \"outcome\")."
+    )
     var json = false
 
     struct Report: Encodable {

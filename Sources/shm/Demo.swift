@@ -7,7 +7,7 @@ struct Demo: ParsableCommand {
         subcommands: [
             ProducerConsumerDemo.self,
             ChannelDemo.self,
-            ThreadPoolDemo.self,
+            ThreadPoolDemo.self
         ],
         defaultSubcommand: ProducerConsumerDemo.self
     )

@@ -13,7 +13,8 @@ struct DemoObjects: Sendable {
     func create(count: Int) throws(SharedMemoryError) -> (SharedArray<Int>, ProcessMutex, ProcessCondition) {
         do {
             return (
-                try SharedArray<Int>(named: dataName, count: count, initialValue: -1, mode: .create, lifetime: .removedWithLastUser),
+                try SharedArray<Int>(
+                    named: dataName, count: count, initialValue: -1, mode: .create, lifetime: .removedWithLastUser),
                 try ProcessMutex(named: lockName, mode: .create, lifetime: .removedWithLastUser),
                 try ProcessCondition(named: conditionName, mode: .create, lifetime: .removedWithLastUser)
             )

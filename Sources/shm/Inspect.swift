@@ -33,7 +33,7 @@ struct Inspect: ParsableCommand {
                 ["name:", info.name],
                 ["path:", info.path],
                 ["file size:", "\(Format.size(info.fileSize)) (\(info.fileSize) bytes)"],
-                ["mode:", "\(Format.mode(Int(info.permissions.rawValue))) (owner uid \(info.ownerUserID))"],
+                ["mode:", "\(Format.mode(Int(info.permissions.rawValue))) (owner uid \(info.ownerUserID))"]
             ]
             switch info.header {
             case .success(let h):
@@ -48,7 +48,7 @@ struct Inspect: ParsableCommand {
                     [
                         "created:",
                         "\(Format.localDate(nanoseconds: h.creationTimeNanoseconds)) "
-                            + "(\(Format.isoDate(nanoseconds: h.creationTimeNanoseconds)))",
+                            + "(\(Format.isoDate(nanoseconds: h.creationTimeNanoseconds)))"
                     ],
                     ["kind parameters:", h.kindParameters.map(String.init).joined(separator: " ")],
                     ["lifetime:", Format.lifetime(h)],
@@ -57,9 +57,10 @@ struct Inspect: ParsableCommand {
                     [
                         "participant table:",
                         "\(info.participants.count) of \(SharedObjectInfo.participantTableSlots) slots"
-                            + (info.participantTableIsFull ? " (full: further registrations are counted above, not listed)" : ""),
+                            + (info.participantTableIsFull
+                                ? " (full: further registrations are counted above, not listed)" : "")
                     ],
-                    ["from Python:", Inspect.pythonHint(info)],
+                    ["from Python:", Inspect.pythonHint(info)]
                 ]
                 if let c = info.channel {
                     let senders = info.participants.filter { $0.role == .sender }
@@ -68,8 +69,14 @@ struct Inspect: ParsableCommand {
                         ["topology:", c.topology.description],
                         ["depth:", "\(c.depth) of \(c.capacity)\(h.kind == .byteChannel ? " bytes" : " messages")"],
                         ["closed:", c.isClosed ? "yes" : "no"],
-                        ["senders:", "\(info.liveRegistrations[.sender] ?? 0) live, \(c.openSenders) open (table: \(Format.participants(senders)))"],
-                        ["receivers:", "\(info.liveRegistrations[.receiver] ?? 0) live, \(c.openReceivers) open (table: \(Format.participants(receivers)))"],
+                        [
+                            "senders:",
+                            "\(info.liveRegistrations[.sender] ?? 0) live, \(c.openSenders) open (table: \(Format.participants(senders)))"
+                        ],
+                        [
+                            "receivers:",
+                            "\(info.liveRegistrations[.receiver] ?? 0) live, \(c.openReceivers) open (table: \(Format.participants(receivers)))"
+                        ]
                     ]
                     if let maximum = c.maximumMessageSize { rows.append(["max message:", Format.size(maximum)]) }
                 }
@@ -80,7 +87,7 @@ struct Inspect: ParsableCommand {
                     rows.append([
                         "participant \(p.slot):",
                         "\(p.role) pid \(p.process.pid) \(p.isAlive ? "alive" : "dead"), since "
-                            + Format.localDate(nanoseconds: p.registeredAtNanoseconds),
+                            + Format.localDate(nanoseconds: p.registeredAtNanoseconds)
                     ])
                 }
             case .failure(let e):
@@ -112,10 +119,14 @@ struct Inspect: ParsableCommand {
     static func unprefixedFileNote(_ name: String) -> String? {
         if name.hasPrefix(SegmentName.prefix) {
             let bare = String(name.dropFirst(SegmentName.prefix.count))
-            if SharedMemory.exists(named: bare) { return "no object named '\(name)'; did you mean `shm inspect \(bare)`?" }
+            if SharedMemory.exists(named: bare) {
+                return "no object named '\(name)'; did you mean `shm inspect \(bare)`?"
+            }
         }
         let path = SharedMemory.directory + "/" + name
-        guard !name.contains("/"), FileManager.default.fileExists(atPath: path) || (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) != nil
+        guard !name.contains("/"),
+            FileManager.default.fileExists(atPath: path)
+                || (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) != nil
         else { return nil }
         return "'\(name)' exists in \(SharedMemory.directory) but is not an Interprocess object: Interprocess "
             + "names its files '\(SegmentName.prefix)NAME' and `shm inspect` takes NAME without the prefix"

@@ -51,7 +51,7 @@ struct List: ParsableCommand {
                 rows.append([
                     info.name, h.kind.description, Format.size(info.fileSize), Format.contents(h),
                     Format.users(info), Format.lifetime(h), Format.creator(h),
-                    mode, Format.localDate(nanoseconds: h.creationTimeNanoseconds),
+                    mode, Format.localDate(nanoseconds: h.creationTimeNanoseconds)
                 ])
             case .failure(let e):
                 rows.append([info.name, "?", Format.size(info.fileSize), "error: \(e)"])
@@ -59,7 +59,8 @@ struct List: ParsableCommand {
         }
         Format.table(rows).forEach(Terminal.line)
         if unreadable > 0 {
-            Terminal.line("\(unreadable) object\(unreadable == 1 ? "" : "s") could not be read by this user (permission denied).")
+            Terminal.line(
+                "\(unreadable) object\(unreadable == 1 ? "" : "s") could not be read by this user (permission denied).")
         }
     }
 }

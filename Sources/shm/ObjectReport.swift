@@ -83,7 +83,8 @@ struct ObjectReport: Encodable {
         let lifetime: String
 
         enum CodingKeys: String, CodingKey {
-            case kind, kindRawValue, layoutVersion, kindLayoutVersion, totalSize, payloadSize, capacity, elementType, creator
+            case kind, kindRawValue, layoutVersion, kindLayoutVersion, totalSize, payloadSize, capacity, elementType,
+                creator
             case created, creationTimeNanoseconds, kindParameters, lifetime
         }
 
@@ -153,7 +154,8 @@ struct ObjectReport: Encodable {
                 liveReceivers: info.liveRegistrations[.receiver] ?? 0,
                 maximumMessageSize: state.maximumMessageSize)
         }
-        liveRegistrations = Dictionary(uniqueKeysWithValues: info.liveRegistrations.map { ($0.key.description, $0.value) })
+        liveRegistrations = Dictionary(
+            uniqueKeysWithValues: info.liveRegistrations.map { ($0.key.description, $0.value) })
         inUse = info.isInUse
         participantTableFull = info.participantTableIsFull
         name = info.name
@@ -165,7 +167,8 @@ struct ObjectReport: Encodable {
         case .success(let h):
             header = HeaderReport(
                 kind: h.kind.description, kindRawValue: h.kind.rawValue, layoutVersion: h.layoutVersion,
-                kindLayoutVersion: h.kindLayoutVersion, totalSize: h.totalSize, payloadSize: h.payloadSize, capacity: h.capacity,
+                kindLayoutVersion: h.kindLayoutVersion, totalSize: h.totalSize, payloadSize: h.payloadSize,
+                capacity: h.capacity,
                 elementType: h.elementType == .none
                     ? nil
                     : ElementTypeReport(

@@ -113,7 +113,7 @@ struct ProducerConsumerDemo: ParsableCommand {
             process.arguments =
                 [
                     "demo", "producer-consumer", "--role", role.rawValue, "--objects", objects.base,
-                    "--writing-time", "\(writingTime)", "--count", "\(count)",
+                    "--writing-time", "\(writingTime)", "--count", "\(count)"
                 ] + (producerDiesAt.map { ["--producer-dies-at", "\($0)"] } ?? [])
             // Standard input, output and error are inherited: the children's lines reach the
             // terminal (or the caller's pipe) as they write them.

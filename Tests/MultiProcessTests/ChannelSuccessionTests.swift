@@ -126,7 +126,8 @@ extension MultiProcessTests {
             try dead.waitFor("writing")
             dead.send(SIGKILL)
             #expect(try dead.waitForExit() == .signaled(SIGKILL))
-            var receiver = try ChannelReceiver<ChannelTestMessage>(named: scenario.name, mode: .open, senderDeath: policy)
+            var receiver = try ChannelReceiver<ChannelTestMessage>(
+                named: scenario.name, mode: .open, senderDeath: policy)
             for i in 0..<10 {
                 let m = try receiver.receive(timeout: .seconds(5))
                 #expect(m?.isIntact == true && m?.producer == 0 && m?.sequence == UInt64(i))
@@ -166,7 +167,8 @@ extension MultiProcessTests {
             #expect(try dead.waitForExit() == .signaled(SIGKILL))
             let successor = try Peer("chan-produce", scenario.name, "adaptive", "1", "100")
             try successor.waitFor("opened")
-            var receiver = try ChannelReceiver<ChannelTestMessage>(named: scenario.name, mode: .open, senderDeath: policy)
+            var receiver = try ChannelReceiver<ChannelTestMessage>(
+                named: scenario.name, mode: .open, senderDeath: policy)
             for i in 0..<10 {
                 let m = try receiver.receive(timeout: .seconds(5))
                 #expect(m?.isIntact == true && m?.producer == 0 && m?.sequence == UInt64(i))

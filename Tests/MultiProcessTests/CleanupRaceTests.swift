@@ -29,7 +29,8 @@ private func killAllUsers(of name: String, _ lifetime: String, in directory: Pri
 private func openOnce(
     _ name: String, _ mode: String, _ lifetime: String, in directory: PrivateShmDirectory, options: [String] = []
 ) throws -> (String?, String?) {
-    let opener = try Peer(PeerOption.shmDirectory(directory.path), arguments: options + ["open-once", name, mode, lifetime])
+    let opener = try Peer(
+        PeerOption.shmDirectory(directory.path), arguments: options + ["open-once", name, mode, lifetime])
     try opener.waitFor("done", timeout: .seconds(60))
     expectExitedNormally(opener)
     let lines = opener.lines.map { $0.split(separator: " ", maxSplits: 1).last.map(String.init) }
@@ -72,8 +73,10 @@ extension MultiProcessTests {
             // Start with every racing object existing and unused: created by a child that is
             // then killed (the transient ones are dead, the persistent ones merely unused).
             let neverStop = directory.plainFile("never")
-            let makerP = try directory.peer("hold", persistent[0], "persistent", neverStop, persistent[1], persistent[2], persistent[3])
-            let makerT = try directory.peer("hold", transient[0], "transient", neverStop, transient[1], transient[2], transient[3])
+            let makerP = try directory.peer(
+                "hold", persistent[0], "persistent", neverStop, persistent[1], persistent[2], persistent[3])
+            let makerT = try directory.peer(
+                "hold", transient[0], "transient", neverStop, transient[1], transient[2], transient[3])
             try makerP.waitFor("holding")
             try makerT.waitFor("holding")
             makerP.send(SIGKILL)
@@ -89,13 +92,17 @@ extension MultiProcessTests {
 
             let stopCleaning = directory.plainFile("stop-cleaning")
             let cleaner = try Peer(
-                PeerOption.shmDirectory(directory.path), arguments: ["race-clean", stopCleaning] + heldPersistent + heldTransient)
+                PeerOption.shmDirectory(directory.path),
+                arguments: ["race-clean", stopCleaning] + heldPersistent + heldTransient)
             try cleaner.waitFor("cleaning")
             let count = String(Self.iterations)
             let openers = [
-                try directory.peer("race-hold", persistent[0], count, "persistent", persistent[1], persistent[2], persistent[3]),
-                try directory.peer("race-hold", transient[0], count, "transient", transient[1], transient[2], transient[3]),
-                try directory.peer("race-hold", transient[3], count, "transient", transient[2], transient[1], transient[0]),
+                try directory.peer(
+                    "race-hold", persistent[0], count, "persistent", persistent[1], persistent[2], persistent[3]),
+                try directory.peer(
+                    "race-hold", transient[0], count, "transient", transient[1], transient[2], transient[3]),
+                try directory.peer(
+                    "race-hold", transient[3], count, "transient", transient[2], transient[1], transient[0])
             ]
             var mismatches = 0, failures = 0, created = 0
             for opener in openers {
@@ -107,16 +114,25 @@ extension MultiProcessTests {
                 mismatches += words[1]
                 created += words[2]
                 failures += words[3]
-                #expect(words[1] == 0, "\(opener): its object lost its name while held: \(opener.lines.filter { $0.hasPrefix("mismatch") }.prefix(5))")
-                #expect(words[3] == 0, "\(opener): opens failed: \(opener.lines.filter { $0.hasPrefix("openfailed") }.prefix(5))")
+                #expect(
+                    words[1] == 0,
+                    "\(opener): its object lost its name while held: \(opener.lines.filter { $0.hasPrefix("mismatch") }.prefix(5))"
+                )
+                #expect(
+                    words[3] == 0,
+                    "\(opener): opens failed: \(opener.lines.filter { $0.hasPrefix("openfailed") }.prefix(5))")
                 expectExitedNormally(opener)
             }
             directory.touch(stopCleaning)
-            let cleaned = try cleaner.waitFor("result", timeout: .seconds(60)).split(separator: " ").compactMap { Int($0) }
+            let cleaned = try cleaner.waitFor("result", timeout: .seconds(60)).split(separator: " ").compactMap {
+                Int($0)
+            }
             expectExitedNormally(cleaner)
             #expect(cleaned.count == 3)
             let (sweeps, removed, heldRemoved) = cleaned.count == 3 ? (cleaned[0], cleaned[1], cleaned[2]) : (0, 0, 0)
-            #expect(heldRemoved == 0, "objects held throughout were removed: \(cleaner.lines.filter { $0.hasPrefix("heldremoved") })")
+            #expect(
+                heldRemoved == 0,
+                "objects held throughout were removed: \(cleaner.lines.filter { $0.hasPrefix("heldremoved") })")
             // The race happened: the cleaner ran while the openers did, and removed what was
             // free to remove (the killed creator's objects, and persistent ones between holds).
             #expect(sweeps > 1 && removed > 0, "sweeps \(sweeps), removed \(removed)")
@@ -128,7 +144,8 @@ extension MultiProcessTests {
             }
             print(
                 "CleanupRace: \(openers.count)×\(Self.iterations) held opens (\(created) created), \(sweeps) clean sweeps "
-                    + "removing \(removed) unused objects; live objects removed: \(mismatches + heldRemoved), failed opens: \(failures)")
+                    + "removing \(removed) unused objects; live objects removed: \(mismatches + heldRemoved), failed opens: \(failures)"
+            )
         }
     }
 
@@ -207,7 +224,9 @@ extension MultiProcessTests {
             try sender.waitFor("opened")
             let info = try SharedObjectRegistry.inspect(named: scenario.name)
             #expect(info.participantTableIsFull)
-            #expect(info.liveRegistrations[.receiver] == 48 && info.liveRegistrations[.sender] == 1, "\(info.liveRegistrations)")
+            #expect(
+                info.liveRegistrations[.receiver] == 48 && info.liveRegistrations[.sender] == 1,
+                "\(info.liveRegistrations)")
             do {
                 #expect(try receiver.receive(timeout: .milliseconds(300)) == nil)
             } catch {
@@ -293,7 +312,8 @@ extension MultiProcessTests {
             try killAllUsers(of: "t", "transient", in: directory)
             let reader = try directory.peer("ro-lock", "t", "removal")
             try reader.waitFor("locked")
-            expectOutcome(try openOnce("t", "openOrCreate", "transient", in: directory), ("lockInterference", "exists true"))
+            expectOutcome(
+                try openOnce("t", "openOrCreate", "transient", in: directory), ("lockInterference", "exists true"))
             expectOutcome(try openOnce("t", "open", "transient", in: directory), ("lockInterference", "exists true"))
             let kept = try directory.registry("t", "stale", "clean", "exists")
             #expect(kept["stale"] == "lastUserGone" && kept["clean"] == "kept" && kept["exists"] == "true", "\(kept)")
@@ -312,8 +332,12 @@ extension MultiProcessTests {
             defer { directory.remove() }
             try killAllUsers(of: "t", "transient", in: directory)
             let nobody = [PeerOption.asUser(nobodyUserID), PeerOption.trust(0)]
-            expectOutcome(try openOnce("t", "openOrCreate", "transient", in: directory, options: nobody), ("permissionDenied", "exists true"))
-            expectOutcome(try openOnce("t", "open", "transient", in: directory, options: nobody), ("permissionDenied", "exists true"))
+            expectOutcome(
+                try openOnce("t", "openOrCreate", "transient", in: directory, options: nobody),
+                ("permissionDenied", "exists true"))
+            expectOutcome(
+                try openOnce("t", "open", "transient", in: directory, options: nobody),
+                ("permissionDenied", "exists true"))
             expectOutcome(try openOnce("t", "openOrCreate", "transient", in: directory), ("created", "exists false"))
         }
     }

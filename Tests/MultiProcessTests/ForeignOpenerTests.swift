@@ -4,10 +4,11 @@ import Glibc
 import Testing
 
 /// Where python3 is, if it is installed.
-private let python: String? = ["/usr/bin/python3", "/usr/local/bin/python3", "/root/.pyenv/shims/python3"]
+private let python: String? =
+    ["/usr/bin/python3", "/usr/local/bin/python3", "/root/.pyenv/shims/python3"]
     .first { FileManager.default.isExecutableFile(atPath: $0) }
     ?? ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":")
-        .map { "\($0)/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    .map { "\($0)/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
 
 extension MultiProcessTests {
     /// Foreign openers: Python attaching to an object by name.
@@ -19,7 +20,8 @@ extension MultiProcessTests {
                 .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
                 .appendingPathComponent("Sources/Interprocess/Interprocess.docc/SecurityAndHostilePeers.md")
             let text = try String(contentsOf: article, encoding: .utf8)
-            guard let start = text.range(of: "```python\n"), let end = text.range(of: "```", range: start.upperBound..<text.endIndex)
+            guard let start = text.range(of: "```python\n"),
+                let end = text.range(of: "```", range: start.upperBound..<text.endIndex)
             else { throw Peer.Failure(description: "no python block in \(article.path)") }
             return String(text[start.upperBound..<end.lowerBound])
         }
@@ -31,7 +33,8 @@ extension MultiProcessTests {
         }
 
         private static func runPython(_ script: String, _ argument: String) throws -> (Peer.Exit, String, String) {
-            let file = NSTemporaryDirectory() + "interprocess-python-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).py"
+            let file =
+                NSTemporaryDirectory() + "interprocess-python-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).py"
             try script.write(toFile: file, atomically: true, encoding: .utf8)
             defer { unlink(file) }
             return try run(python!, [file, argument], timeout: 60)
@@ -51,7 +54,9 @@ extension MultiProcessTests {
             let reopened = try SharedMemory(named: scenario.name, mode: .open, size: nil)
             #expect(reopened.bytes[0] == 42)
             var mine = stat(), theirs = stat()
-            #expect(fstat(segment.fileDescriptor.rawValue, &mine) == 0 && fstat(reopened.fileDescriptor.rawValue, &theirs) == 0)
+            #expect(
+                fstat(segment.fileDescriptor.rawValue, &mine) == 0
+                    && fstat(reopened.fileDescriptor.rawValue, &theirs) == 0)
             #expect(mine.st_ino == theirs.st_ino)
         }
 

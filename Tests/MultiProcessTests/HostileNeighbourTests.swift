@@ -37,7 +37,9 @@ extension MultiProcessTests {
             }
             withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes + [0]) }
             let rc = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
             }
             guard rc == 0 else { throw Peer.Failure(description: "bind \(path): errno \(errno)") }
         }
@@ -48,7 +50,9 @@ extension MultiProcessTests {
             switch plant {
             case .fifo: rc = mkfifo(path, 0o666)
             case .directory: rc = mkdir(path, 0o755)
-            case .socket: try makeSocket(at: path); rc = 0
+            case .socket:
+                try makeSocket(at: path)
+                rc = 0
             case .symlinkToFile, .symlinkToObject, .symlinkToFIFO, .danglingSymlink: rc = symlink(target, path)
             }
             guard rc == 0 else { throw Peer.Failure(description: "planting a \(plant) at \(path): errno \(errno)") }
@@ -124,7 +128,7 @@ extension MultiProcessTests {
                 "inspect": "notARegularFile", "list": "notARegularFile",
                 "stale": "absent", "stale.damaged": "damaged.notARegularFile",
                 "clean": "kept", "clean.unused": "kept", "exists.afterClean": "true",
-                "clean.damaged": "removed", "exists.afterCleanDamaged": "false",
+                "clean.damaged": "removed", "exists.afterCleanDamaged": "false"
             ]
             if plant == .directory {
                 // `unlink` cannot remove a directory (EISDIR): `remove(named:)` says so with a
@@ -311,7 +315,9 @@ extension MultiProcessTests {
         }
 
         /// An SPSC channel others may read (0644, so `nobody` can open it read-only).
-        private func makeReadableChannel(_ name: String, topology: ChannelTopology = .singleProducerSingleConsumer) throws {
+        private func makeReadableChannel(_ name: String, topology: ChannelTopology = .singleProducerSingleConsumer)
+            throws
+        {
             try ChannelReceiver<ChannelTestMessage>(
                 named: name, capacity: 64, topology: topology, mode: .create,
                 permissions: [.ownerReadWrite, .groupRead, .otherRead]
@@ -323,7 +329,9 @@ extension MultiProcessTests {
         /// live registration and nothing in use.
         @Test(arguments: Reader.allCases)
         func wholeFileReadLocksDenyButNeverHold(reader: Reader) throws {
-            guard reader.isAvailable else { try Test.cancel("skipped: a reader of another user (nobody, 65534) needs root") }
+            guard reader.isAvailable else {
+                try Test.cancel("skipped: a reader of another user (nobody, 65534) needs root")
+            }
             let scenario = Scenario("ro-whole")
             defer { scenario.removeAll() }
             try makeReadableChannel(scenario.name)
@@ -347,7 +355,9 @@ extension MultiProcessTests {
         /// a receiver and opening still work.
         @Test(arguments: Reader.allCases)
         func presenceReadLocksMakeRegistrationThrow(reader: Reader) throws {
-            guard reader.isAvailable else { try Test.cancel("skipped: a reader of another user (nobody, 65534) needs root") }
+            guard reader.isAvailable else {
+                try Test.cancel("skipped: a reader of another user (nobody, 65534) needs root")
+            }
             let scenario = Scenario("ro-presence")
             defer { scenario.removeAll() }
             try makeReadableChannel(scenario.name)
@@ -373,7 +383,9 @@ extension MultiProcessTests {
         /// On 229f099 the attempts were `.roleTaken` (as they were with whole-file read locks).
         @Test(arguments: Reader.allCases)
         func roleByteReadLocksAreInterferenceNotRoleTaken(reader: Reader) throws {
-            guard reader.isAvailable else { try Test.cancel("skipped: a reader of another user (nobody, 65534) needs root") }
+            guard reader.isAvailable else {
+                try Test.cancel("skipped: a reader of another user (nobody, 65534) needs root")
+            }
             let scenario = Scenario("ro-roles")
             defer { scenario.removeAll() }
             try makeReadableChannel(scenario.name)
@@ -391,7 +403,8 @@ extension MultiProcessTests {
             // The control: a live holder of the role is `.roleTaken`.
             let control = scenario.name + ".control"
             defer { try? SharedMemory.remove(named: control) }
-            let first = try ChannelReceiver<ChannelTestMessage>(named: control, capacity: 8, topology: .singleProducerSingleConsumer)
+            let first = try ChannelReceiver<ChannelTestMessage>(
+                named: control, capacity: 8, topology: .singleProducerSingleConsumer)
             let second = try Peer("chan-open-hold", control, "receiver")
             #expect(throws: Peer.Failure.self) { try second.waitFor("opened", timeout: .seconds(10)) }
             #expect(second.lines.last?.contains("the channel already has a live receiver") == true, "\(second.lines)")
@@ -414,7 +427,9 @@ extension MultiProcessTests {
         /// nothing is not reported dead, a killed one is (`senderDied`).
         @Test(arguments: Reader.allCases)
         func slotReadLocksNeitherBlockNorKillRegistrations(reader: Reader) throws {
-            guard reader.isAvailable else { try Test.cancel("skipped: a reader of another user (nobody, 65534) needs root") }
+            guard reader.isAvailable else {
+                try Test.cancel("skipped: a reader of another user (nobody, 65534) needs root")
+            }
             let scenario = Scenario("ro-slots")
             defer { scenario.removeAll() }
 
@@ -428,14 +443,17 @@ extension MultiProcessTests {
             #expect(registration.slot == nil, "every slot is read-locked")
             #expect(opened.liveRegistrations(of: .sender) == 1)
             let mutexName = scenario.lock
-            _ = try ProcessMutex(named: mutexName, mode: .create, permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            _ = try ProcessMutex(
+                named: mutexName, mode: .create, permissions: [.ownerReadWrite, .groupRead, .otherRead])
             let mutexLocker = try lockReadOnly(mutexName, "slots", as: reader)
             defer { mutexLocker.send(SIGKILL) }
             let mutex = try ProcessMutex(named: mutexName, mode: .open)
             #expect(try mutex.lock(timeout: .seconds(5)) == .acquired)
             try mutex.unlock()
             let info = try SharedObjectRegistry.inspect(named: scenario.data)
-            #expect(info.liveRegistrations[.opener] == 2 && info.liveRegistrations[.sender] == 1, "\(info.liveRegistrations)")
+            #expect(
+                info.liveRegistrations[.opener] == 2 && info.liveRegistrations[.sender] == 1,
+                "\(info.liveRegistrations)")
             opened.deregister(registration)
             withExtendedLifetime(segment) {}
 
@@ -470,7 +488,9 @@ extension MultiProcessTests {
         /// alone, the old `register` returned no registration at all.)
         @Test(arguments: Reader.allCases)
         func killedSenderIsDeadWhateverTheReaderLocks(reader: Reader) throws {
-            guard reader.isAvailable else { try Test.cancel("skipped: a reader of another user (nobody, 65534) needs root") }
+            guard reader.isAvailable else {
+                try Test.cancel("skipped: a reader of another user (nobody, 65534) needs root")
+            }
             let scenario = Scenario("ro-gaps")
             defer { scenario.removeAll() }
             try makeReadableChannel(scenario.name)
@@ -548,7 +568,10 @@ extension MultiProcessTests {
             if result != .timedOut { try mutex.unlock() }
             let expected = UInt32(peer.pid)
             let changed = (0..<data.count).filter { data[$0] != expected }
-            #expect(changed.isEmpty, "words \(changed.prefix(4)) changed, first now \(changed.first.map { String(data[$0], radix: 16) } ?? "")")
+            #expect(
+                changed.isEmpty,
+                "words \(changed.prefix(4)) changed, first now \(changed.first.map { String(data[$0], radix: 16) } ?? "")"
+            )
         }
     }
 }

@@ -59,7 +59,9 @@ struct PrivateShmDirectory {
 func expectExitedNormally(_ peer: Peer, sourceLocation: Testing.SourceLocation = #_sourceLocation) {
     do {
         let exit = try peer.waitForExit(timeout: .seconds(30))
-        #expect(exit == .exited(0), "\(peer) \(exit); stdout \(peer.lines); stderr \(peer.standardError)", sourceLocation: sourceLocation)
+        #expect(
+            exit == .exited(0), "\(peer) \(exit); stdout \(peer.lines); stderr \(peer.standardError)",
+            sourceLocation: sourceLocation)
     } catch {
         Issue.record(error, sourceLocation: sourceLocation)
     }

@@ -37,11 +37,14 @@ extension MultiProcessTests {
             // A live user protects the object: open it, and it is no longer stale.
             do {
                 let user = try ProcessMutex(named: scenario.lock, mode: .open)
-                #expect(try !SharedObjectRegistry.removeStaleObjects(scope: .unused).contains { $0.name == scenario.lock })
+                #expect(
+                    try !SharedObjectRegistry.removeStaleObjects(scope: .unused).contains { $0.name == scenario.lock })
                 #expect(SharedMemory.exists(named: scenario.lock))
                 _ = user
             }
-            let removed = try SharedObjectRegistry.removeStaleObjects(scope: .unused).filter { $0.name == scenario.lock }
+            let removed = try SharedObjectRegistry.removeStaleObjects(scope: .unused).filter {
+                $0.name == scenario.lock
+            }
             #expect(removed.count == 1)
             #expect(!SharedMemory.exists(named: scenario.lock))
         }

@@ -69,7 +69,7 @@ extension MultiProcessTests {
                 "/usr/bin/unshare",
                 [
                     "--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh", directory, peer, "fill-shm",
-                    "fill", "20000",
+                    "fill", "20000"
                 ],
                 environment: ["INTERPROCESS_SHM_DIRECTORY": directory])
             #expect(exit != .signaled(SIGBUS), "the peer died by SIGBUS")
@@ -92,7 +92,8 @@ extension MultiProcessTests {
             let peer = try Peer.executableURL().path
             let (exit, output, errors) = try run(
                 "/usr/bin/setpriv",
-                ["--reuid=65534", "--regid=65534", "--clear-groups", peer, "open-segment", name] + (owner.map { ["\($0)"] } ?? []),
+                ["--reuid=65534", "--regid=65534", "--clear-groups", peer, "open-segment", name]
+                    + (owner.map { ["\($0)"] } ?? []),
                 timeout: 60)
             #expect(exit == .exited(0), "peer as nobody \(exit): \(output) \(errors)")
             return output.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -35,7 +35,8 @@ private func truncateObject(_ name: String, to length: Int) throws {
     try #require(ftruncate(fd, off_t(length)) == 0, "ftruncate: errno \(errno)")
 }
 
-private let skipWithoutPrivateTmpfs = "skipped: mounting a tmpfs in a private mount namespace needs root or CAP_SYS_ADMIN and unshare(1)"
+private let skipWithoutPrivateTmpfs =
+    "skipped: mounting a tmpfs in a private mount namespace needs root or CAP_SYS_ADMIN and unshare(1)"
 
 extension MultiProcessTests {
     /// Files truncated, punched or left sparse under the processes that use them: nobody dies
@@ -124,10 +125,11 @@ extension MultiProcessTests {
         /// the handler the runtime installed; an SA_SIGINFO or plain handler installed before
         /// the guard runs (with the original siginfo); a SIGBUS sent with kill(2) kills or is
         /// ignored as before.
-        @Test(arguments: [
-            ("inherited", nil), ("default", nil), ("ignore", nil), ("siginfo", "chained"), ("plain", "chained"),
-            ("sent-default", nil), ("sent-ignore", "ignored"),
-        ] as [(String, String?)])
+        @Test(
+            arguments: [
+                ("inherited", nil), ("default", nil), ("ignore", nil), ("siginfo", "chained"), ("plain", "chained"),
+                ("sent-default", nil), ("sent-ignore", "ignored")
+            ] as [(String, String?)])
         func faultOutsideGuardedMappingsIsChained(mode: String, survivorWord: String?) throws {
             let scenario = Scenario("unguarded")
             defer { scenario.removeAll() }
@@ -146,7 +148,8 @@ extension MultiProcessTests {
                     #expect(exit == .exited(status) && child.standardError.contains("\(sanitizer): BUS"), "\(exit)")
                     return
                 }
-                #expect(exit == .signaled(SIGBUS), "\(mode): \(exit); \(child.lines) \(child.standardError.prefix(2000))")
+                #expect(
+                    exit == .signaled(SIGBUS), "\(mode): \(exit); \(child.lines) \(child.standardError.prefix(2000))")
             }
         }
 
@@ -196,7 +199,8 @@ extension MultiProcessTests {
             #expect(opened.map { $0.count == 4 && $0[2] == $0[3] } == true, "free space changed by the open: \(output)")
             let listed = line("list", in: output)
             #expect(listed?.count == 5 && listed?[1] == "2" && listed?[2] == "notFullyAllocated", "\(output)")
-            #expect(listed.map { $0.count == 5 && $0[3] == $0[4] } == true, "free space changed by the listing: \(output)")
+            #expect(
+                listed.map { $0.count == 5 && $0[3] == $0[4] } == true, "free space changed by the listing: \(output)")
         }
     }
 }
@@ -205,6 +209,6 @@ extension MultiProcessTests {
 /// and the exit status of its reports: each installs a SIGBUS handler of its own
 /// (`handle_sigbus`), which a fault outside the guard's mappings reaches.
 let runningUnderSanitizer: (name: String, exitStatus: Int32)? =
-    if dlsym(nil, "__asan_init") != nil { ("AddressSanitizer", 1) }
-    else if dlsym(nil, "__tsan_init") != nil { ("ThreadSanitizer", 66) }
-    else { nil }
+    if dlsym(nil, "__asan_init") != nil { ("AddressSanitizer", 1) } else if dlsym(nil, "__tsan_init") != nil {
+        ("ThreadSanitizer", 66)
+    } else { nil }

@@ -16,7 +16,7 @@ import Testing
         let ids = Set(rows.compactMap { $0["id"] as? String })
         for id in [
             "flag", "futex", "spsc-spin", "spsc-block", "spsc-adaptive", "mpmc-spin", "mpmc-block", "mpmc-adaptive",
-            "bytes-adaptive", "pipe", "socket",
+            "bytes-adaptive", "pipe", "socket"
         ] {
             #expect(ids.contains(id), "no row \(id)\n\(run.stdout)")
         }
@@ -34,7 +34,9 @@ import Testing
             }
             for key in ["stream64", "stream1MiB"] {
                 guard let stream = row[key] as? [String: Any] else { continue }
-                #expect(((stream["messagesPerSecond"] as? NSNumber)?.doubleValue ?? 0) > 0, "\(id) \(key) rate\n\(run.stdout)")
+                #expect(
+                    ((stream["messagesPerSecond"] as? NSNumber)?.doubleValue ?? 0) > 0,
+                    "\(id) \(key) rate\n\(run.stdout)")
                 #expect((stream["loss"] as? NSNumber)?.intValue == 0, "\(id) \(key) loss\n\(run.stdout)")
                 #expect((stream["outOfOrder"] as? NSNumber)?.intValue == 0, "\(id) \(key) order\n\(run.stdout)")
                 #expect(((stream["received"] as? NSNumber)?.intValue ?? 0) > 0, "\(id) \(key) received")
@@ -70,7 +72,8 @@ import Testing
     @Test func channelDemo() throws {
         let run = try ShmTool.run(["demo", "channel", "--count", "20000"], timeout: 120)
         #expect(run.status == 0 && !run.killedBySignal, "\(run)")
-        #expect(run.stdoutLines.contains { $0.contains("Consumer received 20000 messages in order, none lost") }, "\(run)")
+        #expect(
+            run.stdoutLines.contains { $0.contains("Consumer received 20000 messages in order, none lost") }, "\(run)")
         #expect(run.stdoutLines.last?.contains("received all 20000 messages in order") == true, "\(run)")
         if let line = run.stdoutLines.first(where: { $0.contains(" on channel '") }) {
             let name = String(line.split(separator: "'")[1])

@@ -23,7 +23,10 @@ import Testing
         #expect(channel["closed"] as? Bool == false)
         let participants = try #require(object["participants"] as? [[String: Any]], "\(run)")
         #expect(Set(participants.compactMap { $0["role"] as? String }) == ["sender", "receiver"])
-        #expect(participants.allSatisfy { $0["alive"] as? Bool == true && $0["pid"] as? Int == Int(ProcessIdentity.current.pid) })
+        #expect(
+            participants.allSatisfy {
+                $0["alive"] as? Bool == true && $0["pid"] as? Int == Int(ProcessIdentity.current.pid)
+            })
 
         let human = try ShmTool.run(["inspect", name])
         #expect(human.stdoutLines.contains { $0.hasPrefix("depth:") && $0.contains("3 of 16 messages") }, "\(human)")

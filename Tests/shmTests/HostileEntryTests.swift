@@ -38,8 +38,11 @@ import Testing
             #expect(run.status == 0, "shm \(arguments): \(run)")
         }
         let listing = try ShmTool.run(["ls"], timeout: 20, environment: dir.environment)
-        #expect(listing.stdoutLines.contains { $0.hasPrefix("fifo ") && $0.contains("FIFO, not a regular file") }, "\(listing)")
-        #expect(listing.stdoutLines.contains { $0.hasPrefix("to-outside ") && $0.contains("symbolic link") }, "\(listing)")
+        #expect(
+            listing.stdoutLines.contains { $0.hasPrefix("fifo ") && $0.contains("FIFO, not a regular file") },
+            "\(listing)")
+        #expect(
+            listing.stdoutLines.contains { $0.hasPrefix("to-outside ") && $0.contains("symbolic link") }, "\(listing)")
         for name in ["fifo", "to-fifo", "to-outside", "dangling"] {
             let run = try ShmTool.run(["inspect", name], timeout: 20, environment: dir.environment)
             #expect(!run.killedBySignal && run.status == 1, "shm inspect \(name): \(run)")
@@ -50,7 +53,9 @@ import Testing
         let clean = try ShmTool.run(["clean", "--include-damaged"], timeout: 20, environment: dir.environment)
         #expect(clean.status == 0, "\(clean)")
         for name in ["fifo", "to-fifo", "to-outside", "dangling"] {
-            #expect((try? FileManager.default.attributesOfItem(atPath: dir.file(name))) == nil, "\(name) was kept: \(clean)")
+            #expect(
+                (try? FileManager.default.attributesOfItem(atPath: dir.file(name))) == nil, "\(name) was kept: \(clean)"
+            )
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: outside)) == Data(repeating: 0xAB, count: 8192))
     }
@@ -85,7 +90,8 @@ import Testing
         #expect(run.status == 0, "\(run)")
         #expect(run.stdout.contains("1 object could not be read by this user"), "\(run)")
         let json = try ShmTool.jsonResult(
-            try ShmTool.run(["ls", "--json"], timeout: 20, environment: dir.environment, asUser: 65534).stdout, of: "ls")
+            try ShmTool.run(["ls", "--json"], timeout: 20, environment: dir.environment, asUser: 65534).stdout, of: "ls"
+        )
         #expect(json["unreadable"] as? Int == 1)
     }
 
@@ -104,7 +110,10 @@ import Testing
         let deadline = Date().addingTimeInterval(20)
         var names: [String] = []
         while Date() < deadline {
-            names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path))?.filter { $0.hasPrefix(SegmentName.prefix + "demo.") } ?? []
+            names =
+                (try? FileManager.default.contentsOfDirectory(atPath: dir.path))?.filter {
+                    $0.hasPrefix(SegmentName.prefix + "demo.")
+                } ?? []
             if names.count == 3 { break }
             usleep(10_000)
         }
@@ -130,7 +139,9 @@ import Testing
             let clean = try ShmTool.run(["clean"], timeout: 20, environment: dir.environment)
             #expect(clean.status == 0, "\(clean)")
             runs.append(clean.stdout)
-            left = (try FileManager.default.contentsOfDirectory(atPath: dir.path)).filter { $0.hasPrefix(SegmentName.prefix) }
+            left = (try FileManager.default.contentsOfDirectory(atPath: dir.path)).filter {
+                $0.hasPrefix(SegmentName.prefix)
+            }
             if !left.isEmpty { usleep(100_000) }
         } while !left.isEmpty && Date() < cleanDeadline
         #expect(left.isEmpty, "\(left) after \(runs)")

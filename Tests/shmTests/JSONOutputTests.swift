@@ -13,7 +13,7 @@ import Testing
         "inspect": ["inspect", "NAME", "--json"],
         "rm": ["rm", "NAME", "--json"],
         "clean": ["clean", "--include-damaged", "--json"],
-        "bench": ["bench", "--quick", "--scenarios", "flag", "--workloads", "rtt", "--round-trips", "200", "--json"],
+        "bench": ["bench", "--quick", "--scenarios", "flag", "--workloads", "rtt", "--round-trips", "200", "--json"]
     ]
 
     /// The subcommands `shm ARGUMENTS --help` lists: the lines of its SUBCOMMANDS section that
@@ -50,8 +50,9 @@ import Testing
         let environment = ["INTERPROCESS_SHM_DIRECTORY": directory]
         // A damaged entry of this user's, for `inspect` to report and `clean` to remove.
         let name = ShmTool.uniqueName("json")
-        #expect(FileManager.default.createFile(
-            atPath: directory + "/" + SegmentName.prefix + name, contents: Data("not a segment".utf8)))
+        #expect(
+            FileManager.default.createFile(
+                atPath: directory + "/" + SegmentName.prefix + name, contents: Data("not a segment".utf8)))
 
         for command in ["ls", "inspect", "clean", "rm", "bench"] {
             let arguments = Self.jsonCommands[command]!.map { $0 == "NAME" ? name : $0 }

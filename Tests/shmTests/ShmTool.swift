@@ -24,10 +24,10 @@ enum ShmTool {
             return URL(fileURLWithPath: path)
         }
         #if os(macOS)
-        // The test bundle is a directory `X.xctest`; the products directory holds it.
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            return bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("shm")
-        }
+            // The test bundle is a directory `X.xctest`; the products directory holds it.
+            for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
+                return bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("shm")
+            }
         #endif
         // On Linux the test bundle `X.xctest` is itself the executable running these tests.
         let runner =
@@ -44,7 +44,8 @@ enum ShmTool {
         let process = Process()
         if let asUser {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = ["--reuid=\(asUser)", "--regid=\(asUser)", "--clear-groups", executable.path] + arguments
+            process.arguments =
+                ["--reuid=\(asUser)", "--regid=\(asUser)", "--clear-groups", executable.path] + arguments
         } else {
             process.executableURL = executable
             process.arguments = arguments

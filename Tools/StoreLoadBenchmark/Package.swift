@@ -9,6 +9,6 @@ let package = Package(
     targets: [
         // The inline-assembly candidate (a locked add to the stack), which Swift cannot express.
         .target(name: "CStoreLoad"),
-        .executableTarget(name: "StoreLoadBenchmark", dependencies: ["CStoreLoad"]),
+        .executableTarget(name: "StoreLoadBenchmark", dependencies: ["CStoreLoad"])
     ]
 )

@@ -16,7 +16,8 @@ let benchmarks: @Sendable () -> Void = {
     let tiny = PoolWorkload.trackedTinyTaskCount
     let threads = PoolWorkload.threads
     // W1 (scaled down): 100 000 tiny tasks through `execute`, then `waitUntilIdle`.
-    Benchmark("W1 execute \(tiny / 1000)k tiny tasks, \(threads) workers", configuration: .init(scalingFactor: .kilo)) { benchmark in
+    Benchmark("W1 execute \(tiny / 1000)k tiny tasks, \(threads) workers", configuration: .init(scalingFactor: .kilo)) {
+        benchmark in
         let pool = try ThreadPool(threadCount: threads)
         benchmark.startMeasurement()
         for _ in 0..<tiny { try pool.execute { tinyTask() } }
@@ -28,7 +29,10 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     // W1 batched: the same through `execute(contentsOf:)` in batches of 1000.
-    Benchmark("W1 execute(contentsOf:) \(tiny / 1000)k tiny tasks, \(threads) workers", configuration: .init(scalingFactor: .kilo)) { benchmark in
+    Benchmark(
+        "W1 execute(contentsOf:) \(tiny / 1000)k tiny tasks, \(threads) workers",
+        configuration: .init(scalingFactor: .kilo)
+    ) { benchmark in
         let pool = try ThreadPool(threadCount: threads)
         let batch: [@Sendable () -> Void] = Array(repeating: { tinyTask() }, count: PoolWorkload.trackedBatchSize)
         benchmark.startMeasurement()
@@ -42,7 +46,9 @@ let benchmarks: @Sendable () -> Void = {
 
     // W2: submit one task and wait for its handle, 10 000 times per iteration.
     let latency = PoolWorkload.trackedLatencyIterations
-    Benchmark("W2 submit→wait latency ×\(latency / 1000)k, \(threads) workers", configuration: .init(scalingFactor: .kilo)) { benchmark in
+    Benchmark(
+        "W2 submit→wait latency ×\(latency / 1000)k, \(threads) workers", configuration: .init(scalingFactor: .kilo)
+    ) { benchmark in
         let pool = try ThreadPool(threadCount: threads)
         benchmark.startMeasurement()
         for _ in 0..<latency { try pool.submit { tinyTask() }.wait() }
@@ -53,7 +59,8 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     // Same-run peer for W2: Dispatch global queue + group.
-    Benchmark("W2 peer: Dispatch async+group.wait ×\(latency / 1000)k", configuration: .init(scalingFactor: .kilo)) { benchmark in
+    Benchmark("W2 peer: Dispatch async+group.wait ×\(latency / 1000)k", configuration: .init(scalingFactor: .kilo)) {
+        benchmark in
         let queue = DispatchQueue.global()
         let group = DispatchGroup()
         benchmark.startMeasurement()
@@ -67,7 +74,8 @@ let benchmarks: @Sendable () -> Void = {
 
     // W4 with `parallelFor`: 10 000 000 doubles in 100 chunks (the caller takes part).
     let data = SqrtData()
-    Benchmark("W4 parallelFor sqrt-sum \(SqrtData.count / 1_000_000)M in \(SqrtData.chunks) chunks, \(threads) workers") { benchmark in
+    Benchmark("W4 parallelFor sqrt-sum \(SqrtData.count / 1_000_000)M in \(SqrtData.chunks) chunks, \(threads) workers")
+    { benchmark in
         let pool = try ThreadPool(threadCount: threads)
         benchmark.startMeasurement()
         try pool.parallelFor(0..<SqrtData.chunks, chunkCount: SqrtData.chunks) { chunks in

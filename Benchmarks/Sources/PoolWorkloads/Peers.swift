@@ -31,7 +31,10 @@ public struct InterprocessPeer: PoolPeer {
 
     public func latency(iterations: Int, cap: UInt64) -> [UInt64] {
         let pool = try! ThreadPool(threadCount: threads)
-        defer { pool.shutdown(); try! pool.awaitTermination() }
+        defer {
+            pool.shutdown()
+            try! pool.awaitTermination()
+        }
         // Warm-up: wake the workers.
         for _ in 0..<PoolWorkload.latencyWarmup { _ = try! pool.submit { tinyTask() }.wait() }
         completedTasks.store(0, ordering: .relaxed)
@@ -129,7 +132,10 @@ public struct DispatchPeer: PoolPeer {
     public func latency(iterations: Int, cap: UInt64) -> [UInt64] {
         let queue = DispatchQueue.global()
         let group = DispatchGroup()
-        for _ in 0..<PoolWorkload.latencyWarmup { queue.async(group: group) { tinyTask() }; group.wait() }
+        for _ in 0..<PoolWorkload.latencyWarmup {
+            queue.async(group: group) { tinyTask() }
+            group.wait()
+        }
         completedTasks.store(0, ordering: .relaxed)
         let samples = latencyLoop(iterations: iterations, cap: cap) {
             queue.async(group: group) { tinyTask() }
@@ -207,12 +213,18 @@ public struct NIOPeer: PoolPeer {
         defer { try! pool.syncShutdownGracefully() }
         let semaphore = DispatchSemaphore(value: 0)
         for _ in 0..<PoolWorkload.latencyWarmup {
-            pool.submit { _ in tinyTask(); semaphore.signal() }
+            pool.submit { _ in
+                tinyTask()
+                semaphore.signal()
+            }
             semaphore.wait()
         }
         completedTasks.store(0, ordering: .relaxed)
         let samples = latencyLoop(iterations: iterations, cap: cap) {
-            pool.submit { _ in tinyTask(); semaphore.signal() }
+            pool.submit { _ in
+                tinyTask()
+                semaphore.signal()
+            }
             semaphore.wait()
         }
         expectCompleted(samples.count, name)

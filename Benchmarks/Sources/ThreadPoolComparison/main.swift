@@ -28,7 +28,10 @@ func log(_ text: String) {
 
 struct Summary {
     var values: [Double]
-    var median: Double { let s = values.sorted(); return s[s.count / 2] }
+    var median: Double {
+        let s = values.sorted()
+        return s[s.count / 2]
+    }
     var min: Double { values.min() ?? 0 }
     var max: Double { values.max() ?? 0 }
 }
@@ -102,11 +105,15 @@ for rep in 0..<reps {
         for (key, value) in [("w1", w1), ("p50", p50), ("p99", p99), ("w3", w3), ("w4", w4), ("w5", w5)] {
             raw[index][key, default: []].append(value)
         }
-        log("rep \(rep + 1) \(peer.name): W1 \(rate(w1))/s, W2 p50 \(fmt(p50, 2)) µs p99 \(fmt(p99, 2)) µs (n=\(samples.count)), W3 \(fmt(w3, 3)) s, W4 \(fmt(w4, 4)) s, W5 \(fmt(w5, 3)) s")
+        log(
+            "rep \(rep + 1) \(peer.name): W1 \(rate(w1))/s, W2 p50 \(fmt(p50, 2)) µs p99 \(fmt(p99, 2)) µs (n=\(samples.count)), W3 \(fmt(w3, 3)) s, W4 \(fmt(w4, 4)) s, W5 \(fmt(w5, 3)) s"
+        )
     }
     batchedW1.append(Double(w1Tasks) / ours.tinyTasksBatched(w1Tasks))
     parallelForW4.append(ours.parallelForAPI(data))
-    log("rep \(rep + 1) Interprocess extras: W1 batched \(rate(batchedW1.last!))/s, W4 parallelFor \(fmt(parallelForW4.last!, 4)) s")
+    log(
+        "rep \(rep + 1) Interprocess extras: W1 batched \(rate(batchedW1.last!))/s, W4 parallelFor \(fmt(parallelForW4.last!, 4)) s"
+    )
 }
 
 for index in peers.indices {
@@ -185,9 +192,13 @@ for row in rows {
 }
 let b = Summary(values: batchedW1)
 let p = Summary(values: parallelForW4)
-print("| Interprocess, `execute(contentsOf:)` ×\(PoolWorkload.batchSize) / `parallelFor` | \(cell(b, rate)) | – | – | – | – | \(cell(p) { fmt($0, 4) }) | \(fmt(seq4 / p.median, 2)) | – |")
+print(
+    "| Interprocess, `execute(contentsOf:)` ×\(PoolWorkload.batchSize) / `parallelFor` | \(cell(b, rate)) | – | – | – | – | \(cell(p) { fmt($0, 4) }) | \(fmt(seq4 / p.median, 2)) | – |"
+)
 print("")
 print("Sequential (main thread): W3 \(fmt(seq3, 3)) s, W4 \(fmt(seq4, 4)) s.")
 if idlePercent >= 0 {
-    print("Idle Interprocess pool (2 workers) over \(idleSeconds) s: its worker threads \(fmt(idlePoolPercent, 3)) % of one core; whole process \(fmt(idlePercent, 3)) %.")
+    print(
+        "Idle Interprocess pool (2 workers) over \(idleSeconds) s: its worker threads \(fmt(idlePoolPercent, 3)) % of one core; whole process \(fmt(idlePercent, 3)) %."
+    )
 }

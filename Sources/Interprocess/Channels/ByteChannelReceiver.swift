@@ -94,10 +94,16 @@ public struct ByteChannelReceiver: ~Copyable, Sendable {
     /// Receives a message into `buffer` and returns its length, or `nil` on timeout.
     /// - Throws: as ``receive(timeout:inPlace:)``, and ``ChannelError/messageTooLarge(size:maximum:)``
     ///   if `buffer` is too small for the next message (which then stays in the channel).
-    public mutating func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration? = nil) throws(ChannelError) -> Int? {
+    public mutating func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration? = nil)
+        throws(ChannelError) -> Int?
+    {
         try receiveFrame(deadline: Deadline(timeout: timeout)) { (payload) throws(ChannelError) -> Int in
-            guard payload.count <= buffer.count else { throw .messageTooLarge(size: payload.count, maximum: buffer.count) }
-            if let source = payload.baseAddress { buffer.baseAddress!.copyMemory(from: source, byteCount: payload.count) }
+            guard payload.count <= buffer.count else {
+                throw .messageTooLarge(size: payload.count, maximum: buffer.count)
+            }
+            if let source = payload.baseAddress {
+                buffer.baseAddress!.copyMemory(from: source, byteCount: payload.count)
+            }
             return payload.count
         }
     }
@@ -131,7 +137,9 @@ public struct ByteChannelReceiver: ~Copyable, Sendable {
                 // the published tail, after the last whole frame.
                 if senderDeath == .report {
                     let peers = ChannelPeers(segment: ring.segment, control: ring.control)
-                    if peers.allGone(.sender, live: peers.counts(.sender).live), try claim() == nil { throw .senderDied }
+                    if peers.allGone(.sender, live: peers.counts(.sender).live), try claim() == nil {
+                        throw .senderDied
+                    }
                 }
             }
             if !retries { return nil }

@@ -123,7 +123,9 @@ public struct ByteChannelSender: ~Copyable, Sendable {
             if self.ring.control.receiversHaveClosed {
                 // Acquiring: as in `claim`.
                 let head = self.ring.control.consumerIndex.pointee.load(ordering: .acquiring)
-                if self.ring.freeBytes(tail: self.tail, head: head) < bytesNeeded(count).total { throw .receiversClosed }
+                if self.ring.freeBytes(tail: self.tail, head: head) < bytesNeeded(count).total {
+                    throw .receiversClosed
+                }
             }
             let ring = self.ring
             let frame = UInt64(2 * ByteRing.frameSize(count))
@@ -131,7 +133,8 @@ public struct ByteChannelSender: ~Copyable, Sendable {
             let outcome = ring.control.wait(on: ring.control.notFull, strategy: waitStrategy, deadline: deadline) {
                 // Acquiring: as in `claim`.
                 let head = ring.control.consumerIndex.pointee.load(ordering: .acquiring)
-                return ring.freeBytes(tail: tail, head: head) >= frame || head == tail || ring.control.receiversHaveClosed
+                return ring.freeBytes(tail: tail, head: head) >= frame || head == tail
+                    || ring.control.receiversHaveClosed
             }
             let retries = try outcome.retries { () throws(ChannelError) in
                 try ring.segment.throwIfDamaged()
@@ -148,7 +151,9 @@ public struct ByteChannelSender: ~Copyable, Sendable {
     @discardableResult
     public mutating func send(_ bytes: UnsafeRawBufferPointer, timeout: Duration? = nil) throws(ChannelError) -> Bool {
         try send(count: bytes.count, timeout: timeout) { destination in
-            if let source = bytes.baseAddress { destination.baseAddress!.copyMemory(from: source, byteCount: bytes.count) }
+            if let source = bytes.baseAddress {
+                destination.baseAddress!.copyMemory(from: source, byteCount: bytes.count)
+            }
         }
     }
 

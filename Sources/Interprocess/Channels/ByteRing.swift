@@ -54,7 +54,9 @@ final class ByteRing: @unchecked Sendable {
     ) throws(ChannelError) {
         let creating = bufferSize != nil && maximumMessageSize != nil
         if !creating && mode == .create {
-            throw .segment(.invalidSize(0, reason: "a buffer size and a maximum message size are required to create a byte channel"))
+            throw .segment(
+                .invalidSize(
+                    0, reason: "a buffer size and a maximum message size are required to create a byte channel"))
         }
         if let maximumMessageSize, maximumMessageSize <= 0 || maximumMessageSize >= 1 << 30 {
             throw .segment(.invalidSize(maximumMessageSize, reason: "a maximum message size is in 1..<2^30 bytes"))
@@ -87,7 +89,8 @@ final class ByteRing: @unchecked Sendable {
                 "byte channel geometry (ring \(segment.capacity) bytes, maximum message \(segment.kindParameters[0]))")
         }
         if let maximumMessageSize, maximumMessageSize != maximum {
-            throw .segment(.mismatch(name: name, .configuration("maximum message size \(maximum), not \(maximumMessageSize)")))
+            throw .segment(
+                .mismatch(name: name, .configuration("maximum message size \(maximum), not \(maximumMessageSize)")))
         }
         self.segment = segment
         self.control = ChannelControl(payload: segment.bytes.baseAddress!)

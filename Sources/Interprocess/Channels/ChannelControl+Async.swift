@@ -7,7 +7,9 @@ extension ChannelControl {
     /// Cancelling the task wakes the offload thread at once (a spurious wake-up for other
     /// sleepers on the same word, which they tolerate); the caller then sees
     /// `Task.isCancelled`.
-    func waitAsync(on words: WakeWords, strategy: WaitStrategy, _ ready: @escaping @Sendable () -> Bool) async -> WaitOutcome {
+    func waitAsync(on words: WakeWords, strategy: WaitStrategy, _ ready: @escaping @Sendable () -> Bool) async
+        -> WaitOutcome
+    {
         // Spin in place first: while traffic flows this is as fast as the synchronous path and
         // no thread hop happens. The spin is bounded by the adaptive budget even for `.spin`,
         // because spinning on a cooperative thread starves other tasks.
@@ -46,4 +48,3 @@ extension ChannelControl {
         var isSet: Bool { value.load(ordering: .relaxed) }
     }
 }
-

@@ -39,7 +39,8 @@ public enum ChannelError: Error, Sendable, Equatable, CustomStringConvertible {
         case .receiverDied: "the channel is full and every receiver died"
         case .receiversClosed: "the channel is full and every receiver closed it"
         case let .roleTaken(role): "the channel already has a live \(role)"
-        case let .messageTooLarge(size, maximum): "a \(size)-byte message exceeds the channel's maximum of \(maximum) bytes"
+        case let .messageTooLarge(size, maximum):
+            "a \(size)-byte message exceeds the channel's maximum of \(maximum) bytes"
         case let .corrupt(detail): "the channel's shared state is corrupt: \(detail)"
         case let .topologyMismatch(expected, found): "the channel is \(found), not \(expected)"
         case .cancelled: "the task was cancelled while the channel operation waited"

@@ -17,7 +17,9 @@ final class ChannelParticipation: @unchecked Sendable {
     let roleByte: Int64?
     private let ended = Atomic<Bool>(false)
 
-    init(segment: SharedMemory, control: ChannelControl, role: ParticipantRole, topology: ChannelTopology) throws(ChannelError) {
+    init(segment: SharedMemory, control: ChannelControl, role: ParticipantRole, topology: ChannelTopology)
+        throws(ChannelError)
+    {
         var roleByte: Int64? = nil
         if topology == .singleProducerSingleConsumer {
             let byte = role == .sender ? ObjectLocks.senderRoleByte : ObjectLocks.receiverRoleByte

@@ -80,7 +80,8 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
         let ring = try ChannelRing<Element>(
             name: name, capacity: capacity, topology: topology, mode: mode, permissions: permissions,
             lifetime: lifetime, owners: owners, timeout: timeout)
-        self.lifetime = try ChannelParticipation(segment: ring.segment, control: ring.control, role: .receiver, topology: ring.topology)
+        self.lifetime = try ChannelParticipation(
+            segment: ring.segment, control: ring.control, role: .receiver, topology: ring.topology)
         self.ring = ring
         self.waitStrategy = waitStrategy
         self.senderDeath = senderDeath
@@ -172,9 +173,11 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
                 return result
             }
             try throwIfClosed()
-            guard try waitForMessage(deadline: deadline).retries(checkingPeers: { () throws(ChannelError) in
-                try throwIfSendersDied()
-            }) else { return nil }
+            guard
+                try waitForMessage(deadline: deadline).retries(checkingPeers: { () throws(ChannelError) in
+                    try throwIfSendersDied()
+                })
+            else { return nil }
         }
     }
 
@@ -201,9 +204,11 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
                 return count
             }
             try throwIfClosed()
-            guard try waitForMessage(deadline: deadline).retries(checkingPeers: { () throws(ChannelError) in
-                try throwIfSendersDied()
-            }) else { return 0 }
+            guard
+                try waitForMessage(deadline: deadline).retries(checkingPeers: { () throws(ChannelError) in
+                    try throwIfSendersDied()
+                })
+            else { return 0 }
         }
     }
 

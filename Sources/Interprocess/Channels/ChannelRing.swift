@@ -37,7 +37,10 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
     ) throws(ChannelError) {
         if let capacity {
             guard capacity > 0, capacity <= ChannelRing.maximumCapacity, capacity & (capacity - 1) == 0 else {
-                throw .segment(.invalidSize(capacity, reason: "a channel's capacity is a power of two in 1...\(ChannelRing.maximumCapacity)"))
+                throw .segment(
+                    .invalidSize(
+                        capacity, reason: "a channel's capacity is a power of two in 1...\(ChannelRing.maximumCapacity)"
+                    ))
             }
         } else if mode == .create {
             throw .segment(.invalidSize(0, reason: "a capacity is required to create a channel"))

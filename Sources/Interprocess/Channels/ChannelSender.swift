@@ -75,7 +75,8 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
         let ring = try ChannelRing<Element>(
             name: name, capacity: capacity, topology: topology, mode: mode, permissions: permissions,
             lifetime: lifetime, owners: owners, timeout: timeout)
-        self.lifetime = try ChannelParticipation(segment: ring.segment, control: ring.control, role: .sender, topology: ring.topology)
+        self.lifetime = try ChannelParticipation(
+            segment: ring.segment, control: ring.control, role: .sender, topology: ring.topology)
         self.ring = ring
         self.waitStrategy = waitStrategy
         // The previous sender (if any) is gone: the role lock, taken above, says so.
@@ -172,9 +173,11 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
                 return true
             }
             try throwIfReceiversClosed()
-            guard try waitForSpace(deadline: deadline).retries(checkingPeers: { () throws(ChannelError) in
-                try throwIfReceiversDied()
-            }) else { return false }
+            guard
+                try waitForSpace(deadline: deadline).retries(checkingPeers: { () throws(ChannelError) in
+                    try throwIfReceiversDied()
+                })
+            else { return false }
         }
     }
 
@@ -187,7 +190,8 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// - Throws: ``ChannelError/receiverDied``, ``ChannelError/receiversClosed``, only when
     ///   nothing was sent.
     @discardableResult
-    public mutating func send<C: Collection<Element>>(contentsOf elements: C, timeout: Duration? = nil) throws(ChannelError)
+    public mutating func send<C: Collection<Element>>(contentsOf elements: C, timeout: Duration? = nil)
+        throws(ChannelError)
         -> Int
     {
         let deadline = Deadline(timeout: timeout)

@@ -24,12 +24,14 @@ package enum PlatformThread {
     ) throws(Errno) {
         let context = Unmanaged.passRetained(ThreadStart(name: name, body: body)).toOpaque()
         var thread = pthread_t()
-        let rc = system_pthread_create(&thread, { argument in
-            let start = Unmanaged<ThreadStart>.fromOpaque(argument!).takeRetainedValue()
-            CurrentThread.name = start.name
-            start.body()
-            return nil
-        }, context)
+        let rc = system_pthread_create(
+            &thread,
+            { argument in
+                let start = Unmanaged<ThreadStart>.fromOpaque(argument!).takeRetainedValue()
+                CurrentThread.name = start.name
+                start.body()
+                return nil
+            }, context)
         guard rc == 0 else {
             Unmanaged<ThreadStart>.fromOpaque(context).release()
             throw Errno(rawValue: rc)

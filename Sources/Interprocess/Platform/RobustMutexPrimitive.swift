@@ -29,7 +29,9 @@ enum RobustMutexPrimitive {
         -> LockStatus
     {
         while true {
-            let rc = deadline.withTimespecPointer { cipc_mutex_lock(address.assumingMemoryBound(to: pthread_mutex_t.self), $0) }
+            let rc = deadline.withTimespecPointer {
+                cipc_mutex_lock(address.assumingMemoryBound(to: pthread_mutex_t.self), $0)
+            }
             switch Errno(shimResult: rc) {
             case nil: return .acquired
             case .interrupted?: continue  // glibc does not return EINTR here; defensive.
@@ -43,11 +45,15 @@ enum RobustMutexPrimitive {
     }
 
     static func unlock(_ address: UnsafeMutableRawPointer) throws(Errno) {
-        if let e = Errno(shimResult: cipc_mutex_unlock(address.assumingMemoryBound(to: pthread_mutex_t.self))) { throw e }
+        if let e = Errno(shimResult: cipc_mutex_unlock(address.assumingMemoryBound(to: pthread_mutex_t.self))) {
+            throw e
+        }
     }
 
     static func markConsistent(_ address: UnsafeMutableRawPointer) throws(Errno) {
-        if let e = Errno(shimResult: cipc_mutex_consistent(address.assumingMemoryBound(to: pthread_mutex_t.self))) { throw e }
+        if let e = Errno(shimResult: cipc_mutex_consistent(address.assumingMemoryBound(to: pthread_mutex_t.self))) {
+            throw e
+        }
     }
 
     /// Whether the mutex at `address` has the kind `initialize` gives (robust, process-shared,

@@ -19,7 +19,7 @@ private func failWith(_ e: Errno) -> Int32 {
 // open
 func system_open(_ path: UnsafePointer<CChar>, _ flags: Int32, _ mode: mode_t) -> Int32 {
     #if ENABLE_MOCKING
-    if let e = mockedFailure(.open) { return failWith(e) }
+        if let e = mockedFailure(.open) { return failWith(e) }
     #endif
     return open(path, flags, mode)
 }
@@ -37,7 +37,7 @@ func system_read(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -
 // ftruncate
 func system_ftruncate(_ fd: Int32, _ length: off_t) -> Int32 {
     #if ENABLE_MOCKING
-    if let e = mockedFailure(.ftruncate) { return failWith(e) }
+        if let e = mockedFailure(.ftruncate) { return failWith(e) }
     #endif
     return ftruncate(fd, length)
 }
@@ -45,7 +45,7 @@ func system_ftruncate(_ fd: Int32, _ length: off_t) -> Int32 {
 // posix_fallocate: returns an error number (not -1/errno).
 func system_posix_fallocate(_ fd: Int32, _ offset: off_t, _ length: off_t) -> Int32 {
     #if ENABLE_MOCKING
-    if let e = mockedFailure(.fallocate) { return e.rawValue }
+        if let e = mockedFailure(.fallocate) { return e.rawValue }
     #endif
     return posix_fallocate(fd, offset, length)
 }
@@ -53,7 +53,7 @@ func system_posix_fallocate(_ fd: Int32, _ offset: off_t, _ length: off_t) -> In
 // fstat
 func system_fstat(_ fd: Int32, _ buffer: UnsafeMutablePointer<stat>) -> Int32 {
     #if ENABLE_MOCKING
-    if let e = mockedFailure(.fstat) { return failWith(e) }
+        if let e = mockedFailure(.fstat) { return failWith(e) }
     #endif
     return fstat(fd, buffer)
 }
@@ -76,7 +76,7 @@ func system_nanosleep(_ request: UnsafePointer<timespec>, _ remaining: UnsafeMut
 // fchmod
 func system_fchmod(_ fd: Int32, _ mode: mode_t) -> Int32 {
     #if ENABLE_MOCKING
-    if let e = mockedFailure(.fchmod) { return failWith(e) }
+        if let e = mockedFailure(.fchmod) { return failWith(e) }
     #endif
     return fchmod(fd, mode)
 }
@@ -86,10 +86,10 @@ func system_mmap(
     _ length: Int, _ protection: Int32, _ flags: Int32, _ fd: Int32, _ offset: off_t
 ) -> UnsafeMutableRawPointer? {
     #if ENABLE_MOCKING
-    if let e = mockedFailure(.mmap) {
-        errno = e.rawValue
-        return MAP_FAILED
-    }
+        if let e = mockedFailure(.mmap) {
+            errno = e.rawValue
+            return MAP_FAILED
+        }
     #endif
     return mmap(nil, length, protection, flags, fd, offset)
 }
@@ -105,7 +105,7 @@ func system_linkat(
     _ newPath: UnsafePointer<CChar>, _ flags: Int32
 ) -> Int32 {
     #if ENABLE_MOCKING
-    if let e = mockedFailure(.linkat) { return failWith(e) }
+        if let e = mockedFailure(.linkat) { return failWith(e) }
     #endif
     return linkat(oldDirfd, oldPath, newDirfd, newPath, flags)
 }
@@ -113,7 +113,7 @@ func system_linkat(
 // unlink
 func system_unlink(_ path: UnsafePointer<CChar>) -> Int32 {
     #if ENABLE_MOCKING
-    if let e = mockedFailure(.unlink) { return failWith(e) }
+        if let e = mockedFailure(.unlink) { return failWith(e) }
     #endif
     return unlink(path)
 }
@@ -138,7 +138,7 @@ func system_futex_wait(
     _ word: UnsafeMutablePointer<UInt32>, _ expected: UInt32, _ deadline: UnsafePointer<timespec>?
 ) -> Int32 {
     #if ENABLE_MOCKING
-    if let e = mockedFailure(.futexWait) { return -e.rawValue }
+        if let e = mockedFailure(.futexWait) { return -e.rawValue }
     #endif
     return cipc_futex_wait(word, expected, deadline)
 }
@@ -151,7 +151,7 @@ func system_futex_wake(_ word: UnsafeMutablePointer<UInt32>, _ count: Int32) -> 
 // memfd_create: returns the descriptor or -errno.
 func system_memfd_create(_ name: UnsafePointer<CChar>) -> Int32 {
     #if ENABLE_MOCKING
-    if let e = mockedFailure(.memfdCreate) { return -e.rawValue }
+        if let e = mockedFailure(.memfdCreate) { return -e.rawValue }
     #endif
     return cipc_memfd_create(name)
 }
@@ -213,7 +213,7 @@ func system_sched_yield() -> Int32 {
 // madvise
 func system_madvise(_ address: UnsafeMutableRawPointer, _ length: Int, _ advice: Int32) -> Int32 {
     #if ENABLE_MOCKING
-    if let e = mockedFailure(.madvise) { return failWith(e) }
+        if let e = mockedFailure(.madvise) { return failWith(e) }
     #endif
     return madvise(address, length, advice)
 }

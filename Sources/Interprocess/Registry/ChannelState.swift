@@ -30,17 +30,20 @@ public struct ChannelState: Sendable, Hashable {
         _ header: SharedObjectInfo.Header, controlWords: UnsafeMutableRawPointer, fd: Int32, fileSize: Int
     ) -> ChannelState? {
         guard header.payloadSize >= ChannelLayout.controlSize,
-            let geometry = ChannelGeometry(kind: header.kind, kindParameters: header.kindParameters, capacity: header.capacity)
+            let geometry = ChannelGeometry(
+                kind: header.kind, kindParameters: header.kindParameters, capacity: header.capacity)
         else { return nil }
         let payloadBytes = min(header.payloadSize, fileSize - SegmentHeader.size)
         var depth: Int? = nil
-        if !geometry.isByteRing, geometry.topology == .singleProducerSingleConsumer, geometry.fits(payloadBytes: payloadBytes),
+        if !geometry.isByteRing, geometry.topology == .singleProducerSingleConsumer,
+            geometry.fits(payloadBytes: payloadBytes),
             let whole = try? FileSystem.map(
                 fd, length: SegmentHeader.size + payloadBytes, writable: false, pages: .onFirstTouch)
         {
             defer { FileSystem.unmap(whole, length: SegmentHeader.size + payloadBytes) }
             let payload = whole + SegmentHeader.size
-            depth = ChannelControl(payload: payload).depth(geometry, slots: UnsafeRawPointer(payload + geometry.slotsOffset))
+            depth = ChannelControl(payload: payload).depth(
+                geometry, slots: UnsafeRawPointer(payload + geometry.slotsOffset))
         }
         let control = ChannelControl(payload: controlWords)
         // Relaxed loads: a diagnostic snapshot of words another process moves.

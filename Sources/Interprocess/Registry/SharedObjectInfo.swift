@@ -120,7 +120,8 @@ public enum SharedObjectRegistry {
         let size = st.size
         // A sparse file is reported, never mapped: the opener refuses it, and reading its holes
         // would allocate them (on tmpfs, a read fault allocates a page too).
-        let (header, participants, channel): (Result<SharedObjectInfo.Header, SharedMemoryError>, [Participant], ChannelState?)
+        let (header, participants, channel):
+            (Result<SharedObjectInfo.Header, SharedMemoryError>, [Participant], ChannelState?)
         do throws(SharedMemoryError) {
             try SegmentHeader.checkFullyAllocated(st, name: name)
             (header, participants, channel) = readHeader(fd: fd, name: name, fileSize: size)
@@ -145,10 +146,15 @@ public enum SharedObjectRegistry {
         fd: Int32, name: String, fileSize: Int
     ) -> (Result<SharedObjectInfo.Header, SharedMemoryError>, [Participant], ChannelState?) {
         guard fileSize >= SegmentHeader.size else {
-            return (.failure(.invalidHeader(name: name, .truncated(expectedBytes: SegmentHeader.size, actualBytes: fileSize))), [], nil)
+            return (
+                .failure(
+                    .invalidHeader(name: name, .truncated(expectedBytes: SegmentHeader.size, actualBytes: fileSize))),
+                [], nil
+            )
         }
         // The header, plus a channel's control words when the file has them.
-        let length = fileSize >= SegmentHeader.size + ChannelLayout.controlSize
+        let length =
+            fileSize >= SegmentHeader.size + ChannelLayout.controlSize
             ? SegmentHeader.size + ChannelLayout.controlSize : SegmentHeader.size
         let mapping: UnsafeMutableRawPointer
         // Never populated: inspection reads the header and a few words, and must not fault in

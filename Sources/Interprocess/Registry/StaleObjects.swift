@@ -78,7 +78,9 @@ extension SharedObjectRegistry {
                 }
                 continue
             }
-            guard let name = SegmentName(fileName: file), let info = try? inspect(named: name.rawValue) else { continue }
+            guard let name = SegmentName(fileName: file), let info = try? inspect(named: name.rawValue) else {
+                continue
+            }
             if let reason = staleness(of: info, scope: scope) {
                 stale.append(StaleObject(name: name.rawValue, path: path, reason: reason))
             }
@@ -149,7 +151,9 @@ extension SharedObjectRegistry {
         default:
             let fd: Int32
             do throws(SharedMemoryError) {
-                fd = try SharedMemory.openObjectFile(path: object.path, name: object.name, writable: true, owners: .anyUser).fd
+                fd = try SharedMemory.openObjectFile(
+                    path: object.path, name: object.name, writable: true, owners: .anyUser
+                ).fd
             } catch {
                 switch error {
                 case .notFound, .notARegularFile: return .replaced
@@ -173,7 +177,8 @@ extension SharedObjectRegistry {
         if case .failure(.notARegularFile) = info.header { isRegular = false } else { isRegular = true }
         if isRegular && !SharedMemory.OwnerPolicy.currentUser.accepts(ownerUserID: info.ownerUserID) {
             // Another user's object is theirs to clean, whatever its header says.
-            return scope.contains(.damaged) ? .damaged(.foreignOwner(name: info.name, ownerUserID: info.ownerUserID)) : nil
+            return scope.contains(.damaged)
+                ? .damaged(.foreignOwner(name: info.name, ownerUserID: info.ownerUserID)) : nil
         }
         switch info.header {
         case .success(let header):

@@ -50,7 +50,9 @@ enum ObjectLocks {
     )
 
     /// Presence bytes of every role (role raw values are 32-bit).
-    static let presenceRegion: (start: Int64, length: Int64) = (HeaderLayout.presenceBase, HeaderLayout.presenceSpan << 32)
+    static let presenceRegion: (start: Int64, length: Int64) = (
+        HeaderLayout.presenceBase, HeaderLayout.presenceSpan << 32
+    )
 
     /// The presence range of `role`.
     static func presenceRange(of role: ParticipantRole) -> (start: Int64, length: Int64) {
@@ -168,7 +170,9 @@ enum ObjectLocks {
     /// names `fd`'s file.
     /// - Throws: ``SharedMemoryError/removalInProgress(name:)`` if a removal lock is still held
     ///   at the deadline (a live process holding it that long is hostile or stopped).
-    static func survivesRemoval(_ fd: Int32, path: String, name: String, deadline: Deadline) throws(SharedMemoryError) -> Bool {
+    static func survivesRemoval(_ fd: Int32, path: String, name: String, deadline: Deadline) throws(SharedMemoryError)
+        -> Bool
+    {
         while removalIsHeld(fd) {
             if deadline.hasPassed { throw .removalInProgress(name: name) }
             FileSystem.sleep(.microseconds(200))
@@ -187,7 +191,9 @@ enum ObjectLocks {
     /// Whether `path` is the directory entry of the file open as `fd` (same device and inode;
     /// a symbolic link there is never the same file).
     static func names(_ path: String, _ fd: Int32) -> Bool {
-        guard let mine = try? FileSystem.status(fd), let entry = try? FileSystem.linkStatus(path: path) else { return false }
+        guard let mine = try? FileSystem.status(fd), let entry = try? FileSystem.linkStatus(path: path) else {
+            return false
+        }
         return mine.isSameFile(as: entry)
     }
 }

@@ -77,7 +77,9 @@ struct ParticipantTable {
 
     let base: UnsafeMutableRawPointer  // the mapping's start (the header)
 
-    func slot(_ index: Int) -> UnsafeMutableRawPointer { base + ParticipantTable.offset + index * ParticipantTable.slotSize }
+    func slot(_ index: Int) -> UnsafeMutableRawPointer {
+        base + ParticipantTable.offset + index * ParticipantTable.slotSize
+    }
 
     func stateWord(_ index: Int) -> UnsafeMutablePointer<Atomic<UInt32>> {
         slot(index).assumingMemoryBound(to: Atomic<UInt32>.self)
@@ -171,7 +173,9 @@ extension SharedMemory {
                     if held.contains(index) { return false }
                     // A write lock of another open file description: a live slot. Read locks in
                     // the way (a read-only process) make the slot unusable, nothing more.
-                    guard (try? ObjectLocks.tryWriteLock(descriptor, byte: Int64(ParticipantTable.lockByte(index)))) == .taken
+                    guard
+                        (try? ObjectLocks.tryWriteLock(descriptor, byte: Int64(ParticipantTable.lockByte(index))))
+                            == .taken
                     else { return false }
                     held.insert(index)
                     return true
@@ -226,7 +230,9 @@ extension ParticipantTable {
     /// Whether another open file description holds slot `index`'s write lock. A read query:
     /// read locks, which a read-only process can take, never make a slot look alive.
     static func slotIsLive(_ fd: Int32, _ index: Int) -> Bool {
-        do { return try FileSystem.conflictingLock(fd, write: false, start: Int64(lockByte(index)), length: 1) != nil } catch {
+        do {
+            return try FileSystem.conflictingLock(fd, write: false, start: Int64(lockByte(index)), length: 1) != nil
+        } catch {
             return false  // shown as dead; liveness decisions never rest on the table
         }
     }

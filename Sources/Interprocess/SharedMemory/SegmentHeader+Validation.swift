@@ -26,7 +26,8 @@ extension SegmentHeader {
         let header = self
         guard header.magicValue == SegmentHeader.magic else { throw .invalidHeader(name: name, .badMagic) }
         guard header.versionValue == SegmentHeader.layoutVersion else {
-            throw .invalidHeader(name: name, .unsupportedVersion(found: header.versionValue, supported: SegmentHeader.layoutVersion))
+            throw .invalidHeader(
+                name: name, .unsupportedVersion(found: header.versionValue, supported: SegmentHeader.layoutVersion))
         }
         try waitUntilReady(name: name, deadline: deadline)
         let fields = try header.read(name: name, mappedBytes: mappedBytes)
@@ -35,7 +36,10 @@ extension SegmentHeader {
             throw .mismatch(name: name, .kind(expected: expected.kind, found: fields.kind))
         }
         guard fields.kindLayoutVersion == fields.kind.layoutVersion else {
-            throw .invalidHeader(name: name, .unsupportedKindLayoutVersion(kind: fields.kind, found: fields.kindLayoutVersion, supported: fields.kind.layoutVersion))
+            throw .invalidHeader(
+                name: name,
+                .unsupportedKindLayoutVersion(
+                    kind: fields.kind, found: fields.kindLayoutVersion, supported: fields.kind.layoutVersion))
         }
         guard fields.elementType == expected.elementType else {
             throw .mismatch(name: name, .elementType(expected: expected.elementType, found: fields.elementType))
@@ -47,7 +51,8 @@ extension SegmentHeader {
         // past the mapping.
         let minimumPayload = expected.kind == .segment ? 0 : expected.minimumPayload(capacity: fields.capacity)
         guard fields.payloadSize >= minimumPayload else {
-            throw .invalidHeader(name: name, .corrupt("payload of \(fields.payloadSize) bytes for capacity \(fields.capacity)"))
+            throw .invalidHeader(
+                name: name, .corrupt("payload of \(fields.payloadSize) bytes for capacity \(fields.capacity)"))
         }
         return fields
     }

@@ -61,7 +61,8 @@ extension SharedMemory {
             if mode != .create {
                 let opened: (fd: Int32, presence: Int64)?
                 do throws(SharedMemoryError) {
-                    opened = try SharedMemory.openForUse(path: path, name: name.rawValue, owners: owners, deadline: deadline)
+                    opened = try SharedMemory.openForUse(
+                        path: path, name: name.rawValue, owners: owners, deadline: deadline)
                 } catch {
                     guard case .notFound = error, mode == .openOrCreate else { throw error }
                     opened = nil  // absent: create it below
@@ -69,7 +70,8 @@ extension SharedMemory {
                 if let (fd, presence) = opened {
                     let usable: (UnsafeMutableRawPointer, Int, SegmentHeader.Fields)?
                     do throws(SharedMemoryError) {
-                        usable = try SharedMemory.validateForUse(fd: fd, path: path, name: name.rawValue, layout: layout, mode: mode, deadline: deadline)
+                        usable = try SharedMemory.validateForUse(
+                            fd: fd, path: path, name: name.rawValue, layout: layout, mode: mode, deadline: deadline)
                     } catch {
                         FileSystem.close(fd)
                         throw error
@@ -194,7 +196,8 @@ extension SharedMemory {
     /// The directory entry `path` itself, opened for no I/O (see `FileSystem.openEntry`), and
     /// its status: what every opener and inspector looks at before deciding to open anything.
     /// The caller closes the descriptor.
-    static func examineEntry(path: String, name: String) throws(SharedMemoryError) -> (entry: Int32, status: FileStatus) {
+    static func examineEntry(path: String, name: String) throws(SharedMemoryError) -> (entry: Int32, status: FileStatus)
+    {
         let entry: Int32
         do { entry = try FileSystem.openEntry(path) } catch {
             throw SharedMemoryError.from(error, name: name, operation: "open")
@@ -209,7 +212,9 @@ extension SharedMemory {
     /// users are all gone; returns whether the name is free now.
     static func removeIfAbandoned(path: String, name: String, owners: OwnerPolicy, deadline: Deadline) -> Bool {
         // Anything that cannot be opened and validated is not known to be dead: the name stays taken.
-        guard let (fd, _) = try? openObjectFile(path: path, name: name, writable: true, owners: owners) else { return false }
+        guard let (fd, _) = try? openObjectFile(path: path, name: name, writable: true, owners: owners) else {
+            return false
+        }
         defer { FileSystem.close(fd) }
         guard let (mapping, length, fields) = try? validate(fd: fd, name: name, expected: nil, deadline: .now) else {
             return false
@@ -302,7 +307,8 @@ extension SharedMemory {
         header.state.pointee.store(SegmentHeader.State.initializing.rawValue, ordering: .relaxed)
         header.write(layout.fields(total: total))
         do {
-            try initialize(UnsafeMutableRawBufferPointer(start: mapping + SegmentHeader.size, count: layout.payloadSize))
+            try initialize(
+                UnsafeMutableRawBufferPointer(start: mapping + SegmentHeader.size, count: layout.payloadSize))
         } catch {
             FileSystem.unmap(mapping, length: total)
             throw error

@@ -7,7 +7,8 @@ extension SharedMemory {
     /// siblings) go through this check, so a wrong offset is a typed error rather than a write
     /// past the mapping.
     /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)``.
-    package func address(at offset: Int, size: Int, alignment: Int) throws(SharedMemoryError) -> UnsafeMutableRawPointer {
+    package func address(at offset: Int, size: Int, alignment: Int) throws(SharedMemoryError) -> UnsafeMutableRawPointer
+    {
         try SharedMemory.address(in: bytes, at: offset, size: size, alignment: alignment)
     }
 

@@ -159,7 +159,8 @@ public final class SharedMemory: @unchecked Sendable {
             kindParameters: [], checksCapacity: size != nil, lifetime: lifetime)
         try self.init(
             name: segmentName, mode: mode, layout: layout, permissions: permissions, owners: owners, timeout: timeout,
-            removeOnDeinit: removeOnDeinit, initialize: { (payload) throws(SharedMemoryError) in try initializer?(payload) })
+            removeOnDeinit: removeOnDeinit,
+            initialize: { (payload) throws(SharedMemoryError) in try initializer?(payload) })
     }
 
     /// Opens the existing object `name`, of whatever kind, without taking any role in it.
@@ -203,7 +204,8 @@ public final class SharedMemory: @unchecked Sendable {
             throw SharedMemoryError.from(error, name: "<anonymous>", operation: "memfd_create", requestedBytes: total)
         }
         do throws(SharedMemoryError) {
-            let (mapping, _) = try build(fd: fd, layout: layout, total: total, name: "<anonymous>", initialize: { _ in })
+            let (mapping, _) = try build(
+                fd: fd, layout: layout, total: total, name: "<anonymous>", initialize: { _ in })
             // F_SEAL_SHRINK: no holder can truncate the file, which would turn every later touch
             //   of the lost pages, in every process mapping it, into a SIGBUS.
             // F_SEAL_GROW: the size stays the one the header records, so every adopter's
@@ -245,7 +247,9 @@ public final class SharedMemory: @unchecked Sendable {
     ///   - allowingUnsealed: adopt a file that is not sealed against shrinking.
     /// - Throws: ``SharedMemoryError/notSealed(name:)`` for an unsealed file (unless allowed);
     ///   another ``SharedMemoryError`` if the descriptor does not hold a valid segment.
-    public convenience init(adopting descriptor: FileDescriptor, allowingUnsealed: Bool = false) throws(SharedMemoryError) {
+    public convenience init(adopting descriptor: FileDescriptor, allowingUnsealed: Bool = false)
+        throws(SharedMemoryError)
+    {
         // Reopen through /proc rather than dup: a dup shares the open file description, and
         // with it the participant-table locks of whoever else holds it (see ParticipantTable).
         let fd: Int32

@@ -66,7 +66,9 @@ public struct ProcessCondition: @unchecked Sendable {
         let segment = try SharedMemory.namedObject(
             name, kind: .condition, payloadSize: ProcessCondition.storageSize, mode: mode,
             permissions: permissions, lifetime: lifetime, owners: owners, timeout: timeout,
-            initialize: { (address) throws(SharedMemoryError) in try ProcessCondition.unsafeInitializeStorage(at: address) })
+            initialize: { (address) throws(SharedMemoryError) in
+                try ProcessCondition.unsafeInitializeStorage(at: address)
+            })
         self.init(segment: segment, address: segment.bytes.baseAddress!)
     }
 
@@ -108,7 +110,8 @@ public struct ProcessCondition: @unchecked Sendable {
     ///   process uses yet (misalignment is still reported as an error).
     package static func unsafeInitializeStorage(at address: UnsafeMutableRawPointer) throws(SharedMemoryError) {
         guard Int(bitPattern: address) % storageAlignment == 0 else {
-            throw .invalidPlacement(offset: 0, size: storageSize, reason: "a condition needs \(storageAlignment)-byte alignment")
+            throw .invalidPlacement(
+                offset: 0, size: storageSize, reason: "a condition needs \(storageAlignment)-byte alignment")
         }
         address.initializeMemory(as: UInt8.self, repeating: 0, count: storageSize)
     }

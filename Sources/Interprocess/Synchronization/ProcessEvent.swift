@@ -61,7 +61,8 @@ public struct ProcessEvent: @unchecked Sendable {
     ) throws(SharedMemoryError) {
         let createMode = resetMode ?? .manual
         let segment = try SharedMemory.namedObject(
-            name, kind: .event, payloadSize: ProcessEvent.storageSize, mode: mode, permissions: permissions, lifetime: lifetime, owners: owners,
+            name, kind: .event, payloadSize: ProcessEvent.storageSize, mode: mode, permissions: permissions,
+            lifetime: lifetime, owners: owners,
             timeout: timeout,
             initialize: { (address) throws(SharedMemoryError) in
                 try ProcessEvent.unsafeInitializeStorage(at: address, resetMode: createMode, initiallySet: initiallySet)
@@ -76,7 +77,8 @@ public struct ProcessEvent: @unchecked Sendable {
     /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)``, or
     ///   ``SharedMemoryError/corruptContents(name:detail:)`` if the storage holds no valid mode.
     public init(in segment: SharedMemory, at offset: Int) throws(SharedMemoryError) {
-        let address = try segment.address(at: offset, size: ProcessEvent.storageSize, alignment: ProcessEvent.storageAlignment)
+        let address = try segment.address(
+            at: offset, size: ProcessEvent.storageSize, alignment: ProcessEvent.storageAlignment)
         try self.init(segment: segment, address: address, name: segment.name?.rawValue ?? "<anonymous>")
     }
 
@@ -117,7 +119,8 @@ public struct ProcessEvent: @unchecked Sendable {
         at address: UnsafeMutableRawPointer, resetMode: ResetMode, initiallySet: Bool = false
     ) throws(SharedMemoryError) {
         guard Int(bitPattern: address) % storageAlignment == 0 else {
-            throw .invalidPlacement(offset: 0, size: storageSize, reason: "an event needs \(storageAlignment)-byte alignment")
+            throw .invalidPlacement(
+                offset: 0, size: storageSize, reason: "an event needs \(storageAlignment)-byte alignment")
         }
         address.initializeMemory(as: UInt8.self, repeating: 0, count: storageSize)
         address.storeBytes(of: initiallySet ? 1 : 0, as: UInt32.self)

@@ -80,8 +80,11 @@ public struct ProcessMutex: @unchecked Sendable {
         timeout: Duration = .seconds(5)
     ) throws(SharedMemoryError) {
         let segment = try SharedMemory.namedObject(
-            name, kind: .mutex, payloadSize: ProcessMutex.storageSize, mode: mode, permissions: permissions, lifetime: lifetime, owners: owners,
-            timeout: timeout, initialize: { (address) throws(SharedMemoryError) in try ProcessMutex.unsafeInitializeStorage(at: address) })
+            name, kind: .mutex, payloadSize: ProcessMutex.storageSize, mode: mode, permissions: permissions,
+            lifetime: lifetime, owners: owners,
+            timeout: timeout,
+            initialize: { (address) throws(SharedMemoryError) in try ProcessMutex.unsafeInitializeStorage(at: address) }
+        )
         self.segment = segment
         self.address = segment.bytes.baseAddress!
         try ProcessMutex.checkKind(address, name: name)
@@ -105,7 +108,8 @@ public struct ProcessMutex: @unchecked Sendable {
     ///   fit at `offset` or `offset` is misaligned, ``SharedMemoryError/corruptContents(name:detail:)``
     ///   if the storage holds no initialised mutex.
     public init(in segment: SharedMemory, at offset: Int) throws(SharedMemoryError) {
-        let raw = try segment.address(at: offset, size: ProcessMutex.storageSize, alignment: ProcessMutex.storageAlignment)
+        let raw = try segment.address(
+            at: offset, size: ProcessMutex.storageSize, alignment: ProcessMutex.storageAlignment)
         self.segment = segment
         self.address = raw
         try ProcessMutex.checkKind(address, name: segment.name?.rawValue ?? "<anonymous>")
@@ -141,7 +145,8 @@ public struct ProcessMutex: @unchecked Sendable {
     ///   process uses yet (misalignment is still reported as an error).
     package static func unsafeInitializeStorage(at address: UnsafeMutableRawPointer) throws(SharedMemoryError) {
         guard Int(bitPattern: address) % storageAlignment == 0 else {
-            throw .invalidPlacement(offset: 0, size: storageSize, reason: "a mutex needs \(storageAlignment)-byte alignment")
+            throw .invalidPlacement(
+                offset: 0, size: storageSize, reason: "a mutex needs \(storageAlignment)-byte alignment")
         }
         address.initializeMemory(as: UInt8.self, repeating: 0, count: storageSize)
         do { try RobustMutexPrimitive.initialize(address) } catch {

@@ -37,7 +37,8 @@ public enum ProcessMutexError: Error, Sendable, Equatable, CustomStringConvertib
         case .notOwner: "the calling thread does not hold the mutex"
         case .alreadyOwned: "the calling thread already holds the mutex"
         case .timedOut: "timed out waiting for the mutex"
-        case .reacquireTimedOut: "the wait's deadline passed before the mutex was reacquired; the caller does not hold it"
+        case .reacquireTimedOut:
+            "the wait's deadline passed before the mutex was reacquired; the caller does not hold it"
         case let .unexpected(errno, operation): "\(operation) failed: \(errno)"
         }
     }

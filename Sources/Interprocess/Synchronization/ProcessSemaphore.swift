@@ -89,9 +89,12 @@ public struct ProcessSemaphore: @unchecked Sendable {
     ///
     /// - Precondition: `address` is the start of ``storageSize`` bytes of mapped memory that no
     ///   process uses yet (misalignment is still reported as an error).
-    package static func unsafeInitializeStorage(at address: UnsafeMutableRawPointer, initialValue: Int) throws(SharedMemoryError) {
+    package static func unsafeInitializeStorage(at address: UnsafeMutableRawPointer, initialValue: Int)
+        throws(SharedMemoryError)
+    {
         guard Int(bitPattern: address) % storageAlignment == 0 else {
-            throw .invalidPlacement(offset: 0, size: storageSize, reason: "a semaphore needs \(storageAlignment)-byte alignment")
+            throw .invalidPlacement(
+                offset: 0, size: storageSize, reason: "a semaphore needs \(storageAlignment)-byte alignment")
         }
         guard (0...maximumValue).contains(initialValue) else {
             throw .invalidSize(initialValue, reason: "a semaphore's value is in 0...\(maximumValue)")

@@ -166,7 +166,8 @@ final class PoolCore: @unchecked Sendable {
         var iteration = 0
         while true {
             if condition() {
-                let grown = iteration < Self.pureSpinIterations
+                let grown =
+                    iteration < Self.pureSpinIterations
                     ? min(Int(Self.waiterSpin), budget * 2 + 1_000) : budget / 2
                 waiterSpinBudget.pointee.store(grown, ordering: .relaxed)  // Relaxed: hint.
                 return true

@@ -10,7 +10,8 @@ extension ThreadPool {
         public var description: String {
             switch self {
             case .threadCreationFailed(let errno):
-                return "the system refused to create a worker thread (\(errno)); the process or user thread limit may be reached"
+                return
+                    "the system refused to create a worker thread (\(errno)); the process or user thread limit may be reached"
             }
         }
     }
@@ -81,7 +82,8 @@ extension ThreadPool {
         public var description: String {
             switch self {
             case .calledFromWorker:
-                return "a pool-wide wait was called from one of the pool's own workers; it would wait for the calling task itself"
+                return
+                    "a pool-wide wait was called from one of the pool's own workers; it would wait for the calling task itself"
             }
         }
     }

@@ -36,7 +36,10 @@ package final class BenchCleanup: @unchecked Sendable {
     package func abort(_ message: String, code: Int32 = 1) -> Never {
         // Only the first abort reports and exits (stopping the children runs their
         // termination handlers, which would abort again).
-        if lock.withLock({ defer { aborting = true }; return aborting }) {
+        if lock.withLock({
+            defer { aborting = true }
+            return aborting
+        }) {
             while true { sleep(60) }
         }
         BenchOutput.error(message)

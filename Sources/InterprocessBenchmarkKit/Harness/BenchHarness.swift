@@ -73,7 +73,9 @@ package struct BenchHarness {
         let machine = MachineDescription.current()
         if machine.pinned {
             pinForBench(core: 0)
-            if let cpu = currentCPU(), cpu != 0 { BenchOutput.error("bench: pinned to core 0 but running on CPU \(cpu)") }
+            if let cpu = currentCPU(), cpu != 0 {
+                BenchOutput.error("bench: pinned to core 0 but running on CPU \(cpu)")
+            }
         }
         let plan = Self.plan(scenarios: selected, workloads: workloads)
         var rows: [String: BenchRow] = [:]
@@ -84,7 +86,8 @@ package struct BenchHarness {
             progress.show(index, "\(scenario.rawValue) \(workload.rawValue)")
             do {
                 try runParent(
-                    scenario, workload, base: "\(base).\(index)", pinned: machine.pinned, into: &rows[scenario.rawValue]!)
+                    scenario, workload, base: "\(base).\(index)", pinned: machine.pinned,
+                    into: &rows[scenario.rawValue]!)
             } catch {
                 progress.clear()
                 BenchCleanup.shared.abort("bench: \(scenario.rawValue) \(workload.rawValue): \(error)")
@@ -120,9 +123,11 @@ package struct BenchHarness {
                 BenchCleanup.shared.addSegment(base + ".pong")
                 var ping = ChannelPing(
                     ping: try ChannelSender<UInt64>(
-                        named: base + ".ping", capacity: ChannelCapacity.roundTrip, topology: topology, mode: .create, waitStrategy: strategy),
+                        named: base + ".ping", capacity: ChannelCapacity.roundTrip, topology: topology, mode: .create,
+                        waitStrategy: strategy),
                     pong: try ChannelReceiver<UInt64>(
-                        named: base + ".pong", capacity: ChannelCapacity.roundTrip, topology: topology, mode: .create, waitStrategy: strategy))
+                        named: base + ".pong", capacity: ChannelCapacity.roundTrip, topology: topology, mode: .create,
+                        waitStrategy: strategy))
                 let child = try BenchChild(child, arguments: childArguments, input: nil, timeout: childTimeout)
                 try child.waitUntilReady()
                 var samples = try timeRoundTrips(&ping, timings)
@@ -132,7 +137,8 @@ package struct BenchHarness {
                 BenchCleanup.shared.addSegment(base + ".stream")
                 var sender = ChannelStreamSender(
                     sender: try ChannelSender<Message64>(
-                        named: base + ".stream", capacity: ChannelCapacity.stream, topology: topology, mode: .create, waitStrategy: strategy))
+                        named: base + ".stream", capacity: ChannelCapacity.stream, topology: topology, mode: .create,
+                        waitStrategy: strategy))
                 let child = try BenchChild(child, arguments: childArguments, input: nil, timeout: childTimeout)
                 try child.waitUntilReady()
                 try sendStream(&sender, seconds: timings.streamSeconds, minimum: minimum64)
@@ -181,7 +187,9 @@ package struct BenchHarness {
             let ab = "/tmp/shm-\(base).ab", ba = "/tmp/shm-\(base).ba"
             for path in [ab, ba] {
                 BenchCleanup.shared.addPath(path)
-                guard mkfifo(path, 0o600) == 0 else { throw BenchFailure("mkfifo \(path): \(String(cString: strerror(errno)))") }
+                guard mkfifo(path, 0o600) == 0 else {
+                    throw BenchFailure("mkfifo \(path): \(String(cString: strerror(errno)))")
+                }
             }
             let output = open(ab, O_RDWR | O_CLOEXEC), input = open(ba, O_RDWR | O_CLOEXEC)
             guard output >= 0, input >= 0 else { throw BenchFailure("open FIFO: \(String(cString: strerror(errno)))") }
@@ -241,7 +249,8 @@ package struct BenchHarness {
 
     /// The child's side of `workload` over `scenario` on the objects named after `base`: pins
     /// to `core` (if the parent pinned), opens its end, says `ready`, plays its part.
-    package static func runChild(_ scenario: BenchScenario, _ workload: BenchWorkload, base: String, core: Int?) throws {
+    package static func runChild(_ scenario: BenchScenario, _ workload: BenchWorkload, base: String, core: Int?) throws
+    {
         if let core { pinForBench(core: core) }
         if let (topology, strategy) = scenario.channel {
             switch workload {

@@ -75,7 +75,9 @@ package struct BenchReport: Codable {
             "method: BENCHMARKS.md; RTT = \(settings.roundTrips) timed after \(settings.warmup) untimed (cap "
                 + "\(format(settings.roundTripCapSeconds)) s), streams \(format(settings.streamSeconds)) s, capacity "
                 + "\(settings.capacity64) × 64 B / \(settings.capacity1MiB) × 1 MiB")
-        let header = ["row", "mode", "n", "RTT p50 ns", "p99 ns", "p99.9 ns", "p50 / limit", "64 B msg/s", "1 MiB GB/s", "loss"]
+        let header = [
+            "row", "mode", "n", "RTT p50 ns", "p99 ns", "p99.9 ns", "p50 / limit", "64 B msg/s", "1 MiB GB/s", "loss"
+        ]
         var table = [header]
         for row in rows {
             let ratio = row.rttP50RatioToLimit.map { String(format: "%.2f× %@", $0, row.limit ?? "") } ?? "–"
@@ -87,7 +89,8 @@ package struct BenchReport: Codable {
                 row.rtt.map { grouped($0.p999_ns) } ?? "–", ratio,
                 row.stream64.map { rate($0.messagesPerSecond) } ?? "–",
                 row.stream1MiB.flatMap { $0.gigabytesPerSecond.map { String(format: "%.2f", $0) } } ?? "–",
-                row.stream64 == nil && row.stream1MiB == nil ? "–" : "\(loss)" + (outOfOrder > 0 ? " (\(outOfOrder) out of order)" : ""),
+                row.stream64 == nil && row.stream1MiB == nil
+                    ? "–" : "\(loss)" + (outOfOrder > 0 ? " (\(outOfOrder) out of order)" : "")
             ])
         }
         let widths = header.indices.map { c in table.map { $0[c].count }.max()! }
@@ -119,4 +122,3 @@ package struct BenchReport: Codable {
         value >= 1e6 ? String(format: "%.2f M", value / 1e6) : String(format: "%.0f k", value / 1e3)
     }
 }
-

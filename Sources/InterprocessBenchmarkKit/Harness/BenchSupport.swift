@@ -69,9 +69,9 @@ struct MachineDescription: Codable {
             withUnsafeBytes(of: value) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         }
         #if DEBUG
-        let build = "debug"
+            let build = "debug"
         #else
-        let build = "release"
+            let build = "release"
         #endif
         return MachineDescription(
             cpu: model, onlineCPUs: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), availableCPUs: CPU.availableCount,

@@ -104,7 +104,7 @@ struct StreamCount {
     func report() {
         ChildReport.result([
             "sent": sent, "received": received, "outoforder": outOfOrder, "timed": timedMessages,
-            "ns": timedNanoseconds,
+            "ns": timedNanoseconds
         ])
     }
 
@@ -127,7 +127,9 @@ func receiveStream<R: StreamReceiving & ~Copyable>(_ receiver: inout R, firstTim
     var start: UInt64 = 0
     var last: UInt64 = 0
     while true {
-        guard try receiver.receive(into: &message) else { throw BenchFailure("the stream ended without its end message") }
+        guard try receiver.receive(into: &message) else {
+            throw BenchFailure("the stream ended without its end message")
+        }
         let sequence = message.sequence
         if sequence == BenchMarker.end { break }
         if sequence != expected { count.outOfOrder += 1 }

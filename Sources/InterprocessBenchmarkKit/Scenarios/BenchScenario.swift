@@ -76,4 +76,3 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
     /// What this build cannot measure, said in the output rather than left out silently.
     package static func gaps(workloads: [BenchWorkload]) -> [String] { [] }
 }
-

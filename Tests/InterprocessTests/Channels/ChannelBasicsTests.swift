@@ -35,7 +35,10 @@ import Testing
         var got: [Int] = []
         while true {
             do {
-                guard let v = try receiver.receive(timeout: .seconds(1)) else { Issue.record("timed out"); break }
+                guard let v = try receiver.receive(timeout: .seconds(1)) else {
+                    Issue.record("timed out")
+                    break
+                }
                 got.append(v)
             } catch {
                 #expect(error == .closed)
@@ -75,7 +78,10 @@ import Testing
         let name = uniqueName("mismatch")
         defer { try? SharedMemory.remove(named: name) }
         let sender = try ChannelSender<Int>(named: name, capacity: 4, topology: .multiProducerMultiConsumer)
-        #expect(throws: ChannelError.topologyMismatch(expected: .singleProducerSingleConsumer, found: .multiProducerMultiConsumer)) {
+        #expect(
+            throws: ChannelError.topologyMismatch(
+                expected: .singleProducerSingleConsumer, found: .multiProducerMultiConsumer)
+        ) {
             try ChannelReceiver<Int>(named: name, topology: .singleProducerSingleConsumer).close()
         }
         #expect(throws: ChannelError.self) { try ChannelReceiver<Int32>(named: name).close() }
@@ -84,7 +90,9 @@ import Testing
         _ = consume sender
     }
 
-    @Test(arguments: [ChannelTopology.singleProducerSingleConsumer, .multiProducerMultiConsumer], [WaitStrategy.spin, .block, .adaptive])
+    @Test(
+        arguments: [ChannelTopology.singleProducerSingleConsumer, .multiProducerMultiConsumer],
+        [WaitStrategy.spin, .block, .adaptive])
     func threadsStreamInOrder(topology: ChannelTopology, strategy: WaitStrategy) throws {
         let name = uniqueName("stream")
         defer { try? SharedMemory.remove(named: name) }
@@ -103,8 +111,14 @@ import Testing
         var expected = 0
         while true {
             do {
-                guard let v = try receiver.receive(timeout: .seconds(10)) else { Issue.record("timed out"); break }
-                if v != expected { Issue.record("got \(v), expected \(expected)"); break }
+                guard let v = try receiver.receive(timeout: .seconds(10)) else {
+                    Issue.record("timed out")
+                    break
+                }
+                if v != expected {
+                    Issue.record("got \(v), expected \(expected)")
+                    break
+                }
                 expected += 1
             } catch {
                 #expect(error == .closed)

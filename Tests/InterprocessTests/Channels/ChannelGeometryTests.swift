@@ -10,7 +10,7 @@ import Testing
         for geometry in [
             ChannelGeometry.typed(Int.self, topology: topology, capacity: 8),
             ChannelGeometry.typed(UInt8.self, topology: topology, capacity: 64),
-            ChannelGeometry.typed(SIMD16<Float>.self, topology: topology, capacity: 2),
+            ChannelGeometry.typed(SIMD16<Float>.self, topology: topology, capacity: 2)
         ] {
             var parameters = geometry.kindParameters
             parameters += [UInt32](repeating: 0, count: HeaderLayout.kindParameterCount - parameters.count)
@@ -22,7 +22,7 @@ import Testing
         // Pinned: a UInt64 sequence word, then the element, slots 8-aligned after the control words.
         for geometry in [
             ChannelGeometry.typed(Int.self, topology: topology, capacity: 8),
-            ChannelGeometry.typed(UInt8.self, topology: topology, capacity: 8),
+            ChannelGeometry.typed(UInt8.self, topology: topology, capacity: 8)
         ] {
             #expect(geometry.elementOffset == 8 && geometry.slotStride == 16 && geometry.slotsOffset == 640)
         }
@@ -31,7 +31,8 @@ import Testing
     @Test func byteGeometryRoundTripsThroughTheKindParameters() {
         let geometry = ChannelGeometry.bytes(ringSize: 256, maximumMessageSize: 100)
         #expect(geometry.kindParameters == [100, UInt32(ChannelLayout.controlSize)])
-        let decoded = ChannelGeometry(kind: .byteChannel, kindParameters: geometry.kindParameters + [0, 0], capacity: 256)
+        let decoded = ChannelGeometry(
+            kind: .byteChannel, kindParameters: geometry.kindParameters + [0, 0], capacity: 256)
         #expect(decoded == geometry)
         #expect(geometry.fits(payloadBytes: geometry.payloadSize))
         // Two maximum-size frames (2 × 112 bytes) fit in 256 bytes, not in 128.
@@ -53,7 +54,7 @@ import Testing
                 slotsOffset: 64, maximumMessageSize: nil),
             ChannelGeometry(
                 topology: .singleProducerSingleConsumer, capacity: 1 << 40, slotStride: 1 << 40, elementOffset: 8,
-                slotsOffset: 640, maximumMessageSize: nil),
+                slotsOffset: 640, maximumMessageSize: nil)
         ]
         for geometry in hostile { #expect(!geometry.fits(payloadBytes: .max), "\(geometry)") }
     }

@@ -31,7 +31,10 @@ import Testing
         #expect(throws: ChannelError.receiversClosed) { try box.sender.send(4, timeout: .seconds(2)) }
         var called = false
         #expect(throws: ChannelError.receiversClosed) {
-            try box.sender.send(timeout: .seconds(2)) { called = true; $0.initialize(to: 4) }
+            try box.sender.send(timeout: .seconds(2)) {
+                called = true
+                $0.initialize(to: 4)
+            }
         }
         #expect(!called)
         #expect(throws: ChannelError.receiversClosed) { try box.sender.send(contentsOf: [4, 5], timeout: .seconds(2)) }
@@ -137,7 +140,9 @@ import Testing
         #expect(millisecondsSince(start) < 1_500)
         var successor = try ByteChannelReceiver(named: name, mode: .open)
         #expect(try sender.send([9], timeout: .zero) == false)
-        for i in 0..<sent { #expect(try successor.receive(timeout: .seconds(1)) == [UInt8](repeating: UInt8(i), count: 16)) }
+        for i in 0..<sent {
+            #expect(try successor.receive(timeout: .seconds(1)) == [UInt8](repeating: UInt8(i), count: 16))
+        }
         sender.close()
         #expect(throws: ChannelError.closed) { try successor.receive(timeout: .seconds(1)) }
     }

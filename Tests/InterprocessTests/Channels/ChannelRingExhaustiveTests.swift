@@ -98,7 +98,8 @@ import Testing
                 // record plus the slots published since.
                 let end =
                     topology == .singleProducerSingleConsumer
-                    ? sender.ring.spscPublishedEnd() : sender.ring.control.producerIndex.pointee.load(ordering: .relaxed)
+                    ? sender.ring.spscPublishedEnd()
+                    : sender.ring.control.producerIndex.pointee.load(ordering: .relaxed)
                 #expect(end == expectedIndex, "\(label)")
                 #expect(sender.ring.control.consumerIndex.pointee.load(ordering: .relaxed) == expectedIndex, "\(label)")
                 // The ring is reusable after wrapping: one more round trip.

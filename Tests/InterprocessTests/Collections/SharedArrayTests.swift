@@ -111,7 +111,10 @@ import Testing
         let name = uniqueName()
         defer { removeQuietly(name) }
         for count in [Int.max, Int.max / 8 + 1] {
-            guard case .invalidSize? = sharedMemoryError({ _ = try SharedArray<Int>(named: name, count: count, initialValue: 0) })
+            guard
+                case .invalidSize? = sharedMemoryError({
+                    _ = try SharedArray<Int>(named: name, count: count, initialValue: 0)
+                })
             else {
                 Issue.record("count \(count): expected invalidSize")
                 continue

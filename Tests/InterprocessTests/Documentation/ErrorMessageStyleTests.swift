@@ -12,18 +12,18 @@ import Testing
             .closed, .senderDied, .receiverDied, .receiversClosed, .roleTaken(.sender),
             .messageTooLarge(size: 9, maximum: 8), .corrupt("d"),
             .topologyMismatch(expected: .singleProducerSingleConsumer, found: .multiProducerMultiConsumer),
-            .cancelled, .segment(.notFound(name: "n")),
+            .cancelled, .segment(.notFound(name: "n"))
         ]
         let mutex: [ProcessMutexError] = [
             .notRecoverable, .previousOwnerDied, .notOwner, .alreadyOwned, .timedOut, .reacquireTimedOut,
-            .unexpected(.ioError, operation: "op"),
+            .unexpected(.ioError, operation: "op")
         ]
         let pool: [any Error & CustomStringConvertible] = [
             ThreadPool.StartError.threadCreationFailed(.resourceTemporarilyUnavailable),
             ThreadPool.SubmitError.shutDown, ThreadPool.SubmitError.queueFull,
             ThreadPool.TaskError.cancelled, ThreadPool.TaskError.discardedByShutdown,
             ThreadPool.RunError.rejected(.queueFull), ThreadPool.RunError.cancelled,
-            ThreadPool.RunError.discardedByShutdown, ThreadPool.WaitError.calledFromWorker,
+            ThreadPool.RunError.discardedByShutdown, ThreadPool.WaitError.calledFromWorker
         ]
         return channel.map(\.description) + mutex.map(\.description) + pool.map(\.description)
             + [ProcessSemaphoreError.overflow.description]

@@ -6,7 +6,7 @@ import Testing
 @Suite struct NameEscapeTests {
     static let escapes = [
         "../x", "..", "a/b", "/etc/passwd", "/dev/shm/x", "x/../../etc/passwd", "a\u{0}b", "\u{0}",
-        "./x", ".hidden", "-rf", "a/", "..x", "x..", "~root", "a b", "é",
+        "./x", ".hidden", "-rf", "a/", "..x", "x..", "~root", "a b", "é"
     ]
 
     @Test(arguments: escapes)

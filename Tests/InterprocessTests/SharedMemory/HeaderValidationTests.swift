@@ -48,11 +48,12 @@ import Testing
             (HeaderLayout.elementNameLength, 84, "name length"), (HeaderLayout.elementName, 88, "name"),
             (HeaderLayout.kindParameters, 152, "kind parameters"),
             (HeaderLayout.kindLayoutVersion, 184, "kind layout version"), (HeaderLayout.checksum, 192, "checksum"),
-            (HeaderLayout.checksummedBytes, 192, "checksummed bytes"), (HeaderLayout.senderRoleByte, 1024, "sender role"),
+            (HeaderLayout.checksummedBytes, 192, "checksummed bytes"),
+            (HeaderLayout.senderRoleByte, 1024, "sender role"),
             (HeaderLayout.receiverRoleByte, 1025, "receiver role"), (HeaderLayout.removalByte, 1026, "removal"),
             (HeaderLayout.participantTable, 1088, "participant table"),
             (HeaderLayout.participantSlotSize, 64, "slot size"), (HeaderLayout.participantSlotCount, 47, "slots"),
-            (HeaderLayout.size, 4096, "header"),
+            (HeaderLayout.size, 4096, "header")
         ]
         for (constant, pinned, label) in named { #expect(constant == pinned, "\(label)") }
         #expect(ObjectLocks.headerRange == (1024, 4096 - 1024))
@@ -107,9 +108,12 @@ import Testing
     func otherKindLayoutVersionIsUnsupported(version: UInt32) throws {
         let (name, path) = try makeArray()
         defer { removeQuietly(name) }
-        try rewriteHeader(path) { $0.storeBytes(of: version, toByteOffset: HeaderLayout.kindLayoutVersion, as: UInt32.self) }
+        try rewriteHeader(path) {
+            $0.storeBytes(of: version, toByteOffset: HeaderLayout.kindLayoutVersion, as: UInt32.self)
+        }
         let expected = SharedMemoryError.invalidHeader(
-            name: name, .unsupportedKindLayoutVersion(kind: .array, found: version, supported: ObjectKind.array.layoutVersion))
+            name: name,
+            .unsupportedKindLayoutVersion(kind: .array, found: version, supported: ObjectKind.array.layoutVersion))
         #expect(sharedMemoryError { _ = try SharedArray<Int>(named: name) } == expected)
         #expect(expected.description.contains("array of layout version \(version)"))
         #expect(expected.description.contains("array layout version 1"))
@@ -137,7 +141,8 @@ import Testing
             $0.storeBytes(of: UInt32(7), toByteOffset: HeaderLayout.kindLayoutVersion, as: UInt32.self)
         }
         let expected = ChannelError.segment(
-            .invalidHeader(name: name, .unsupportedKindLayoutVersion(kind: kind, found: 7, supported: kind.layoutVersion)))
+            .invalidHeader(
+                name: name, .unsupportedKindLayoutVersion(kind: kind, found: 7, supported: kind.layoutVersion)))
         #expect(throws: expected) {
             if kind == .channel {
                 _ = try ChannelSender<Int>(named: name, mode: .open)
@@ -159,17 +164,25 @@ import Testing
         defer { removeQuietly(name) }
         try overwrite(path, at: HeaderLayout.magic, with: Array("garbage!".utf8))
         #expect(sharedMemoryError { _ = try SharedArray<Int>(named: name) } == .invalidHeader(name: name, .badMagic))
-        #expect(sharedMemoryError { _ = try SharedMemory(named: name, mode: .open, size: nil) } == .invalidHeader(name: name, .badMagic))
+        #expect(
+            sharedMemoryError { _ = try SharedMemory(named: name, mode: .open, size: nil) }
+                == .invalidHeader(name: name, .badMagic))
     }
 
     @Test func foreignFileIsBadMagic() throws {
         let name = uniqueName()
         defer { removeQuietly(name) }
         try Data(repeating: 0xAB, count: 8192).write(to: URL(fileURLWithPath: backingPath(name)))
-        #expect(sharedMemoryError { _ = try SharedMemory(named: name, mode: .open, size: nil) } == .invalidHeader(name: name, .badMagic))
-        #expect(sharedMemoryError { _ = try SharedMemory(named: name, mode: .openOrCreate, size: 8) } == .invalidHeader(name: name, .badMagic))
+        #expect(
+            sharedMemoryError { _ = try SharedMemory(named: name, mode: .open, size: nil) }
+                == .invalidHeader(name: name, .badMagic))
+        #expect(
+            sharedMemoryError { _ = try SharedMemory(named: name, mode: .openOrCreate, size: 8) }
+                == .invalidHeader(name: name, .badMagic))
         // `.create` does not touch it either.
-        #expect(sharedMemoryError { _ = try SharedMemory(named: name, mode: .create, size: 8) } == .alreadyExists(name: name))
+        #expect(
+            sharedMemoryError { _ = try SharedMemory(named: name, mode: .create, size: 8) }
+                == .alreadyExists(name: name))
         #expect(try fileBytes(backingPath(name), count: 16) == [UInt8](repeating: 0xAB, count: 16))
     }
 
@@ -188,13 +201,13 @@ import Testing
         (HeaderLayout.kind, UInt64(ObjectKind.mutex.rawValue)), (HeaderLayout.totalSize, 1 << 40),
         (HeaderLayout.payloadSize, 4096), (HeaderLayout.capacity, 5), (HeaderLayout.capacity, .max),
         (HeaderLayout.creatorPID, 1), (HeaderLayout.elementName, 0x41), (HeaderLayout.kindParameters + 8, 1),
-        (HeaderLayout.kindLayoutVersion, 2), (HeaderLayout.checksum, 0),
+        (HeaderLayout.kindLayoutVersion, 2), (HeaderLayout.checksum, 0)
     ]
 
     /// The checksummed fields that are 32 bits wide (the others are written as 64 bits).
     static let narrowFields: Set<Int> = [
         HeaderLayout.kind, HeaderLayout.creatorPID, HeaderLayout.elementName, HeaderLayout.kindParameters + 8,
-        HeaderLayout.kindLayoutVersion,
+        HeaderLayout.kindLayoutVersion
     ]
 
     @Test(arguments: checksummedEdits)
@@ -216,10 +229,19 @@ import Testing
         defer { removeQuietly(name) }
         let edits: [(String, (UnsafeMutableRawPointer) -> Void)] = [
             ("header size", { $0.storeBytes(of: UInt32(512), toByteOffset: HeaderLayout.headerSize, as: UInt32.self) }),
-            ("sizes out of range", { $0.storeBytes(of: UInt64(1 << 20), toByteOffset: HeaderLayout.payloadSize, as: UInt64.self) }),
-            ("sizes out of range", { $0.storeBytes(of: UInt64.max, toByteOffset: HeaderLayout.totalSize, as: UInt64.self) }),
-            ("element name length", { $0.storeBytes(of: UInt32(65), toByteOffset: HeaderLayout.elementNameLength, as: UInt32.self) }),
-            ("payload of", { $0.storeBytes(of: UInt64(1_000), toByteOffset: HeaderLayout.capacity, as: UInt64.self) }),
+            (
+                "sizes out of range",
+                { $0.storeBytes(of: UInt64(1 << 20), toByteOffset: HeaderLayout.payloadSize, as: UInt64.self) }
+            ),
+            (
+                "sizes out of range",
+                { $0.storeBytes(of: UInt64.max, toByteOffset: HeaderLayout.totalSize, as: UInt64.self) }
+            ),
+            (
+                "element name length",
+                { $0.storeBytes(of: UInt32(65), toByteOffset: HeaderLayout.elementNameLength, as: UInt32.self) }
+            ),
+            ("payload of", { $0.storeBytes(of: UInt64(1_000), toByteOffset: HeaderLayout.capacity, as: UInt64.self) })
         ]
         // The checksummed fields and the checksum.
         let original = try fileBytes(path, count: HeaderLayout.checksum + 8)
@@ -245,7 +267,9 @@ import Testing
         let name = uniqueName()
         defer { removeQuietly(name) }
         _ = try ProcessMutex(named: name, mode: .create)
-        try rewriteHeader(backingPath(name)) { $0.storeBytes(of: UInt64(8), toByteOffset: HeaderLayout.payloadSize, as: UInt64.self) }
+        try rewriteHeader(backingPath(name)) {
+            $0.storeBytes(of: UInt64(8), toByteOffset: HeaderLayout.payloadSize, as: UInt64.self)
+        }
         let error = sharedMemoryError { _ = try ProcessMutex(named: name, mode: .open) }
         guard case let .invalidHeader(_, .corrupt(detail))? = error else {
             Issue.record("expected corruptHeader, got \(String(describing: error))")
@@ -257,7 +281,9 @@ import Testing
     @Test func totalSizeBeyondTheFileIsTruncated() throws {
         let (name, path) = try makeArray()
         defer { removeQuietly(name) }
-        try rewriteHeader(path) { $0.storeBytes(of: UInt64(3 * 4096), toByteOffset: HeaderLayout.totalSize, as: UInt64.self) }
+        try rewriteHeader(path) {
+            $0.storeBytes(of: UInt64(3 * 4096), toByteOffset: HeaderLayout.totalSize, as: UInt64.self)
+        }
         #expect(
             sharedMemoryError { _ = try SharedArray<Int>(named: name) }
                 == .invalidHeader(name: name, .truncated(expectedBytes: 3 * 4096, actualBytes: 8192)))

@@ -57,7 +57,9 @@ import Testing
             defer { close(copy) }
             // The same bytes (a valid header and payload), fully allocated, in a new memfd.
             var buffer = [UInt8](repeating: 0, count: 8192)
-            let read = buffer.withUnsafeMutableBytes { pread(original.fileDescriptor.rawValue, $0.baseAddress, 8192, 0) }
+            let read = buffer.withUnsafeMutableBytes {
+                pread(original.fileDescriptor.rawValue, $0.baseAddress, 8192, 0)
+            }
             try #require(read == 8192)
             #expect(buffer.withUnsafeBytes { pwrite(copy, $0.baseAddress, 8192, 0) } == 8192)
             if seals != 0 { try #require(cipc_add_seals(copy, seals) == 0) }
@@ -149,17 +151,26 @@ import Testing
         func refusal() -> SharedMemoryError? { sharedMemoryError { _ = try SharedMemory(receivingFrom: receiving) } }
 
         try sendRaw(a, descriptors: [])
-        guard case .invalidDescriptorMessage(let none)? = refusal() else { Issue.record("no descriptor"); return }
+        guard case .invalidDescriptorMessage(let none)? = refusal() else {
+            Issue.record("no descriptor")
+            return
+        }
         #expect(none.contains("0 descriptors"), "\(none)")
 
         let segment = try SharedMemory.anonymous(size: 64)
         let fd = segment.fileDescriptor.rawValue
         try sendRaw(a, descriptors: [fd, fd])
-        guard case .invalidDescriptorMessage(let two)? = refusal() else { Issue.record("two descriptors"); return }
+        guard case .invalidDescriptorMessage(let two)? = refusal() else {
+            Issue.record("two descriptors")
+            return
+        }
         #expect(two.contains("2 descriptors"), "\(two)")
 
         try sendRaw(a, descriptors: [Int32](repeating: fd, count: 40))
-        guard case .invalidDescriptorMessage(let many)? = refusal() else { Issue.record("40 descriptors"); return }
+        guard case .invalidDescriptorMessage(let many)? = refusal() else {
+            Issue.record("40 descriptors")
+            return
+        }
         #expect(many.contains("cut short"), "\(many)")
 
         let unsealed = cipc_memfd_create("unsealed")
@@ -167,10 +178,16 @@ import Testing
         try #require(ftruncate(unsealed, 8192) == 0 && posix_fallocate(unsealed, 0, 8192) == 0)
         try sendRaw(a, descriptors: [unsealed])
         close(unsealed)
-        guard case .notSealed? = refusal() else { Issue.record("unsealed memfd"); return }
+        guard case .notSealed? = refusal() else {
+            Issue.record("unsealed memfd")
+            return
+        }
 
         close(a)
-        guard case .invalidDescriptorMessage(let end)? = refusal() else { Issue.record("end of stream"); return }
+        guard case .invalidDescriptorMessage(let end)? = refusal() else {
+            Issue.record("end of stream")
+            return
+        }
         #expect(end.contains("closed"), "\(end)")
     }
 
@@ -228,7 +245,9 @@ import Testing
             return
         }
         var status = stat()
-        #expect(stat(backingPath(name), &status) == 0 && Int(status.st_blocks) * 512 == SegmentHeader.size, "nothing was allocated")
+        #expect(
+            stat(backingPath(name), &status) == 0 && Int(status.st_blocks) * 512 == SegmentHeader.size,
+            "nothing was allocated")
     }
 
     /// MADV_POPULATE_WRITE failures at open are typed errors; an older kernel's EINVAL is not.
@@ -240,7 +259,7 @@ import Testing
             (.badAddress, .damaged(name: name)),
             (.noMemory, .insufficientSpace(name: name, requestedBytes: 8192)),
             (.invalidArgument, nil),
-            (.ioError, .unexpected(.ioError, operation: "madvise(MADV_POPULATE_WRITE)")),
+            (.ioError, .unexpected(.ioError, operation: "madvise(MADV_POPULATE_WRITE)"))
         ]
         for (injected, expected) in cases {
             let error = SyscallMocking.with([.madvise: [injected]]) {

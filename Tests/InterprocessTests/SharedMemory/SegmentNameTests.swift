@@ -20,7 +20,7 @@ import Testing
         ("-flag", "start with"),
         ("..", "start with"),
         ("a..b", "'..'"),
-        ("a..", "'..'"),
+        ("a..", "'..'")
     ]
 
     @Test(arguments: rejected)
@@ -52,7 +52,7 @@ import Testing
 
     static let accepted = [
         "a", "Z", "0", "jobs", "camera.frames", "A_b-9", "x.y.z", "trailing-", "trailing.", "under_score",
-        "_leading", String(repeating: "a", count: 200),
+        "_leading", String(repeating: "a", count: 200)
     ]
 
     @Test(arguments: accepted)

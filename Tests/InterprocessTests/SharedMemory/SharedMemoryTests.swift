@@ -37,8 +37,18 @@ import Testing
         let name = uniqueName()
         defer { removeQuietly(name) }
         let runs = Counter()
-        let a = try SharedMemory(named: name, size: 8, initializer: { runs.increment(); $0[0] = 42 })
-        let b = try SharedMemory(named: name, size: 8, initializer: { runs.increment(); $0[0] = 13 })
+        let a = try SharedMemory(
+            named: name, size: 8,
+            initializer: {
+                runs.increment()
+                $0[0] = 42
+            })
+        let b = try SharedMemory(
+            named: name, size: 8,
+            initializer: {
+                runs.increment()
+                $0[0] = 13
+            })
         #expect(a.wasCreated && !b.wasCreated)
         #expect(runs.current == 1)
         #expect(b.bytes[0] == 42)
@@ -72,7 +82,8 @@ import Testing
     @Test func creatingNeedsASize() {
         let name = uniqueName()
         for mode in [SharedMemory.OpenMode.create, .openOrCreate] {
-            guard case .invalidSize? = sharedMemoryError({ _ = try SharedMemory(named: name, mode: mode, size: nil) }) else {
+            guard case .invalidSize? = sharedMemoryError({ _ = try SharedMemory(named: name, mode: mode, size: nil) })
+            else {
                 Issue.record("expected invalidSize for \(mode)")
                 continue
             }
@@ -82,7 +93,8 @@ import Testing
 
     @Test func openingAMissingNameIsNotFound() {
         let name = uniqueName()
-        #expect(sharedMemoryError { _ = try SharedMemory(named: name, mode: .open, size: nil) } == .notFound(name: name))
+        #expect(
+            sharedMemoryError { _ = try SharedMemory(named: name, mode: .open, size: nil) } == .notFound(name: name))
         #expect(sharedMemoryError { _ = try SharedMemory(named: name, mode: .open, size: 10) } == .notFound(name: name))
         #expect(sharedMemoryError { _ = try SharedArray<Int>(named: name) } == .notFound(name: name))
         #expect(sharedMemoryError { _ = try ProcessMutex(named: name, mode: .open) } == .notFound(name: name))
@@ -95,7 +107,9 @@ import Testing
         defer { removeQuietly(name) }
         let first = try SharedMemory(named: name, mode: .create, size: 32)
         first.bytes[0] = 1
-        #expect(sharedMemoryError { _ = try SharedMemory(named: name, mode: .create, size: 32) } == .alreadyExists(name: name))
+        #expect(
+            sharedMemoryError { _ = try SharedMemory(named: name, mode: .create, size: 32) }
+                == .alreadyExists(name: name))
         #expect(sharedMemoryError { _ = try ProcessMutex(named: name, mode: .create) } == .alreadyExists(name: name))
         // The existing object is untouched.
         #expect(try firstByte(ofSegment: name, size: 32) == 1)
@@ -146,7 +160,9 @@ import Testing
             removeQuietly(name + ".b")
         }
         let previous = umask(0o077)
-        let narrow = Result { try SharedMemory(named: name + ".a", mode: .create, size: 8, permissions: [.ownerReadWrite, .groupRead]) }
+        let narrow = Result {
+            try SharedMemory(named: name + ".a", mode: .create, size: 8, permissions: [.ownerReadWrite, .groupRead])
+        }
         umask(0o000)
         let open = Result { try SharedMemory(named: name + ".b", mode: .create, size: 8) }
         umask(previous)
@@ -269,7 +285,8 @@ import Testing
         try #require(fd >= 0)
         defer { close(fd) }
         // Not a memfd, so not sealed: refused before anything is read from it…
-        guard case .notSealed? = sharedMemoryError({ _ = try SharedMemory(adopting: FileDescriptor(rawValue: fd)) }) else {
+        guard case .notSealed? = sharedMemoryError({ _ = try SharedMemory(adopting: FileDescriptor(rawValue: fd)) })
+        else {
             Issue.record("expected notSealed")
             return
         }
@@ -282,7 +299,8 @@ import Testing
             Issue.record("expected truncated")
             return
         }
-        guard case .unexpected? = sharedMemoryError({ _ = try SharedMemory(adopting: FileDescriptor(rawValue: -1)) }) else {
+        guard case .unexpected? = sharedMemoryError({ _ = try SharedMemory(adopting: FileDescriptor(rawValue: -1)) })
+        else {
             Issue.record("expected unexpected(EBADF)")
             return
         }
@@ -342,12 +360,13 @@ import Testing
             (Int.max, 8, 1, "only 4096 bytes"),
             (4, 8, 8, "multiple of 8"),
             (1, 4, 4, "multiple of 4"),
-            (32, 64, 64, "multiple of 64"),
+            (32, 64, 64, "multiple of 64")
         ]
         for (offset, size, alignment, reason) in bad {
             let error = sharedMemoryError { _ = try segment.address(at: offset, size: size, alignment: alignment) }
             guard case let .invalidPlacement(o, s, r)? = error else {
-                Issue.record("offset \(offset) size \(size): expected invalidPlacement, got \(String(describing: error))")
+                Issue.record(
+                    "offset \(offset) size \(size): expected invalidPlacement, got \(String(describing: error))")
                 continue
             }
             #expect(o == offset && s == size)
@@ -369,8 +388,10 @@ import Testing
         let errors: [SharedMemoryError] = [
             .invalidName("x y", reason: "r"), .invalidSize(0, reason: "r"), .notFound(name: "n"),
             .alreadyExists(name: "n"), .permissionDenied(name: "n"), .insufficientSpace(name: "n", requestedBytes: 1),
-            .invalidHeader(name: "n", .truncated(expectedBytes: 2, actualBytes: 1)), .invalidHeader(name: "n", .badMagic),
-            .invalidHeader(name: "n", .unsupportedVersion(found: 9, supported: 1)), .invalidHeader(name: "n", .corrupt("d")),
+            .invalidHeader(name: "n", .truncated(expectedBytes: 2, actualBytes: 1)),
+            .invalidHeader(name: "n", .badMagic),
+            .invalidHeader(name: "n", .unsupportedVersion(found: 9, supported: 1)),
+            .invalidHeader(name: "n", .corrupt("d")),
             .mismatch(name: "n", .kind(expected: .array, found: .mutex)),
             .mismatch(name: "n", .elementType(expected: ElementType(Int.self), found: ElementType(Int32.self))),
             .mismatch(name: "n", .capacity(expected: 1, found: 2)), .mismatch(name: "n", .configuration("d")),
@@ -381,7 +402,7 @@ import Testing
             .notARegularFile(name: "n", fileType: "FIFO"), .foreignOwner(name: "n", ownerUserID: 7),
             .notFullyAllocated(name: "n", allocatedBytes: 1, length: 2), .damaged(name: "n"), .notSealed(name: "n"),
             .mappingLimitReached(name: "n", limit: 4096), .invalidDescriptorMessage(detail: "d"),
-            .lockInterference(name: "n"),
+            .lockInterference(name: "n")
         ]
         let descriptions = errors.map(\.description)
         #expect(Set(descriptions).count == errors.count, "each case has its own sentence")

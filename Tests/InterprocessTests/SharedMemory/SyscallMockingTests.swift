@@ -184,7 +184,7 @@ import Testing
             (.noSpace, { .insufficientSpace(name: $0, requestedBytes: 0) }),
             (.diskQuotaExceeded, { .insufficientSpace(name: $0, requestedBytes: 0) }),
             (.noSuchFileOrDirectory, { .notFound(name: $0) }),
-            (.ioError, { _ in .unexpected(.ioError, operation: "link") }),
+            (.ioError, { _ in .unexpected(.ioError, operation: "link") })
         ]
         for (errno, expected) in cases {
             let name = uniqueName()

@@ -200,7 +200,9 @@ import Testing
             let base = slot.bytes.baseAddress!
             for _ in 0..<100 {
                 guard (try? pair.mutex.lock(timeout: .seconds(10))) == .acquired else { return }
-                let full = (try? pair.condition.wait(on: pair.mutex, timeout: .seconds(10)) { base.load(as: Int.self) != 0 }) ?? false
+                let full =
+                    (try? pair.condition.wait(on: pair.mutex, timeout: .seconds(10)) { base.load(as: Int.self) != 0 })
+                    ?? false
                 if full {
                     received.append(base.load(fromByteOffset: 8, as: Int.self))
                     base.storeBytes(of: 0, as: Int.self)
@@ -250,7 +252,9 @@ import Testing
             holder.thread.join()
         }
         let start = Deadline.now
-        #expect(processMutexError { _ = try pair.condition.wait(on: pair.mutex, timeout: .milliseconds(300)) } == .reacquireTimedOut)
+        #expect(
+            processMutexError { _ = try pair.condition.wait(on: pair.mutex, timeout: .milliseconds(300)) }
+                == .reacquireTimedOut)
         let elapsed = millisecondsSince(start)
         #expect(elapsed >= 300)
         #expect(elapsed < 1_300)

@@ -286,7 +286,10 @@ import Testing
     @Test func misplacedMutexIsInvalidPlacement() throws {
         let segment = try SharedMemory.anonymous(size: 256)
         for offset in [-8, 1, 4, 65, 193, 200, 256, 1 << 20] {
-            guard case let .invalidPlacement(o, size, _)? = sharedMemoryError({ _ = try ProcessMutex(in: segment, at: offset) })
+            guard
+                case let .invalidPlacement(o, size, _)? = sharedMemoryError({
+                    _ = try ProcessMutex(in: segment, at: offset)
+                })
             else {
                 Issue.record("offset \(offset): expected invalidPlacement")
                 continue
@@ -295,11 +298,18 @@ import Testing
         }
         let base = segment.bytes.baseAddress!
         for misaligned in [base + 1, base + 4, base + 12] {
-            guard case .invalidPlacement? = sharedMemoryError({ try ProcessMutex.unsafeInitializeStorage(at: misaligned) }) else {
+            guard
+                case .invalidPlacement? = sharedMemoryError({ try ProcessMutex.unsafeInitializeStorage(at: misaligned) }
+                )
+            else {
                 Issue.record("expected invalidPlacement")
                 continue
             }
-            guard case .invalidPlacement? = sharedMemoryError({ try ProcessCondition.unsafeInitializeStorage(at: misaligned) }) else {
+            guard
+                case .invalidPlacement? = sharedMemoryError({
+                    try ProcessCondition.unsafeInitializeStorage(at: misaligned)
+                })
+            else {
                 Issue.record("expected invalidPlacement")
                 continue
             }
@@ -330,7 +340,7 @@ import Testing
     @Test func errorsDescribeThemselves() {
         let errors: [ProcessMutexError] = [
             .notRecoverable, .previousOwnerDied, .notOwner, .alreadyOwned, .timedOut,
-            .unexpected(.invalidArgument, operation: "op"),
+            .unexpected(.invalidArgument, operation: "op")
         ]
         #expect(Set(errors.map(\.description)).count == errors.count)
     }

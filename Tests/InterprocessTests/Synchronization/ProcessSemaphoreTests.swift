@@ -52,7 +52,10 @@ import Testing
             tids.append(CurrentThread.id)
             results.append(semaphore.wait(timeout: .seconds(20)))
         }
-        #expect(eventually { semaphore.gate.waiters.pointee.load(ordering: .relaxed) == 1 && tids.all.allSatisfy(threadIsSleeping) })
+        #expect(
+            eventually {
+                semaphore.gate.waiters.pointee.load(ordering: .relaxed) == 1 && tids.all.allSatisfy(threadIsSleeping)
+            })
         try semaphore.signal()
         waiter.join()
         #expect(results.all == [true])

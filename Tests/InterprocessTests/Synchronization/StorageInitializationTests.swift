@@ -13,12 +13,16 @@ import Testing
                         try body()
                         return false
                     } catch {
-                        guard case .invalidPlacement(let o, let size, _)? = error as? SharedMemoryError else { return false }
+                        guard case .invalidPlacement(let o, let size, _)? = error as? SharedMemoryError else {
+                            return false
+                        }
                         return o == offset && size == 64
                     }
                 }
                 #expect(refused { try ProcessMutex.initializeStorage(in: payload, at: offset) }, "mutex at \(offset)")
-                #expect(refused { try ProcessCondition.initializeStorage(in: payload, at: offset) }, "condition at \(offset)")
+                #expect(
+                    refused { try ProcessCondition.initializeStorage(in: payload, at: offset) },
+                    "condition at \(offset)")
                 #expect(
                     refused { try ProcessSemaphore.initializeStorage(in: payload, at: offset, initialValue: 1) },
                     "semaphore at \(offset)")

@@ -111,7 +111,10 @@ struct ThreadPoolTests {
         #expect(ran.count == 0)
         #expect(throws: ThreadPool.TaskError.self) { try handle.wait() }
         do { try handle.wait() } catch {
-            guard case .cancelled? = error as? ThreadPool.TaskError else { Issue.record("wrong error \(error)"); return }
+            guard case .cancelled? = error as? ThreadPool.TaskError else {
+                Issue.record("wrong error \(error)")
+                return
+            }
         }
         let done = try pool.submit { 1 }
         #expect(try done.wait() == 1)
@@ -275,7 +278,10 @@ struct ThreadPoolTests {
         #expect(report.discardedTaskCount == 11)
         for handle in handles {
             do { try handle.wait() } catch {
-                guard case .discardedByShutdown? = error as? ThreadPool.TaskError else { Issue.record("wrong error \(error)"); continue }
+                guard case .discardedByShutdown? = error as? ThreadPool.TaskError else {
+                    Issue.record("wrong error \(error)")
+                    continue
+                }
             }
         }
         gate.open()

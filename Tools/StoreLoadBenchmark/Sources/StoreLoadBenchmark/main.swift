@@ -21,8 +21,10 @@ import Synchronization
 protocol Idiom {
     static var name: String { get }
     /// Stores `value` to `mine`, then loads `other`, with the candidate's StoreLoad in between.
-    static func storeThenLoad(_ mine: UnsafeMutablePointer<Atomic<UInt64>>, _ value: UInt64,
-                              _ other: UnsafeMutablePointer<Atomic<UInt64>>) -> UInt64
+    static func storeThenLoad(
+        _ mine: UnsafeMutablePointer<Atomic<UInt64>>, _ value: UInt64,
+        _ other: UnsafeMutablePointer<Atomic<UInt64>>
+    ) -> UInt64
     static var isControl: Bool { get }
 }
 
@@ -96,7 +98,9 @@ enum LockedAdd: Idiom {
 
 let arguments = CommandLine.arguments
 func option(_ name: String, _ fallback: Int) -> Int {
-    guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count, let v = Int(arguments[i + 1]) else { return fallback }
+    guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count, let v = Int(arguments[i + 1]) else {
+        return fallback
+    }
     return v
 }
 let runs = option("--runs", 7)
@@ -147,10 +151,12 @@ final class ThreadBox: @unchecked Sendable {
 func spawn(_ body: @escaping () -> Void) -> pthread_t {
     var thread = pthread_t()
     let box = Unmanaged.passRetained(ThreadBox(body)).toOpaque()
-    let rc = pthread_create(&thread, nil, { arg in
-        Unmanaged<ThreadBox>.fromOpaque(arg!).takeRetainedValue().body()
-        return nil
-    }, box)
+    let rc = pthread_create(
+        &thread, nil,
+        { arg in
+            Unmanaged<ThreadBox>.fromOpaque(arg!).takeRetainedValue().body()
+            return nil
+        }, box)
     precondition(rc == 0, "pthread_create: \(rc)")
     return thread
 }
@@ -186,7 +192,10 @@ func litmus<I: Idiom>(_: I.Type, words: Words) -> Int {
     let rounds = UInt64(litmusRounds)
     let seenByA = UnsafeMutablePointer<UInt64>.allocate(capacity: litmusRounds + 1)
     let seenByB = UnsafeMutablePointer<UInt64>.allocate(capacity: litmusRounds + 1)
-    defer { seenByA.deallocate(); seenByB.deallocate() }
+    defer {
+        seenByA.deallocate()
+        seenByB.deallocate()
+    }
     let other = spawn {
         if cpus >= 2 { _ = csl_pin(1) }
         for r in 1...rounds {
@@ -215,7 +224,8 @@ func oneDecimal(_ v: Double) -> String {
 
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    return sorted.count % 2 == 1
+        ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
 func cpuModel() -> String {
@@ -259,7 +269,7 @@ struct Candidate {
 
 let candidates = [
     Candidate(NoBarrier.self), Candidate(SeqCstLoadOnly.self), Candidate(SeqCstRMW.self),
-    Candidate(SeqCstStoreAndLoad.self), Candidate(SwiftFence.self), Candidate(LockedAdd.self),
+    Candidate(SeqCstStoreAndLoad.self), Candidate(SwiftFence.self), Candidate(LockedAdd.self)
 ]
 let words = Words()
 print("CPU: \(cpuModel()), \(cpus) online; \(runs) runs of \(iterations) iterations; litmus \(litmusRounds) rounds")
