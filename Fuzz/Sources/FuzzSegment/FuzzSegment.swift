@@ -89,7 +89,7 @@ func exerciseEveryKind() {
     _ = try? SharedObjectRegistry.inspect(named: objectName)
     if let segment = try? SharedMemory(named: objectName, mode: .open, size: nil, timeout: .zero) {
         _ = segment.participants
-        if segment.size > 0 { _ = segment.bytes[segment.size - 1] }
+        if segment.size > 0 { _ = segment.withUnsafeBytes { $0[segment.size - 1] } }
     }
     if let array = try? SharedArray<Int>(named: objectName, timeout: .zero) {
         if array.count > 0 { _ = array[array.count - 1] }
