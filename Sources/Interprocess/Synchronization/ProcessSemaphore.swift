@@ -171,11 +171,3 @@ public struct ProcessSemaphore: @unchecked Sendable {
         gate.wakeAfterChange(count: 1)
     }
 }
-
-/// Why a ``ProcessSemaphore`` operation failed.
-public enum ProcessSemaphoreError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// Signalling would exceed ``ProcessSemaphore/maximumValue``.
-    case overflow
-
-    public var description: String { "the semaphore is at its maximum value" }
-}

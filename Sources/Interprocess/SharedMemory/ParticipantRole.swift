@@ -1,0 +1,21 @@
+/// The role a participant declared when it registered with an object.
+public struct ParticipantRole: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// A process that opened the object (every open registers one).
+    public static let opener = ParticipantRole(rawValue: 1)
+    /// The sending side of a channel.
+    public static let sender = ParticipantRole(rawValue: 2)
+    /// The receiving side of a channel.
+    public static let receiver = ParticipantRole(rawValue: 3)
+
+    public var description: String {
+        switch self {
+        case .opener: "opener"
+        case .sender: "sender"
+        case .receiver: "receiver"
+        default: "role \(rawValue)"
+        }
+    }
+}

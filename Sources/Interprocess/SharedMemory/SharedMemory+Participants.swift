@@ -1,0 +1,103 @@
+import Synchronization
+
+extension SharedMemory {
+    /// Registers the calling process as a participant with `role`.
+    ///
+    /// The registration lasts until ``deregister(_:)`` or until this object is released; if the
+    /// process dies first, the kernel drops it, and every other process sees the participant as
+    /// gone. Liveness does not depend on the participant table: when its 47 slots are taken
+    /// the registration has no slot (``ParticipantRegistration/slot`` is `nil`), is not listed
+    /// by name, and still counts as a live user. Anonymous segments register too.
+    ///
+    /// - Parameter role: what the participant registers as.
+    /// - Throws: ``SharedMemoryError/lockInterference(name:)`` if a read-only process's locks
+    ///   keep the registration from being taken; ``SharedMemoryError/unexpected(_:operation:)``
+    ///   if the kernel refuses the lock.
+    public func register(as role: ParticipantRole) throws(SharedMemoryError) -> ParticipantRegistration {
+        let byte = try ObjectLocks.takePresence(descriptor, role: role, name: displayName)
+        return register(as: role, presenceByte: byte)
+    }
+
+    /// Completes a registration whose presence byte the caller already holds: claims a table
+    /// slot to show it, if one is free.
+    func register(as role: ParticipantRole, presenceByte: Int64) -> ParticipantRegistration {
+        heldPresence.withLock { $0[presenceByte] = role }
+        let table = ParticipantTable(base: mapping)
+        // Why two passes (free slots first, dead participants' slots only when none is free):
+        // a dead participant's entry is what `shm inspect` shows of a process that died using
+        // the object; reclaiming it while free slots remain would erase that at once.
+        for pass in 0..<2 {
+            for index in 0..<ParticipantTable.slotCount {
+                // Relaxed: only a hint for choosing a slot; the lock below decides.
+                if pass == 0 && table.stateWord(index).pointee.load(ordering: .relaxed) != 0 { continue }
+                let claimed: Bool = heldSlots.withLock { held in
+                    if held.contains(index) { return false }
+                    // A write lock of another open file description: a live slot. Read locks in
+                    // the way (a read-only process) make the slot unusable, nothing more.
+                    guard
+                        (try? ObjectLocks.tryWriteLock(descriptor, byte: Int64(ParticipantTable.lockByte(index))))
+                            == .taken
+                    else { return false }
+                    held.insert(index)
+                    return true
+                }
+                if claimed {
+                    table.fill(index, role: role)
+                    return ParticipantRegistration(slot: index, role: role, presenceByte: presenceByte)
+                }
+            }
+        }
+        return ParticipantRegistration(slot: nil, role: role, presenceByte: presenceByte)
+    }
+
+    /// Ends a registration made with ``register(as:)``.
+    public func deregister(_ registration: ParticipantRegistration) {
+        if let slot = registration.slot {
+            heldSlots.withLock { held in
+                guard held.remove(slot) != nil else { return }
+                ParticipantTable(base: mapping).clear(slot)
+                FileSystem.unlock(descriptor, start: ParticipantTable.lockByte(slot), length: 1)
+            }
+        }
+        heldPresence.withLock { held in
+            guard held.removeValue(forKey: registration.presenceByte) != nil else { return }
+            ObjectLocks.unlock(descriptor, byte: registration.presenceByte)
+        }
+    }
+
+    /// The participants the table shows, live and dead (at most 47; see ``liveRegistrations(of:)``
+    /// for a count that has no such bound).
+    public var participants: [Participant] {
+        let held = heldSlots.withLock { $0 }
+        let fd = descriptor
+        return ParticipantTable(base: mapping).read { index in
+            held.contains(index) || ParticipantTable.slotIsLive(fd, index)
+        }
+    }
+
+    /// The live registrations of `role` with this object, this handle's own included, however
+    /// many there are.
+    public func liveRegistrations(of role: ParticipantRole) -> Int {
+        let own = heldPresence.withLock { held in held.values.filter { $0 == role }.count }
+        let range = ObjectLocks.presenceRange(of: role)
+        return own + ObjectLocks.writeLockCount(descriptor, start: range.start, length: range.length)
+    }
+
+    /// The name for messages: the object's name, or a description of an anonymous segment.
+    var displayName: String { name?.rawValue ?? "<anonymous>" }
+}
+
+extension SharedMemory {
+    /// Takes the write lock on `byte` of the backing file without waiting. Used for roles only
+    /// one process may hold.
+    func tryLockByte(_ byte: Int64) throws(SharedMemoryError) -> ObjectLocks.Attempt {
+        do { return try ObjectLocks.tryWriteLock(descriptor, byte: byte) } catch {
+            throw SharedMemoryError.from(error, name: displayName, operation: "fcntl(F_OFD_SETLK)")
+        }
+    }
+
+    /// Releases a lock taken with ``tryLockByte(_:)``.
+    func unlockByte(_ byte: Int64) {
+        ObjectLocks.unlock(descriptor, byte: byte)
+    }
+}
