@@ -101,6 +101,9 @@ public struct ProcessEvent: @unchecked Sendable {
     /// - Parameters:
     ///   - payload: the segment's payload (the initializer's argument).
     ///   - offset: where the event goes: ``storageSize`` bytes, a multiple of ``storageAlignment``.
+    ///   - resetMode: whether the event stays set (``ResetMode/manual``) or resets as it releases a
+    ///     waiter (``ResetMode/automatic``).
+    ///   - initiallySet: whether the event starts set.
     /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)`` if the storage does not
     ///   fit at `offset` or `offset` is misaligned; the other errors of the raw initialisation.
     public static func initializeStorage(

@@ -74,6 +74,7 @@ public struct ProcessSemaphore: @unchecked Sendable {
     /// - Parameters:
     ///   - payload: the segment's payload (the initializer's argument).
     ///   - offset: where the semaphore goes: ``storageSize`` bytes, a multiple of ``storageAlignment``.
+    ///   - initialValue: the units available at first, from 0 to ``maximumValue``.
     /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)`` if the storage does not
     ///   fit at `offset` or `offset` is misaligned; the other errors of the raw initialisation.
     public static func initializeStorage(
