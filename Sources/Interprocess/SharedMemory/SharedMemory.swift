@@ -136,7 +136,9 @@ public final class SharedMemory: @unchecked Sendable {
     ///     created it).
     ///   - initializer: run by the creator only, before any other process can see the segment,
     ///     to fill the payload (for example to initialise a ``ProcessMutex`` placed in it). If it
-    ///     throws, nothing is created and the error is rethrown.
+    ///     throws, nothing is created and the error is rethrown. Swift infers `throws(any Error)`
+    ///     for a throwing closure that does not name its error, so write
+    ///     `{ (payload) throws(SharedMemoryError) in … }`.
     /// - Throws: ``SharedMemoryError``.
     public convenience init(
         named name: String,
