@@ -357,8 +357,30 @@ func runChannelRole(_ role: String, name: String, _ rest: [String]) throws -> Bo
         sender.close()
         say("done \(count)")
 
+    case "stable-produce":
+        // stable-produce NAME COUNT: open the channel NAME as its sender with this executable's
+        // own `PeerReading` (stable name "interprocess.tests.Reading.v1"; the tests declare
+        // their own type under that name), say "opened", send COUNT readings, close, say "done".
+        guard rest.count == 1 else { fail("usage: stable-produce NAME COUNT", status: 2) }
+        let count = integer(rest[0], "COUNT")
+        var sender = try ChannelSender<PeerReading>(named: name, mode: .open)
+        say("opened")
+        for sequence in 0..<UInt64(count) {
+            try sender.send(PeerReading(sequence: sequence, celsius: Double(sequence) / 4))
+        }
+        sender.close()
+        say("done \(count)")
+
     default:
         return false
     }
     return true
+}
+
+/// A message type of this executable's own module, shared with the tests' `TestReading` through
+/// its stable name alone (the two modules do not share the declaration).
+struct PeerReading: StablyNamed {
+    static let stableName = "interprocess.tests.Reading.v1"
+    var sequence: UInt64
+    var celsius: Double
 }

@@ -1,7 +1,8 @@
 /// The fingerprint of an element type, stored in a segment so that a process opening it with a
 /// different type (or a differently laid-out type of the same name) is refused.
 public struct ElementType: Sendable, Hashable, CustomStringConvertible {
-    /// The fully qualified type name, as `String(reflecting:)` spells it (at most 64 bytes kept).
+    /// The type's ``StablyNamed/stableName``, or else its fully qualified Swift name, as
+    /// `String(reflecting:)` spells it (at most ``maximumNameLength`` bytes kept).
     public let name: String
     /// `MemoryLayout.size`.
     public let size: Int
@@ -13,11 +14,24 @@ public struct ElementType: Sendable, Hashable, CustomStringConvertible {
     /// The longest name kept in a header, in bytes.
     public static let maximumNameLength = 64
 
-    /// The fingerprint of `type`.
+    /// The fingerprint of `type`: its ``StablyNamed/stableName`` if it has one, else its
+    /// module-qualified name, with its size, stride and alignment.
+    ///
+    /// - Precondition: a stable name is non-empty and at most ``maximumNameLength`` bytes long
+    ///   (it is a constant of the program, and a cut name could match another type's).
     public init<T: BitwiseCopyable>(_ type: T.Type) {
+        let name: String
+        if let named = type as? any StablyNamed.Type {
+            name = named.stableName
+            precondition(
+                !name.isEmpty && name.utf8.count <= ElementType.maximumNameLength,
+                "the stable name of \(String(reflecting: type)) must have 1 to \(ElementType.maximumNameLength) bytes")
+        } else {
+            name = String(reflecting: type)
+        }
         self.init(
-            name: String(reflecting: type), size: MemoryLayout<T>.size,
-            stride: MemoryLayout<T>.stride, alignment: MemoryLayout<T>.alignment)
+            name: name, size: MemoryLayout<T>.size, stride: MemoryLayout<T>.stride,
+            alignment: MemoryLayout<T>.alignment)
     }
 
     /// A fingerprint from its parts (the name is cut to ``maximumNameLength`` bytes on a
