@@ -54,9 +54,10 @@ import Testing
         defer { try? SharedMemory.remove(named: name) }
         var sender = try ChannelSender<UInt64>(named: name, capacity: 8, mode: .create)
         var receiver = try ChannelReceiver<UInt64>(named: name, mode: .open, waitStrategy: .spin)
-        // A debug build takes a message in about a microsecond, not tens of nanoseconds: allow
-        // 20 µs per message for "a stream's pace" here.
-        receiver.streamingPaceNanoseconds = 20_000
+        // A debug build takes a message in about a microsecond, not tens of nanoseconds, and a
+        // sanitized build on a loaded machine can be preempted between takes: allow 2 ms per
+        // message for "a stream's pace" here, and keep "far apart" ten times slower than that.
+        receiver.streamingPaceNanoseconds = 2_000_000
         // Request/reply: one message per wait.
         for i in 0..<5 {
             let none = try receiver.receive(timeout: .microseconds(10))
@@ -84,7 +85,7 @@ import Testing
             #expect(sent)
             _ = try receiver.receive(timeout: .zero)
             let pause = ContinuousClock.now
-            while ContinuousClock.now - pause < .microseconds(200) {}
+            while ContinuousClock.now - pause < .milliseconds(20) {}
         }
         _ = try receiver.receive(timeout: .microseconds(10))
         #expect(receiver.streamingBackoffs == 1)
