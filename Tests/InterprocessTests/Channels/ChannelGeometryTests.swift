@@ -67,25 +67,6 @@ import Testing
         #expect(geometry.depth(tail: 1000, head: 0) == 8, "corrupt: clamped")
     }
 
-    /// Moves an empty ring's positions to `position`, as if `position` messages had passed (see
-    /// `ChannelRingExhaustiveTests`).
-    private func reposition<E: BitwiseCopyable>(
-        _ sender: inout ChannelSender<E>, _ receiver: inout ChannelReceiver<E>, to position: UInt64
-    ) {
-        let ring = sender.ring
-        // Relaxed: single-threaded set-up.
-        ring.control.producerIndex.pointee.store(position, ordering: .relaxed)
-        ring.control.consumerIndex.pointee.store(position, ordering: .relaxed)
-        for i in 0..<UInt64(ring.capacity) {
-            let p = position &+ i
-            let free = ring.topology == .multiProducerMultiConsumer ? p : p &- UInt64(ring.capacity) &+ 1
-            ring.sequence(ring.slot(p)).pointee.store(free, ordering: .relaxed)
-        }
-        sender.tail = position
-        sender.releasedCache = position
-        receiver.head = position
-    }
-
     /// Inspection reports the depth the ring reports, which is the truth (sent minus received),
     /// also when the positions wrap at 2^64 between the receivers' and the senders'.
     @Test(arguments: [ChannelTopology.singleProducerSingleConsumer, .multiProducerMultiConsumer], [0, UInt64.max - 2])

@@ -25,26 +25,6 @@ import Testing
     /// break there) and just below 2^64 (the indices themselves wrap).
     static let bases: [UInt64] = [0, (1 << 32) - 5, UInt64.max - 4]
 
-    /// Moves an empty ring's indices to `position`, as if `position` messages had passed.
-    private func reposition<E: BitwiseCopyable>(
-        _ sender: inout ChannelSender<E>, _ receiver: inout ChannelReceiver<E>, to position: UInt64
-    ) {
-        let ring = sender.ring
-        // Relaxed: single-threaded test set-up, no other process uses the ring.
-        ring.control.producerIndex.pointee.store(position, ordering: .relaxed)
-        ring.control.consumerIndex.pointee.store(position, ordering: .relaxed)
-        // A free slot at position p holds sequence p for MPMC; for SPSC it holds what the
-        // previous lap published there, p − capacity + 1 (see ChannelRing's notes).
-        for i in 0..<UInt64(ring.capacity) {
-            let p = position &+ i
-            let free = ring.topology == .multiProducerMultiConsumer ? p : p &- UInt64(ring.capacity) &+ 1
-            ring.sequence(ring.slot(p)).pointee.store(free, ordering: .relaxed)
-        }
-        sender.tail = position
-        sender.releasedCache = position
-        receiver.head = position
-    }
-
     private func checkRing(topology: ChannelTopology, capacity: Int, base: UInt64) throws {
         for start in 0..<(2 * capacity) {
             for count in 0...(capacity + 1) {
@@ -168,17 +148,6 @@ import Testing
             at = (at + skip + frame) % ringSize
             count += 1
         }
-    }
-
-    private func reposition(
-        _ sender: inout ByteChannelSender, _ receiver: inout ByteChannelReceiver, to position: UInt64
-    ) {
-        // Relaxed: single-threaded test set-up.
-        sender.ring.control.producerIndex.pointee.store(position, ordering: .relaxed)
-        sender.ring.control.consumerIndex.pointee.store(position, ordering: .relaxed)
-        sender.tail = position
-        sender.headCache = position
-        receiver.head = position
     }
 
     /// Every frame size 0...maximum from every (8-byte aligned) offset of rings of 64, 128 and

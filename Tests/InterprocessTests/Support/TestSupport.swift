@@ -190,3 +190,36 @@ final class Latch: Sendable {
         semaphore.wait(timeout: .now() + seconds) == .success
     }
 }
+
+/// Moves an empty ring's indices to `position`, as if `position` messages had passed, so a test
+/// reaches a 32-bit boundary or the 2^64 wrap without sending that many messages.
+func reposition<E: BitwiseCopyable>(
+    _ sender: inout ChannelSender<E>, _ receiver: inout ChannelReceiver<E>, to position: UInt64
+) {
+    let ring = sender.ring
+    // Relaxed: single-threaded test set-up, no other process uses the ring.
+    ring.control.producerIndex.pointee.store(position, ordering: .relaxed)
+    ring.control.consumerIndex.pointee.store(position, ordering: .relaxed)
+    // A free slot at position p holds sequence p for MPMC; for SPSC it holds what the
+    // previous lap published there, p − capacity + 1 (see ChannelRing's notes).
+    for i in 0..<UInt64(ring.capacity) {
+        let p = position &+ i
+        let free = ring.topology == .multiProducerMultiConsumer ? p : p &- UInt64(ring.capacity) &+ 1
+        ring.sequence(ring.slot(p)).pointee.store(free, ordering: .relaxed)
+    }
+    sender.tail = position
+    sender.releasedCache = position
+    receiver.head = position
+}
+
+/// Moves an empty byte channel's indices to `position` (a multiple of 8, a frame boundary).
+func reposition(
+    _ sender: inout ByteChannelSender, _ receiver: inout ByteChannelReceiver, to position: UInt64
+) {
+    // Relaxed: single-threaded test set-up.
+    sender.ring.control.producerIndex.pointee.store(position, ordering: .relaxed)
+    sender.ring.control.consumerIndex.pointee.store(position, ordering: .relaxed)
+    sender.tail = position
+    sender.headCache = position
+    receiver.head = position
+}
