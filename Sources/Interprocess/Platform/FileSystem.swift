@@ -75,12 +75,6 @@ enum FileSystem {
         return FileStatus(st)
     }
 
-    static func status(path: String) throws(Errno) -> FileStatus {
-        var st = stat()
-        _ = try once { system_stat(path, &st) }.get()
-        return FileStatus(st)
-    }
-
     /// `lstat`: the entry itself, a symbolic link included.
     static func linkStatus(path: String) throws(Errno) -> FileStatus {
         var st = stat()

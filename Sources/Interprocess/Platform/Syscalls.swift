@@ -58,11 +58,6 @@ func system_fstat(_ fd: Int32, _ buffer: UnsafeMutablePointer<stat>) -> Int32 {
     return fstat(fd, buffer)
 }
 
-// stat
-func system_stat(_ path: UnsafePointer<CChar>, _ buffer: UnsafeMutablePointer<stat>) -> Int32 {
-    stat(path, buffer)
-}
-
 // lstat
 func system_lstat(_ path: UnsafePointer<CChar>, _ buffer: UnsafeMutablePointer<stat>) -> Int32 {
     lstat(path, buffer)

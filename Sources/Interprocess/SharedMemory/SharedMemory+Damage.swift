@@ -16,12 +16,12 @@ extension SharedMemory {
     ///
     /// - Complexity: an `fstat` while the segment is intact; an atomic load once damaged.
     public var isDamaged: Bool {
-        if BusErrorGuard.isPoisoned(mapping) { return true }
+        if BusErrorGuard.isPoisoned(region.base) { return true }
         guard let status = try? FileSystem.status(descriptor), status.size < region.length else {
             return false
         }
         // Sticky: a file truncated and grown again lost its contents all the same.
-        BusErrorGuard.markPoisoned(mapping)
+        BusErrorGuard.markPoisoned(region.base)
         return true
     }
 

@@ -22,7 +22,7 @@ extension SharedMemory {
     /// slot to show it, if one is free.
     func register(as role: ParticipantRole, presenceByte: Int64) -> ParticipantRegistration {
         heldPresence.withLock { $0[presenceByte] = role }
-        let table = ParticipantTable(base: mapping)
+        let table = ParticipantTable(base: region.base)
         // Why two passes (free slots first, dead participants' slots only when none is free):
         // a dead participant's entry is what `shm inspect` shows of a process that died using
         // the object; reclaiming it while free slots remain would erase that at once.
@@ -55,7 +55,7 @@ extension SharedMemory {
         if let slot = registration.slot {
             heldSlots.withLock { held in
                 guard held.remove(slot) != nil else { return }
-                ParticipantTable(base: mapping).clear(slot)
+                ParticipantTable(base: region.base).clear(slot)
                 FileSystem.unlock(descriptor, start: ParticipantTable.lockByte(slot), length: 1)
             }
         }
@@ -70,7 +70,7 @@ extension SharedMemory {
     public var participants: [Participant] {
         let held = heldSlots.withLock { $0 }
         let fd = descriptor
-        return ParticipantTable(base: mapping).read { index in
+        return ParticipantTable(base: region.base).read { index in
             held.contains(index) || ParticipantTable.slotIsLive(fd, index)
         }
     }

@@ -106,9 +106,6 @@ public final class SharedMemory: @unchecked Sendable {
     /// long as they use it.
     package var bytes: UnsafeMutableRawBufferPointer { region.payload }
 
-    /// The start of the mapping (the header).
-    var mapping: UnsafeMutableRawPointer { region.base }
-
     /// The descriptor of the backing file, valid while this object lives (to pass an anonymous
     /// segment to a child process, for example).
     public var fileDescriptor: FileDescriptor { FileDescriptor(rawValue: descriptor) }

@@ -80,9 +80,9 @@ extension HostileSegmentTests {
         let name = uniqueName("total")
         let segment = try SharedMemory(named: name, mode: .create, size: 64)
         defer { try? segment.remove() }
-        let header = SegmentHeader(base: segment.mapping)
-        segment.mapping.storeBytes(of: UInt64(100), toByteOffset: HeaderLayout.totalSize, as: UInt64.self)
-        segment.mapping.storeBytes(
+        let header = SegmentHeader(base: segment.region.base)
+        segment.region.base.storeBytes(of: UInt64(100), toByteOffset: HeaderLayout.totalSize, as: UInt64.self)
+        segment.region.base.storeBytes(
             of: header.computeChecksum(), toByteOffset: HeaderLayout.checksum, as: UInt64.self)
         do {
             _ = try SharedMemory(named: name, mode: .open, size: nil, timeout: .zero)

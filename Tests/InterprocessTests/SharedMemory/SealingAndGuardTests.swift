@@ -289,11 +289,11 @@ import Testing
         let word = (segment.bytes.baseAddress! + 64).assumingMemoryBound(to: UInt32.self)
         #expect(Futex.wait(word, expecting: 7, deadline: .after(.seconds(5))) == .woken)
         #expect(Futex.wake(word) == 0)
-        #expect(!BusErrorGuard.isPoisoned(segment.mapping), "nothing was touched yet")
+        #expect(!BusErrorGuard.isPoisoned(segment.region.base), "nothing was touched yet")
 
         // A touch faults; the guard maps zero pages and the access completes there.
         #expect(segment.bytes.load(fromByteOffset: 64, as: UInt32.self) == 0)
-        #expect(BusErrorGuard.isPoisoned(segment.mapping), "the handler absorbed the fault")
+        #expect(BusErrorGuard.isPoisoned(segment.region.base), "the handler absorbed the fault")
         #expect(segment.isDamaged)
         segment.bytes[(1 << 16) - 1] = 0xAB
         #expect(segment.bytes[(1 << 16) - 1] == 0xAB)
