@@ -127,7 +127,7 @@ public struct ByteChannelReceiver: ~Copyable, Sendable {
             let ring = self.ring
             let head = self.head
             // Acquiring loads, as in `claim` and above: a frame seen here is read after the wait.
-            let outcome = ring.control.wait(on: ring.control.notEmpty, strategy: waitStrategy, deadline: deadline) {
+            let outcome = ChannelControl.wait(on: ring.control.notEmpty, strategy: waitStrategy, deadline: deadline) {
                 ring.control.producerIndex.pointee.load(ordering: .acquiring) != head
                     || ring.control.closed.pointee.load(ordering: .acquiring) == 1
             }

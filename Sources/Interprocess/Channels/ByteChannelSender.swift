@@ -130,7 +130,7 @@ public struct ByteChannelSender: ~Copyable, Sendable {
             let ring = self.ring
             let frame = UInt64(2 * ByteRing.frameSize(count))
             let tail = self.tail
-            let outcome = ring.control.wait(on: ring.control.notFull, strategy: waitStrategy, deadline: deadline) {
+            let outcome = ChannelControl.wait(on: ring.control.notFull, strategy: waitStrategy, deadline: deadline) {
                 // Acquiring: as in `claim`.
                 let head = ring.control.consumerIndex.pointee.load(ordering: .acquiring)
                 return ring.freeBytes(tail: tail, head: head) >= frame || head == tail

@@ -7,7 +7,7 @@ extension ChannelControl {
     /// Cancelling the task wakes the offload thread at once (a spurious wake-up for other
     /// sleepers on the same word, which they tolerate); the caller then sees
     /// `Task.isCancelled`.
-    func waitAsync(on words: WakeWords, strategy: WaitStrategy, _ ready: @escaping @Sendable () -> Bool) async
+    static func waitAsync(on words: WakeWords, strategy: WaitStrategy, _ ready: @escaping @Sendable () -> Bool) async
         -> WaitOutcome
     {
         // Spin in place first: while traffic flows this is as fast as the synchronous path and
@@ -22,10 +22,9 @@ extension ChannelControl {
             if iterations & 63 == 0 && spinEnd.hasPassed { break }
         }
         let cancelled = CancellationFlag()
-        let control = self
         let outcome = await withTaskCancellationHandler {
             await BlockingOffload.run {
-                control.wait(on: words, strategy: .block, deadline: .after(ChannelControl.livenessInterval)) {
+                ChannelControl.wait(on: words, strategy: .block, deadline: .after(ChannelControl.livenessInterval)) {
                     ready() || cancelled.isSet
                 }
             }

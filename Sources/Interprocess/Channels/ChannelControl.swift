@@ -173,7 +173,7 @@ struct ChannelControl: @unchecked Sendable {
     /// deadline reports `.timedOut` at once: a loop of "try, wait" (where other participants
     /// win every retry) ends on time. Inside, the wait returns by the end of its slice however
     /// often the futex word changes.
-    func wait(
+    static func wait(
         on words: WakeWords, strategy: WaitStrategy, deadline: Deadline, backoff: Bool = false,
         _ ready: () -> Bool
     ) -> WaitOutcome {

@@ -15,7 +15,7 @@ extension ChannelReceiver {
             if Task.isCancelled { throw .cancelled }
             let ring = self.ring
             let head = self.head
-            let outcome = await ring.control.waitAsync(on: ring.control.notEmpty, strategy: waitStrategy) {
+            let outcome = await ChannelControl.waitAsync(on: ring.control.notEmpty, strategy: waitStrategy) {
                 ring.hasMessage(forConsumerAt: head) || ring.isClosedAndDrained(forConsumerAt: head)
             }
             // No deadline: the wait ends ready, cancelled (which reads as ready) or at a slice's end.

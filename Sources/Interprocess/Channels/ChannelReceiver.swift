@@ -295,7 +295,7 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
         if streaming { streamingBackoffs += 1 }
         let ring = self.ring
         let head = self.head
-        return ring.control.wait(
+        return ChannelControl.wait(
             on: ring.control.notEmpty, strategy: waitStrategy, deadline: deadline, backoff: streaming
         ) {
             ring.hasMessage(forConsumerAt: head) || ring.isClosedAndDrained(forConsumerAt: head)

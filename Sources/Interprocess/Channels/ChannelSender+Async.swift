@@ -14,7 +14,7 @@ extension ChannelSender {
             if Task.isCancelled { throw .cancelled }
             let ring = self.ring
             let tail = self.tail
-            let outcome = await ring.control.waitAsync(on: ring.control.notFull, strategy: waitStrategy) {
+            let outcome = await ChannelControl.waitAsync(on: ring.control.notFull, strategy: waitStrategy) {
                 ring.hasSpace(forProducerAt: tail) || ring.control.receiversHaveClosed
             }
             // No deadline: the wait ends ready, cancelled (which reads as ready) or at a slice's end.

@@ -252,7 +252,7 @@ public struct ChannelSender<Element: BitwiseCopyable>: ~Copyable, Sendable {
         if streaming { streamingBackoffs += 1 }
         let ring = self.ring
         let tail = self.tail
-        return ring.control.wait(
+        return ChannelControl.wait(
             on: ring.control.notFull, strategy: waitStrategy, deadline: deadline, backoff: streaming
         ) {
             ring.hasSpace(forProducerAt: tail) || ring.control.receiversHaveClosed

@@ -85,6 +85,11 @@ public enum HeaderLayout {
     /// `presenceSpan − 1` bytes after it (see `ObjectLocks`).
     public static let presenceSpan: Int64 = 1 << 24
 
+    /// Where the topics' endpoint locks begin (see `TopicLayout`): publisher slot *p* holds
+    /// `endpointLockBase + p`, subscriber slot *j* `endpointLockBase + 2³² + j`, each while its
+    /// endpoint is open. Below the presence bytes, beyond any file's end.
+    public static let endpointLockBase: Int64 = 1 << 39
+
     /// The presence bytes of `role`.
     public static func presenceRange(of role: ParticipantRole) -> (start: Int64, length: Int64) {
         (presenceBase + Int64(role.rawValue) * presenceSpan, presenceSpan)

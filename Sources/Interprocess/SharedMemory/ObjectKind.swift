@@ -22,6 +22,10 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
     public static let channel = ObjectKind(rawValue: 7)
     /// A byte-message channel.
     public static let byteChannel = ObjectKind(rawValue: 8)
+    /// A typed publish-subscribe topic.
+    public static let topic = ObjectKind(rawValue: 9)
+    /// A byte-message publish-subscribe topic.
+    public static let byteTopic = ObjectKind(rawValue: 10)
 
     /// The layout version of this kind's payload that this build reads and writes, recorded in
     /// every object's header; opening an object of another version fails with
@@ -33,7 +37,7 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
     /// has version 0 (such an object is refused as a kind mismatch before its version counts).
     public var layoutVersion: UInt32 {
         switch self {
-        case .segment, .mutex, .condition, .semaphore, .event, .array, .channel, .byteChannel: 1
+        case .segment, .mutex, .condition, .semaphore, .event, .array, .channel, .byteChannel, .topic, .byteTopic: 1
         default: 0
         }
     }
@@ -48,6 +52,8 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
         case .array: "array"
         case .channel: "channel"
         case .byteChannel: "byte-channel"
+        case .topic: "topic"
+        case .byteTopic: "byte-topic"
         default: "unknown kind \(rawValue)"
         }
     }

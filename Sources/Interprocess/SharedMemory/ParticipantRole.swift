@@ -9,12 +9,18 @@ public struct ParticipantRole: RawRepresentable, Sendable, Hashable, CustomStrin
     public static let sender = ParticipantRole(rawValue: 2)
     /// The receiving side of a channel.
     public static let receiver = ParticipantRole(rawValue: 3)
+    /// A publisher of a topic.
+    public static let publisher = ParticipantRole(rawValue: 4)
+    /// A subscriber of a topic.
+    public static let subscriber = ParticipantRole(rawValue: 5)
 
     public var description: String {
         switch self {
         case .opener: "opener"
         case .sender: "sender"
         case .receiver: "receiver"
+        case .publisher: "publisher"
+        case .subscriber: "subscriber"
         default: "role \(rawValue)"
         }
     }

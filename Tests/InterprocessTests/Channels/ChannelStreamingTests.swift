@@ -133,11 +133,12 @@ import Testing
         defer { storage.deallocate() }
         storage.initializeMemory(as: UInt8.self, repeating: 0, count: ChannelLayout.controlSize)
         let control = ChannelControl(payload: storage)
-        let quick = control.wait(on: control.notEmpty, strategy: .spin, deadline: .never) { true }
+        let quick = ChannelControl.wait(on: control.notEmpty, strategy: .spin, deadline: .never) { true }
         #expect(quick == .ready)
         let start = ContinuousClock.now
         var firstPoll: ContinuousClock.Instant?
-        let backedOff = control.wait(on: control.notEmpty, strategy: .adaptive, deadline: .never, backoff: true) {
+        let backedOff = ChannelControl.wait(on: control.notEmpty, strategy: .adaptive, deadline: .never, backoff: true)
+        {
             if firstPoll == nil { firstPoll = ContinuousClock.now }
             return true
         }

@@ -27,7 +27,9 @@ import Testing
         let control = words.control
         let start = Deadline.now
         let valve = Deadline.after(.seconds(3))
-        let outcome = control.wait(on: control.notEmpty, strategy: strategy, deadline: .after(.milliseconds(100))) {
+        let outcome = ChannelControl.wait(
+            on: control.notEmpty, strategy: strategy, deadline: .after(.milliseconds(100))
+        ) {
             // Relaxed: a single-threaded test of the loop, nothing to order.
             control.notEmpty.word.atomic.pointee.wrappingAdd(1, ordering: .relaxed)
             return valve.hasPassed
@@ -43,7 +45,9 @@ import Testing
         let words = Words()
         let control = words.control
         var checks = 0
-        let outcome = control.wait(on: control.notFull, strategy: .adaptive, deadline: Deadline(uptimeNanoseconds: 1)) {
+        let outcome = ChannelControl.wait(
+            on: control.notFull, strategy: .adaptive, deadline: Deadline(uptimeNanoseconds: 1)
+        ) {
             checks += 1
             return false
         }

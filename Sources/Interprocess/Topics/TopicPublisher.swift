@@ -1,0 +1,190 @@
+import SystemPackage
+
+/// The publishing side of a typed publish-subscribe topic: every message goes to every
+/// subscriber.
+///
+/// ```swift
+/// var publisher = try TopicPublisher<Reading>(
+///     named: "sensors", configuration: TopicConfiguration(capacity: 64, history: 8))
+/// try publisher.publish(Reading(sensor: 1, value: 20.5))
+/// ```
+///
+/// A publisher owns one of the topic's publisher slots (``TopicConfiguration/maximumPublishers``)
+/// while it is open; each publisher's messages reach every subscriber in the order it published
+/// them. It is `~Copyable` because it owns that slot, and `Sendable`: move it to the thread that
+/// publishes (or guard it with a `Mutex` to share it).
+///
+/// With ``TopicConfiguration/OverflowPolicy/block`` a publish waits while a live subscriber's
+/// queue is full (a subscriber that died stops counting as soon as that is detected, at once when
+/// its queue is found full); with ``TopicConfiguration/OverflowPolicy/dropOldest`` it never
+/// waits. Either way a message is written once, in shared memory, whatever the number of
+/// subscribers; a ``Loan`` lets you write it there in place.
+///
+/// See <doc:PublishSubscribe>.
+public struct TopicPublisher<Element: BitwiseCopyable>: ~Copyable, Sendable {
+    let core: TopicPublisherCore
+
+    /// How a blocked publish waits for space.
+    public var waitStrategy: WaitStrategy
+
+    /// The topic's configuration.
+    public var configuration: TopicConfiguration { core.topic.geometry.configuration }
+    /// The topic's segment.
+    public var segment: SharedMemory { core.topic.segment }
+    /// The subscribers this publisher delivers to (a snapshot, as of its last publish).
+    public var subscriberCount: Int { core.connections.count(where: { !$0.dead }) }
+
+    /// Opens (or creates) the topic `name` as a publisher.
+    ///
+    /// - Parameters:
+    ///   - name: the topic's name.
+    ///   - configuration: required to create; checked when opening (`nil` accepts the existing
+    ///     topic's).
+    ///   - mode: create, open, or either.
+    ///   - permissions: the file mode of a new topic (default `0600`).
+    ///   - lifetime: how long a new topic's name lives (default ``SharedMemory/Lifetime/persistent``).
+    ///   - owners: the owners of an existing topic this open accepts (default: only the current
+    ///     user).
+    ///   - waitStrategy: how blocked publishes wait (default ``WaitStrategy/adaptive``).
+    ///   - timeout: how long to wait for a topic another process is still initialising.
+    /// - Throws: ``TopicError``; ``TopicError/endpointLimitReached(_:maximum:)`` when every
+    ///   publisher slot has a live publisher.
+    public init(
+        named name: String, configuration: TopicConfiguration? = nil, mode: SharedMemory.OpenMode = .openOrCreate,
+        permissions: FilePermissions = [.ownerRead, .ownerWrite], lifetime: SharedMemory.Lifetime = .persistent,
+        owners: SharedMemory.OwnerPolicy = .currentUser, waitStrategy: WaitStrategy = .adaptive,
+        timeout: Duration = .seconds(5)
+    ) throws(TopicError) {
+        let topic = try TopicSegment(
+            name: name, kind: .topic, elementType: ElementType(Element.self),
+            maximumMessageSize: MemoryLayout<Element>.size, alignment: MemoryLayout<Element>.alignment,
+            configuration: configuration, mode: mode, permissions: permissions, lifetime: lifetime, owners: owners,
+            timeout: timeout)
+        self.core = try TopicPublisherCore(topic: topic)
+        self.waitStrategy = waitStrategy
+    }
+
+    // MARK: - Publishing
+
+    /// Publishes `element` to every subscriber if none is full (or the policy drops), without
+    /// waiting.
+    /// - Returns: whether it was published (`false`: a live subscriber's queue is full).
+    public mutating func tryPublish(_ element: Element) throws(TopicError) -> Bool {
+        guard core.overflow == .dropOldest || core.hasSpace() else { return false }
+        let x = try core.takeChunk()
+        core.chunk(x).storeBytes(of: element, as: Element.self)
+        core.publish(chunk: x, length: MemoryLayout<Element>.size)
+        return true
+    }
+
+    /// Publishes `element` to every subscriber, waiting at most `timeout` (`nil`: as long as it
+    /// takes) while a live subscriber's queue is full.
+    /// - Returns: `true` once published, `false` if the deadline passed first.
+    @discardableResult
+    public mutating func publish(_ element: Element, timeout: Duration? = nil) throws(TopicError) -> Bool {
+        guard try waitForSpace(deadline: Deadline(timeout: timeout)) else { return false }
+        let x = try core.takeChunk()
+        core.chunk(x).storeBytes(of: element, as: Element.self)
+        core.publish(chunk: x, length: MemoryLayout<Element>.size)
+        return true
+    }
+
+    /// Lends a free message slot to write in place; publish it with ``publish(_:timeout:)-(Loan,_)``
+    /// or drop it to give it back.
+    ///
+    /// - Throws: ``TopicError/loanLimitReached(maximum:)`` when ``TopicConfiguration/maximumLoans``
+    ///   loans are out.
+    public mutating func loan() throws(TopicError) -> Loan {
+        guard let (index, x) = try core.loan() else {
+            throw .loanLimitReached(maximum: core.topic.geometry.loans)
+        }
+        return Loan(core: core, index: index, address: core.chunk(x))
+    }
+
+    /// Publishes a loaned slot to every subscriber, waiting at most `timeout` while a live
+    /// subscriber's queue is full.
+    /// - Returns: `nil` once published; the loan back if the deadline passed first.
+    public mutating func publish(_ loan: consuming Loan, timeout: Duration? = nil) throws(TopicError) -> Loan? {
+        guard loan.core === core else { throw .corrupt("a loan published through another publisher") }
+        guard try waitForSpace(deadline: Deadline(timeout: timeout)) else { return loan }
+        core.publishLoan(loan.index, length: MemoryLayout<Element>.size)
+        loan.disarm()
+        return nil
+    }
+
+    /// Leaves the topic: the slot is free for another publisher, and subscribers that have taken
+    /// everything learn that the topic is ``TopicError/closed`` once no publisher is open.
+    public consuming func close() { core.end() }
+
+    // MARK: - Waiting
+
+    func waitForSpace(deadline: Deadline) throws(TopicError) -> Bool {
+        guard core.overflow == .block else { return true }
+        var checkedOnce = false
+        while true {
+            if core.hasSpace() { return true }
+            if !checkedOnce {
+                // A dead subscriber stops holding us back at once, before any sleep.
+                checkedOnce = true
+                core.checkFullConnections()
+                continue
+            }
+            let core = self.core
+            let outcome = ChannelControl.wait(on: core.space, strategy: waitStrategy, deadline: deadline) {
+                core.hasSpace()
+            }
+            switch outcome {
+            case .ready: continue
+            case .timedOut:
+                core.checkFullConnections()
+                return core.hasSpace()
+            case .checkLiveness:
+                do { try core.topic.segment.checkIntact() } catch { throw .segment(error) }
+                core.checkFullConnections()
+            }
+        }
+    }
+}
+
+extension TopicPublisher {
+    /// A message slot lent by a publisher: write the message in place, then publish it with
+    /// ``TopicPublisher/publish(_:timeout:)-(Loan,_)``; dropping the loan gives the slot back
+    /// unpublished.
+    ///
+    /// Nobody reads the slot until it is published, and a publisher that dies while it holds a
+    /// loan publishes nothing of it.
+    // @unchecked: the address is into the topic's mapping, which `core` keeps alive; the loan
+    // owns that slot alone until it is published or dropped.
+    public struct Loan: ~Copyable, @unchecked Sendable {
+        let core: TopicPublisherCore
+        let index: Int
+        let address: UnsafeMutableRawPointer
+        private var armed = true
+
+        init(core: TopicPublisherCore, index: Int, address: UnsafeMutableRawPointer) {
+            self.core = core
+            self.index = index
+            self.address = address
+        }
+
+        /// The message, read and written in place.
+        public var value: Element {
+            get { address.load(as: Element.self) }
+            nonmutating set { address.storeBytes(of: newValue, as: Element.self) }
+        }
+
+        /// Calls `body` with the slot's memory, to write the message in place.
+        public func withUnsafeMutablePointer<R, E: Error>(_ body: (UnsafeMutablePointer<Element>) throws(E) -> R)
+            throws(E) -> R
+        {
+            try body(address.assumingMemoryBound(to: Element.self))
+        }
+
+        mutating func disarm() { armed = false }
+
+        deinit {
+            // Releasing: the publisher that collects the loan acquires it, after our writes.
+            if armed { core.returnedLoans.bitwiseOr(1 << UInt64(index), ordering: .releasing) }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+import SystemPackage
+
+/// The receiving side of a typed publish-subscribe topic: receives every message of every
+/// publisher.
+///
+/// ```swift
+/// var subscriber = try TopicSubscriber<Reading>(named: "sensors")
+/// while let reading = try subscriber.receive(timeout: .seconds(1)) {
+///     print(reading)
+/// }
+/// ```
+///
+/// A subscriber owns one of the topic's subscriber slots (``TopicConfiguration/maximumSubscribers``)
+/// while it is open. When it joins it first receives each publisher's last
+/// ``TopicConfiguration/history`` messages, then everything published after. Messages of one
+/// publisher arrive in the order it published them; those of several publishers are interleaved.
+///
+/// With ``TopicConfiguration/OverflowPolicy/dropOldest`` a subscriber that falls behind loses its
+/// oldest messages: ``missedMessages`` counts them exactly, and every ``Sample`` says how many
+/// were lost right before it.
+///
+/// It is `~Copyable` because it owns its slot, and `Sendable`. A subscriber killed in any state
+/// (holding samples, or while a publisher waits on its full queue) never holds a publisher back
+/// once detected, and its slot is free for the next subscriber, which joins without any manual
+/// step.
+///
+/// See <doc:PublishSubscribe>.
+public struct TopicSubscriber<Element: BitwiseCopyable>: ~Copyable, Sendable {
+    let core: TopicSubscriberCore
+
+    /// How a blocked receive waits for a message.
+    public var waitStrategy: WaitStrategy
+
+    /// The topic's configuration.
+    public var configuration: TopicConfiguration { core.topic.geometry.configuration }
+    /// The topic's segment.
+    public var segment: SharedMemory { core.topic.segment }
+    /// The messages publishers dropped from this subscriber's queue before it took them
+    /// (``TopicConfiguration/OverflowPolicy/dropOldest`` only), in total since it joined.
+    public var missedMessages: Int { core.missedMessages }
+
+    /// Opens (or creates) the topic `name` as a subscriber.
+    ///
+    /// - Parameters:
+    ///   - name: the topic's name.
+    ///   - configuration: required to create; checked when opening (`nil` accepts the existing
+    ///     topic's).
+    ///   - mode: create, open, or either.
+    ///   - permissions: the file mode of a new topic (default `0600`).
+    ///   - lifetime: how long a new topic's name lives (default ``SharedMemory/Lifetime/persistent``).
+    ///   - owners: the owners of an existing topic this open accepts (default: only the current
+    ///     user).
+    ///   - waitStrategy: how blocked receives wait (default ``WaitStrategy/adaptive``).
+    ///   - timeout: how long to wait for a topic another process is still initialising.
+    /// - Throws: ``TopicError``; ``TopicError/endpointLimitReached(_:maximum:)`` when every
+    ///   subscriber slot has a live subscriber.
+    public init(
+        named name: String, configuration: TopicConfiguration? = nil, mode: SharedMemory.OpenMode = .openOrCreate,
+        permissions: FilePermissions = [.ownerRead, .ownerWrite], lifetime: SharedMemory.Lifetime = .persistent,
+        owners: SharedMemory.OwnerPolicy = .currentUser, waitStrategy: WaitStrategy = .adaptive,
+        timeout: Duration = .seconds(5)
+    ) throws(TopicError) {
+        let topic = try TopicSegment(
+            name: name, kind: .topic, elementType: ElementType(Element.self),
+            maximumMessageSize: MemoryLayout<Element>.size, alignment: MemoryLayout<Element>.alignment,
+            configuration: configuration, mode: mode, permissions: permissions, lifetime: lifetime, owners: owners,
+            timeout: timeout)
+        self.core = try TopicSubscriberCore(topic: topic)
+        self.waitStrategy = waitStrategy
+    }
+
+    // MARK: - Receiving
+
+    /// Takes the next message if one is ready, without waiting.
+    /// - Throws: ``TopicError/closed`` once every publisher closed and everything was taken.
+    public mutating func tryReceive() throws(TopicError) -> Element? {
+        if let element = try core.take(asSample: false, { $0.pointer.loadUnaligned(as: Element.self) }) {
+            return element
+        }
+        if core.isClosedAndDrained() { throw .closed }
+        return nil
+    }
+
+    /// Takes the next message, waiting at most `timeout` (`nil`: as long as it takes).
+    /// - Returns: the message, or `nil` if the deadline passed first.
+    /// - Throws: ``TopicError/closed``, ``TopicError/publisherDied``.
+    public mutating func receive(timeout: Duration? = nil) throws(TopicError) -> Element? {
+        let deadline = Deadline(timeout: timeout)
+        while true {
+            if let element = try tryReceive() { return element }
+            guard try waitForMessage(deadline: deadline) else { return nil }
+        }
+    }
+
+    /// Takes the messages that are ready, up to `buffer.count`, waiting at most `timeout` for the
+    /// first.
+    /// - Returns: how many were stored at the start of `buffer` (0: the deadline passed).
+    public mutating func receive(into buffer: UnsafeMutableBufferPointer<Element>, timeout: Duration? = nil)
+        throws(TopicError) -> Int
+    {
+        guard !buffer.isEmpty else { return 0 }
+        let deadline = Deadline(timeout: timeout)
+        while true {
+            var count = 0
+            while count < buffer.count,
+                let element = try core.take(asSample: false, { $0.pointer.loadUnaligned(as: Element.self) })
+            {
+                buffer[count] = element
+                count += 1
+            }
+            if count > 0 { return count }
+            if core.isClosedAndDrained() { throw .closed }
+            guard try waitForMessage(deadline: deadline) else { return 0 }
+        }
+    }
+
+    /// Takes the next message in place, without copying it, if one is ready.
+    /// - Throws: ``TopicError/sampleLimitReached(maximum:)`` when
+    ///   ``TopicConfiguration/maximumHeldSamples`` samples are held; ``TopicError/closed``.
+    public mutating func tryReceiveSample() throws(TopicError) -> Sample? {
+        if let sample = try core.take(asSample: true, { Sample(core: core, taken: $0) }) { return sample }
+        if core.isClosedAndDrained() { throw .closed }
+        return nil
+    }
+
+    /// Takes the next message in place, without copying it, waiting at most `timeout`.
+    /// - Returns: the sample, or `nil` if the deadline passed first.
+    public mutating func receiveSample(timeout: Duration? = nil) throws(TopicError) -> Sample? {
+        let deadline = Deadline(timeout: timeout)
+        while true {
+            if let sample = try tryReceiveSample() { return sample }
+            guard try waitForMessage(deadline: deadline) else { return nil }
+        }
+    }
+
+    /// Leaves the topic (once every sample it handed out is released, too).
+    public consuming func close() {}
+
+    // MARK: - Waiting
+
+    /// Waits for a message until `deadline`; `false` if it passed first.
+    func waitForMessage(deadline: Deadline) throws(TopicError) -> Bool {
+        let core = self.core
+        let outcome = ChannelControl.wait(on: core.notEmpty, strategy: waitStrategy, deadline: deadline) {
+            core.hasMessage() || core.isClosedAndDrained()
+        }
+        switch outcome {
+        case .ready: return true
+        case .timedOut:
+            try core.throwIfPublishersGone()
+            return false
+        case .checkLiveness:
+            try core.throwIfPublishersGone()
+            return true
+        }
+    }
+}
+
+extension TopicSubscriber {
+    /// A message read in place in shared memory: its slot stays the subscriber's until the
+    /// sample is dropped, whatever the publishers do (with ``TopicConfiguration/OverflowPolicy/dropOldest``
+    /// too).
+    ///
+    /// A subscriber holds at most ``TopicConfiguration/maximumHeldSamples`` at once; a sample
+    /// keeps the subscription alive after its subscriber is closed, until it is dropped.
+    // @unchecked: the address is into the topic's mapping (or a history copy), which `core` (or
+    // `history`) keeps alive; nobody writes there while the sample holds it.
+    public struct Sample: ~Copyable, @unchecked Sendable {
+        let core: TopicSubscriberCore
+        let hazard: Int
+        let address: UnsafeRawPointer
+        /// Keeps a history copy alive (history messages are copied when a subscriber joins).
+        let history: TopicSubscriberCore.HistoryMessage?
+
+        /// The messages the publisher dropped right before this one (0 unless the topic drops).
+        public let missedBefore: Int
+        /// The publisher's sequence number of this message (consecutive for one publisher slot).
+        public let sequence: UInt64
+        /// The publisher slot it came from.
+        public let publisher: Int
+
+        init(core: TopicSubscriberCore, taken: TopicSubscriberCore.Taken) {
+            self.core = core
+            self.hazard = taken.hazard
+            self.address = taken.pointer
+            self.history = taken.history
+            self.missedBefore = taken.missedBefore
+            self.sequence = taken.sequence
+            self.publisher = taken.publisher
+        }
+
+        /// The message (a copy of it).
+        public var value: Element { address.loadUnaligned(as: Element.self) }
+
+        /// Calls `body` with the message in place.
+        public func withUnsafePointer<R, E: Error>(_ body: (UnsafePointer<Element>) throws(E) -> R) throws(E) -> R {
+            try body(address.assumingMemoryBound(to: Element.self))
+        }
+
+        deinit { if hazard >= 0 { core.releaseHazard(hazard) } }
+    }
+}
