@@ -82,7 +82,7 @@ public struct TopicPublisher<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// - Returns: `true` once published, `false` if the deadline passed first.
     @discardableResult
     public mutating func publish(_ element: Element, timeout: Duration? = nil) throws(TopicError) -> Bool {
-        guard try waitForSpace(deadline: Deadline(timeout: timeout)) else { return false }
+        guard try core.waitForSpace(strategy: waitStrategy, deadline: Deadline(timeout: timeout)) else { return false }
         let x = try core.takeChunk()
         core.chunk(x).storeBytes(of: element, as: Element.self)
         core.publish(chunk: x, length: MemoryLayout<Element>.size)
@@ -106,7 +106,7 @@ public struct TopicPublisher<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// - Returns: `nil` once published; the loan back if the deadline passed first.
     public mutating func publish(_ loan: consuming Loan, timeout: Duration? = nil) throws(TopicError) -> Loan? {
         guard loan.core === core else { throw .corrupt("a loan published through another publisher") }
-        guard try waitForSpace(deadline: Deadline(timeout: timeout)) else { return loan }
+        guard try core.waitForSpace(strategy: waitStrategy, deadline: Deadline(timeout: timeout)) else { return loan }
         core.publishLoan(loan.index, length: MemoryLayout<Element>.size)
         loan.disarm()
         return nil
@@ -115,35 +115,6 @@ public struct TopicPublisher<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// Leaves the topic: the slot is free for another publisher, and subscribers that have taken
     /// everything learn that the topic is ``TopicError/closed`` once no publisher is open.
     public consuming func close() { core.end() }
-
-    // MARK: - Waiting
-
-    func waitForSpace(deadline: Deadline) throws(TopicError) -> Bool {
-        guard core.overflow == .block else { return true }
-        var checkedOnce = false
-        while true {
-            if core.hasSpace() { return true }
-            if !checkedOnce {
-                // A dead subscriber stops holding us back at once, before any sleep.
-                checkedOnce = true
-                core.checkFullConnections()
-                continue
-            }
-            let core = self.core
-            let outcome = ChannelControl.wait(on: core.space, strategy: waitStrategy, deadline: deadline) {
-                core.hasSpace()
-            }
-            switch outcome {
-            case .ready: continue
-            case .timedOut:
-                core.checkFullConnections()
-                return core.hasSpace()
-            case .checkLiveness:
-                do { try core.topic.segment.checkIntact() } catch { throw .segment(error) }
-                core.checkFullConnections()
-            }
-        }
-    }
 }
 
 extension TopicPublisher {

@@ -257,6 +257,27 @@ final class TopicPublisherCore: @unchecked Sendable {
         return true
     }
 
+    /// Waits (``TopicConfiguration/OverflowPolicy/block``) until every live subscriber has room,
+    /// until `deadline`; `false` if it passed first.
+    func waitForSpace(strategy: WaitStrategy, deadline: Deadline) throws(TopicError) -> Bool {
+        guard overflow == .block else { return true }
+        // A dead subscriber stops holding us back at once, before any sleep.
+        if !hasSpace() { checkFullConnections() }
+        while !hasSpace() {
+            let outcome = ChannelControl.wait(on: space, strategy: strategy, deadline: deadline) { self.hasSpace() }
+            switch outcome {
+            case .ready: continue
+            case .timedOut:
+                checkFullConnections()
+                return hasSpace()
+            case .checkLiveness:
+                do { try topic.segment.checkIntact() } catch { throw .segment(error) }
+                checkFullConnections()
+            }
+        }
+        return true
+    }
+
     /// Checks the liveness of every full connection (a blocked publisher's liveness check).
     func checkFullConnections() {
         for i in connections.indices where !connections[i].dead {

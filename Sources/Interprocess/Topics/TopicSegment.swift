@@ -73,6 +73,33 @@ final class TopicSegment: @unchecked Sendable {
         self.poolSize = foundLayout.poolSize
     }
 
+    /// Opens or creates the byte topic `name`.
+    static func openBytes(
+        name: String, maximumMessageSize: Int?, configuration: TopicConfiguration?, mode: SharedMemory.OpenMode,
+        permissions: FilePermissions, lifetime: SharedMemory.Lifetime, owners: SharedMemory.OwnerPolicy,
+        timeout: Duration
+    ) throws(TopicError) -> TopicSegment {
+        if let maximumMessageSize, maximumMessageSize < 1 || maximumMessageSize > TopicGeometry.maximumByteMessageSize {
+            throw .invalidConfiguration(
+                "a byte topic's maximum message size is 1...\(TopicGeometry.maximumByteMessageSize)")
+        }
+        if configuration != nil && maximumMessageSize == nil {
+            throw .invalidConfiguration("a maximum message size is required to create a byte topic")
+        }
+        let topic = try TopicSegment(
+            name: name, kind: .byteTopic, elementType: .none, maximumMessageSize: maximumMessageSize ?? 1,
+            alignment: 64, configuration: maximumMessageSize == nil ? nil : configuration, mode: mode,
+            permissions: permissions, lifetime: lifetime, owners: owners, timeout: timeout)
+        if let maximumMessageSize, topic.geometry.maximumMessageSize != maximumMessageSize {
+            throw .segment(
+                .mismatch(
+                    name: name,
+                    .configuration(
+                        "maximum message size \(topic.geometry.maximumMessageSize), not \(maximumMessageSize)")))
+        }
+        return topic
+    }
+
     // MARK: - Addresses
 
     var membership: UnsafeMutablePointer<Atomic<UInt64>> { atomic(base + TopicGeometry.membership) }

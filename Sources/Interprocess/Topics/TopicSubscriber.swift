@@ -88,7 +88,7 @@ public struct TopicSubscriber<Element: BitwiseCopyable>: ~Copyable, Sendable {
         let deadline = Deadline(timeout: timeout)
         while true {
             if let element = try tryReceive() { return element }
-            guard try waitForMessage(deadline: deadline) else { return nil }
+            guard try core.waitForMessage(strategy: waitStrategy, deadline: deadline) else { return nil }
         }
     }
 
@@ -110,7 +110,7 @@ public struct TopicSubscriber<Element: BitwiseCopyable>: ~Copyable, Sendable {
             }
             if count > 0 { return count }
             if core.isClosedAndDrained() { throw .closed }
-            guard try waitForMessage(deadline: deadline) else { return 0 }
+            guard try core.waitForMessage(strategy: waitStrategy, deadline: deadline) else { return 0 }
         }
     }
 
@@ -129,31 +129,12 @@ public struct TopicSubscriber<Element: BitwiseCopyable>: ~Copyable, Sendable {
         let deadline = Deadline(timeout: timeout)
         while true {
             if let sample = try tryReceiveSample() { return sample }
-            guard try waitForMessage(deadline: deadline) else { return nil }
+            guard try core.waitForMessage(strategy: waitStrategy, deadline: deadline) else { return nil }
         }
     }
 
     /// Leaves the topic (once every sample it handed out is released, too).
     public consuming func close() {}
-
-    // MARK: - Waiting
-
-    /// Waits for a message until `deadline`; `false` if it passed first.
-    func waitForMessage(deadline: Deadline) throws(TopicError) -> Bool {
-        let core = self.core
-        let outcome = ChannelControl.wait(on: core.notEmpty, strategy: waitStrategy, deadline: deadline) {
-            core.hasMessage() || core.isClosedAndDrained()
-        }
-        switch outcome {
-        case .ready: return true
-        case .timedOut:
-            try core.throwIfPublishersGone()
-            return false
-        case .checkLiveness:
-            try core.throwIfPublishersGone()
-            return true
-        }
-    }
 }
 
 extension TopicSubscriber {

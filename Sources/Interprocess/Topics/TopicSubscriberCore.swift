@@ -391,6 +391,24 @@ final class TopicSubscriberCore: @unchecked Sendable {
         if status.closed { throw .closed }
     }
 
+    /// Waits for a message until `deadline`; `false` if it passed first.
+    /// - Throws: ``TopicError/publisherDied``, ``TopicError/closed`` (checked at each liveness
+    ///   interval), a damaged segment's error.
+    func waitForMessage(strategy: WaitStrategy, deadline: Deadline) throws(TopicError) -> Bool {
+        let outcome = ChannelControl.wait(on: notEmpty, strategy: strategy, deadline: deadline) {
+            self.hasMessage() || self.isClosedAndDrained()
+        }
+        switch outcome {
+        case .ready: return true
+        case .timedOut:
+            try throwIfPublishersGone()
+            return false
+        case .checkLiveness:
+            try throwIfPublishersGone()
+            return true
+        }
+    }
+
     // MARK: - Ending
 
     /// Leaves the topic. Runs when the last reference goes: the subscriber handle's and every

@@ -170,6 +170,74 @@ import Testing
     }
 }
 
+extension TopicBasicsTests {
+    @Test func byteMessagesOfEverySizeUpToTheMaximum() throws {
+        let name = uniqueName()
+        defer { removeQuietly(name) }
+        var publisher = try ByteTopicPublisher(
+            named: name, maximumMessageSize: 1000, configuration: TopicConfiguration(capacity: 8, history: 2),
+            mode: .create)
+        var subscriber = try ByteTopicSubscriber(named: name)
+        for size in [0, 1, 63, 64, 65, 999, 1000] {
+            try publisher.publish((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ size) })
+            #expect(try subscriber.tryReceive() == (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ size) })
+        }
+        #expect(throws: TopicError.messageTooLarge(size: 1001, maximum: 1000)) {
+            try publisher.publish([UInt8](repeating: 0, count: 1001))
+        }
+        let loan = try publisher.loan()
+        loan.withUnsafeMutableBytes { $0.copyBytes(from: [9, 8, 7]) }
+        #expect(try publisher.publish(loan, count: 3) == nil)
+        guard let sample = try subscriber.receiveSample(timeout: .seconds(1)) else {
+            Issue.record("no sample")
+            return
+        }
+        #expect(sample.withUnsafeBytes { Array($0) } == [9, 8, 7])
+        // A late joiner gets the last two, copied.
+        var late = try ByteTopicSubscriber(named: name, maximumMessageSize: 1000)
+        #expect(try late.tryReceive()?.count == 1000)
+        #expect(try late.tryReceive() == [9, 8, 7])
+        #expect(throws: TopicError.self) { _ = try ByteTopicSubscriber(named: name, maximumMessageSize: 999) }
+    }
+
+    @Test func theAsyncSequenceEndsWhenThePublisherCloses() async throws {
+        let name = uniqueName()
+        defer { removeQuietly(name) }
+        var publisher = try TopicPublisher<UInt64>(
+            named: name, configuration: TopicConfiguration(capacity: 4), mode: .create)
+        let subscriber = try TopicSubscriber<UInt64>(named: name)
+        let messages = subscriber.messages()
+        let reader = Task {
+            var received: [UInt64] = []
+            for try await value in messages { received.append(value) }
+            return received
+        }
+        for i in 0..<100 as Range<UInt64> { try await publisher.publish(i) }
+        publisher.close()
+        #expect(try await reader.value == Array(0..<100))
+    }
+
+    @Test func anAsyncReceiveIsCancelledWithoutTakingAnything() async throws {
+        let name = uniqueName()
+        defer { removeQuietly(name) }
+        var publisher = try TopicPublisher<UInt64>(
+            named: name, configuration: TopicConfiguration(capacity: 4), mode: .create)
+        let box = TopicSubscriberBox64(try TopicSubscriber<UInt64>(named: name))
+        let waiter = Task { try await box.receive() }
+        try await Task.sleep(for: .milliseconds(50))
+        waiter.cancel()
+        await #expect(throws: TopicError.cancelled) { try await waiter.value }
+        #expect(try publisher.tryPublish(5))
+        #expect(try box.subscriber.tryReceive() == 5)
+    }
+}
+
+final class TopicSubscriberBox64: @unchecked Sendable {
+    var subscriber: TopicSubscriber<UInt64>
+    init(_ subscriber: consuming TopicSubscriber<UInt64>) { self.subscriber = subscriber }
+    func receive() async throws(TopicError) -> UInt64 { try await subscriber.receive() }
+}
+
 /// Boxes so that tests can keep many `~Copyable` handles in an array.
 final class TopicPublisherBox {
     var publisher: TopicPublisher<UInt32>
