@@ -249,8 +249,11 @@ final class TopicPublisherCore: @unchecked Sendable {
 
     // MARK: - Space (block policy)
 
-    /// Whether every live connection has room for one more entry.
+    /// Whether every live connection has room for one more entry (a subscriber that left, or
+    /// joined, since the last look counts as such first).
     func hasSpace() -> Bool {
+        // Acquiring: a subscriber that left bumped the word (releasing) before it woke us.
+        if topic.membership.pointee.load(ordering: .acquiring) != membershipSeen { refreshConnections() }
         for i in connections.indices where !connections[i].dead {
             if queued(i, refresh: false) >= capacity { return false }
         }
@@ -485,7 +488,13 @@ final class TopicPublisherCore: @unchecked Sendable {
     private func push(_ x: Int, to i: Int) {
         let j = connections[i].subscriber
         let tail = tails[j]!
-        if overflow == .dropOldest && queued(i, refresh: false) >= capacity {
+        if queued(i, refresh: false) >= capacity {
+            guard overflow == .dropOldest else {
+                // `hasSpace` said there was room, and only the subscriber moves its head (on):
+                // a full queue now is one whose head went back, which no subscriber does.
+                markDead(i)
+                return
+            }
             dropOldest(i, tail: tail)
             if connections[i].dead { return }
         }

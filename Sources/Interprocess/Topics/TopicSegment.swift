@@ -33,8 +33,10 @@ final class TopicSegment: @unchecked Sendable {
         guard let createdLayout = created.layout(payloadBytes: Int.max) else {
             throw .invalidConfiguration("the topic would not fit in memory")
         }
+        // Opening without a configuration expects nothing of the size: the header's geometry is
+        // checked against the mapping below.
         let layout = SharedMemory.Layout(
-            kind: kind, payloadSize: createdLayout.payloadSize, capacity: created.capacity, elementType: elementType,
+            kind: kind, payloadSize: configuration == nil ? 0 : createdLayout.payloadSize, capacity: created.capacity, elementType: elementType,
             kindParameters: created.kindParameters, checksCapacity: false, lifetime: lifetime)
         let segment: SharedMemory
         do {

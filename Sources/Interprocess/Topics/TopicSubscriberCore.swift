@@ -43,7 +43,7 @@ final class TopicSubscriberCore: @unchecked Sendable {
     /// The sequence number of the last message taken from each publisher slot.
     var lastSequence: [UInt64?]
     /// Messages copied from the publishers' histories, delivered before anything queued.
-    var pendingHistory: [HistoryMessage] = []
+    var pendingHistory: [HistoryMessage?] = []
     var pendingIndex = 0
     /// Where the next take starts looking (publishers are served in turn).
     var nextPublisher = 0
@@ -215,8 +215,8 @@ final class TopicSubscriberCore: @unchecked Sendable {
     /// releases it). Returns `nil` if nothing is ready.
     func take<R: ~Copyable>(asSample: Bool, _ read: (Taken) -> R) throws(TopicError) -> R? {
         if pendingIndex < pendingHistory.count {
-            let message = pendingHistory[pendingIndex]
-            pendingHistory[pendingIndex] = pendingHistory[pendingHistory.count - 1]  // drop our reference
+            let message = pendingHistory[pendingIndex]!
+            pendingHistory[pendingIndex] = nil
             pendingIndex += 1
             if pendingIndex == pendingHistory.count {
                 pendingHistory.removeAll()
