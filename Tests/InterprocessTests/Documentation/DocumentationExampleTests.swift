@@ -8,6 +8,27 @@ import Interprocess
         "\(base)-\(ProcessIdentity.current.pid)-\(UInt32.random(in: 0...UInt32.max))"
     }
 
+    struct Reading: BitwiseCopyable, StablyNamed, Equatable {
+        static let stableName = "example.Reading.v1"
+        var sensor: UInt32
+        var value: Double
+    }
+
+    /// PublishSubscribe.md, "Overview", with the two processes as two subscribers here.
+    @Test func publishSubscribeOverview() throws {
+        let name = uniqueName("readings")
+        defer { try? SharedMemory.remove(named: name) }
+        var publisher = try TopicPublisher<Reading>(
+            named: name,
+            configuration: TopicConfiguration(capacity: 64, maximumSubscribers: 16, history: 8))
+        try publisher.publish(Reading(sensor: 1, value: 20.5))
+        var plotted: [Reading] = []
+        func plot(_ reading: Reading) { plotted.append(reading) }
+        var subscriber = try TopicSubscriber<Reading>(named: name)
+        while let reading = try subscriber.receive(timeout: .milliseconds(50)) { plot(reading) }
+        #expect(plotted == [Reading(sensor: 1, value: 20.5)])
+    }
+
     @Test func readmeCounter() throws {
         let base = uniqueName("readme")
         let counter = try SharedArray<Int>(named: base, count: 1, initialValue: 0)
