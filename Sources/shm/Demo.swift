@@ -3,10 +3,11 @@ import ArgumentParser
 /// `shm demo`: the example scenarios, run across real processes or threads.
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the example scenarios: producer-consumer, channel, thread pool.",
+        abstract: "Run the example scenarios: producer-consumer, channel, publish-subscribe, thread pool.",
         subcommands: [
             ProducerConsumerDemo.self,
             ChannelDemo.self,
+            PubSubDemo.self,
             ThreadPoolDemo.self
         ],
         defaultSubcommand: ProducerConsumerDemo.self

@@ -106,6 +106,19 @@ public struct ByteTopicPublisher: ~Copyable, Sendable {
         return nil
     }
 
+    /// Creates the byte topic `name` without taking part in it, and returns its segment (see
+    /// ``TopicPublisher/createTopic(named:configuration:permissions:lifetime:)``).
+    @discardableResult
+    public static func createTopic(
+        named name: String, maximumMessageSize: Int, configuration: TopicConfiguration,
+        permissions: FilePermissions = [.ownerRead, .ownerWrite], lifetime: SharedMemory.Lifetime = .persistent
+    ) throws(TopicError) -> SharedMemory {
+        try TopicSegment.openBytes(
+            name: name, maximumMessageSize: maximumMessageSize, configuration: configuration, mode: .create,
+            permissions: permissions, lifetime: lifetime, owners: .currentUser, timeout: .zero
+        ).segment
+    }
+
     /// Leaves the topic (see ``TopicPublisher/close()``).
     public consuming func close() { core.end() }
 

@@ -112,6 +112,23 @@ public struct TopicPublisher<Element: BitwiseCopyable>: ~Copyable, Sendable {
         return nil
     }
 
+    /// Creates the topic `name` without taking part in it (for a process that sets a topic up for
+    /// others), and returns its segment.
+    /// - Throws: ``TopicError``; ``SharedMemoryError/alreadyExists(name:)`` (as
+    ///   ``TopicError/segment(_:)``) if the name is taken.
+    @discardableResult
+    public static func createTopic(
+        named name: String, configuration: TopicConfiguration, permissions: FilePermissions = [.ownerRead, .ownerWrite],
+        lifetime: SharedMemory.Lifetime = .persistent
+    ) throws(TopicError) -> SharedMemory {
+        try TopicSegment(
+            name: name, kind: .topic, elementType: ElementType(Element.self),
+            maximumMessageSize: MemoryLayout<Element>.size, alignment: MemoryLayout<Element>.alignment,
+            configuration: configuration, mode: .create, permissions: permissions, lifetime: lifetime,
+            owners: .currentUser, timeout: .zero
+        ).segment
+    }
+
     /// Leaves the topic: the slot is free for another publisher, and subscribers that have taken
     /// everything learn that the topic is ``TopicError/closed`` once no publisher is open.
     public consuming func close() { core.end() }

@@ -36,7 +36,8 @@ final class TopicSegment: @unchecked Sendable {
         // Opening without a configuration expects nothing of the size: the header's geometry is
         // checked against the mapping below.
         let layout = SharedMemory.Layout(
-            kind: kind, payloadSize: configuration == nil ? 0 : createdLayout.payloadSize, capacity: created.capacity, elementType: elementType,
+            kind: kind, payloadSize: configuration == nil ? 0 : createdLayout.payloadSize, capacity: created.capacity,
+            elementType: elementType,
             kindParameters: created.kindParameters, checksCapacity: false, lifetime: lifetime)
         let segment: SharedMemory
         do {
