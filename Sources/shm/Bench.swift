@@ -68,6 +68,9 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp(visibility: .private))
     var childCore: Int?
 
+    @Option(help: ArgumentHelp(visibility: .private))
+    var subscriberIndex: Int?
+
     /// `1`, `0.2`: seconds as the help texts show them.
     private static func seconds(_ value: Double) -> String { String(format: "%g", value) }
 
@@ -115,7 +118,8 @@ struct Bench: ParsableCommand {
             do {
                 let scenario = try selectedScenarios()[0]
                 let workload = try selectedWorkloads()[0]
-                try BenchHarness.runChild(scenario, workload, base: objects, core: childCore)
+                try BenchHarness.runChild(
+                    scenario, workload, base: objects, core: childCore, subscriberIndex: subscriberIndex ?? 0)
             } catch {
                 throw Terminal.failure("bench child: \(error)")
             }

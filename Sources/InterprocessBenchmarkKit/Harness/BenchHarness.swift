@@ -116,6 +116,11 @@ package struct BenchHarness {
         let minimum64 = BenchMarker.firstTimed64 + 1000
         let minimum1M = BenchMarker.firstTimed1M + 8
 
+        if let subscribers = scenario.topicSubscribers {
+            try runTopicParent(
+                subscribers: subscribers, workload, base: base, arguments: childArguments, into: &row)
+            return
+        }
         if let (topology, strategy) = scenario.channel {
             switch workload {
             case .rtt:
@@ -249,9 +254,14 @@ package struct BenchHarness {
 
     /// The child's side of `workload` over `scenario` on the objects named after `base`: pins
     /// to `core` (if the parent pinned), opens its end, says `ready`, plays its part.
-    package static func runChild(_ scenario: BenchScenario, _ workload: BenchWorkload, base: String, core: Int?) throws
-    {
+    package static func runChild(
+        _ scenario: BenchScenario, _ workload: BenchWorkload, base: String, core: Int?, subscriberIndex: Int = 0
+    ) throws {
         if let core { pinForBench(core: core) }
+        if scenario.topicSubscribers != nil {
+            try runTopicChild(workload, base: base, index: subscriberIndex)
+            return
+        }
         if let (topology, strategy) = scenario.channel {
             switch workload {
             case .rtt:

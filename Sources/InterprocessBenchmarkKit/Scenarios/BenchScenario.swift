@@ -11,6 +11,9 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
     case mpmcBlock = "mpmc-block"
     case mpmcAdaptive = "mpmc-adaptive"
     case bytesAdaptive = "bytes-adaptive"
+    case topic1 = "topic-1"
+    case topic2 = "topic-2"
+    case topic4 = "topic-4"
     case pipe
     case socket
 
@@ -26,6 +29,9 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
         case .mpmcBlock: "Interprocess MPMC channel"
         case .mpmcAdaptive: "Interprocess MPMC channel"
         case .bytesAdaptive: "Interprocess byte channel (SPSC)"
+        case .topic1: "Interprocess topic, 1 subscriber"
+        case .topic2: "Interprocess topic, 2 subscribers (slowest)"
+        case .topic4: "Interprocess topic, 4 subscribers (slowest)"
         case .pipe: "pipe pair"
         case .socket: "Unix stream socket pair"
         }
@@ -36,7 +42,7 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
         switch self {
         case .flag, .spscSpin, .mpmcSpin: "spin"
         case .futex, .spscBlock, .mpmcBlock, .pipe, .socket: "blocking"
-        case .spscAdaptive, .mpmcAdaptive, .bytesAdaptive: "adaptive"
+        case .spscAdaptive, .mpmcAdaptive, .bytesAdaptive, .topic1, .topic2, .topic4: "adaptive"
         }
     }
 
@@ -45,7 +51,7 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
     package var limit: BenchScenario? {
         switch self {
         case .flag, .futex, .bytesAdaptive: nil
-        case .spscSpin, .mpmcSpin, .spscAdaptive, .mpmcAdaptive: .flag
+        case .spscSpin, .mpmcSpin, .spscAdaptive, .mpmcAdaptive, .topic1, .topic2, .topic4: .flag
         case .spscBlock, .mpmcBlock, .pipe, .socket: .futex
         }
     }
@@ -56,7 +62,17 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
         case .flag, .futex: [.rtt]
         case .spscSpin, .spscBlock, .spscAdaptive, .mpmcSpin, .mpmcBlock, .mpmcAdaptive: [.rtt, .stream]
         case .bytesAdaptive: [.stream1MiB]
-        case .pipe, .socket: [.rtt, .stream, .stream1MiB]
+        case .pipe, .socket, .topic1, .topic2, .topic4: [.rtt, .stream, .stream1MiB]
+        }
+    }
+
+    /// The number of subscriber processes, for topic rows.
+    package var topicSubscribers: Int? {
+        switch self {
+        case .topic1: 1
+        case .topic2: 2
+        case .topic4: 4
+        default: nil
         }
     }
 
