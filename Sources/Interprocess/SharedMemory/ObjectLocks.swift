@@ -24,6 +24,8 @@ import SystemPackage
 /// | 1025 | the single receiver's role (SPSC channels) | while the receiver is open |
 /// | 1026 | removal | while a process decides whether to unlink the object, and unlinks it |
 /// | 1088 + 64·i | participant-table slot i (see `ParticipantTable`) | by the participant the slot shows |
+/// | 2³⁹ + p | topic publisher slot p | while that publisher is open |
+/// | 2³⁹ + 2³² + j | topic subscriber slot j | while that subscriber is open |
 /// | 2⁴⁰ + r·2²⁴ + k | presence of a registration of role r, k random below 2²⁴ | as long as the registration lasts |
 ///
 /// ## Presence: bounded display, unbounded liveness
