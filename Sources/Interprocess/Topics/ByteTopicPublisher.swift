@@ -120,7 +120,9 @@ public struct ByteTopicPublisher: ~Copyable, Sendable {
     }
 
     /// Leaves the topic (see ``TopicPublisher/close()``).
-    public consuming func close() { core.end() }
+    public consuming func close() {}
+
+    deinit { core.end() }
 
     /// A message slot of a byte topic lent by its publisher (see ``TopicPublisher/Loan``).
     // @unchecked: the address is into the topic's mapping, which `core` keeps alive; the loan

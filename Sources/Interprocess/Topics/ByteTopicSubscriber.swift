@@ -70,8 +70,11 @@ public struct ByteTopicSubscriber: ~Copyable, Sendable {
         }
     }
 
-    /// Leaves the topic (once every sample it handed out is released, too).
+    /// Leaves the topic: publishers stop queueing to this subscriber at once; its slot is free
+    /// once every sample it handed out is released too. Dropping the subscriber does the same.
     public consuming func close() {}
+
+    deinit { core.leave() }
 
     /// A byte message read in place (see ``TopicSubscriber/Sample``).
     // @unchecked: the address is into the topic's mapping (or a history copy), which `core` (or

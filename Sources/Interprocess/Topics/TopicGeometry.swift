@@ -24,7 +24,8 @@
 /// `space` (the wake words a blocked publisher sleeps on) at 64; `history` (H UInt32 chunk
 /// indexes, a ring by history position) at 128.
 ///
-/// A subscriber record: `state` UInt32 (0 free, 1 active), `generation` UInt32, `historyPin`
+/// A subscriber record: `state` UInt32 (0 free, 1 active, 2 leaving: holds samples, takes no
+/// more messages), `generation` UInt32, `historyPin`
 /// UInt64 on its first line; `notEmpty` (the wake words it sleeps on) at 64; `hazards` (M UInt64
 /// chunk identities) at 128.
 ///

@@ -131,7 +131,9 @@ public struct TopicPublisher<Element: BitwiseCopyable>: ~Copyable, Sendable {
 
     /// Leaves the topic: the slot is free for another publisher, and subscribers that have taken
     /// everything learn that the topic is ``TopicError/closed`` once no publisher is open.
-    public consuming func close() { core.end() }
+    public consuming func close() {}
+
+    deinit { core.end() }
 }
 
 extension TopicPublisher {

@@ -355,11 +355,14 @@ final class TopicPublisherCore: @unchecked Sendable {
         for j in 0..<g.subscribers {
             let subscriberRecord = topic.subscriberRecord(j)
             // Relaxed: a free slot's words are zero or stale, and stale pins only keep chunks
-            // longer.
-            guard
-                topic.atomic(subscriberRecord + TopicGeometry.subscriberState, UInt32.self).pointee.load(
-                    ordering: .relaxed) == 1
-            else { continue }
+            // longer. Active (1) and leaving (2: samples still held) slots pin.
+            let subscriberState = topic.atomic(subscriberRecord + TopicGeometry.subscriberState, UInt32.self).pointee
+                .load(ordering: .relaxed)
+            guard subscriberState == 1 || subscriberState == 2 else { continue }
+            // A subscriber found dead pins nothing; a successor in its slot bumps the generation.
+            let generation = topic.atomic(subscriberRecord + TopicGeometry.subscriberGeneration, UInt32.self).pointee
+                .load(ordering: .relaxed)
+            if deadGenerations[j] == generation { continue }
             for k in 0..<g.heldSamples {
                 // SYNC POINT: acquiring; pairs with the subscriber's releasing clear of a hazard
                 // after its last read of the sample: once we see it cleared, we may overwrite.

@@ -133,8 +133,11 @@ public struct TopicSubscriber<Element: BitwiseCopyable>: ~Copyable, Sendable {
         }
     }
 
-    /// Leaves the topic (once every sample it handed out is released, too).
+    /// Leaves the topic: publishers stop queueing to this subscriber at once; its slot is free
+    /// once every sample it handed out is released too. Dropping the subscriber does the same.
     public consuming func close() {}
+
+    deinit { core.leave() }
 }
 
 extension TopicSubscriber {

@@ -107,6 +107,8 @@ final class TopicSubscriberCore: @unchecked Sendable {
         topic.atomic(record + TopicGeometry.subscriberState, UInt32.self).pointee.store(1, ordering: .releasing)
         // Releasing: pairs with the publishers' acquiring load when they refresh connections.
         topic.membership.pointee.wrappingAdd(1, ordering: .releasing)
+        // A publisher may be waiting on a predecessor's full queue, which we just emptied.
+        for space in spaces { space.wakeAll() }
         StoreLoad.barrier()
         if g.history > 0 {
             for p in 0..<g.publishers { copyHistory(of: p) }
@@ -411,8 +413,27 @@ final class TopicSubscriberCore: @unchecked Sendable {
 
     // MARK: - Ending
 
-    /// Leaves the topic. Runs when the last reference goes: the subscriber handle's and every
-    /// held sample's (a sample keeps the subscription, and so its hazard, alive).
+    private var leaving = false
+
+    /// Stops taking part while held samples remain: publishers stop queueing to us and stop
+    /// waiting for us (state 2), and keep honouring our hazards until ``end()``.
+    func leave() {
+        guard !leaving, !ended else { return }
+        leaving = true
+        // Relaxed: nobody reads the bits' order; a sample released meanwhile only makes this
+        // read stale, and its core's deinit ends the subscription then.
+        if heldHazards.load(ordering: .relaxed) == 0 {
+            end()
+            return
+        }
+        // SYNC POINT: releasing; publishers read it (acquiring) when they refresh connections.
+        topic.atomic(record + TopicGeometry.subscriberState, UInt32.self).pointee.store(2, ordering: .releasing)
+        topic.membership.pointee.wrappingAdd(1, ordering: .releasing)
+        for space in spaces { space.wakeAll() }
+    }
+
+    /// Leaves the topic. Runs when the last reference goes (the handle's and every held
+    /// sample's), or at ``leave()`` when no sample is held.
     private func end() {
         guard !ended else { return }
         ended = true

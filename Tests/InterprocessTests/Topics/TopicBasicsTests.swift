@@ -232,6 +232,38 @@ extension TopicBasicsTests {
     }
 }
 
+extension TopicBasicsTests {
+    @Test func aClosedSubscriberHoldingASampleHoldsNoPublisherBack() throws {
+        let name = uniqueName()
+        defer { removeQuietly(name) }
+        var publisher = try TopicPublisher<UInt64>(
+            named: name, configuration: TopicConfiguration(capacity: 2, maximumSubscribers: 1), mode: .create)
+        var subscriber = try TopicSubscriber<UInt64>(named: name)
+        try publisher.publish(7)
+        guard let sample = try subscriber.tryReceiveSample() else {
+            Issue.record("no sample")
+            return
+        }
+        subscriber.close()
+        // Its queue is not filled any more, and the slot stays taken while the sample lives.
+        for i in 0..<100 as Range<UInt64> {
+            #expect(try publisher.tryPublish(i))
+            if sample.value != 7 {
+                Issue.record("overwritten at \(i)")
+                break
+            }
+        }
+        #expect(sample.value == 7)
+        #expect(throws: TopicError.endpointLimitReached(.subscriber, maximum: 1)) {
+            _ = try TopicSubscriber<UInt64>(named: name)
+        }
+        _ = consume sample
+        var next = try TopicSubscriber<UInt64>(named: name)
+        try publisher.publish(1000)
+        #expect(try next.tryReceive() == 1000)
+    }
+}
+
 final class TopicSubscriberBox64: @unchecked Sendable {
     var subscriber: TopicSubscriber<UInt64>
     init(_ subscriber: consuming TopicSubscriber<UInt64>) { self.subscriber = subscriber }
