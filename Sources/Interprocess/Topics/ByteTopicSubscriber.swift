@@ -40,10 +40,9 @@ public struct ByteTopicSubscriber: ~Copyable, Sendable {
     /// Takes the next message if one is ready, without waiting.
     /// - Throws: ``TopicError/closed`` once every publisher closed and everything was taken.
     public mutating func tryReceive() throws(TopicError) -> [UInt8]? {
-        if let bytes = try core.take(
-            asSample: false, { Array(UnsafeRawBufferPointer(start: $0.pointer, count: $0.length)) })
-        {
-            return bytes
+        while let pending = try core.next() {
+            let bytes = Array(UnsafeRawBufferPointer(start: pending.pointer, count: pending.length))
+            if core.commit(pending) { return bytes }
         }
         if core.isClosedAndDrained() { throw .closed }
         return nil
@@ -52,21 +51,23 @@ public struct ByteTopicSubscriber: ~Copyable, Sendable {
     /// Takes the next message, waiting at most `timeout` (`nil`: as long as it takes).
     /// - Returns: the message, or `nil` if the deadline passed first.
     public mutating func receive(timeout: Duration? = nil) throws(TopicError) -> [UInt8]? {
+        if let bytes = try tryReceive() { return bytes }
         let deadline = Deadline(timeout: timeout)
         while true {
-            if let bytes = try tryReceive() { return bytes }
             guard try core.waitForMessage(strategy: waitStrategy, deadline: deadline) else { return nil }
+            if let bytes = try tryReceive() { return bytes }
         }
     }
 
     /// Takes the next message in place, without copying it, waiting at most `timeout`.
     /// - Throws: ``TopicError/sampleLimitReached(maximum:)``, ``TopicError/closed``.
     public mutating func receiveSample(timeout: Duration? = nil) throws(TopicError) -> Sample? {
-        let deadline = Deadline(timeout: timeout)
+        var deadline: Deadline? = nil
         while true {
-            if let sample = try core.take(asSample: true, { Sample(core: core, taken: $0) }) { return sample }
+            if let pending = try core.takeSample() { return Sample(core: core, pending: pending) }
             if core.isClosedAndDrained() { throw .closed }
-            guard try core.waitForMessage(strategy: waitStrategy, deadline: deadline) else { return nil }
+            if deadline == nil { deadline = Deadline(timeout: timeout) }
+            guard try core.waitForMessage(strategy: waitStrategy, deadline: deadline!) else { return nil }
         }
     }
 
@@ -93,15 +94,15 @@ public struct ByteTopicSubscriber: ~Copyable, Sendable {
         /// The publisher slot it came from.
         public let publisher: Int
 
-        init(core: TopicSubscriberCore, taken: TopicSubscriberCore.Taken) {
+        init(core: TopicSubscriberCore, pending: TopicSubscriberCore.Pending) {
             self.core = core
-            self.hazard = taken.hazard
-            self.address = taken.pointer
-            self.history = taken.history
-            self.count = taken.length
-            self.missedBefore = taken.missedBefore
-            self.sequence = taken.sequence
-            self.publisher = taken.publisher
+            self.hazard = pending.hazard
+            self.address = pending.pointer
+            self.history = pending.history
+            self.count = pending.length
+            self.missedBefore = pending.missedBefore
+            self.sequence = pending.sequence
+            self.publisher = pending.publisher
         }
 
         /// Calls `body` with the message's bytes in place.

@@ -22,7 +22,7 @@ import SystemPackage
 ///
 /// See <doc:PublishSubscribe>.
 public struct TopicPublisher<Element: BitwiseCopyable>: ~Copyable, Sendable {
-    let core: TopicPublisherCore
+    @usableFromInline let core: TopicPublisherCore
 
     /// How a blocked publish waits for space.
     public var waitStrategy: WaitStrategy
@@ -69,7 +69,9 @@ public struct TopicPublisher<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// Publishes `element` to every subscriber if none is full (or the policy drops), without
     /// waiting.
     /// - Returns: whether it was published (`false`: a live subscriber's queue is full).
+    @inlinable
     public mutating func tryPublish(_ element: Element) throws(TopicError) -> Bool {
+        // Inlinable so the copy specialises for `Element` in the caller.
         guard core.overflow == .dropOldest || core.hasSpace() else { return false }
         let x = try core.takeChunk()
         core.chunk(x).storeBytes(of: element, as: Element.self)
@@ -80,13 +82,12 @@ public struct TopicPublisher<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// Publishes `element` to every subscriber, waiting at most `timeout` (`nil`: as long as it
     /// takes) while a live subscriber's queue is full.
     /// - Returns: `true` once published, `false` if the deadline passed first.
-    @discardableResult
+    @inlinable @discardableResult
     public mutating func publish(_ element: Element, timeout: Duration? = nil) throws(TopicError) -> Bool {
+        if try tryPublish(element) { return true }
+        // The clock is read only once a wait is needed.
         guard try core.waitForSpace(strategy: waitStrategy, deadline: Deadline(timeout: timeout)) else { return false }
-        let x = try core.takeChunk()
-        core.chunk(x).storeBytes(of: element, as: Element.self)
-        core.publish(chunk: x, length: MemoryLayout<Element>.size)
-        return true
+        return try tryPublish(element)
     }
 
     /// Lends a free message slot to write in place; publish it with ``publish(_:timeout:)-(Loan,_)``

@@ -22,7 +22,10 @@ import Synchronization
 /// subscribers' sleeper counts, and wake the ones that sleep.
 ///
 /// Not thread-safe: its owner is the `~Copyable` publisher handle; only `returnedLoans` (set by
-/// a loan dropped on any thread) is atomic.
+/// a loan dropped on any thread) is atomic. Its stored state is `@exclusivity(unchecked)`: only
+/// the owning handle touches it, one call at a time, and the dynamic checks would cost more than
+/// a message.
+@usableFromInline
 final class TopicPublisherCore: @unchecked Sendable {
     let topic: TopicSegment
     let slot: Int
@@ -31,24 +34,24 @@ final class TopicPublisherCore: @unchecked Sendable {
     let pool: Int
     let capacity: Int
     let history: Int
-    let overflow: TopicConfiguration.OverflowPolicy
+    @usableFromInline let overflow: TopicConfiguration.OverflowPolicy
     let space: WaiterGatedWake
 
     /// Chunks ready to write.
-    private var free: [Int32] = []
+    @exclusivity(unchecked) private var free: [Int32] = []
     /// Per chunk: 0 free, 1 in flight (published, or left by a predecessor), 2 loaned.
-    private var state: [UInt8]
+    @exclusivity(unchecked) private var state: [UInt8]
     /// The chunks in state 1.
-    private var inFlight: [Int32] = []
+    @exclusivity(unchecked) private var inFlight: [Int32] = []
     /// Per chunk: the history position it was appended at, or `UInt64.max`.
-    private var historyPosition: [UInt64]
+    @exclusivity(unchecked) private var historyPosition: [UInt64]
     /// The history ring's positions `[historyCount − history, historyCount)`, by position mod
     /// `history`.
-    private var historyRing: [Int32]
-    private var historyCount: UInt64 = 0
-    private var nextSequence: UInt64
+    @exclusivity(unchecked) private var historyRing: [Int32]
+    @exclusivity(unchecked) private var historyCount: UInt64 = 0
+    @exclusivity(unchecked) private var nextSequence: UInt64
     /// Scratch for the reclaim scan.
-    private var pinned: [Bool]
+    @exclusivity(unchecked) private var pinned: [Bool]
 
     struct Connection {
         let subscriber: Int
@@ -61,19 +64,19 @@ final class TopicPublisherCore: @unchecked Sendable {
         var dead = false
         var dropsSinceCheck: UInt32 = 0
     }
-    private(set) var connections: [Connection] = []
+    @exclusivity(unchecked) private(set) var connections: [Connection] = []
     /// The next position of every queue of ours, once known (a queue is ours alone to push to).
-    private var tails: [UInt64?]
-    private var membershipSeen: UInt64 = .max
+    @exclusivity(unchecked) private var tails: [UInt64?]
+    @exclusivity(unchecked) private var membershipSeen: UInt64 = .max
     /// Subscriber slots found dead, by generation, so a rescan does not connect them again.
-    private var deadGenerations: [Int: UInt32] = [:]
+    @exclusivity(unchecked) private var deadGenerations: [Int: UInt32] = [:]
 
     // Loans: `loanChunks[i]` is the chunk loan i holds while bit i of `loansOut` is set; a loan
     // dropped unpublished sets bit i of `returnedLoans`.
-    private var loanChunks: [Int32]
-    private var loansOut: UInt64 = 0
+    @exclusivity(unchecked) private var loanChunks: [Int32]
+    @exclusivity(unchecked) private var loansOut: UInt64 = 0
     let returnedLoans = Atomic<UInt64>(0)
-    private var ended = false
+    @exclusivity(unchecked) private var ended = false
 
     var stateWord: UnsafeMutablePointer<Atomic<UInt32>> { topic.atomic(record + TopicGeometry.publisherState) }
 
@@ -251,6 +254,7 @@ final class TopicPublisherCore: @unchecked Sendable {
 
     /// Whether every live connection has room for one more entry (a subscriber that left, or
     /// joined, since the last look counts as such first).
+    @usableFromInline
     func hasSpace() -> Bool {
         // Acquiring: a subscriber that left bumped the word (releasing) before it woke us.
         if topic.membership.pointee.load(ordering: .acquiring) != membershipSeen { refreshConnections() }
@@ -262,17 +266,23 @@ final class TopicPublisherCore: @unchecked Sendable {
 
     /// Waits (``TopicConfiguration/OverflowPolicy/block``) until every live subscriber has room,
     /// until `deadline`; `false` if it passed first.
+    @usableFromInline
     func waitForSpace(strategy: WaitStrategy, deadline: Deadline) throws(TopicError) -> Bool {
         guard overflow == .block else { return true }
-        // A dead subscriber stops holding us back at once, before any sleep.
-        if !hasSpace() { checkFullConnections() }
+        // The first wait is short: a stream's full queue drains within microseconds, and one that
+        // stays full longer has its subscribers' liveness checked (a dead one stops counting)
+        // before the long sleep.
+        var checked = false
         while !hasSpace() {
-            let outcome = ChannelControl.wait(on: space, strategy: strategy, deadline: deadline) { self.hasSpace() }
-            switch outcome {
-            case .ready: continue
+            let end = checked ? deadline : min(deadline, Deadline.after(TopicPublisherCore.firstWait))
+            switch ChannelControl.wait(on: space, strategy: strategy, deadline: end, { self.hasSpace() }) {
+            case .ready:
+                continue
             case .timedOut:
                 checkFullConnections()
-                return hasSpace()
+                if hasSpace() { return true }
+                if deadline.hasPassed { return false }
+                checked = true
             case .checkLiveness:
                 do { try topic.segment.checkIntact() } catch { throw .segment(error) }
                 checkFullConnections()
@@ -280,6 +290,10 @@ final class TopicPublisherCore: @unchecked Sendable {
         }
         return true
     }
+
+    /// How long a blocked publisher waits before it checks whether the subscribers it waits for
+    /// are alive.
+    static let firstWait: Duration = .milliseconds(1)
 
     /// Checks the liveness of every full connection (a blocked publisher's liveness check).
     func checkFullConnections() {
@@ -291,6 +305,7 @@ final class TopicPublisherCore: @unchecked Sendable {
     // MARK: - Chunks
 
     /// A free chunk (reclaiming if none is ready).
+    @usableFromInline
     func takeChunk() throws(TopicError) -> Int {
         if free.isEmpty { reclaim() }
         guard let x = free.popLast() else {
@@ -301,6 +316,7 @@ final class TopicPublisherCore: @unchecked Sendable {
         return Int(x)
     }
 
+    @usableFromInline
     func chunk(_ x: Int) -> UnsafeMutableRawPointer { topic.chunk(publisher: slot, chunk: x) }
 
     /// Gives back chunks of loans dropped unpublished.
@@ -428,6 +444,7 @@ final class TopicPublisherCore: @unchecked Sendable {
     /// Publishes chunk `x`, written with `length` bytes, to every connected subscriber. With
     /// ``TopicConfiguration/OverflowPolicy/block`` the caller made sure every live connection
     /// has room.
+    @usableFromInline
     func publish(chunk x: Int, length: Int) {
         let sequence = nextSequence
         nextSequence &+= 1

@@ -26,7 +26,7 @@ import SystemPackage
 ///
 /// See <doc:PublishSubscribe>.
 public struct TopicSubscriber<Element: BitwiseCopyable>: ~Copyable, Sendable {
-    let core: TopicSubscriberCore
+    @usableFromInline let core: TopicSubscriberCore
 
     /// How a blocked receive waits for a message.
     public var waitStrategy: WaitStrategy
@@ -73,9 +73,12 @@ public struct TopicSubscriber<Element: BitwiseCopyable>: ~Copyable, Sendable {
 
     /// Takes the next message if one is ready, without waiting.
     /// - Throws: ``TopicError/closed`` once every publisher closed and everything was taken.
+    @inlinable
     public mutating func tryReceive() throws(TopicError) -> Element? {
-        if let element = try core.take(asSample: false, { $0.pointer.loadUnaligned(as: Element.self) }) {
-            return element
+        // Inlinable so the copy specialises for `Element` in the caller.
+        while let pending = try core.next() {
+            let element = pending.pointer.loadUnaligned(as: Element.self)
+            if core.commit(pending) { return element }
         }
         if core.isClosedAndDrained() { throw .closed }
         return nil
@@ -84,33 +87,39 @@ public struct TopicSubscriber<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// Takes the next message, waiting at most `timeout` (`nil`: as long as it takes).
     /// - Returns: the message, or `nil` if the deadline passed first.
     /// - Throws: ``TopicError/closed``, ``TopicError/publisherDied``.
+    @inlinable
     public mutating func receive(timeout: Duration? = nil) throws(TopicError) -> Element? {
+        if let element = try tryReceive() { return element }
+        // The clock is read only once a wait is needed.
         let deadline = Deadline(timeout: timeout)
         while true {
-            if let element = try tryReceive() { return element }
             guard try core.waitForMessage(strategy: waitStrategy, deadline: deadline) else { return nil }
+            if let element = try tryReceive() { return element }
         }
     }
 
     /// Takes the messages that are ready, up to `buffer.count`, waiting at most `timeout` for the
     /// first.
     /// - Returns: how many were stored at the start of `buffer` (0: the deadline passed).
+    @inlinable
     public mutating func receive(into buffer: UnsafeMutableBufferPointer<Element>, timeout: Duration? = nil)
         throws(TopicError) -> Int
     {
         guard !buffer.isEmpty else { return 0 }
-        let deadline = Deadline(timeout: timeout)
+        var deadline: Deadline? = nil
         while true {
             var count = 0
-            while count < buffer.count,
-                let element = try core.take(asSample: false, { $0.pointer.loadUnaligned(as: Element.self) })
-            {
-                buffer[count] = element
-                count += 1
+            while count < buffer.count, let pending = try core.next() {
+                let element = pending.pointer.loadUnaligned(as: Element.self)
+                if core.commit(pending) {
+                    buffer[count] = element
+                    count += 1
+                }
             }
             if count > 0 { return count }
             if core.isClosedAndDrained() { throw .closed }
-            guard try core.waitForMessage(strategy: waitStrategy, deadline: deadline) else { return 0 }
+            if deadline == nil { deadline = Deadline(timeout: timeout) }
+            guard try core.waitForMessage(strategy: waitStrategy, deadline: deadline!) else { return 0 }
         }
     }
 
@@ -118,7 +127,7 @@ public struct TopicSubscriber<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// - Throws: ``TopicError/sampleLimitReached(maximum:)`` when
     ///   ``TopicConfiguration/maximumHeldSamples`` samples are held; ``TopicError/closed``.
     public mutating func tryReceiveSample() throws(TopicError) -> Sample? {
-        if let sample = try core.take(asSample: true, { Sample(core: core, taken: $0) }) { return sample }
+        if let pending = try core.takeSample() { return Sample(core: core, pending: pending) }
         if core.isClosedAndDrained() { throw .closed }
         return nil
     }
@@ -126,10 +135,11 @@ public struct TopicSubscriber<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// Takes the next message in place, without copying it, waiting at most `timeout`.
     /// - Returns: the sample, or `nil` if the deadline passed first.
     public mutating func receiveSample(timeout: Duration? = nil) throws(TopicError) -> Sample? {
+        if let sample = try tryReceiveSample() { return sample }
         let deadline = Deadline(timeout: timeout)
         while true {
-            if let sample = try tryReceiveSample() { return sample }
             guard try core.waitForMessage(strategy: waitStrategy, deadline: deadline) else { return nil }
+            if let sample = try tryReceiveSample() { return sample }
         }
     }
 
@@ -163,14 +173,14 @@ extension TopicSubscriber {
         /// The publisher slot it came from.
         public let publisher: Int
 
-        init(core: TopicSubscriberCore, taken: TopicSubscriberCore.Taken) {
+        init(core: TopicSubscriberCore, pending: TopicSubscriberCore.Pending) {
             self.core = core
-            self.hazard = taken.hazard
-            self.address = taken.pointer
-            self.history = taken.history
-            self.missedBefore = taken.missedBefore
-            self.sequence = taken.sequence
-            self.publisher = taken.publisher
+            self.hazard = pending.hazard
+            self.address = pending.pointer
+            self.history = pending.history
+            self.missedBefore = pending.missedBefore
+            self.sequence = pending.sequence
+            self.publisher = pending.publisher
         }
 
         /// The message (a copy of it).

@@ -26,7 +26,10 @@ import Synchronization
 /// reads the membership; we bump it, barrier, read the history.
 ///
 /// Not thread-safe: its owner is the `~Copyable` subscriber handle; only `heldHazards` (changed
-/// by samples released on any thread) is atomic.
+/// by samples released on any thread) is atomic. Its stored state is `@exclusivity(unchecked)`:
+/// only the owning handle touches it, one call at a time, and the dynamic checks would cost more
+/// than a message.
+@usableFromInline
 final class TopicSubscriberCore: @unchecked Sendable {
     let topic: TopicSegment
     let slot: Int
@@ -39,21 +42,22 @@ final class TopicSubscriberCore: @unchecked Sendable {
     let queues: [TopicQueue]
     let spaces: [WaiterGatedWake]
     /// Our position in each queue (with `block`, the head's only writer).
-    var heads: [UInt64]
+    @exclusivity(unchecked) var heads: [UInt64]
     /// The sequence number of the last message taken from each publisher slot.
-    var lastSequence: [UInt64?]
+    @exclusivity(unchecked) var lastSequence: [UInt64?]
     /// Messages copied from the publishers' histories, delivered before anything queued.
-    var pendingHistory: [HistoryMessage?] = []
-    var pendingIndex = 0
+    @exclusivity(unchecked) var pendingHistory: [HistoryMessage?] = []
+    @exclusivity(unchecked) var pendingIndex = 0
     /// Where the next take starts looking (publishers are served in turn).
-    var nextPublisher = 0
+    @exclusivity(unchecked) var nextPublisher = 0
     /// Messages the publishers dropped before we took them, in total.
-    var missedMessages = 0
+    @exclusivity(unchecked) var missedMessages = 0
     /// Bit k: hazard k is held by a sample.
     let heldHazards = Atomic<UInt64>(0)
-    private var ended = false
+    @exclusivity(unchecked) private var ended = false
 
     /// A history message, copied out of the topic when we joined.
+    @usableFromInline
     final class HistoryMessage: @unchecked Sendable {
         let publisher: Int
         let sequence: UInt64
@@ -189,74 +193,102 @@ final class TopicSubscriberCore: @unchecked Sendable {
 
     // MARK: - Taking
 
-    /// What a take found.
-    struct Taken {
-        let publisher: Int
-        let sequence: UInt64
-        let pointer: UnsafeRawPointer
-        let length: Int
-        let missedBefore: Int
-        /// The hazard that holds the chunk (samples), or -1.
-        let hazard: Int
+    /// A message found at the head of a queue (or first in the copied history), not taken yet:
+    /// read it, then ``commit(_:)``.
+    @usableFromInline
+    struct Pending {
+        @usableFromInline let publisher: Int
+        @usableFromInline let sequence: UInt64
+        @usableFromInline let pointer: UnsafeRawPointer
+        @usableFromInline let length: Int
+        @usableFromInline let missedBefore: Int
+        /// The queue position it is at (unused for history).
+        let position: UInt64
         /// The copy it came from (history), if any.
-        let history: HistoryMessage?
+        @usableFromInline let history: HistoryMessage?
+        /// The hazard that holds the chunk (samples), or -1.
+        @usableFromInline let hazard: Int
     }
 
     /// Whether a message is ready (for waits; reads only).
     func hasMessage() -> Bool {
         if pendingIndex < pendingHistory.count { return true }
         for p in queues.indices {
+            // Relaxed: a hint; the take that follows acquires.
             let h = overflow == .block ? heads[p] : queues[p].head.pointee.load(ordering: .relaxed)
             if queues[p].published(at: h) != nil { return true }
         }
         return false
     }
 
-    /// Takes the next message, passing its bytes to `read` while they are ours; with
-    /// `asSample`, first takes a free hazard and leaves the chunk held by it (the caller
-    /// releases it). Returns `nil` if nothing is ready.
-    func take<R: ~Copyable>(asSample: Bool, _ read: (Taken) -> R) throws(TopicError) -> R? {
+    /// The next message, without taking it; duplicates (messages also in the copied history) are
+    /// taken and skipped on the way. `nil` if nothing is ready.
+    /// - Throws: ``TopicError/corrupt(_:)`` for a queue entry or descriptor no publisher writes.
+    @usableFromInline
+    func next() throws(TopicError) -> Pending? {
         if pendingIndex < pendingHistory.count {
             let message = pendingHistory[pendingIndex]!
+            return Pending(
+                publisher: message.publisher, sequence: message.sequence,
+                pointer: UnsafeRawPointer(message.bytes.baseAddress!), length: message.bytes.count, missedBefore: 0,
+                position: 0, history: message, hazard: -1)
+        }
+        let count = queues.count
+        for k in 0..<count {
+            var p = nextPublisher &+ k
+            if p >= count { p -= count }
+            if let pending = try next(from: p, hazard: -1) { return pending }
+        }
+        return nil
+    }
+
+    /// Takes a message found by ``next()``: `false` if a publisher dropped it first (with
+    /// ``TopicConfiguration/OverflowPolicy/dropOldest``; whatever was read of it is void).
+    @usableFromInline
+    func commit(_ pending: Pending) -> Bool {
+        if pending.history != nil {
             pendingHistory[pendingIndex] = nil
             pendingIndex += 1
             if pendingIndex == pendingHistory.count {
                 pendingHistory.removeAll()
                 pendingIndex = 0
             }
-            return read(
-                Taken(
-                    publisher: message.publisher, sequence: message.sequence,
-                    pointer: UnsafeRawPointer(message.bytes.baseAddress!), length: message.bytes.count,
-                    missedBefore: 0, hazard: -1, history: message))
+            return true
         }
-        let count = queues.count
-        for k in 0..<count {
-            let p = (nextPublisher + k) % count
-            if let result = try take(from: p, asSample: asSample, read) {
-                nextPublisher = (p + 1) % count
-                return result
-            }
-        }
-        return nil
+        let p = pending.publisher
+        guard advance(p, from: pending.position) else { return false }
+        lastSequence[p] = pending.sequence
+        missedMessages &+= pending.missedBefore
+        nextPublisher = p &+ 1 == queues.count ? 0 : p &+ 1
+        if overflow == .block { spaces[p].wake(count: 1) }
+        return true
     }
 
-    private func take<R: ~Copyable>(from p: Int, asSample: Bool, _ read: (Taken) -> R) throws(TopicError) -> R? {
-        let queue = queues[p]
-        let g = topic.geometry
-        var hazard = -1
-        if asSample {
-            hazard = try claimHazard()
+    /// Moves queue `p`'s head from `position` to the next: with `block` a releasing store (we
+    /// are its only writer), with `dropOldest` a compare-and-swap against the publisher's drops.
+    @inline(__always)
+    private func advance(_ p: Int, from position: UInt64) -> Bool {
+        if overflow == .block {
+            heads[p] = position &+ 1
+            // SYNC POINT: releasing; a publisher that acquires the new head sees our reads of
+            // the chunk done (and any hazard stored) before it reuses anything.
+            queues[p].head.pointee.store(position &+ 1, ordering: .releasing)
+            return true
         }
-        defer { if hazard >= 0 { releaseHazard(hazard) } }
+        // Acquiring and releasing: as the store above, and against the publisher's drops.
+        return queues[p].head.pointee.compareExchange(
+            expected: position, desired: position &+ 1, successOrdering: .acquiringAndReleasing,
+            failureOrdering: .relaxed
+        ).exchanged
+    }
+
+    /// The message at the head of queue `p`, skipping duplicates; with a `hazard`, stores the
+    /// chunk's identity in it first (the caller then takes the message at once).
+    private func next(from p: Int, hazard: Int) throws(TopicError) -> Pending? {
+        let queue = queues[p]
         while true {
-            let h: UInt64
-            if overflow == .block {
-                h = heads[p]
-            } else {
-                // Acquiring: the publisher may have moved the head (drops).
-                h = queue.head.pointee.load(ordering: .acquiring)
-            }
+            // Acquiring (dropOldest): the publisher may have moved the head (drops).
+            let h = overflow == .block ? heads[p] : queue.head.pointee.load(ordering: .acquiring)
             guard let x = queue.published(at: h) else {
                 if overflow == .dropOldest && queue.head.pointee.load(ordering: .acquiring) != h { continue }
                 return nil
@@ -268,57 +300,53 @@ final class TopicSubscriberCore: @unchecked Sendable {
                 ordering: .relaxed)
             let length = Int(
                 topic.atomic(descriptor + TopicGeometry.descriptorLength, UInt32.self).pointee.load(ordering: .relaxed))
-            let duplicate = lastSequence[p].map { Int64(bitPattern: sequence &- $0) <= 0 } ?? false
-            let missed = lastSequence[p].map { Int(clamping: sequence &- $0 &- 1) } ?? 0
-            let chunk = UnsafeRawPointer(topic.chunk(publisher: p, chunk: x))
-            if hazard >= 0 && !duplicate {
-                let id = UInt64(p) * UInt64(pool) + UInt64(x) + 1
-                // Relaxed: the head's releasing store (or exchange) below publishes it.
-                hazardWord(hazard).pointee.store(id, ordering: .relaxed)
+            if let last = lastSequence[p], Int64(bitPattern: sequence &- last) <= 0 {
+                // Also in the history we copied: take it and go on.
+                _ = advance(p, from: h)
+                continue
             }
-            var copy: R? = nil
-            if !duplicate && hazard < 0 {
-                guard length <= g.maximumMessageSize else {
-                    throw .corrupt("a message of \(length) bytes in a topic of at most \(g.maximumMessageSize)")
-                }
-                copy = read(
-                    Taken(
-                        publisher: p, sequence: sequence, pointer: chunk, length: length, missedBefore: missed,
-                        hazard: -1, history: nil))
+            guard length <= topic.geometry.maximumMessageSize else {
+                throw .corrupt(
+                    "a message of \(length) bytes in a topic of at most \(topic.geometry.maximumMessageSize)")
             }
-            if overflow == .block {
-                heads[p] = h &+ 1
-                // SYNC POINT: releasing; the publisher that acquires the new head sees our reads
-                // of the chunk done (and the hazard stored) before it reuses anything.
-                queue.head.pointee.store(h &+ 1, ordering: .releasing)
-            } else {
-                // Acquiring and releasing: as the store above, and against the publisher's drops.
-                let (exchanged, _) = queue.head.pointee.compareExchange(
-                    expected: h, desired: h &+ 1, successOrdering: .acquiringAndReleasing, failureOrdering: .relaxed)
-                // The publisher dropped it (and may be reusing the chunk): whatever we read is
-                // discarded.
-                guard exchanged else {
-                    if hazard >= 0 { hazardWord(hazard).pointee.store(0, ordering: .releasing) }
-                    continue
-                }
-            }
-            if duplicate { continue }
-            lastSequence[p] = sequence
-            missedMessages &+= missed
-            if overflow == .block { spaces[p].wake(count: 1) }
             if hazard >= 0 {
-                guard length <= g.maximumMessageSize else {
-                    hazardWord(hazard).pointee.store(0, ordering: .releasing)
-                    throw .corrupt("a message of \(length) bytes in a topic of at most \(g.maximumMessageSize)")
-                }
-                let taken = Taken(
-                    publisher: p, sequence: sequence, pointer: chunk, length: length, missedBefore: missed,
-                    hazard: hazard, history: nil)
-                hazard = -1  // the sample owns it now
-                return read(taken)
+                // Relaxed: the head's releasing store (or exchange) in `commit` publishes it.
+                hazardWord(hazard).pointee.store(UInt64(p) &* UInt64(pool) &+ UInt64(x) &+ 1, ordering: .relaxed)
             }
-            return copy
+            return Pending(
+                publisher: p, sequence: sequence, pointer: UnsafeRawPointer(topic.chunk(publisher: p, chunk: x)),
+                length: length, missedBefore: lastSequence[p].map { Int(clamping: sequence &- $0 &- 1) } ?? 0,
+                position: h, history: nil, hazard: hazard)
         }
+    }
+
+    /// Takes the next message and holds it in place under a hazard (the caller wraps it in a
+    /// sample, which releases the hazard). `nil` if nothing is ready.
+    /// - Throws: ``TopicError/sampleLimitReached(maximum:)``, ``TopicError/corrupt(_:)``.
+    @usableFromInline
+    func takeSample() throws(TopicError) -> Pending? {
+        if pendingIndex < pendingHistory.count, let pending = try next() {
+            _ = commit(pending)
+            return pending
+        }
+        let hazard = try claimHazard()
+        let count = queues.count
+        do {
+            for k in 0..<count {
+                var p = nextPublisher &+ k
+                if p >= count { p -= count }
+                while let pending = try next(from: p, hazard: hazard) {
+                    if commit(pending) { return pending }
+                    // Dropped before we took it: the chunk may be reused, so the hazard goes.
+                    hazardWord(hazard).pointee.store(0, ordering: .releasing)
+                }
+            }
+        } catch {
+            releaseHazard(hazard)
+            throw error
+        }
+        releaseHazard(hazard)
+        return nil
     }
 
     // MARK: - Hazards
@@ -327,7 +355,7 @@ final class TopicSubscriberCore: @unchecked Sendable {
         topic.atomic(record + TopicGeometry.hazards + 8 * k, UInt64.self)
     }
 
-    private func claimHazard() throws(TopicError) -> Int {
+    func claimHazard() throws(TopicError) -> Int {
         let limit = topic.geometry.heldSamples
         let all: UInt64 = limit == 64 ? .max : (1 << UInt64(limit)) - 1
         // Relaxed: the bits only hand out hazard indexes; the hazard words order themselves.
@@ -378,6 +406,7 @@ final class TopicSubscriberCore: @unchecked Sendable {
 
     /// Whether every publisher that opened the topic closed it and nothing is left to take
     /// (no system call: a dead publisher reads as open).
+    @usableFromInline
     func isClosedAndDrained() -> Bool {
         let status = publisherStatus(checkingLiveness: false)
         return !status.alive && status.closed && !hasMessage()
@@ -396,6 +425,7 @@ final class TopicSubscriberCore: @unchecked Sendable {
     /// Waits for a message until `deadline`; `false` if it passed first.
     /// - Throws: ``TopicError/publisherDied``, ``TopicError/closed`` (checked at each liveness
     ///   interval), a damaged segment's error.
+    @usableFromInline
     func waitForMessage(strategy: WaitStrategy, deadline: Deadline) throws(TopicError) -> Bool {
         let outcome = ChannelControl.wait(on: notEmpty, strategy: strategy, deadline: deadline) {
             self.hasMessage() || self.isClosedAndDrained()
@@ -413,7 +443,7 @@ final class TopicSubscriberCore: @unchecked Sendable {
 
     // MARK: - Ending
 
-    private var leaving = false
+    @exclusivity(unchecked) private var leaving = false
 
     /// Stops taking part while held samples remain: publishers stop queueing to us and stop
     /// waiting for us (state 2), and keep honouring our hazards until ``end()``.
