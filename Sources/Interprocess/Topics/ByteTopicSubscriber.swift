@@ -64,7 +64,9 @@ public struct ByteTopicSubscriber: ~Copyable, Sendable {
     public mutating func receiveSample(timeout: Duration? = nil) throws(TopicError) -> Sample? {
         var deadline: Deadline? = nil
         while true {
-            if let pending = try core.takeSample() { return Sample(core: core, pending: pending) }
+            if let (pending, copy) = try core.takeSample() {
+                return Sample(core: core, pending: pending, history: copy)
+            }
             if core.isClosedAndDrained() { throw .closed }
             if deadline == nil { deadline = Deadline(timeout: timeout) }
             guard try core.waitForMessage(strategy: waitStrategy, deadline: deadline!) else { return nil }
@@ -94,11 +96,14 @@ public struct ByteTopicSubscriber: ~Copyable, Sendable {
         /// The publisher slot it came from.
         public let publisher: Int
 
-        init(core: TopicSubscriberCore, pending: TopicSubscriberCore.Pending) {
+        init(
+            core: TopicSubscriberCore, pending: TopicSubscriberCore.Pending,
+            history: TopicSubscriberCore.HistoryMessage?
+        ) {
             self.core = core
             self.hazard = pending.hazard
             self.address = pending.pointer
-            self.history = pending.history
+            self.history = history
             self.count = pending.length
             self.missedBefore = pending.missedBefore
             self.sequence = pending.sequence

@@ -15,14 +15,15 @@
 /// | 0 | control: `membership` (UInt64), bumped by every subscriber that joins or leaves | subscribers |
 /// | 128 | P publisher records (``publisherRecordSize``) | that publisher |
 /// | … | S subscriber records (``subscriberRecordSize``) | that subscriber |
-/// | … | P × S queues, publisher-major (``queueSize``) | see `TopicQueue` |
+/// | … | P × S queues, publisher-major (``TopicLayout/queueSize``; 16-byte entries from 128) | see `TopicQueue` |
 /// | … | P × pool chunk descriptors, 32 B each: sequence UInt64, length UInt32, history position UInt64 at 16 | the chunk's publisher |
 /// | … | P × pool chunks of `chunkStride` bytes, aligned to `chunkAlignment` | the chunk's publisher |
 ///
-/// A publisher record: `state` UInt32 (0 never opened, 1 open, 2 closed), `generation` UInt32,
-/// `nextSequence` UInt64, `historyClaimed` UInt64, `historyPublished` UInt64 on its first line;
-/// `space` (the wake words a blocked publisher sleeps on) at 64; `history` (H UInt32 chunk
-/// indexes, a ring by history position) at 128.
+/// A publisher record: `state` UInt32 (0 never opened, 1 open, 2 closed) and `generation`
+/// UInt32 on its first line, which subscribers poll and the publisher writes only when it opens
+/// and closes; `nextSequence`, `historyClaimed` and `historyPublished` (UInt64 each) on the
+/// publisher's own line at 64; `space` (the wake words a blocked publisher sleeps on) at 128;
+/// `history` (H UInt32 chunk indexes, a ring by history position) at 192.
 ///
 /// A subscriber record: `state` UInt32 (0 free, 1 active, 2 leaving: holds samples, takes no
 /// more messages), `generation` UInt32, `historyPin`
@@ -56,10 +57,10 @@ package struct TopicGeometry: Equatable, Sendable {
     // Record and queue offsets (see the table above).
     static let controlSize = 128
     static let membership = 0
-    static let publisherState = 0, publisherGeneration = 4, nextSequence = 8
-    static let historyClaimed = 16, historyPublished = 24, space = 64, historyRing = 128
+    static let publisherState = 0, publisherGeneration = 4
+    static let nextSequence = 64, historyClaimed = 72, historyPublished = 80, space = 128, historyRing = 192
     static let subscriberState = 0, subscriberGeneration = 4, historyPin = 8, notEmpty = 64, hazards = 128
-    static let queueHead = 0, queueTailRecord = 64, queueDropped = 72, queueEntries = 128
+    static let queueHead = 0, queueTailRecord = 64, queueDropped = 72, queueEntries = 128, queueEntrySize = 16
     static let descriptorSize = 32
     static let descriptorSequence = 0, descriptorLength = 8, descriptorHistoryPosition = 16
 
@@ -141,9 +142,9 @@ package struct TopicGeometry: Equatable, Sendable {
         // checked arithmetic only guards the sums against a payload size near Int.max.
         let perSubscriber = capacity + heldSamples + history
         let pool = subscribers * perSubscriber + history + loans + 1 + capacity
-        let publisherRecord = 128 + (4 * history).roundedUp(to: 64)
+        let publisherRecord = TopicGeometry.historyRing + (4 * history).roundedUp(to: 64)
         let subscriberRecord = 128 + (8 * heldSamples).roundedUp(to: 64)
-        let queue = 128 + (8 * capacity).roundedUp(to: 64)
+        let queue = TopicGeometry.queueEntries + TopicGeometry.queueEntrySize * capacity
         var offset = TopicGeometry.controlSize
         func advance(_ bytes: (Int, Int)) -> Int? {
             let (size, o1) = bytes.0.multipliedReportingOverflow(by: bytes.1)

@@ -32,7 +32,7 @@ public struct TopicPublisher<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// The topic's segment.
     public var segment: SharedMemory { core.topic.segment }
     /// The subscribers this publisher delivers to (a snapshot, as of its last publish).
-    public var subscriberCount: Int { core.connections.count(where: { !$0.dead }) }
+    public var subscriberCount: Int { core.liveConnectionCount }
 
     /// Opens (or creates) the topic `name` as a publisher.
     ///

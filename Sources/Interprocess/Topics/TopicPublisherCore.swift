@@ -29,7 +29,9 @@ import Synchronization
 final class TopicPublisherCore: @unchecked Sendable {
     let topic: TopicSegment
     let slot: Int
-    let registration: ParticipantRegistration
+    /// Taken once the publisher is open (so a count of registrations counts open publishers);
+    /// the slot lock protects the object from removal before.
+    private var registration: ParticipantRegistration?
     let record: UnsafeMutableRawPointer
     let pool: Int
     let capacity: Int
@@ -37,39 +39,51 @@ final class TopicPublisherCore: @unchecked Sendable {
     @usableFromInline let overflow: TopicConfiguration.OverflowPolicy
     let space: WaiterGatedWake
 
+    // The per-chunk and per-subscriber state lives in buffers allocated once (`LocalArray`,
+    // `LocalStack`): a publish writes several of them, and an array's copy-on-write check per
+    // write would cost more than the rest of the publish.
+
     /// Chunks ready to write.
-    @exclusivity(unchecked) private var free: [Int32] = []
+    @exclusivity(unchecked) private var free: LocalStack<Int32>
     /// Per chunk: 0 free, 1 in flight (published, or left by a predecessor), 2 loaned.
-    @exclusivity(unchecked) private var state: [UInt8]
+    private let state: LocalArray<UInt8>
     /// The chunks in state 1.
-    @exclusivity(unchecked) private var inFlight: [Int32] = []
+    @exclusivity(unchecked) private var inFlight: LocalStack<Int32>
     /// Per chunk: the history position it was appended at, or `UInt64.max`.
-    @exclusivity(unchecked) private var historyPosition: [UInt64]
+    private let historyPosition: LocalArray<UInt64>
     /// The history ring's positions `[historyCount − history, historyCount)`, by position mod
-    /// `history`.
-    @exclusivity(unchecked) private var historyRing: [Int32]
+    /// `history` (-1: none).
+    private let historyRing: LocalArray<Int32>
     @exclusivity(unchecked) private var historyCount: UInt64 = 0
     @exclusivity(unchecked) private var nextSequence: UInt64
     /// Scratch for the reclaim scan.
-    @exclusivity(unchecked) private var pinned: [Bool]
+    private let pinned: LocalArray<Bool>
 
-    struct Connection {
+    struct Connection: BitwiseCopyable {
         let subscriber: Int
         let generation: UInt32
         let queue: TopicQueue
-        let notEmpty: WaiterGatedWake
+        /// The subscriber's `notEmpty` wake words.
+        let notEmptyWords: UnsafeMutableRawPointer
+        var notEmpty: WaiterGatedWake { WaiterGatedWake(at: notEmptyWords) }
         var cachedHead: UInt64
         /// Found dead (its slot lock free) or broken (a head no queue can have): skipped until
         /// the slot's generation changes.
         var dead = false
         var dropsSinceCheck: UInt32 = 0
     }
-    @exclusivity(unchecked) private(set) var connections: [Connection] = []
-    /// The next position of every queue of ours, once known (a queue is ours alone to push to).
-    @exclusivity(unchecked) private var tails: [UInt64?]
+    /// The active subscribers we push to (dead ones stay, marked, until their slot changes).
+    @exclusivity(unchecked) private(set) var connections: LocalStack<Connection>
+    /// Scratch for a refresh of `connections`.
+    @exclusivity(unchecked) private var nextConnections: LocalStack<Connection>
+    /// The next position of every queue of ours, once known (`tailKnown`; a queue is ours alone
+    /// to push to).
+    private let tails: LocalArray<UInt64>
+    private let tailKnown: LocalArray<Bool>
     @exclusivity(unchecked) private var membershipSeen: UInt64 = .max
-    /// Subscriber slots found dead, by generation, so a rescan does not connect them again.
-    @exclusivity(unchecked) private var deadGenerations: [Int: UInt32] = [:]
+    /// Per subscriber slot: the generation found dead (so a rescan does not connect it again),
+    /// or `UInt64.max`.
+    private let deadGenerations: LocalArray<UInt64>
 
     // Loans: `loanChunks[i]` is the chunk loan i holds while bit i of `loansOut` is set; a loan
     // dropped unpublished sets bit i of `returnedLoans`.
@@ -85,24 +99,24 @@ final class TopicPublisherCore: @unchecked Sendable {
         guard let slot = try topic.claimSlot(count: g.publishers, byte: TopicSegment.publisherLock) else {
             throw .endpointLimitReached(.publisher, maximum: g.publishers)
         }
-        let registration: ParticipantRegistration
-        do { registration = try topic.segment.register(as: .publisher) } catch {
-            topic.segment.unlockByte(TopicSegment.publisherLock(slot))
-            throw .segment(error)
-        }
         self.topic = topic
         self.slot = slot
-        self.registration = registration
         self.record = topic.publisherRecord(slot)
         self.pool = topic.poolSize
         self.capacity = g.capacity
         self.history = g.history
         self.overflow = g.overflow
         self.space = WaiterGatedWake(at: record + TopicGeometry.space)
-        self.historyPosition = Array(repeating: .max, count: pool)
-        self.historyRing = Array(repeating: -1, count: max(1, history))
-        self.pinned = Array(repeating: false, count: pool)
-        self.tails = Array(repeating: nil, count: g.subscribers)
+        self.historyPosition = LocalArray(repeating: .max, count: pool)
+        self.historyRing = LocalArray(repeating: -1, count: max(1, history))
+        self.pinned = LocalArray(repeating: false, count: pool)
+        self.tails = LocalArray(repeating: 0, count: g.subscribers)
+        self.tailKnown = LocalArray(repeating: false, count: g.subscribers)
+        self.deadGenerations = LocalArray(repeating: .max, count: g.subscribers)
+        self.connections = LocalStack(capacity: g.subscribers)
+        self.nextConnections = LocalStack(capacity: g.subscribers)
+        self.free = LocalStack(capacity: pool)
+        self.inFlight = LocalStack(capacity: pool)
         self.loanChunks = Array(repeating: -1, count: g.loans)
         // Relaxed loads of our own slot's words: the slot lock, just taken, orders us after the
         // predecessor (its death or its unlock), and nobody else writes them.
@@ -112,13 +126,13 @@ final class TopicPublisherCore: @unchecked Sendable {
             ordering: .relaxed)
         if previousState == 0 {
             // A slot never used: every chunk is free.
-            self.state = Array(repeating: 0, count: pool)
-            self.free = (0..<Int32(pool)).reversed()
+            self.state = LocalArray(repeating: 0, count: pool)
+            for x in (0..<Int32(pool)).reversed() { free.append(x) }
         } else {
             // A predecessor's chunks may still be queued, held or pinned: all are in flight
             // until the first reclaim scan says otherwise.
-            self.state = Array(repeating: 1, count: pool)
-            self.inFlight = Array(0..<Int32(pool))
+            self.state = LocalArray(repeating: 1, count: pool)
+            for x in 0..<Int32(pool) { inFlight.append(x) }
             for x in 0..<pool {
                 historyPosition[x] = topic.atomic(
                     topic.descriptor(publisher: slot, chunk: x) + TopicGeometry.descriptorHistoryPosition, UInt64.self
@@ -131,6 +145,10 @@ final class TopicPublisherCore: @unchecked Sendable {
         // Releasing: a subscriber that reads "open" sees the history adopted above.
         stateWord.pointee.store(1, ordering: .releasing)
         refreshConnections()
+        do { registration = try topic.segment.register(as: .publisher) } catch {
+            end()
+            throw .segment(error)
+        }
     }
 
     /// Takes over the history a predecessor left: its window if it is whole, else none (a
@@ -160,7 +178,7 @@ final class TopicPublisherCore: @unchecked Sendable {
             // An empty window after everything a subscriber could have read: claimed first, so
             // that a reader never takes the new count for a published entry.
             historyCount = max(c, n) &+ UInt64(history)
-            historyRing = Array(repeating: -1, count: history)
+            historyRing.fill(with: -1)
             claimed.pointee.store(historyCount, ordering: .relaxed)
             published.pointee.store(historyCount, ordering: .releasing)
         }
@@ -189,7 +207,7 @@ final class TopicPublisherCore: @unchecked Sendable {
         // Acquiring: pairs with the joining subscriber's releasing increment, after its
         // records are reset.
         membershipSeen = topic.membership.pointee.load(ordering: .acquiring)
-        var next: [Connection] = []
+        nextConnections.removeAll()
         var added: [Int] = []
         for j in 0..<topic.geometry.subscribers {
             let subscriberRecord = topic.subscriberRecord(j)
@@ -200,30 +218,40 @@ final class TopicPublisherCore: @unchecked Sendable {
             else { continue }
             let generation = topic.atomic(subscriberRecord + TopicGeometry.subscriberGeneration, UInt32.self).pointee
                 .load(ordering: .relaxed)
-            if deadGenerations[j] == generation { continue }
-            if let existing = connections.first(where: { $0.subscriber == j && $0.generation == generation }) {
-                next.append(existing)
+            if deadGenerations[j] == UInt64(generation) { continue }
+            var existing: Connection? = nil
+            var wasConnected = false
+            for i in connections.indices where connections[i].subscriber == j {
+                if connections[i].generation == generation { existing = connections[i] }
+                if !connections[i].dead { wasConnected = true }
+            }
+            if let existing {
+                nextConnections.append(existing)
                 continue
             }
             let queue = TopicQueue(topic.queue(publisher: slot, subscriber: j), capacity: capacity)
-            if !connections.contains(where: { $0.subscriber == j && !$0.dead }) { added.append(next.count) }
-            if tails[j] == nil {
+            if !wasConnected { added.append(nextConnections.count) }
+            if !tailKnown[j] {
                 tails[j] = queue.publishedEnd(from: queue.tailRecord.pointee.load(ordering: .relaxed))
+                tailKnown[j] = true
             }
-            next.append(
+            nextConnections.append(
                 Connection(
                     subscriber: j, generation: generation, queue: queue,
-                    notEmpty: WaiterGatedWake(at: subscriberRecord + TopicGeometry.notEmpty),
+                    notEmptyWords: subscriberRecord + TopicGeometry.notEmpty,
                     cachedHead: queue.head.pointee.load(ordering: .acquiring)))
         }
-        connections = next
+        swap(&connections, &nextConnections)
         return added
     }
+
+    /// The connections not found dead.
+    var liveConnectionCount: Int { connections.indices.reduce(0) { $0 + (connections[$1].dead ? 0 : 1) } }
 
     /// Marks connection `index` dead (its subscriber died, or its queue is broken).
     private func markDead(_ index: Int) {
         connections[index].dead = true
-        deadGenerations[connections[index].subscriber] = connections[index].generation
+        deadGenerations[connections[index].subscriber] = UInt64(connections[index].generation)
     }
 
     /// Checks the liveness of connection `index` through its slot lock.
@@ -235,7 +263,7 @@ final class TopicPublisherCore: @unchecked Sendable {
     /// cached one says full); marks a broken queue dead.
     @inline(__always)
     private func queued(_ index: Int, refresh: Bool) -> Int {
-        let tail = tails[connections[index].subscriber]!
+        let tail = tails[connections[index].subscriber]
         var depth = Int64(bitPattern: tail &- connections[index].cachedHead)
         if depth >= Int64(capacity) || refresh {
             // SYNC POINT: acquiring; pairs with the subscriber's releasing store (or exchange)
@@ -343,7 +371,7 @@ final class TopicPublisherCore: @unchecked Sendable {
         // barrier, load of `historyClaimed`) and does not read the evicted entry.
         StoreLoad.barrier()
         _ = refreshConnectionsIfNeeded()
-        for x in inFlight { pinned[Int(x)] = false }
+        for i in inFlight.indices { pinned[Int(inFlight[i])] = false }
         if history > 0 {
             let start = historyCount >= UInt64(history) ? historyCount - UInt64(history) : 0
             var position = start
@@ -355,7 +383,7 @@ final class TopicPublisherCore: @unchecked Sendable {
         }
         for i in connections.indices where !connections[i].dead {
             let depth = queued(i, refresh: true)
-            let tail = tails[connections[i].subscriber]!
+            let tail = tails[connections[i].subscriber]
             var position = tail &- UInt64(depth)
             while position != tail {
                 // Relaxed: our own stores.
@@ -378,7 +406,7 @@ final class TopicPublisherCore: @unchecked Sendable {
             // A subscriber found dead pins nothing; a successor in its slot bumps the generation.
             let generation = topic.atomic(subscriberRecord + TopicGeometry.subscriberGeneration, UInt32.self).pointee
                 .load(ordering: .relaxed)
-            if deadGenerations[j] == generation { continue }
+            if deadGenerations[j] == UInt64(generation) { continue }
             for k in 0..<g.heldSamples {
                 // SYNC POINT: acquiring; pairs with the subscriber's releasing clear of a hazard
                 // after its last read of the sample: once we see it cleared, we may overwrite.
@@ -393,7 +421,8 @@ final class TopicPublisherCore: @unchecked Sendable {
                 ordering: .acquiring)
             if history > 0 && pin >> 48 == UInt64(slot + 1) {
                 let floor = pin & TopicPublisherCore.positionMask
-                for x in inFlight {
+                for i in inFlight.indices {
+                    let x = inFlight[i]
                     let position = historyPosition[Int(x)]
                     if position != .max && (position &- floor) & TopicPublisherCore.positionMask < UInt64(history) {
                         pinned[Int(x)] = true
@@ -401,17 +430,15 @@ final class TopicPublisherCore: @unchecked Sendable {
                 }
             }
         }
-        var kept: [Int32] = []
-        kept.reserveCapacity(inFlight.count)
-        for x in inFlight {
-            if pinned[Int(x)] {
-                kept.append(x)
-            } else {
-                state[Int(x)] = 0
-                free.append(x)
-            }
+        let pinned = self.pinned, state = self.state
+        var freed = free
+        inFlight.retain { x in
+            if pinned[Int(x)] { return true }
+            state[Int(x)] = 0
+            freed.append(x)
+            return false
         }
-        inFlight = kept
+        free = freed
     }
 
     /// History positions in a pin are compared modulo 2^48.
@@ -462,7 +489,7 @@ final class TopicPublisherCore: @unchecked Sendable {
         state[x] = 1
         inFlight.append(Int32(x))
         if history > 0 { appendToHistory(x) }
-        for i in connections.indices where !connections[i].dead { push(x, to: i) }
+        for i in connections.indices where !connections[i].dead { push(x, sequence: sequence, to: i) }
         // The barrier orders the pushes (and the history append) before the loads of the
         // membership word and the sleeper counts: a subscriber that joined meanwhile either is
         // seen (and pushed to below) or sees the history entry; one that announced its sleep
@@ -472,13 +499,13 @@ final class TopicPublisherCore: @unchecked Sendable {
         if !added.isEmpty {
             // A subscriber that joined while we published: its queue starts empty (it moved its
             // head to our tail), so there is room.
-            for i in added where queued(i, refresh: true) < capacity { push(x, to: i) }
+            for i in added where queued(i, refresh: true) < capacity { push(x, sequence: sequence, to: i) }
             StoreLoad.barrier()
         }
-        for connection in connections where !connection.dead {
+        for i in connections.indices where !connections[i].dead {
             // Relaxed: ordered by the barrier above.
-            if connection.notEmpty.waiters.pointee.load(ordering: .relaxed) != 0 {
-                connection.notEmpty.bumpAndWake(count: 1)
+            if connections[i].notEmpty.waiters.pointee.load(ordering: .relaxed) != 0 {
+                connections[i].notEmpty.bumpAndWake(count: 1)
             }
         }
     }
@@ -505,9 +532,9 @@ final class TopicPublisherCore: @unchecked Sendable {
     /// Pushes chunk `x` to connection `i` (dropping the oldest entry of a full queue with
     /// ``TopicConfiguration/OverflowPolicy/dropOldest``).
     @inline(__always)
-    private func push(_ x: Int, to i: Int) {
+    private func push(_ x: Int, sequence: UInt64, to i: Int) {
         let j = connections[i].subscriber
-        let tail = tails[j]!
+        let tail = tails[j]
         if queued(i, refresh: false) >= capacity {
             guard overflow == .dropOldest else {
                 // `hasSpace` said there was room, and only the subscriber moves its head (on):
@@ -518,7 +545,7 @@ final class TopicPublisherCore: @unchecked Sendable {
             dropOldest(i, tail: tail)
             if connections[i].dead { return }
         }
-        connections[i].queue.push(x, at: tail)
+        connections[i].queue.push(x, sequence: sequence, at: tail)
         tails[j] = tail &+ 1
     }
 
@@ -567,10 +594,22 @@ final class TopicPublisherCore: @unchecked Sendable {
         ended = true
         // SYNC POINT: releasing; a subscriber that reads "closed" sees every entry pushed before.
         stateWord.pointee.store(2, ordering: .releasing)
-        for connection in connections where !connection.dead { connection.notEmpty.wakeAll() }
-        topic.segment.deregister(registration)
+        for i in connections.indices where !connections[i].dead { connections[i].notEmpty.wakeAll() }
+        if let registration { topic.segment.deregister(registration) }
         topic.segment.unlockByte(TopicSegment.publisherLock(slot))
     }
 
-    deinit { end() }
+    deinit {
+        end()
+        for buffer in [free.base, inFlight.base] as [UnsafeMutablePointer<Int32>] { buffer.deallocate() }
+        state.deallocate()
+        historyPosition.deallocate()
+        historyRing.deallocate()
+        pinned.deallocate()
+        tails.deallocate()
+        tailKnown.deallocate()
+        deadGenerations.deallocate()
+        connections.deallocate()
+        nextConnections.deallocate()
+    }
 }

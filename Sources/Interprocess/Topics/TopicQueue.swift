@@ -11,10 +11,12 @@ import Synchronization
 ///   every push for inspection and for a successor publisher (which walks on from it past the
 ///   entries published after the last store, see ``publishedEnd(from:)``); the entries the
 ///   publisher dropped.
-/// - `entries`: entry *t* mod C holds `UInt32(t + 1) << 32 | chunk` once position *t* is
-///   published (released); a subscriber at position *h* waits for the tag `UInt32(h + 1)`, which
-///   no entry of the previous lap (tag `h + 1 − C`) carries. The subscriber polls the entry it
-///   takes next, so a message moves the entry's line and the chunk's, nothing else.
+/// - `entries` (16 bytes each): entry *t* mod C holds `UInt32(t + 1) << 32 | chunk`, then the
+///   message's sequence number, once position *t* is published (the first word released after
+///   the second); a subscriber at position *h* waits for the tag `UInt32(h + 1)`, which no entry
+///   of the previous lap (tag `h + 1 − C`) carries. The subscriber polls the entry it takes
+///   next and finds the sequence beside it, so a typed message moves the entry's line and the
+///   chunk's, nothing else.
 struct TopicQueue {
     let base: UnsafeMutableRawPointer
     let mask: UInt64
@@ -37,7 +39,7 @@ struct TopicQueue {
     }
     @inline(__always)
     func entry(_ position: UInt64) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        (base + TopicGeometry.queueEntries + Int(truncatingIfNeeded: position & mask) &* 8)
+        (base + TopicGeometry.queueEntries + Int(truncatingIfNeeded: position & mask) &* TopicGeometry.queueEntrySize)
             .assumingMemoryBound(to: Atomic<UInt64>.self)
     }
 
@@ -45,8 +47,9 @@ struct TopicQueue {
     @inline(__always)
     static func tag(_ position: UInt64) -> UInt64 { UInt64(UInt32(truncatingIfNeeded: position &+ 1)) }
 
-    /// The chunk published at `position`, if the entry there says so (acquiring: the chunk and
-    /// its descriptor, written before the publisher's releasing store, are visible after).
+    /// The chunk published at `position`, if the entry there says so (acquiring: the chunk, its
+    /// descriptor and the entry's sequence, written before the publisher's releasing store, are
+    /// visible after).
     @inline(__always)
     func published(at position: UInt64) -> Int? {
         // SYNC POINT: acquiring; pairs with the releasing store in `push`.
@@ -55,11 +58,18 @@ struct TopicQueue {
         return Int(truncatingIfNeeded: value & 0xFFFF_FFFF)
     }
 
+    /// The sequence number of the message at `position`; read after `published(at:)` said it is
+    /// there (relaxed: that acquiring load ordered it).
+    @inline(__always)
+    func sequence(at position: UInt64) -> UInt64 { (entry(position) + 1).pointee.load(ordering: .relaxed) }
+
     /// Publishes `chunk` at `position` (the publisher only).
     @inline(__always)
-    func push(_ chunk: Int, at position: UInt64) {
-        // SYNC POINT: releasing; the chunk's bytes and descriptor, written before, are visible
-        // to a subscriber whose acquiring load in `published(at:)` reads this entry.
+    func push(_ chunk: Int, sequence: UInt64, at position: UInt64) {
+        // Relaxed: published by the releasing store that follows.
+        (entry(position) + 1).pointee.store(sequence, ordering: .relaxed)
+        // SYNC POINT: releasing; the chunk's bytes, its descriptor and the sequence, written
+        // before, are visible to a subscriber whose acquiring load in `published(at:)` reads it.
         entry(position).pointee.store(TopicQueue.tag(position) << 32 | UInt64(chunk), ordering: .releasing)
         // Relaxed: a record for inspection and successors, who walk on from it.
         tailRecord.pointee.store(position &+ 1, ordering: .relaxed)

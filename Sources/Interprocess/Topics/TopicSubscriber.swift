@@ -127,7 +127,7 @@ public struct TopicSubscriber<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// - Throws: ``TopicError/sampleLimitReached(maximum:)`` when
     ///   ``TopicConfiguration/maximumHeldSamples`` samples are held; ``TopicError/closed``.
     public mutating func tryReceiveSample() throws(TopicError) -> Sample? {
-        if let pending = try core.takeSample() { return Sample(core: core, pending: pending) }
+        if let (pending, copy) = try core.takeSample() { return Sample(core: core, pending: pending, history: copy) }
         if core.isClosedAndDrained() { throw .closed }
         return nil
     }
@@ -173,11 +173,14 @@ extension TopicSubscriber {
         /// The publisher slot it came from.
         public let publisher: Int
 
-        init(core: TopicSubscriberCore, pending: TopicSubscriberCore.Pending) {
+        init(
+            core: TopicSubscriberCore, pending: TopicSubscriberCore.Pending,
+            history: TopicSubscriberCore.HistoryMessage?
+        ) {
             self.core = core
             self.hazard = pending.hazard
             self.address = pending.pointer
-            self.history = pending.history
+            self.history = history
             self.missedBefore = pending.missedBefore
             self.sequence = pending.sequence
             self.publisher = pending.publisher

@@ -33,18 +33,24 @@ import Synchronization
 final class TopicSubscriberCore: @unchecked Sendable {
     let topic: TopicSegment
     let slot: Int
-    let registration: ParticipantRegistration
+    /// Taken once the subscriber has joined (so a count of registrations counts joined
+    /// subscribers); the slot lock protects the object from removal before.
+    private(set) var registration: ParticipantRegistration?
     let record: UnsafeMutableRawPointer
     let pool: Int
     let capacity: Int
     let overflow: TopicConfiguration.OverflowPolicy
     let notEmpty: WaiterGatedWake
     let queues: [TopicQueue]
+    /// Byte topics: message lengths vary and are read from the descriptors.
+    let readsLength: Bool
     let spaces: [WaiterGatedWake]
     /// Our position in each queue (with `block`, the head's only writer).
-    @exclusivity(unchecked) var heads: [UInt64]
+    let heads: LocalArray<UInt64>
     /// The sequence number of the last message taken from each publisher slot.
-    @exclusivity(unchecked) var lastSequence: [UInt64?]
+    /// (`sequenceKnown`: once one was taken or copied.)
+    let lastSequence: LocalArray<UInt64>
+    let sequenceKnown: LocalArray<Bool>
     /// Messages copied from the publishers' histories, delivered before anything queued.
     @exclusivity(unchecked) var pendingHistory: [HistoryMessage?] = []
     @exclusivity(unchecked) var pendingIndex = 0
@@ -76,24 +82,20 @@ final class TopicSubscriberCore: @unchecked Sendable {
         guard let slot = try topic.claimSlot(count: g.subscribers, byte: TopicSegment.subscriberLock) else {
             throw .endpointLimitReached(.subscriber, maximum: g.subscribers)
         }
-        let registration: ParticipantRegistration
-        do { registration = try topic.segment.register(as: .subscriber) } catch {
-            topic.segment.unlockByte(TopicSegment.subscriberLock(slot))
-            throw .segment(error)
-        }
         self.topic = topic
         self.slot = slot
-        self.registration = registration
         self.record = topic.subscriberRecord(slot)
         self.pool = topic.poolSize
         self.capacity = g.capacity
         self.overflow = g.overflow
         self.notEmpty = WaiterGatedWake(at: record + TopicGeometry.notEmpty)
+        self.readsLength = topic.segment.kind == .byteTopic
         self.queues = (0..<g.publishers).map {
             TopicQueue(topic.queue(publisher: $0, subscriber: slot), capacity: g.capacity)
         }
         self.spaces = (0..<g.publishers).map { WaiterGatedWake(at: topic.publisherRecord($0) + TopicGeometry.space) }
-        self.lastSequence = Array(repeating: nil, count: g.publishers)
+        self.lastSequence = LocalArray(repeating: 0, count: g.publishers)
+        self.sequenceKnown = LocalArray(repeating: false, count: g.publishers)
         // Relaxed: the slot is ours (its lock); the releasing store of "active" below publishes
         // these to the publishers.
         for k in 0..<g.heldSamples {
@@ -101,8 +103,10 @@ final class TopicSubscriberCore: @unchecked Sendable {
         }
         topic.atomic(record + TopicGeometry.historyPin, UInt64.self).pointee.store(0, ordering: .relaxed)
         // What is queued to this slot was queued to a predecessor: start at each queue's end.
-        self.heads = queues.map { queue in
-            queue.advanceHead(to: queue.publishedEnd(from: queue.tailRecord.pointee.load(ordering: .relaxed)))
+        self.heads = LocalArray(repeating: 0, count: g.publishers)
+        for (p, queue) in queues.enumerated() {
+            heads[p] = queue.advanceHead(
+                to: queue.publishedEnd(from: queue.tailRecord.pointee.load(ordering: .relaxed)))
         }
         let generation = topic.atomic(record + TopicGeometry.subscriberGeneration, UInt32.self)
         generation.pointee.store(generation.pointee.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
@@ -116,6 +120,10 @@ final class TopicSubscriberCore: @unchecked Sendable {
         StoreLoad.barrier()
         if g.history > 0 {
             for p in 0..<g.publishers { copyHistory(of: p) }
+        }
+        do { registration = try topic.segment.register(as: .subscriber) } catch {
+            end()
+            throw .segment(error)
         }
     }
 
@@ -136,58 +144,56 @@ final class TopicSubscriberCore: @unchecked Sendable {
         let published = topic.atomic(publisherRecord + TopicGeometry.historyPublished, UInt64.self)
         let claimed = topic.atomic(publisherRecord + TopicGeometry.historyClaimed, UInt64.self)
         let pin = topic.atomic(record + TopicGeometry.historyPin, UInt64.self)
-        // Acquiring: pairs with the publisher's releasing store of the count.
-        var count = published.pointee.load(ordering: .acquiring)
+        // Acquiring: pairs with the publisher's releasing store of the count. The window is the
+        // last `history` messages as of this load (read after we joined: everything published
+        // after it is pushed to us).
+        let count = published.pointee.load(ordering: .acquiring)
         guard count != 0 else { return }
-        var floor = count >= h ? count - h : 0
+        let floor = count >= h ? count - h : 0
         var copied: [HistoryMessage] = []
-        for _ in 0..<4 {
-            // Relaxed store, ordered before the loads below by the barrier.
-            pin.pointee.store(UInt64(p + 1) << 48 | floor & TopicPublisherCore.positionMask, ordering: .relaxed)
-            StoreLoad.barrier()
-            // Acquiring, as above.
-            count = published.pointee.load(ordering: .acquiring)
-            // The window moved past the pin: pin the newer one.
-            if count &- floor > h {
-                floor = count - h
-                continue
-            }
-            var entries: [(UInt64, Int)] = []
-            var position = floor
-            while position != count {
-                let entry = publisherRecord + TopicGeometry.historyRing + Int(position % h) * 4
-                // Relaxed: validated by the fence and the claim count below.
-                entries.append((position, Int(topic.atomic(entry, UInt32.self).pointee.load(ordering: .relaxed))))
-                position &+= 1
-            }
-            // SYNC POINT: acquiring fence; pairs with the publisher's releasing fence between its
-            // claim and its entry store: if we read an entry it overwrote, we see the claim.
-            atomicMemoryFence(ordering: .acquiring)
-            let claim = claimed.pointee.load(ordering: .relaxed)
-            let validFrom = claim >= h ? max(floor, claim - h) : floor
-            for (position, x) in entries where position >= validFrom && x < pool {
-                let descriptor = topic.descriptor(publisher: p, chunk: x)
-                // Relaxed: written before the entry's publication, which the fence above ordered.
-                guard
-                    topic.atomic(descriptor + TopicGeometry.descriptorHistoryPosition, UInt64.self).pointee.load(
-                        ordering: .relaxed) == position
-                else { continue }
-                let sequence = topic.atomic(descriptor + TopicGeometry.descriptorSequence, UInt64.self).pointee.load(
-                    ordering: .relaxed)
-                let length = Int(
-                    topic.atomic(descriptor + TopicGeometry.descriptorLength, UInt32.self).pointee.load(
-                        ordering: .relaxed))
-                guard length <= g.maximumMessageSize else { continue }
-                copied.append(
-                    HistoryMessage(
-                        publisher: p, sequence: sequence, copying: topic.chunk(publisher: p, chunk: x), count: length,
-                        alignment: g.chunkAlignment))
-            }
-            break
+        // Relaxed store, ordered before the loads below by the barrier.
+        pin.pointee.store(UInt64(p + 1) << 48 | floor & TopicPublisherCore.positionMask, ordering: .relaxed)
+        StoreLoad.barrier()
+        var entries: [(UInt64, Int)] = []
+        var position = floor
+        while position != count {
+            let entry = publisherRecord + TopicGeometry.historyRing + Int(position % h) * 4
+            // Relaxed: validated by the fence and the claim count below.
+            entries.append((position, Int(topic.atomic(entry, UInt32.self).pointee.load(ordering: .relaxed))))
+            position &+= 1
+        }
+        // SYNC POINT: acquiring fence; pairs with the publisher's releasing fence between its
+        // claim and its entry store: if we read an entry it overwrote, we see the claim. The
+        // claim count is also read after our pin's barrier: a position it says is still in the
+        // ring was evicted (if ever) after the publisher could see our pin, so its chunk is ours
+        // until the pin goes. A publisher that evicts the whole window while we read it leaves
+        // us its newest part (the rest of the stream comes through the queue, contiguously).
+        atomicMemoryFence(ordering: .acquiring)
+        let claim = claimed.pointee.load(ordering: .relaxed)
+        let validFrom = claim >= h ? max(floor, claim - h) : floor
+        for (position, x) in entries where position >= validFrom && x < pool {
+            let descriptor = topic.descriptor(publisher: p, chunk: x)
+            // Relaxed: written before the entry's publication, which the fence above ordered.
+            guard
+                topic.atomic(descriptor + TopicGeometry.descriptorHistoryPosition, UInt64.self).pointee.load(
+                    ordering: .relaxed) == position
+            else { continue }
+            let sequence = topic.atomic(descriptor + TopicGeometry.descriptorSequence, UInt64.self).pointee.load(
+                ordering: .relaxed)
+            let length = Int(
+                topic.atomic(descriptor + TopicGeometry.descriptorLength, UInt32.self).pointee.load(ordering: .relaxed))
+            guard length <= g.maximumMessageSize else { continue }
+            copied.append(
+                HistoryMessage(
+                    publisher: p, sequence: sequence, copying: topic.chunk(publisher: p, chunk: x), count: length,
+                    alignment: g.chunkAlignment))
         }
         // Releasing: our reads of the pinned chunks are done before a publisher sees the pin go.
         pin.pointee.store(0, ordering: .releasing)
-        if let last = copied.last { lastSequence[p] = last.sequence }
+        if let last = copied.last {
+            lastSequence[p] = last.sequence
+            sequenceKnown[p] = true
+        }
         pendingHistory.append(contentsOf: copied)
     }
 
@@ -204,8 +210,8 @@ final class TopicSubscriberCore: @unchecked Sendable {
         @usableFromInline let missedBefore: Int
         /// The queue position it is at (unused for history).
         let position: UInt64
-        /// The copy it came from (history), if any.
-        @usableFromInline let history: HistoryMessage?
+        /// Whether it is the first message of the copied history (`pendingHistory`).
+        @usableFromInline let fromHistory: Bool
         /// The hazard that holds the chunk (samples), or -1.
         @usableFromInline let hazard: Int
     }
@@ -231,7 +237,7 @@ final class TopicSubscriberCore: @unchecked Sendable {
             return Pending(
                 publisher: message.publisher, sequence: message.sequence,
                 pointer: UnsafeRawPointer(message.bytes.baseAddress!), length: message.bytes.count, missedBefore: 0,
-                position: 0, history: message, hazard: -1)
+                position: 0, fromHistory: true, hazard: -1)
         }
         let count = queues.count
         for k in 0..<count {
@@ -246,7 +252,7 @@ final class TopicSubscriberCore: @unchecked Sendable {
     /// ``TopicConfiguration/OverflowPolicy/dropOldest``; whatever was read of it is void).
     @usableFromInline
     func commit(_ pending: Pending) -> Bool {
-        if pending.history != nil {
+        if pending.fromHistory {
             pendingHistory[pendingIndex] = nil
             pendingIndex += 1
             if pendingIndex == pendingHistory.count {
@@ -258,6 +264,7 @@ final class TopicSubscriberCore: @unchecked Sendable {
         let p = pending.publisher
         guard advance(p, from: pending.position) else { return false }
         lastSequence[p] = pending.sequence
+        sequenceKnown[p] = true
         missedMessages &+= pending.missedBefore
         nextPublisher = p &+ 1 == queues.count ? 0 : p &+ 1
         if overflow == .block { spaces[p].wake(count: 1) }
@@ -294,13 +301,17 @@ final class TopicSubscriberCore: @unchecked Sendable {
                 return nil
             }
             guard x < pool else { throw .corrupt("a queue entry names chunk \(x) of a pool of \(pool)") }
-            let descriptor = topic.descriptor(publisher: p, chunk: x)
-            // Relaxed: written before the entry's releasing store, which we acquired.
-            let sequence = topic.atomic(descriptor + TopicGeometry.descriptorSequence, UInt64.self).pointee.load(
-                ordering: .relaxed)
-            let length = Int(
-                topic.atomic(descriptor + TopicGeometry.descriptorLength, UInt32.self).pointee.load(ordering: .relaxed))
-            if let last = lastSequence[p], Int64(bitPattern: sequence &- last) <= 0 {
+            let sequence = queue.sequence(at: h)
+            // A typed message has the element's size; only a byte message's length is read (from
+            // its descriptor: relaxed, written before the entry's releasing store we acquired).
+            let length =
+                readsLength
+                ? Int(
+                    topic.atomic(topic.descriptor(publisher: p, chunk: x) + TopicGeometry.descriptorLength, UInt32.self)
+                        .pointee.load(ordering: .relaxed)) : topic.geometry.maximumMessageSize
+            let known = sequenceKnown[p]
+            let last = lastSequence[p]
+            if known && Int64(bitPattern: sequence &- last) <= 0 {
                 // Also in the history we copied: take it and go on.
                 _ = advance(p, from: h)
                 continue
@@ -315,8 +326,8 @@ final class TopicSubscriberCore: @unchecked Sendable {
             }
             return Pending(
                 publisher: p, sequence: sequence, pointer: UnsafeRawPointer(topic.chunk(publisher: p, chunk: x)),
-                length: length, missedBefore: lastSequence[p].map { Int(clamping: sequence &- $0 &- 1) } ?? 0,
-                position: h, history: nil, hazard: hazard)
+                length: length, missedBefore: known ? Int(clamping: sequence &- last &- 1) : 0, position: h,
+                fromHistory: false, hazard: hazard)
         }
     }
 
@@ -324,10 +335,11 @@ final class TopicSubscriberCore: @unchecked Sendable {
     /// sample, which releases the hazard). `nil` if nothing is ready.
     /// - Throws: ``TopicError/sampleLimitReached(maximum:)``, ``TopicError/corrupt(_:)``.
     @usableFromInline
-    func takeSample() throws(TopicError) -> Pending? {
+    func takeSample() throws(TopicError) -> (Pending, HistoryMessage?)? {
         if pendingIndex < pendingHistory.count, let pending = try next() {
+            let copy = pendingHistory[pendingIndex]
             _ = commit(pending)
-            return pending
+            return (pending, copy)
         }
         let hazard = try claimHazard()
         let count = queues.count
@@ -336,7 +348,7 @@ final class TopicSubscriberCore: @unchecked Sendable {
                 var p = nextPublisher &+ k
                 if p >= count { p -= count }
                 while let pending = try next(from: p, hazard: hazard) {
-                    if commit(pending) { return pending }
+                    if commit(pending) { return (pending, nil) }
                     // Dropped before we took it: the chunk may be reused, so the hazard goes.
                     hazardWord(hazard).pointee.store(0, ordering: .releasing)
                 }
@@ -471,9 +483,14 @@ final class TopicSubscriberCore: @unchecked Sendable {
         topic.atomic(record + TopicGeometry.subscriberState, UInt32.self).pointee.store(0, ordering: .releasing)
         topic.membership.pointee.wrappingAdd(1, ordering: .releasing)
         for space in spaces { space.wakeAll() }
-        topic.segment.deregister(registration)
+        if let registration { topic.segment.deregister(registration) }
         topic.segment.unlockByte(TopicSegment.subscriberLock(slot))
     }
 
-    deinit { end() }
+    deinit {
+        end()
+        heads.deallocate()
+        lastSequence.deallocate()
+        sequenceKnown.deallocate()
+    }
 }
