@@ -81,6 +81,13 @@ final class TopicPublisherCore: @unchecked Sendable {
     private let tails: LocalArray<UInt64>
     private let tailKnown: LocalArray<Bool>
     @exclusivity(unchecked) private var membershipSeen: UInt64 = .max
+    /// Messages published since the last wait for space: a run of several means a subscriber is
+    /// draining a full queue, and the next wait starts with a backoff (see `WaitStrategy`).
+    @exclusivity(unchecked) private var publishedSinceWait: UInt32 = 0
+    /// Publishes since the last reclaim scan, and how many may pass before the next one even
+    /// while free chunks remain (``reclaimInterval``).
+    @exclusivity(unchecked) private var publishedSinceReclaim = 0
+    private let reclaimInterval: Int
     /// Per subscriber slot: the generation found dead (so a rescan does not connect it again),
     /// or `UInt64.max`.
     private let deadGenerations: LocalArray<UInt64>
@@ -118,6 +125,11 @@ final class TopicPublisherCore: @unchecked Sendable {
         self.free = LocalStack(capacity: pool)
         self.inFlight = LocalStack(capacity: pool)
         self.loanChunks = Array(repeating: -1, count: g.loans)
+        // Large chunks are reclaimed after every few publishes, so that the chunk a subscriber
+        // has just released is the next one written: the pool's working set stays near the
+        // queue's, in the cache, instead of cycling through every chunk. Small ones only when
+        // none is free (the scan's cost is then shared by many publishes).
+        self.reclaimInterval = max(1, (256 << 10) / g.chunkStride)
         // Relaxed loads of our own slot's words: the slot lock, just taken, orders us after the
         // predecessor (its death or its unlock), and nobody else writes them.
         let previousState = topic.atomic(record + TopicGeometry.publisherState, UInt32.self).pointee.load(
@@ -303,7 +315,11 @@ final class TopicPublisherCore: @unchecked Sendable {
         var checked = false
         while !hasSpace() {
             let end = checked ? deadline : min(deadline, Deadline.after(TopicPublisherCore.firstWait))
-            switch ChannelControl.wait(on: space, strategy: strategy, deadline: end, { self.hasSpace() }) {
+            let streaming = publishedSinceWait >= ChannelControl.streamingRun && strategy != .block
+            publishedSinceWait = 0
+            switch ChannelControl.wait(
+                on: space, strategy: strategy, deadline: end, backoff: streaming, { self.hasSpace() })
+            {
             case .ready:
                 continue
             case .timedOut:
@@ -335,7 +351,7 @@ final class TopicPublisherCore: @unchecked Sendable {
     /// A free chunk (reclaiming if none is ready).
     @usableFromInline
     func takeChunk() throws(TopicError) -> Int {
-        if free.isEmpty { reclaim() }
+        if free.isEmpty || publishedSinceReclaim >= reclaimInterval { reclaim() }
         guard let x = free.popLast() else {
             // The pool has room for every pin every subscriber slot can make; only a pool that
             // is not this topic's could run dry.
@@ -365,7 +381,7 @@ final class TopicPublisherCore: @unchecked Sendable {
     /// Frees every in-flight chunk nothing pins (see the type's notes for what pins one).
     private func reclaim() {
         collectReturnedLoans()
-        guard free.isEmpty else { return }
+        publishedSinceReclaim = 0
         // The barrier orders our last history eviction (a store) before the loads of the pins
         // below: a subscriber that pinned a window after that eviction sees it (its own store,
         // barrier, load of `historyClaimed`) and does not read the evicted entry.
@@ -488,6 +504,8 @@ final class TopicPublisherCore: @unchecked Sendable {
         historyPosition[x] = position
         state[x] = 1
         inFlight.append(Int32(x))
+        publishedSinceWait &+= 1
+        publishedSinceReclaim &+= 1
         if history > 0 { appendToHistory(x) }
         for i in connections.indices where !connections[i].dead { push(x, sequence: sequence, to: i) }
         // The barrier orders the pushes (and the history append) before the loads of the

@@ -56,6 +56,11 @@ final class TopicSubscriberCore: @unchecked Sendable {
     @exclusivity(unchecked) var pendingIndex = 0
     /// Where the next take starts looking (publishers are served in turn).
     @exclusivity(unchecked) var nextPublisher = 0
+    /// Messages taken since the last wait, and when the second was: a run of several at a
+    /// stream's pace means we are draining a stream, and the next wait starts with a backoff
+    /// (see `WaitStrategy`).
+    @exclusivity(unchecked) var takenSinceWait: UInt32 = 0
+    @exclusivity(unchecked) var secondTakenAt: UInt64 = 0
     /// Messages the publishers dropped before we took them, in total.
     @exclusivity(unchecked) var missedMessages = 0
     /// Bit k: hazard k is held by a sample.
@@ -265,6 +270,9 @@ final class TopicSubscriberCore: @unchecked Sendable {
         guard advance(p, from: pending.position) else { return false }
         lastSequence[p] = pending.sequence
         sequenceKnown[p] = true
+        takenSinceWait &+= 1
+        // One clock read per run of takes between waits, none in a one-message exchange.
+        if takenSinceWait == 2 { secondTakenAt = Deadline.now.uptimeNanoseconds }
         missedMessages &+= pending.missedBefore
         nextPublisher = p &+ 1 == queues.count ? 0 : p &+ 1
         if overflow == .block { spaces[p].wake(count: 1) }
@@ -439,7 +447,15 @@ final class TopicSubscriberCore: @unchecked Sendable {
     ///   interval), a damaged segment's error.
     @usableFromInline
     func waitForMessage(strategy: WaitStrategy, deadline: Deadline) throws(TopicError) -> Bool {
-        let outcome = ChannelControl.wait(on: notEmpty, strategy: strategy, deadline: deadline) {
+        var streaming = takenSinceWait >= ChannelControl.streamingRun && strategy != .block
+        if streaming {
+            // Replies taken one by one with work in between are not a stream unless they came at
+            // a stream's pace.
+            let elapsed = Deadline.now.uptimeNanoseconds &- secondTakenAt
+            streaming = elapsed <= UInt64(takenSinceWait - 1) &* ChannelControl.streamingPaceNanoseconds
+        }
+        takenSinceWait = 0
+        let outcome = ChannelControl.wait(on: notEmpty, strategy: strategy, deadline: deadline, backoff: streaming) {
             self.hasMessage() || self.isClosedAndDrained()
         }
         switch outcome {
