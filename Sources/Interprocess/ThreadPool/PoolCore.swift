@@ -18,6 +18,14 @@ import Synchronization
 /// - a searcher that found work and was the last searcher wakes a sleeper if more work is
 ///   queued, so that parallelism ramps up without the submitter paying for it.
 ///
+/// Invariant: every wake a producer skips is owed by a worker that will look at the queue after
+/// the producer's barrier, and that worker, if it leaves work queued, wakes a sleeper. A
+/// producer skips because a searcher is counted (that searcher owes it) or because a wake is in
+/// flight (the woken worker owes it, and searches first). A searcher pays as it leaves: with
+/// jobs, the last one hands the rest on (`handOffRemainingWork`); empty-handed, it carries the
+/// debt into its park's re-check, and a worker whose re-check finds work takes it and hands
+/// the rest on in the same way (the skipped producers' jobs may be exactly what it found).
+///
 /// Shutdown protocol: `admit` counts a submission in `pending`, issues the barrier and then
 /// reads the lifecycle; `shutdown` changes the lifecycle with a sequentially consistent
 /// compare-and-swap; a worker exits when it reads a lifecycle other than `running`, then (after
@@ -129,11 +137,14 @@ final class PoolCore: @unchecked Sendable {
     /// count, each exiting worker decrements it, and the one that makes it 0 wakes everybody
     /// in `awaitTermination`, who sleep while it is non-zero.
     let liveWord: FutexWord
+    /// Where tests interpose; empty in pools made through the public API.
+    let testHooks: TestHooks
 
     init(
         threadCount: Int, namePrefix: String, queueCapacity: Int?, policy: ThreadPool.FullQueuePolicy,
-        unboundedRingCapacity: Int = PoolCore.unboundedRingCapacity
+        unboundedRingCapacity: Int = PoolCore.unboundedRingCapacity, testHooks: TestHooks = TestHooks()
     ) {
+        self.testHooks = testHooks
         self.threadCount = threadCount
         self.namePrefix = namePrefix
         self.queueCapacity = queueCapacity
@@ -428,6 +439,9 @@ final class PoolCore: @unchecked Sendable {
         var searches = 0
         var takes = 0
         var woken = false
+        // Whether the last park ended because its re-check found work (the caller then takes
+        // it and hands the rest on, like a leaving searcher).
+        var resumedWithWork = false
         while true {
             var count: Int
             if woken {
@@ -439,13 +453,24 @@ final class PoolCore: @unchecked Sendable {
             } else {
                 takes &+= 1
                 count = takeJobs(into: buffer, limit: batchLimit, overflowFirst: takes & 63 == 0)
+                if resumedWithWork {
+                    // The re-check that found this work may have inherited a searcher's debt (see
+                    // the waking protocol). Its barrier (the announcement's) comes after this
+                    // worker stopped counting as a searcher, so it orders the loads in the
+                    // hand-off as a leaving searcher's barrier does.
+                    resumedWithWork = false
+                    if count > 0 { handOffRemainingWork() }
+                }
             }
             if count == 0 {
                 if shouldExit() { break }
                 count = search(
                     into: buffer, limit: batchLimit, spin: &spin, force: false, searchCount: &searches)
                 if count == 0 {
-                    woken = parkUntilNotified()
+                    switch parkUntilNotified() {
+                    case .ready: resumedWithWork = true
+                    case .woken, .timedOut: woken = true
+                    }
                     continue
                 }
             }
@@ -581,6 +606,7 @@ final class PoolCore: @unchecked Sendable {
             }
             Self.spinStep(iteration)
         }
+        if found == 0, let hook = testHooks.searchFoundNothing { hook(self) }
         // Relaxed, then a barrier before the next look at the queue (below, or `park`'s): a
         // producer that still saw us searching published its job before its own barrier, so
         // that look sees the job.
@@ -592,8 +618,7 @@ final class PoolCore: @unchecked Sendable {
             // skipped the wake because we were searching).
             if before == 1 {
                 StoreLoad.barrier()
-                // Relaxed: after the barrier.
-                if hasWork() && park.waiters.pointee.load(ordering: .relaxed) != 0 { wakeOneWorker() }
+                handOffRemainingWork()
             }
         } else {
             spin = max(spin / 2, Self.minimumSpin)
@@ -601,10 +626,24 @@ final class PoolCore: @unchecked Sendable {
         return found
     }
 
-    /// Sleeps until notified, unless work or the end arrived meanwhile; returns whether it slept.
-    private func parkUntilNotified() -> Bool {
+    /// Wakes a sleeper if work is still queued: the last step of a worker that took jobs while
+    /// producers may have skipped their wakes on its account (see the waking protocol).
+    ///
+    /// Callers issue the barrier after they stopped counting as a searcher and before this.
+    @inline(__always)
+    private func handOffRemainingWork() {
+        // Relaxed: after the caller's barrier. A producer that saw this worker searching
+        // published its job before its own barrier, so `hasWork` sees it; a sleeper that
+        // announced itself before our barrier is counted here, and one that announces after
+        // it sees the job in its own re-check.
+        if hasWork() && park.waiters.pointee.load(ordering: .relaxed) != 0 { wakeOneWorker() }
+    }
+
+    /// Sleeps until notified, unless work or the end arrived meanwhile (`.ready`: the caller
+    /// takes the work and hands the rest on).
+    private func parkUntilNotified() -> WaiterGatedWake.SleepOutcome {
         // The sleeper's half of `park`, the partner of `notifyWorkers`.
-        park.sleep(until: .never) { hasWork() || shouldExit() } != .ready
+        park.sleep(until: .never) { hasWork() || shouldExit() }
     }
 
     // MARK: - Inline runs, discarding, shutdown

@@ -41,8 +41,12 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     /// Starts a pool whose unbounded queue overflows its lock-free ring after
-    /// `unboundedRingCapacity` jobs (tests use a small ring to reach the overflow quickly).
-    init(configuration: Configuration, unboundedRingCapacity: Int) throws(StartError) {
+    /// `unboundedRingCapacity` jobs (tests use a small ring to reach the overflow quickly), with
+    /// `testHooks` installed in its core.
+    init(
+        configuration: Configuration, unboundedRingCapacity: Int,
+        testHooks: PoolCore.TestHooks = PoolCore.TestHooks()
+    ) throws(StartError) {
         precondition(configuration.threadCount >= 1, "a thread pool needs at least one thread")
         precondition((configuration.queueCapacity ?? 2) >= 2, "a bounded queue needs room for at least two tasks")
         core = PoolCore(
@@ -50,7 +54,8 @@ public final class ThreadPool: @unchecked Sendable {
             namePrefix: configuration.threadNamePrefix,
             queueCapacity: configuration.queueCapacity,
             policy: configuration.whenFull,
-            unboundedRingCapacity: unboundedRingCapacity)
+            unboundedRingCapacity: unboundedRingCapacity,
+            testHooks: testHooks)
         core.taskExecutor = UnownedTaskExecutor(ordinary: self)
         let core = self.core
         for index in 0..<configuration.threadCount {
