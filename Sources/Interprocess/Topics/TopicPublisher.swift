@@ -90,7 +90,7 @@ public struct TopicPublisher<Element: BitwiseCopyable>: ~Copyable, Sendable {
         return try tryPublish(element)
     }
 
-    /// Lends a free message slot to write in place; publish it with ``publish(_:timeout:)-(Loan,_)``
+    /// Lends a free message slot to write in place; publish it with ``publish(_:timeout:)->TopicPublisher<Element>.Loan?``
     /// or drop it to give it back.
     ///
     /// - Throws: ``TopicError/loanLimitReached(maximum:)`` when ``TopicConfiguration/maximumLoans``
@@ -139,7 +139,7 @@ public struct TopicPublisher<Element: BitwiseCopyable>: ~Copyable, Sendable {
 
 extension TopicPublisher {
     /// A message slot lent by a publisher: write the message in place, then publish it with
-    /// ``TopicPublisher/publish(_:timeout:)-(Loan,_)``; dropping the loan gives the slot back
+    /// ``TopicPublisher/publish(_:timeout:)->TopicPublisher<Element>.Loan?``; dropping the loan gives the slot back
     /// unpublished.
     ///
     /// Nobody reads the slot until it is published, and a publisher that dies while it holds a
