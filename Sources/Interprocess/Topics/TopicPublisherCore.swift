@@ -88,6 +88,8 @@ final class TopicPublisherCore: @unchecked Sendable {
     /// while free chunks remain (``reclaimInterval``).
     @exclusivity(unchecked) private var publishedSinceReclaim = 0
     private let reclaimInterval: Int
+    /// Whether anyone reads the chunk descriptors (history, or byte messages).
+    private let writesDescriptors: Bool
     /// Per subscriber slot: the generation found dead (so a rescan does not connect it again),
     /// or `UInt64.max`.
     private let deadGenerations: LocalArray<UInt64>
@@ -130,6 +132,7 @@ final class TopicPublisherCore: @unchecked Sendable {
         // queue's, in the cache, instead of cycling through every chunk. Small ones only when
         // none is free (the scan's cost is then shared by many publishes).
         self.reclaimInterval = max(1, (256 << 10) / g.chunkStride)
+        self.writesDescriptors = g.history > 0 || topic.segment.kind == .byteTopic
         // Relaxed loads of our own slot's words: the slot lock, just taken, orders us after the
         // predecessor (its death or its unlock), and nobody else writes them.
         let previousState = topic.atomic(record + TopicGeometry.publisherState, UInt32.self).pointee.load(
@@ -491,17 +494,22 @@ final class TopicPublisherCore: @unchecked Sendable {
     func publish(chunk x: Int, length: Int) {
         let sequence = nextSequence
         nextSequence &+= 1
-        let descriptor = topic.descriptor(publisher: slot, chunk: x)
         // Relaxed: our own words; the releasing stores below publish them.
         topic.atomic(record + TopicGeometry.nextSequence, UInt64.self).pointee.store(nextSequence, ordering: .relaxed)
-        topic.atomic(descriptor + TopicGeometry.descriptorSequence, UInt64.self).pointee.store(
-            sequence, ordering: .relaxed)
-        topic.atomic(descriptor + TopicGeometry.descriptorLength, UInt32.self).pointee.store(
-            UInt32(length), ordering: .relaxed)
-        let position = history > 0 ? historyCount : UInt64.max
-        topic.atomic(descriptor + TopicGeometry.descriptorHistoryPosition, UInt64.self).pointee.store(
-            position, ordering: .relaxed)
-        historyPosition[x] = position
+        // The descriptor is read only by history readers, successors (its history position) and
+        // byte subscribers (its length); a typed topic without history skips it (its queue
+        // entries carry the sequence).
+        if writesDescriptors {
+            let descriptor = topic.descriptor(publisher: slot, chunk: x)
+            topic.atomic(descriptor + TopicGeometry.descriptorSequence, UInt64.self).pointee.store(
+                sequence, ordering: .relaxed)
+            topic.atomic(descriptor + TopicGeometry.descriptorLength, UInt32.self).pointee.store(
+                UInt32(length), ordering: .relaxed)
+            let position = history > 0 ? historyCount : UInt64.max
+            topic.atomic(descriptor + TopicGeometry.descriptorHistoryPosition, UInt64.self).pointee.store(
+                position, ordering: .relaxed)
+            historyPosition[x] = position
+        }
         state[x] = 1
         inFlight.append(Int32(x))
         publishedSinceWait &+= 1
