@@ -72,10 +72,19 @@ enum ObjectLocks {
 
     /// Tries to take a write lock on `byte` without waiting.
     static func tryWriteLock(_ fd: Int32, byte: Int64) throws(Errno) -> Attempt {
-        if try FileSystem.tryLock(fd, start: Int(byte), length: 1, exclusive: true) { return .taken }
-        // Another write lock shows up in a read query; if none does, only read locks are there.
-        return try FileSystem.conflictingLock(fd, write: false, start: byte, length: 1) == nil
-            ? .blockedByReader : .heldByWriter
+        // A holder can unlock between the failed attempt and the query that asks who is in the
+        // way; then no lock is found at all, and the attempt is made again (a few times: a
+        // holder that comes and goes that fast is not a reader).
+        for _ in 0..<4 {
+            if try FileSystem.tryLock(fd, start: Int(byte), length: 1, exclusive: true) { return .taken }
+            // Another write lock shows up in a read query.
+            if try FileSystem.conflictingLock(fd, write: false, start: byte, length: 1) != nil { return .heldByWriter }
+            // A write query shows read locks too: if one is there, only readers are in the way.
+            if try FileSystem.conflictingLock(fd, write: true, start: byte, length: 1) != nil {
+                return .blockedByReader
+            }
+        }
+        return .heldByWriter
     }
 
     static func unlock(_ fd: Int32, byte: Int64) {

@@ -185,8 +185,13 @@ final class TopicSubscriberCore: @unchecked Sendable {
             else { continue }
             let sequence = topic.atomic(descriptor + TopicGeometry.descriptorSequence, UInt64.self).pointee.load(
                 ordering: .relaxed)
-            let length = Int(
-                topic.atomic(descriptor + TopicGeometry.descriptorLength, UInt32.self).pointee.load(ordering: .relaxed))
+            // A typed message is always a whole element, whatever the descriptor (another process's
+            // word) says; a byte message's length is checked against the chunk's size.
+            let length =
+                readsLength
+                ? Int(
+                    topic.atomic(descriptor + TopicGeometry.descriptorLength, UInt32.self).pointee.load(
+                        ordering: .relaxed)) : g.maximumMessageSize
             guard length <= g.maximumMessageSize else { continue }
             copied.append(
                 HistoryMessage(
