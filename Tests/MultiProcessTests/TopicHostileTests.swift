@@ -1,0 +1,70 @@
+import Glibc
+import Interprocess
+import Testing
+
+import InterprocessTestSupport
+
+extension MultiProcessTests {
+    /// A hostile process scribbles over a live topic's shared state (see `HostileNeighbour` for
+    /// the other attacks): its endpoints end with a typed error, or time out in a bounded wait,
+    /// or go on working; none crashes or hangs.
+    @Suite struct TopicHostileNeighbour {
+        /// A part of the topic a scribbler aims at, under a policy.
+        struct Attack: CustomStringConvertible, Sendable {
+            var policy: String
+            var region: String
+            var overflow: TopicConfiguration.OverflowPolicy { policy == "drop-oldest" ? .dropOldest : .block }
+            var description: String { "\(region) (\(policy))" }
+        }
+
+        static let attacks: [Attack] =
+            ["publisher-records", "subscriber-records", "queues", "descriptors", "everything"].map {
+                Attack(policy: "block", region: $0)
+            } + ["subscriber-records", "queues", "everything"].map { Attack(policy: "drop-oldest", region: $0) }
+
+        /// What a hostile-mode role may end with (see `TopicRoles.swift`): its result, a typed
+        /// error, a bounded wait that ran out.
+        static let endings: Set<String> = ["done", "result", "typed", "stuck", "joined"]
+
+        /// Waits for `peer`'s last line, which must be one of ``endings``, and its normal exit
+        /// (never a signal: a crash).
+        private func expectEnding(_ peer: Peer, _ attack: Attack, seed: Int) {
+            do {
+                let line = try peer.waitFor(Self.endings, timeout: .seconds(60))
+                let exit = try peer.waitForExit(timeout: .seconds(30))
+                #expect(
+                    exit == .exited(0),
+                    "\(attack), seed \(seed): \(peer) \(exit) after '\(line)'; stderr \(peer.standardError)")
+            } catch {
+                Issue.record("\(attack), seed \(seed): \(error)")
+            }
+        }
+
+        /// A subscriber process, a publisher process (publishing for 1.5 s) and a process that
+        /// joins and leaves as a subscriber again and again run while a fourth process writes
+        /// garbage words (random, small numbers, a word's own value moved by a little) over
+        /// `attack.region` for 0.5 s. Each ends within its bound, normally, saying how (typed
+        /// error, bounded wait that ran out, or its result). Then a new subscriber and a new
+        /// publisher on the scribbled topic do the same.
+        @Test(arguments: Self.attacks)
+        func scribbledTopicGivesTypedErrorsNeverACrashOrAHang(_ attack: Attack) throws {
+            let seed = Int.random(in: 0...Int.max)
+            let scenario = Scenario("topic-hostile")
+            defer { scenario.removeAll() }
+            try scenario.makeTopic(HostileTopic.configuration(attack.overflow))
+            let subscriber = try Peer("topic-subscribe", scenario.name, "0", "0", "hostile")
+            try subscriber.waitFor("ready")
+            let publisher = try Peer("topic-publish", scenario.name, "0", "-1", "hostile", "duration", "1500")
+            try publisher.waitFor("opened")
+            let joiner = try Peer("topic-join-loop", scenario.name, "1000")
+            let scribbler = try Peer("topic-scribble", scenario.name, attack.policy, attack.region, "\(seed)", "500")
+            try scribbler.waitFor("scribbled", timeout: .seconds(30))
+            expectExitedNormally(scribbler)
+            for peer in [publisher, subscriber, joiner] { expectEnding(peer, attack, seed: seed) }
+
+            let lateSubscriber = try Peer("topic-subscribe", scenario.name, "0", "0", "hostile")
+            let latePublisher = try Peer("topic-publish", scenario.name, "1", "-1", "hostile", "duration", "500")
+            for peer in [latePublisher, lateSubscriber] { expectEnding(peer, attack, seed: seed) }
+        }
+    }
+}
