@@ -321,8 +321,8 @@ func runTopicRole(_ role: String, name: String, _ rest: [String]) throws -> Bool
         // `HostileTopic.regions`) of the topic NAME, made with `HostileTopic.configuration(POLICY)`,
         // for MS milliseconds, through its file (as any process that can write it could): each
         // write an aligned 8-byte word, random, a small number (a plausible index or position),
-        // or the word's own value moved by a little. Says "scribbling" after the first batch,
-        // then "scribbled WRITES".
+        // or the word's own value moved by a little (`history-counts`: always a count below 8). Says
+        // "scribbling" after the first batch, then "scribbled WRITES".
         guard rest.count == 4 else { fail("usage: topic-scribble NAME POLICY REGION SEED MS", status: 2) }
         let policy: TopicConfiguration.OverflowPolicy = rest[0] == "drop-oldest" ? .dropOldest : .block
         guard let region = HostileTopic.regions(HostileTopic.configuration(policy))[rest[1]] else {
@@ -339,9 +339,11 @@ func runTopicRole(_ role: String, name: String, _ rest: [String]) throws -> Bool
             for _ in 0..<64 {
                 let offset = off_t(HeaderLayout.size + region.lowerBound + Int(random.next() % UInt64(words)) * 8)
                 var value: UInt64 = 0
-                switch random.next() % 3 {
+                // The history counts get counts below the history depth (and the window
+                // arithmetic's edge cases), which a publisher's stores keep overwriting.
+                switch rest[1] == "history-counts" ? 1 : random.next() % 3 {
                 case 0: value = random.next()
-                case 1: value = random.next() % 512
+                case 1: value = random.next() % (rest[1] == "history-counts" ? 8 : 512)
                 default:
                     _ = pread(fd, &value, 8, offset)
                     value = value &+ (random.next() % 7) &- 3

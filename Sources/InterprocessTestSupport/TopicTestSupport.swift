@@ -53,6 +53,9 @@ package enum HostileTopic {
             "subscriber-records": layout.subscriberRecords..<layout.queues,
             "queues": layout.queues..<layout.descriptors,
             "descriptors": layout.descriptors..<layout.chunks,
+            // Publisher 0's `historyClaimed` and `historyPublished` (at 16 and 24 of its record,
+            // see `TopicGeometry`): what a joining subscriber reads twice while it pins a window.
+            "history-counts": (layout.publisherRecords + 16)..<(layout.publisherRecords + 32),
             "everything": 0..<layout.payloadSize
         ]
     }

@@ -141,9 +141,10 @@ final class TopicSubscriberCore: @unchecked Sendable {
             StoreLoad.barrier()
             // Acquiring, as above.
             count = published.pointee.load(ordering: .acquiring)
-            // The window moved past the pin: pin the newer one.
+            // The window moved past the pin: pin the newer one. The count is another process's
+            // word and may have gone down (a hostile writer): never below zero.
             if count &- floor > h {
-                floor = count - h
+                floor = count >= h ? count - h : 0
                 continue
             }
             var entries: [(UInt64, Int)] = []
