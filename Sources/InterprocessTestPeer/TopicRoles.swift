@@ -332,12 +332,31 @@ func runTopicRole(_ role: String, name: String, _ rest: [String]) throws -> Bool
         let duration = integer(rest[3], "MS")
         let fd = open(objectPath(name), O_RDWR)
         guard fd >= 0 else { fail("open: errno \(errno)", status: 3) }
-        let words = max(1, region.count / 8)
         let start = Deadline.now
+        var targets = Array(stride(from: region.lowerBound, to: region.upperBound - 7, by: 8))
+        var counters: [Int] = []
+        if rest[1] == "history-counts" {
+            // The counters of a publisher that published (next sequence, history claimed and
+            // published) hold one same growing value; whatever their offsets, they are the
+            // words whose non-zero value another word holds too.
+            while counters.isEmpty && milliseconds(since: start) < duration {
+                var values: [Int: UInt64] = [:]
+                for offset in targets {
+                    var value: UInt64 = 0
+                    _ = pread(fd, &value, 8, off_t(HeaderLayout.size + offset))
+                    values[offset] = value
+                }
+                counters = targets.filter { o in
+                    values[o]! != 0 && targets.contains { $0 != o && values[$0] == values[o] }
+                }
+                if counters.isEmpty { usleep(1_000) }
+            }
+            if !counters.isEmpty { targets = counters }
+        }
         var writes = 0
         while milliseconds(since: start) < duration {
             for _ in 0..<64 {
-                let offset = off_t(HeaderLayout.size + region.lowerBound + Int(random.next() % UInt64(words)) * 8)
+                let offset = off_t(HeaderLayout.size + targets[Int(random.next() % UInt64(targets.count))])
                 var value: UInt64 = 0
                 // The history counts get counts below the history depth (and the window
                 // arithmetic's edge cases), which a publisher's stores keep overwriting.
@@ -355,7 +374,9 @@ func runTopicRole(_ role: String, name: String, _ rest: [String]) throws -> Bool
             usleep(200)
         }
         close(fd)
-        say("scribbled \(writes)")
+        say(
+            "scribbled \(writes)"
+                + (counters.isEmpty ? "" : " counters \(counters.map(String.init).joined(separator: ","))"))
 
     default:
         return false

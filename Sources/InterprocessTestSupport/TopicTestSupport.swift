@@ -53,9 +53,10 @@ package enum HostileTopic {
             "subscriber-records": layout.subscriberRecords..<layout.queues,
             "queues": layout.queues..<layout.descriptors,
             "descriptors": layout.descriptors..<layout.chunks,
-            // Publisher 0's `historyClaimed` and `historyPublished` (at 16 and 24 of its record,
-            // see `TopicGeometry`): what a joining subscriber reads twice while it pins a window.
-            "history-counts": (layout.publisherRecords + 16)..<(layout.publisherRecords + 32),
+            // Publisher 0's first two cache lines: its state and its counters, among them the
+            // history counts a joining subscriber reads twice while it pins a window (the
+            // scribbler finds them by their values: see the `topic-scribble` role).
+            "history-counts": layout.publisherRecords..<(layout.publisherRecords + 128),
             "everything": 0..<layout.payloadSize
         ]
     }
