@@ -276,6 +276,77 @@ func runTopicRole(_ role: String, name: String, _ rest: [String]) throws -> Bool
         }
         say("result \(end) \(digest) \(subscriber.missedMessages)")
 
+    case "topic-byte-publish":
+        // topic-byte-publish NAME PRODUCER COUNT [pause-at K]: open the byte topic as a
+        // publisher, say "opened", publish PRODUCER's ByteTestMessages 0..<COUNT (of varying
+        // length; every other one written in place through a loan), close, say "done COUNT".
+        // `pause-at K`: after K messages, say "published K" and wait for a line on stdin.
+        guard rest.count >= 2 else { fail("usage: topic-byte-publish NAME PRODUCER COUNT [pause-at K]", status: 2) }
+        let producer = UInt64(integer(rest[0], "PRODUCER"))
+        let count = integer(rest[1], "COUNT")
+        let pauses = optionValues("pause-at", in: Array(rest.dropFirst(2)))
+        var publisher = try ByteTopicPublisher(named: name, mode: .open)
+        say("opened")
+        for sequence in 0..<count {
+            if pauses.contains(sequence) {
+                say("published \(sequence)")
+                awaitLine()
+            }
+            let bytes = ByteTestMessage.bytes(producer: producer, sequence: UInt64(sequence))
+            if sequence % 2 == 1 {
+                let loan = try publisher.loan()
+                loan.withUnsafeMutableBytes { $0.copyBytes(from: bytes) }
+                if try publisher.publish(loan, count: bytes.count, timeout: .seconds(60)) != nil {
+                    fail("no room within 60 s at \(sequence)")
+                }
+            } else if try !publisher.publish(bytes, timeout: .seconds(60)) {
+                fail("no room within 60 s at \(sequence)")
+            }
+        }
+        publisher.close()
+        say("done \(count)")
+
+    case "topic-byte-subscribe":
+        // topic-byte-subscribe NAME PRODUCER FIRST [samples]: open the byte topic as a
+        // subscriber, say "ready", receive (`samples`: in place) until it is closed or its
+        // publishers died; every message must be PRODUCER's intact ByteTestMessage, FIRST, FIRST
+        // + 1, …. Says "result closed|publisherDied DIGEST 0".
+        guard rest.count >= 2 else { fail("usage: topic-byte-subscribe NAME PRODUCER FIRST [samples]", status: 2) }
+        let producer = UInt64(integer(rest[0], "PRODUCER"))
+        var next = UInt64(integer(rest[1], "FIRST"))
+        let samples = rest.dropFirst(2).contains("samples")
+        var subscriber = try ByteTopicSubscriber(named: name, mode: .open)
+        say("ready")
+        var digest = TopicTestDigest()
+        let end: String
+        do {
+            while true {
+                let bytes: [UInt8]
+                if samples {
+                    guard let sample = try subscriber.receiveSample(timeout: .seconds(30)) else {
+                        fail("no message within 30 s after \(digest.count)")
+                    }
+                    bytes = sample.withUnsafeBytes { Array($0) }
+                } else {
+                    guard let received = try subscriber.receive(timeout: .seconds(30)) else {
+                        fail("no message within 30 s after \(digest.count)")
+                    }
+                    bytes = received
+                }
+                guard let (p, sequence) = ByteTestMessage.parse(bytes), p == producer, sequence == next else {
+                    fail(
+                        "got \(bytes.count) bytes \(ByteTestMessage.parse(bytes).map { "\($0)" } ?? "torn"), expected \(next)"
+                    )
+                }
+                digest.add(producer: p, sequence: sequence)
+                next += 1
+            }
+        } catch {
+            guard error == .closed || error == .publisherDied else { throw error }
+            end = outcome(error)
+        }
+        say("result \(end) \(digest) \(subscriber.missedMessages)")
+
     case "stable-topic-publish":
         // stable-topic-publish NAME COUNT: open the topic NAME as a publisher with this
         // executable's own `PeerReading` (stable name "interprocess.tests.Reading.v1"; the tests

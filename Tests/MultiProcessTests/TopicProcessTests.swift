@@ -118,6 +118,38 @@ extension MultiProcessTests {
         }
     }
 
+    /// Byte topics across processes: messages of every length, by copy, in place and loaned.
+    @Suite struct ByteTopicProcesses {
+        /// A byte-topic publisher process (every other message written in place through a loan,
+        /// lengths 16 to 52 bytes) and three subscriber processes, one reading in place, one
+        /// joining late (history 4): each receives every message it should, intact and in order.
+        @Test func byteMessagesReachEverySubscriberProcessIntact() throws {
+            let (total, rejoin, history) = (5_000, 2_000, 4)
+            let scenario = Scenario("topic-bytes")
+            defer { scenario.removeAll() }
+            try ByteTopicSubscriber(
+                named: scenario.name, maximumMessageSize: 64,
+                configuration: TopicConfiguration(capacity: 32, maximumSubscribers: 4, history: history), mode: .create
+            ).close()
+            let early = try [[], ["samples"]].map {
+                try Peer("topic-byte-subscribe", arguments: [scenario.name, "0", "0"] + $0)
+            }
+            for subscriber in early { try subscriber.waitFor("ready") }
+            let publisher = try Peer("topic-byte-publish", scenario.name, "0", "\(total)", "pause-at", "\(rejoin)")
+            #expect(try publisher.waitFor("published", timeout: .seconds(60)) == "published \(rejoin)")
+            let late = try Peer("topic-byte-subscribe", scenario.name, "0", "\(rejoin - history)")
+            try late.waitFor("ready")
+            try publisher.tell("go")
+            for subscriber in early {
+                #expect(try subscriber.waitFor("result", timeout: .seconds(60)) == topicResult("closed", 0..<total))
+            }
+            #expect(
+                try late.waitFor("result", timeout: .seconds(60)) == topicResult("closed", (rejoin - history)..<total))
+            #expect(try publisher.waitFor("done") == "done \(total)")
+            for peer in early + [late, publisher] { expectExitedNormally(peer) }
+        }
+    }
+
     /// `dropOldest`: the publisher never waits, and a lagging subscriber learns exactly what it
     /// missed.
     @Suite struct TopicDropOldest {
