@@ -7,6 +7,7 @@
 //   NAME.data   a SharedArray<Int>      NAME.start  a manual ProcessEvent (a start gun)
 //   NAME.sem    a ProcessSemaphore      NAME.event  a ProcessEvent
 //   NAME        a channel (the chan-… roles, in ChannelRoles.swift)
+//   NAME        a topic (the topic-… roles, in TopicRoles.swift)
 //   NAME        a segment attacked under its users (truncated, punched, sparse; HostileRoles.swift)
 //
 // The protocol with the parent: the peer reports progress as whole lines on stdout, flushed at
@@ -305,9 +306,10 @@ do {
 
     default:
         // The channel roles live in ChannelRoles.swift, the hostile-neighbour roles in
-        // HostileRoles.swift, the truncation and descriptor-passing roles in TruncationRoles.swift.
+        // HostileRoles.swift, the truncation and descriptor-passing roles in TruncationRoles.swift,
+        // the topic roles in TopicRoles.swift.
         if try !runChannelRole(role, name: name, rest), try !runHostileRole(role, name: name, rest),
-            try !runTruncationRole(role, name: name, rest)
+            try !runTruncationRole(role, name: name, rest), try !runTopicRole(role, name: name, rest)
         {
             fail("unknown role '\(role)'", status: 2)
         }
