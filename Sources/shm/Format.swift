@@ -29,6 +29,14 @@ enum Format {
         return formatter.string(from: date(nanoseconds))
     }
 
+    /// Local time of day, to the second: `14:05:09`.
+    static func time(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "HH:mm:ss"
+        return formatter.string(from: date)
+    }
+
     /// ISO 8601 in UTC with milliseconds: `2025-01-31T13:05:09.123Z`.
     static func isoDate(nanoseconds: Int64) -> String {
         let formatter = ISO8601DateFormatter()

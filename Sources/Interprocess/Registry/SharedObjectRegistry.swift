@@ -117,7 +117,7 @@ public enum SharedObjectRegistry {
         return (result, participants, channel)
     }
 
-    private static func decode(
+    static func decode(
         _ header: SegmentHeader, name: String, fileSize: Int
     ) -> Result<SharedObjectInfo.Header, SharedMemoryError> {
         do throws(SharedMemoryError) {
