@@ -107,6 +107,28 @@ import Testing
         publisher.close()
     }
 
+    /// A topic's endpoints register as publishers and subscribers (not openers): that alone
+    /// must keep `shm clean --unused` away from it.
+    @Test func aTopicWithLiveEndpointsIsInUse() throws {
+        let name = uniqueName()
+        defer { removeQuietly(name) }
+        let publisher = try TopicPublisher<UInt16>(
+            named: name, configuration: TopicConfiguration(capacity: 2), mode: .create)
+        let subscriber = try TopicSubscriber<UInt16>(named: name)
+        var info = try SharedObjectRegistry.inspect(named: name)
+        #expect(info.isInUse)
+        #expect(SharedObjectRegistry.staleness(of: info, scope: .unused) == nil)
+        publisher.close()
+        info = try SharedObjectRegistry.inspect(named: name)
+        #expect(info.isInUse)
+        subscriber.close()
+        info = try SharedObjectRegistry.inspect(named: name)
+        #expect(!info.isInUse)
+        #expect(SharedObjectRegistry.staleness(of: info, scope: .unused) == .unused)
+        #expect(info.topic?.publishers.map(\.state) == [.closed])
+        #expect(info.topic?.subscribers.isEmpty == true)
+    }
+
     @Test func heldBytesFindsEveryLockInARange() throws {
         let name = uniqueName()
         defer { removeQuietly(name) }
