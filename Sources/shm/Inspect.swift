@@ -120,7 +120,7 @@ struct Inspect: ParsableCommand {
         for s in t.subscribers {
             rows.append([
                 "subscriber \(s.slot):",
-                "\(s.isActive ? "active" : "joining or leaving"), \(s.isAlive ? "alive" : "dead"), lag \(s.lag), "
+                "\(s.state == .leaving ? "leaving (holds samples)" : s.state.description), \(s.isAlive ? "alive" : "dead"), lag \(s.lag), "
                     + "missed \(s.missed)"
             ])
         }

@@ -81,7 +81,7 @@ struct ObjectReport: Encodable {
         let liveSubscribers: Int
         /// The slots ever opened or held, by slot.
         let publishers: [PublisherReport]
-        /// The slots active or held, by slot.
+        /// The slots not free or held, by slot.
         let subscribers: [SubscriberReport]
 
         struct PublisherReport: Encodable {
@@ -95,6 +95,8 @@ struct ObjectReport: Encodable {
 
         struct SubscriberReport: Encodable {
             let slot: Int
+            /// "free", "active", "leaving" or "invalid (N)".
+            let state: String
             let active: Bool
             let alive: Bool
             /// Messages queued and not taken yet, over every publisher.
@@ -120,7 +122,9 @@ struct ObjectReport: Encodable {
                     slot: $0.slot, state: $0.state.description, alive: $0.isAlive, nextSequence: $0.nextSequence)
             }
             subscribers = state.subscribers.map {
-                SubscriberReport(slot: $0.slot, active: $0.isActive, alive: $0.isAlive, lag: $0.lag, missed: $0.missed)
+                SubscriberReport(
+                    slot: $0.slot, state: $0.state.description, active: $0.isActive, alive: $0.isAlive, lag: $0.lag,
+                    missed: $0.missed)
             }
         }
     }

@@ -39,6 +39,7 @@ import Testing
         #expect(subscribers.compactMap { $0["lag"] as? Int } == [3, 4])
         #expect(subscribers.compactMap { $0["missed"] as? Int } == [6, 6])
         #expect(subscribers.allSatisfy { $0["alive"] as? Bool == true && $0["active"] as? Bool == true })
+        #expect(subscribers.allSatisfy { $0["state"] as? String == "active" })
         let live = try #require(object["liveRegistrations"] as? [String: Int])
         #expect(live["publisher"] == 1 && live["subscriber"] == 2)
 
@@ -49,7 +50,9 @@ import Testing
             human.stdoutLines.contains { $0.hasPrefix("publisher 0:") && $0.contains("open, alive, 10 published") },
             "\(human)")
         #expect(
-            human.stdoutLines.contains { $0.hasPrefix("subscriber 0:") && $0.contains("lag 3, missed 6") },
+            human.stdoutLines.contains {
+                $0.hasPrefix("subscriber 0:") && $0.contains("active, alive, lag 3, missed 6")
+            },
             "\(human)")
         #expect(
             human.stdoutLines.contains { $0.hasPrefix("subscriber 1:") && $0.contains("lag 4, missed 6") },

@@ -165,9 +165,8 @@ func exerciseTopic<Element: BitwiseCopyable & ExpressibleByIntegerLiteral>(_: El
 let byteTopicSeed = TopicConfiguration(capacity: 4, maximumSubscribers: 2, history: 2)
 
 func exerciseByteTopic() {
-    // Opened with the seed's configuration too: an opener that states none is refused a byte
-    // topic smaller than its placeholder geometry (see ByteTopicOpenTests), which would keep
-    // the fuzzer out of the byte topic's payload.
+    // Opened without a configuration and with the seed's: the second also reaches the check
+    // of a stated configuration against the header's.
     for configuration in [nil, byteTopicSeed] {
         let size = configuration == nil ? nil : 100
         if var subscriber = try? ByteTopicSubscriber(

@@ -14,7 +14,7 @@ public struct TopicState: Sendable, Hashable {
     public let maximumMessageSize: Int
     /// The publisher slots that were ever opened or are held by a live process, by slot.
     public let publishers: [Publisher]
-    /// The subscriber slots that are active or held by a live process, by slot.
+    /// The subscriber slots that are not free or are held by a live process, by slot.
     public let subscribers: [Subscriber]
 
     /// The publishers whose process holds their slot.
@@ -59,11 +59,33 @@ public struct TopicState: Sendable, Hashable {
 
     /// One subscriber slot.
     public struct Subscriber: Sendable, Hashable {
+        /// What a subscriber slot's state word says.
+        public enum State: Sendable, Hashable, CustomStringConvertible {
+            /// No subscriber is in the slot (or one is joining: see ``Subscriber/isAlive``).
+            case free
+            /// A subscriber joined and did not leave (it may have died: see ``Subscriber/isAlive``).
+            case active
+            /// The subscriber closed but still holds samples: it takes no more messages.
+            case leaving
+            /// A value no subscriber writes (a damaged or hostile segment).
+            case invalid(UInt32)
+
+            public var description: String {
+                switch self {
+                case .free: "free"
+                case .active: "active"
+                case .leaving: "leaving"
+                case let .invalid(value): "invalid (\(value))"
+                }
+            }
+        }
+
         /// The slot's index.
         public let slot: Int
-        /// Whether its state word says a subscriber joined and did not leave (it may have died:
-        /// see ``isAlive``).
-        public let isActive: Bool
+        /// What its state word says.
+        public let state: State
+        /// Whether its state word says a subscriber joined and did not leave.
+        public var isActive: Bool { state == .active }
         /// Whether a live process holds the slot's lock.
         public let isAlive: Bool
         /// The messages queued to the slot and not taken yet, over every publisher (each
@@ -237,14 +259,21 @@ struct TopicView {
         }
         var subscribers: [TopicState.Subscriber] = []
         for j in 0..<g.subscribers {
-            let active = subscriberState(j) == 1
+            let raw = subscriberState(j)
             let alive = liveSubscribers.contains(j)
-            guard active || alive else { continue }
+            guard raw != 0 || alive else { continue }
+            let state: TopicState.Subscriber.State =
+                switch raw {
+                case 0: .free
+                case 1: .active
+                case 2: .leaving
+                default: .invalid(raw)
+                }
             var lag = 0
             for p in 0..<g.publishers { lag += queued(p, j) }
             subscribers.append(
                 TopicState.Subscriber(
-                    slot: j, isActive: active, isAlive: alive, lag: lag,
+                    slot: j, state: state, isAlive: alive, lag: lag,
                     missed: Int(clamping: dropped(subscriber: j))))
         }
         return TopicState(

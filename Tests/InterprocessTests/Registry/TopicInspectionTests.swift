@@ -91,6 +91,8 @@ import Testing
         store64(queue + TopicGeometry.queueDropped, .max)
         // Subscriber 0's queue from publisher 0: a head beyond the tail.
         store64(layout.queues + TopicGeometry.queueHead, 1 << 50)
+        // Subscriber slot 3: leaving (closed, holding samples), with nobody holding it.
+        store32(layout.subscriberRecords + 3 * layout.subscriberRecordSize + TopicGeometry.subscriberState, 2)
         // Publisher slot 1: a state no publisher writes.
         store32(layout.publisherRecords + layout.publisherRecordSize + TopicGeometry.publisherState, 77)
 
@@ -98,11 +100,11 @@ import Testing
         #expect(topic.publishers.map(\.slot) == [0, 1])
         #expect(topic.publishers.map(\.state) == [.open, .invalid(77)])
         #expect(topic.publishers.map(\.isAlive) == [true, false])
-        #expect(topic.subscribers.map(\.slot) == [0, 2])
-        #expect(topic.subscribers.map(\.isAlive) == [true, false])
-        #expect(topic.subscribers.map(\.isActive) == [true, true])
-        #expect(topic.subscribers.map(\.lag) == [0, 8])
-        #expect(topic.subscribers.map(\.missed) == [0, Int.max])
+        #expect(topic.subscribers.map(\.slot) == [0, 2, 3])
+        #expect(topic.subscribers.map(\.isAlive) == [true, false, false])
+        #expect(topic.subscribers.map(\.state) == [.active, .active, .leaving])
+        #expect(topic.subscribers.map(\.lag) == [0, 8, 0])
+        #expect(topic.subscribers.map(\.missed) == [0, Int.max, 0])
         subscriber.close()
         publisher.close()
     }
