@@ -86,6 +86,12 @@ func runVictim(_ role: String, _ arguments: [String]) -> Never {
         case "victim-producer":
             try producerVictim(parent: parent, board: rest[0], channel: rest[1], index: Int(rest[2])!)
         case "victim-consumer": try consumerVictim(parent: parent, board: rest[0], channel: rest[1])
+        case "victim-topic-publisher":
+            try topicPublisherVictim(parent: parent, board: rest[0], topic: rest[1], index: Int(rest[2])!)
+        case "victim-topic-subscriber":
+            try topicSubscriberVictim(
+                parent: parent, board: rest[0], topic: rest[1], id: Int(rest[2])!, samples: rest[3] == "samples")
+        case "victim-topic-joiner": try topicJoinerVictim(parent: parent, board: rest[0], topic: rest[1])
         default: victimFail("unknown role \(role)")
         }
     } catch {

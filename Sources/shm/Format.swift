@@ -29,6 +29,14 @@ enum Format {
         return formatter.string(from: date(nanoseconds))
     }
 
+    /// Local time of day, to the second: `14:05:09`.
+    static func time(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "HH:mm:ss"
+        return formatter.string(from: date)
+    }
+
     /// ISO 8601 in UTC with milliseconds: `2025-01-31T13:05:09.123Z`.
     static func isoDate(nanoseconds: Int64) -> String {
         let formatter = ISO8601DateFormatter()
@@ -36,18 +44,27 @@ enum Format {
         return formatter.string(from: date(nanoseconds))
     }
 
-    /// What the object holds: `5 × Swift.Int`, a raw segment's payload size, or `-`.
-    static func contents(_ header: SharedObjectInfo.Header) -> String {
+    /// What the object holds: `5 × Swift.Int`, a byte topic's `8 × ≤ 1 MiB`, a raw segment's
+    /// payload size, or `-`.
+    static func contents(_ header: SharedObjectInfo.Header, topic: TopicState? = nil) -> String {
         if header.elementType != .none { return "\(header.capacity) × \(header.elementType.name)" }
         if header.kind == .segment { return size(header.capacity) }
+        if header.kind == .byteTopic, let topic { return "\(header.capacity) × ≤ \(size(topic.maximumMessageSize))" }
         return "-"
     }
 
     /// `3 live`: the open handles (each holds an opener registration, counted from the kernel's
-    /// locks however many there are), with the table's dead entries: `1 live, 1 dead` / `-`.
+    /// locks however many there are), with the table's dead entries: `1 live, 1 dead` / `-`. A
+    /// topic's endpoints register as publishers and subscribers, not openers: `1 pub, 2 sub`.
     static func users(_ info: SharedObjectInfo) -> String {
-        let live = info.liveRegistrations[.opener] ?? 0
         let dead = info.participants.filter { !$0.isAlive }.count
+        if case .success(let h) = info.header, h.kind == .topic || h.kind == .byteTopic {
+            let publishers = info.liveRegistrations[.publisher] ?? 0
+            let subscribers = info.liveRegistrations[.subscriber] ?? 0
+            let live = "\(publishers) pub, \(subscribers) sub"
+            return dead == 0 ? live : "\(live), \(dead) dead"
+        }
+        let live = info.liveRegistrations[.opener] ?? 0
         if live == 0 && dead == 0 { return "-" }
         return dead == 0 ? "\(live) live" : "\(live) live, \(dead) dead"
     }

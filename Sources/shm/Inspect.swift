@@ -80,6 +80,7 @@ struct Inspect: ParsableCommand {
                     ]
                     if let maximum = c.maximumMessageSize { rows.append(["max message:", Format.size(maximum)]) }
                 }
+                if let t = info.topic { rows += Inspect.topicRows(t) }
                 if info.participants.isEmpty {
                     rows.append(["participants:", "none"])
                 }
@@ -96,6 +97,34 @@ struct Inspect: ParsableCommand {
             Format.table(rows).forEach(Terminal.line)
         }
         if case .failure(let e) = info.header { throw Terminal.failure(e.description) }
+    }
+
+    /// A topic's configuration, then one row per publisher and per subscriber slot.
+    static func topicRows(_ t: TopicState) -> [[String]] {
+        let c = t.configuration
+        var rows: [[String]] = [
+            ["capacity per subscriber:", "\(c.capacity) messages"],
+            ["max message:", Format.size(t.maximumMessageSize)],
+            ["history:", "\(c.history) messages"],
+            ["overflow:", c.overflow.description],
+            ["held samples, loans:", "at most \(c.maximumHeldSamples), \(c.maximumLoans)"],
+            ["publishers:", "\(t.livePublishers) live of \(c.maximumPublishers)"],
+            ["subscribers:", "\(t.liveSubscribers) live of \(c.maximumSubscribers)"]
+        ]
+        for p in t.publishers {
+            rows.append([
+                "publisher \(p.slot):",
+                "\(p.state), \(p.isAlive ? "alive" : "not held"), \(p.nextSequence) published"
+            ])
+        }
+        for s in t.subscribers {
+            rows.append([
+                "subscriber \(s.slot):",
+                "\(s.state == .leaving ? "leaving (holds samples)" : s.state.description), \(s.isAlive ? "alive" : "dead"), lag \(s.lag), "
+                    + "missed \(s.missed)"
+            ])
+        }
+        return rows
     }
 
     /// `2 openers, 1 sender` / `none`.

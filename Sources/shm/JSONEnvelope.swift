@@ -10,8 +10,9 @@ import Foundation
 ///
 /// A consumer checks `schemaVersion` first: it changes only when a key is removed, renamed or
 /// changes meaning (new keys may appear within a version). `command` is the subcommand's
-/// name as typed (`ls`, `inspect`, `rm`, `clean`, `bench`); `result` is an object, or an array
-/// for `clean`, with the keys each command's help describes.
+/// name as typed (`ls`, `inspect`, `rm`, `clean`, `bench`, `hz`); `result` is an object, or an
+/// array for `clean`, with the keys each command's help describes. `hz` prints one envelope per
+/// report, one per line.
 struct JSONEnvelope<Result: Encodable>: Encodable {
     /// The version of every command's JSON output.
     static var currentSchemaVersion: Int { 1 }
@@ -26,10 +27,11 @@ struct JSONEnvelope<Result: Encodable>: Encodable {
         self.result = result
     }
 
-    /// The envelope as pretty-printed JSON with sorted keys.
-    func encoded() throws -> String {
+    /// The envelope as JSON with sorted keys: pretty-printed, or on one line (`compact`).
+    func encoded(compact: Bool = false) throws -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.outputFormatting =
+            compact ? [.sortedKeys, .withoutEscapingSlashes] : [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 
@@ -42,5 +44,14 @@ struct JSONEnvelope<Result: Encodable>: Encodable {
             preconditionFailure("\(command) prints JSON but its configuration has no commandName")
         }
         Terminal.line(try JSONEnvelope(command: name, result: result).encoded())
+    }
+
+    /// Writes the envelope of `result` on one line, for commands that report repeatedly
+    /// (`hz`): each line is a whole envelope.
+    static func printLine(_ result: Result, for command: any ParsableCommand.Type) throws {
+        guard let name = command.configuration.commandName else {
+            preconditionFailure("\(command) prints JSON but its configuration has no commandName")
+        }
+        Terminal.line(try JSONEnvelope(command: name, result: result).encoded(compact: true))
     }
 }

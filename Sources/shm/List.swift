@@ -11,7 +11,8 @@ struct List: ParsableCommand {
             $INTERPROCESS_SHM_DIRECTORY), including objects whose header cannot be read, with \
             the reason: links, FIFOs and other non-regular files under the prefix are shown, \
             never followed or opened. USERS counts live registrations from the kernel's locks \
-            (and dead entries of the participant table). Objects this user may not read are \
+            (and dead entries of the participant table); for a topic, its live publishers and \
+            subscribers (`1 pub, 2 sub`). Objects this user may not read are \
             counted at the end.
             """
     )
@@ -49,7 +50,7 @@ struct List: ParsableCommand {
             switch info.header {
             case .success(let h):
                 rows.append([
-                    info.name, h.kind.description, Format.size(info.fileSize), Format.contents(h),
+                    info.name, h.kind.description, Format.size(info.fileSize), Format.contents(h, topic: info.topic),
                     Format.users(info), Format.lifetime(h), Format.creator(h),
                     mode, Format.localDate(nanoseconds: h.creationTimeNanoseconds)
                 ])

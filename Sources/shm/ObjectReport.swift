@@ -17,7 +17,8 @@ struct ObjectReport: Encodable {
     let error: String?
     let participants: [ParticipantReport]
     let channel: ChannelReport?
-    /// Live registrations by role ("opener", "sender", "receiver"), counted from the kernel's
+    let topic: TopicReport?
+    /// Live registrations by role ("opener", "sender", "receiver", "publisher", "subscriber"), counted from the kernel's
     /// locks: they include registrations the participant table had no slot for.
     let liveRegistrations: [String: Int]
     /// Whether a live process holds any lock on the object (what `shm clean` checks).
@@ -62,6 +63,69 @@ struct ObjectReport: Encodable {
             try c.encode(liveSenders, forKey: .liveSenders)
             try c.encode(liveReceivers, forKey: .liveReceivers)
             try c.encode(maximumMessageSize, forKey: .maximumMessageSize)  // null for typed channels
+        }
+    }
+
+    /// A topic's configuration and slots (`shm inspect --json`'s `result.topic`).
+    struct TopicReport: Encodable {
+        let capacity: Int
+        let maximumSubscribers: Int
+        let maximumPublishers: Int
+        let history: Int
+        /// "block" or "drop-oldest".
+        let overflow: String
+        let maximumHeldSamples: Int
+        let maximumLoans: Int
+        let maximumMessageSize: Int
+        let livePublishers: Int
+        let liveSubscribers: Int
+        /// The slots ever opened or held, by slot.
+        let publishers: [PublisherReport]
+        /// The slots not free or held, by slot.
+        let subscribers: [SubscriberReport]
+
+        struct PublisherReport: Encodable {
+            let slot: Int
+            /// "never opened", "open", "closed" or "invalid (N)".
+            let state: String
+            let alive: Bool
+            /// The messages published through the slot since the topic was created.
+            let nextSequence: UInt64
+        }
+
+        struct SubscriberReport: Encodable {
+            let slot: Int
+            /// "free", "active", "leaving" or "invalid (N)".
+            let state: String
+            let active: Bool
+            let alive: Bool
+            /// Messages queued and not taken yet, over every publisher.
+            let lag: Int
+            /// Messages dropped before they were taken (drop-oldest), over the slot's lifetime.
+            let missed: Int
+        }
+
+        init(_ state: TopicState) {
+            let c = state.configuration
+            capacity = c.capacity
+            maximumSubscribers = c.maximumSubscribers
+            maximumPublishers = c.maximumPublishers
+            history = c.history
+            overflow = c.overflow.description
+            maximumHeldSamples = c.maximumHeldSamples
+            maximumLoans = c.maximumLoans
+            maximumMessageSize = state.maximumMessageSize
+            livePublishers = state.livePublishers
+            liveSubscribers = state.liveSubscribers
+            publishers = state.publishers.map {
+                PublisherReport(
+                    slot: $0.slot, state: $0.state.description, alive: $0.isAlive, nextSequence: $0.nextSequence)
+            }
+            subscribers = state.subscribers.map {
+                SubscriberReport(
+                    slot: $0.slot, state: $0.state.description, active: $0.isActive, alive: $0.isAlive, lag: $0.lag,
+                    missed: $0.missed)
+            }
         }
     }
 
@@ -120,7 +184,7 @@ struct ObjectReport: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, path, fileSize, mode, ownerUserID, header, error, participants, channel
+        case name, path, fileSize, mode, ownerUserID, header, error, participants, channel, topic
         case liveRegistrations, inUse, participantTableFull
     }
 
@@ -135,6 +199,7 @@ struct ObjectReport: Encodable {
         try c.encode(error, forKey: .error)  // null when intact
         try c.encode(participants, forKey: .participants)
         try c.encode(channel, forKey: .channel)  // null for objects that are not channels
+        try c.encode(topic, forKey: .topic)  // null for objects that are not topics
         try c.encode(liveRegistrations, forKey: .liveRegistrations)
         try c.encode(inUse, forKey: .inUse)
         try c.encode(participantTableFull, forKey: .participantTableFull)
@@ -154,6 +219,7 @@ struct ObjectReport: Encodable {
                 liveReceivers: info.liveRegistrations[.receiver] ?? 0,
                 maximumMessageSize: state.maximumMessageSize)
         }
+        topic = info.topic.map(TopicReport.init)
         liveRegistrations = Dictionary(
             uniqueKeysWithValues: info.liveRegistrations.map { ($0.key.description, $0.value) })
         inUse = info.isInUse

@@ -16,6 +16,6 @@ struct Shm: ParsableCommand {
             is removed, renamed or changes meaning; new keys may appear within a version.
             """,
         version: ShmVersion.current,
-        subcommands: [Demo.self, List.self, Inspect.self, Remove.self, Clean.self, Bench.self]
+        subcommands: [Demo.self, List.self, Inspect.self, Remove.self, Clean.self, Bench.self, Hz.self]
     )
 }

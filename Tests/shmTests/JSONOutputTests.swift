@@ -13,7 +13,9 @@ import Testing
         "inspect": ["inspect", "NAME", "--json"],
         "rm": ["rm", "NAME", "--json"],
         "clean": ["clean", "--include-damaged", "--json"],
-        "bench": ["bench", "--quick", "--scenarios", "flag", "--workloads", "rtt", "--round-trips", "200", "--json"]
+        "bench": ["bench", "--quick", "--scenarios", "flag", "--workloads", "rtt", "--round-trips", "200", "--json"],
+        // Checked against a live channel in HzCommandTests (it needs one to report on).
+        "hz": ["hz", "NAME", "--count", "1", "--json"]
     ]
 
     /// The subcommands `shm ARGUMENTS --help` lists: the lines of its SUBCOMMANDS section that

@@ -127,6 +127,72 @@ func exerciseEveryKind() {
         _ = try? sender.send([1, 2, 3], timeout: .zero)
         _ = try? sender.send([UInt8](repeating: 7, count: 100), timeout: .zero)
     }
+    exerciseTopic(Int.self)
+    exerciseTopic(UInt8.self)
+    exerciseByteTopic()
+}
+
+/// A topic as a subscriber (copies, samples) and as a publisher (copies, loans): every call
+/// must return or throw a `TopicError`, whatever the records, queues, histories and
+/// descriptors say.
+func exerciseTopic<Element: BitwiseCopyable & ExpressibleByIntegerLiteral>(_: Element.Type) {
+    if var subscriber = try? TopicSubscriber<Element>(named: objectName, mode: .open, timeout: .zero) {
+        for _ in 0..<4 { _ = try? subscriber.tryReceive() }
+        _ = try? subscriber.receive(timeout: .zero)
+        if let sample = try? subscriber.tryReceiveSample() {
+            _ = sample.value
+            _ = sample.missedBefore
+        }
+        var buffer = [Element](repeating: 0, count: 4)
+        _ = buffer.withUnsafeMutableBufferPointer { try? subscriber.receive(into: $0, timeout: .zero) }
+        _ = subscriber.missedMessages
+        subscriber.close()
+    }
+    if var publisher = try? TopicPublisher<Element>(named: objectName, mode: .open, timeout: .zero) {
+        _ = publisher.subscriberCount
+        _ = try? publisher.tryPublish(1)
+        _ = try? publisher.publish(2, timeout: .zero)
+        if let loan = try? publisher.loan() {
+            loan.value = 3
+            _ = try? publisher.publish(loan, timeout: .zero)
+        }
+        for _ in 0..<4 { _ = try? publisher.tryPublish(4) }
+        publisher.close()
+    }
+}
+
+/// The configuration of the byte topic seed (`corpus/bytetopic-*`).
+let byteTopicSeed = TopicConfiguration(capacity: 4, maximumSubscribers: 2, history: 2)
+
+func exerciseByteTopic() {
+    // Opened without a configuration and with the seed's: the second also reaches the check
+    // of a stated configuration against the header's.
+    for configuration in [nil, byteTopicSeed] {
+        let size = configuration == nil ? nil : 100
+        if var subscriber = try? ByteTopicSubscriber(
+            named: objectName, maximumMessageSize: size, configuration: configuration, mode: .open, timeout: .zero)
+        {
+            for _ in 0..<4 { _ = try? subscriber.tryReceive() }
+            if let sample = try? subscriber.receiveSample(timeout: .zero) { _ = sample.withUnsafeBytes { $0.count } }
+            subscriber.close()
+        }
+    }
+    for configuration in [nil, byteTopicSeed] {
+        let size = configuration == nil ? nil : 100
+        guard
+            var publisher = try? ByteTopicPublisher(
+                named: objectName, maximumMessageSize: size, configuration: configuration, mode: .open,
+                timeout: .zero)
+        else { continue }
+        _ = try? publisher.publish([1, 2, 3], timeout: .zero)
+        _ = try? publisher.publish([UInt8](repeating: 9, count: 300), timeout: .zero)
+        if let loan = try? publisher.loan() {
+            loan.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 5) }
+            _ = try? publisher.publish(loan, count: min(8, publisher.maximumMessageSize), timeout: .zero)
+        }
+        publisher.close()
+    }
+
 }
 
 func exerciseChannel<Element: BitwiseCopyable & ExpressibleByIntegerLiteral>(_: Element.Type) {
@@ -179,6 +245,19 @@ func writeCorpus(to corpus: String) {
         // The total size, payload size and capacity.
         for i in HeaderLayout.totalSize..<HeaderLayout.creatorPID { sizes[i] = 0xFF }
         emit("sizes-ff", 3, sizes)
+        if label.contains("topic") {
+            // A topic's geometry is all in its kind parameters: out of bounds, and swapped
+            // (publishers for subscribers, history for the policy word).
+            var parameters = kept
+            for i in HeaderLayout.kindParameters..<HeaderLayout.kindLayoutVersion { parameters[i] = 0xFF }
+            emit("params-ff", 3, parameters)
+            var swapped = kept
+            for i in 0..<4 {
+                swapped.swapAt(HeaderLayout.kindParameters + i, HeaderLayout.kindParameters + 4 + i)
+                swapped.swapAt(HeaderLayout.kindParameters + 8 + i, HeaderLayout.kindParameters + 12 + i)
+            }
+            emit("params-swapped", 3, swapped)
+        }
     }
     capture("segment") { _ = try SharedMemory(named: objectName, mode: .create, size: 8000) }
     capture("array") { _ = try SharedArray<Int>(named: objectName, count: 100, initialValue: 7, mode: .create) }
@@ -201,6 +280,44 @@ func writeCorpus(to corpus: String) {
         for n in [0, 1, 7, 8, 100, 200, 150, 90] {
             _ = try sender.send([UInt8](repeating: UInt8(n), count: n), timeout: .zero)
         }
+    }
+    // Topics: one publisher, two subscribers (one of them holding a sample), history, both
+    // policies; a second publisher slot with a predecessor's state left behind.
+    for overflow in [TopicConfiguration.OverflowPolicy.block, .dropOldest] {
+        capture("topic-int-\(overflow)") {
+            let configuration = TopicConfiguration(
+                capacity: 4, maximumSubscribers: 2, maximumPublishers: 2, history: 2, overflow: overflow)
+            var publisher = try TopicPublisher<Int>(named: objectName, configuration: configuration, mode: .create)
+            var subscriber = try TopicSubscriber<Int>(named: objectName)
+            var holder = try TopicSubscriber<Int>(named: objectName)
+            for i in 0..<3 { try publisher.publish(i) }
+            _ = try subscriber.tryReceive()
+            let sample = try holder.tryReceiveSample()
+            var second = try TopicPublisher<Int>(named: objectName)
+            try second.publish(100)
+            second.close()
+            _ = sample
+            subscriber.close()
+            holder.close()
+            publisher.close()
+        }
+    }
+    capture("topic-uint8") {
+        var publisher = try TopicPublisher<UInt8>(
+            named: objectName, configuration: TopicConfiguration(capacity: 8, maximumSubscribers: 1), mode: .create)
+        let subscriber = try TopicSubscriber<UInt8>(named: objectName)
+        for i in 0..<5 { try publisher.publish(UInt8(i)) }
+        subscriber.close()
+        publisher.close()
+    }
+    capture("bytetopic") {
+        var publisher = try ByteTopicPublisher(
+            named: objectName, maximumMessageSize: 100, configuration: byteTopicSeed, mode: .create)
+        let subscriber = try ByteTopicSubscriber(
+            named: objectName, maximumMessageSize: 100, configuration: byteTopicSeed)
+        for n in [0, 1, 7, 100] { try publisher.publish([UInt8](repeating: UInt8(n & 0xFF), count: n)) }
+        subscriber.close()
+        publisher.close()
     }
     print("wrote \(count) corpus files to \(corpus)")
 }

@@ -19,7 +19,10 @@ public struct SharedObjectInfo: Sendable {
     public let participants: [Participant]
     /// The shared state of a channel (`nil` for other kinds or an unreadable header).
     public let channel: ChannelState?
-    /// Live registrations of each role (openers, senders, receivers, …), counted from the
+    /// The shared state of a topic (`nil` for other kinds, an unreadable header, or a geometry
+    /// the file does not hold).
+    public let topic: TopicState?
+    /// Live registrations of each role (openers, senders, receivers, publishers, subscribers), counted from the
     /// kernel's locks, so they include registrations the participant table had no slot for.
     /// Empty when the file could not be read.
     public let liveRegistrations: [ParticipantRole: Int]

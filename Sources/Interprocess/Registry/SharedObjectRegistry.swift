@@ -24,7 +24,8 @@ public enum SharedObjectRegistry {
     }
 
     /// Describes the object `name` without modifying it: a read-only mapping of the header
-    /// (and of the few channel slots inspection reads), never populated: only the pages read
+    /// (and of the few channel slots, or the topic records and queue heads, inspection reads),
+    /// never populated: only the pages read
     /// are faulted in.
     ///
     /// A sparse file (fewer bytes allocated than its length, which Interprocess never creates)
@@ -46,7 +47,8 @@ public enum SharedObjectRegistry {
             SharedObjectInfo(
                 name: name, path: path, fileSize: st.size,
                 permissions: FilePermissions(rawValue: st.permissionBits), ownerUserID: st.ownerUserID,
-                header: .failure(error), participants: [], channel: nil, liveRegistrations: [:], isInUse: false)
+                header: .failure(error), participants: [], channel: nil, topic: nil, liveRegistrations: [:],
+                isInUse: false)
         }
         guard st.isRegularFile else {
             return unreadable(.notARegularFile(name: name, fileType: st.type.description))
@@ -61,15 +63,17 @@ public enum SharedObjectRegistry {
         // would allocate them (on tmpfs, a read fault allocates a page too).
         let (header, participants, channel):
             (Result<SharedObjectInfo.Header, SharedMemoryError>, [Participant], ChannelState?)
+        var topic: TopicState? = nil
         do throws(SharedMemoryError) {
             try SegmentHeader.checkFullyAllocated(st, name: name)
             (header, participants, channel) = readHeader(fd: fd, name: name, fileSize: size)
+            if case .success(let fields) = header { topic = TopicState.read(fields, fd: fd, fileSize: size) }
         } catch {
             (header, participants, channel) = (.failure(error), [], nil)
         }
         // This descriptor holds no locks, so every write lock found belongs to a live user.
         var live: [ParticipantRole: Int] = [:]
-        for role in [ParticipantRole.opener, .sender, .receiver] {
+        for role in [ParticipantRole.opener, .sender, .receiver, .publisher, .subscriber] {
             let range = ObjectLocks.presenceRange(of: role)
             let count = ObjectLocks.writeLockCount(fd, start: range.start, length: range.length)
             if count > 0 { live[role] = count }
@@ -77,7 +81,7 @@ public enum SharedObjectRegistry {
         return SharedObjectInfo(
             name: name, path: path, fileSize: size,
             permissions: FilePermissions(rawValue: st.permissionBits), ownerUserID: st.ownerUserID,
-            header: header, participants: participants, channel: channel,
+            header: header, participants: participants, channel: channel, topic: topic,
             liveRegistrations: live, isInUse: ObjectLocks.hasOtherLiveUser(fd))
     }
 
@@ -113,7 +117,7 @@ public enum SharedObjectRegistry {
         return (result, participants, channel)
     }
 
-    private static func decode(
+    static func decode(
         _ header: SegmentHeader, name: String, fileSize: Int
     ) -> Result<SharedObjectInfo.Header, SharedMemoryError> {
         do throws(SharedMemoryError) {
