@@ -55,11 +55,9 @@ public struct TopicPublisher<Element: BitwiseCopyable>: ~Copyable, Sendable {
         owners: SharedMemory.OwnerPolicy = .currentUser, waitStrategy: WaitStrategy = .adaptive,
         timeout: Duration = .seconds(5)
     ) throws(TopicError) {
-        let topic = try TopicSegment(
-            name: name, kind: .topic, elementType: ElementType(Element.self),
-            maximumMessageSize: MemoryLayout<Element>.size, alignment: MemoryLayout<Element>.alignment,
-            configuration: configuration, mode: mode, permissions: permissions, lifetime: lifetime, owners: owners,
-            timeout: timeout)
+        let topic = try TopicSegment.openTyped(
+            Element.self, name: name, configuration: configuration, mode: mode, permissions: permissions,
+            lifetime: lifetime, owners: owners, timeout: timeout)
         self.core = try TopicPublisherCore(topic: topic)
         self.waitStrategy = waitStrategy
     }
@@ -122,11 +120,9 @@ public struct TopicPublisher<Element: BitwiseCopyable>: ~Copyable, Sendable {
         named name: String, configuration: TopicConfiguration, permissions: FilePermissions = [.ownerRead, .ownerWrite],
         lifetime: SharedMemory.Lifetime = .persistent
     ) throws(TopicError) -> SharedMemory {
-        try TopicSegment(
-            name: name, kind: .topic, elementType: ElementType(Element.self),
-            maximumMessageSize: MemoryLayout<Element>.size, alignment: MemoryLayout<Element>.alignment,
-            configuration: configuration, mode: .create, permissions: permissions, lifetime: lifetime,
-            owners: .currentUser, timeout: .zero
+        try TopicSegment.openTyped(
+            Element.self, name: name, configuration: configuration, mode: .create, permissions: permissions,
+            lifetime: lifetime, owners: .currentUser, timeout: .zero
         ).segment
     }
 

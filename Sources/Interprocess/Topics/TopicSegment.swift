@@ -76,6 +76,19 @@ final class TopicSegment: @unchecked Sendable {
         self.poolSize = foundLayout.poolSize
     }
 
+    /// Opens or creates the typed topic `name` of `Element`s.
+    static func openTyped<Element: BitwiseCopyable>(
+        _: Element.Type, name: String, configuration: TopicConfiguration?, mode: SharedMemory.OpenMode,
+        permissions: FilePermissions, lifetime: SharedMemory.Lifetime, owners: SharedMemory.OwnerPolicy,
+        timeout: Duration
+    ) throws(TopicError) -> TopicSegment {
+        try TopicSegment(
+            name: name, kind: .topic, elementType: ElementType(Element.self),
+            maximumMessageSize: MemoryLayout<Element>.size, alignment: MemoryLayout<Element>.alignment,
+            configuration: configuration, mode: mode, permissions: permissions, lifetime: lifetime, owners: owners,
+            timeout: timeout)
+    }
+
     /// Opens or creates the byte topic `name`.
     static func openBytes(
         name: String, maximumMessageSize: Int?, configuration: TopicConfiguration?, mode: SharedMemory.OpenMode,

@@ -60,11 +60,9 @@ public struct TopicSubscriber<Element: BitwiseCopyable>: ~Copyable, Sendable {
         owners: SharedMemory.OwnerPolicy = .currentUser, waitStrategy: WaitStrategy = .adaptive,
         timeout: Duration = .seconds(5)
     ) throws(TopicError) {
-        let topic = try TopicSegment(
-            name: name, kind: .topic, elementType: ElementType(Element.self),
-            maximumMessageSize: MemoryLayout<Element>.size, alignment: MemoryLayout<Element>.alignment,
-            configuration: configuration, mode: mode, permissions: permissions, lifetime: lifetime, owners: owners,
-            timeout: timeout)
+        let topic = try TopicSegment.openTyped(
+            Element.self, name: name, configuration: configuration, mode: mode, permissions: permissions,
+            lifetime: lifetime, owners: owners, timeout: timeout)
         self.core = try TopicSubscriberCore(topic: topic)
         self.waitStrategy = waitStrategy
     }
