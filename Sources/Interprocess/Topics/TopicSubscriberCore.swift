@@ -250,6 +250,8 @@ final class TopicSubscriberCore: @unchecked Sendable {
                 position: 0, fromHistory: true, hazard: -1)
         }
         let count = queues.count
+        // One publisher slot (the common case): no turn to take.
+        if count == 1 { return try next(from: 0, hazard: -1) }
         for k in 0..<count {
             var p = nextPublisher &+ k
             if p >= count { p -= count }
@@ -304,6 +306,7 @@ final class TopicSubscriberCore: @unchecked Sendable {
 
     /// The message at the head of queue `p`, skipping duplicates; with a `hazard`, stores the
     /// chunk's identity in it first (the caller then takes the message at once).
+    @inline(__always)
     private func next(from p: Int, hazard: Int) throws(TopicError) -> Pending? {
         let queue = queues[p]
         while true {
