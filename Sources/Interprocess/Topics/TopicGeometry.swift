@@ -15,22 +15,22 @@
 /// | 0 | control: `membership` (UInt64), bumped by every subscriber that joins or leaves | subscribers |
 /// | 128 | P publisher records (``publisherRecordSize``) | that publisher |
 /// | … | S subscriber records (``subscriberRecordSize``) | that subscriber |
-/// | … | P × S queues, publisher-major (``TopicLayout/queueSize``; 16-byte entries from 128) | see `TopicQueue` |
+/// | … | P × S queues, publisher-major (``TopicLayout/queueSize``: `head` at 0, the publisher's words at 128, 16-byte entries from 256) | see `TopicQueue` |
 /// | … | P × pool chunk descriptors, 32 B each: sequence UInt64, length UInt32, history position UInt64 at 16 | the chunk's publisher |
 /// | … | P × pool chunks of `chunkStride` bytes, aligned to `chunkAlignment` | the chunk's publisher |
 ///
 /// A publisher record: `state` UInt32 (0 never opened, 1 open, 2 closed) and `generation`
-/// UInt32 on its first line, which subscribers poll and the publisher writes only when it opens
-/// and closes; `nextSequence`, `historyClaimed` and `historyPublished` (UInt64 each) on the
-/// publisher's own line at 64; `space` (the wake words a blocked publisher sleeps on) at 128;
-/// `history` (H UInt32 chunk indexes, a ring by history position) at 192.
+/// UInt32 at 0, which subscribers poll and the publisher writes only when it opens and closes;
+/// `nextSequence`, `historyClaimed` and `historyPublished` (UInt64 each), written by every
+/// publish, at 128; `space` (the wake words a blocked publisher sleeps on) at 256; `history` (H
+/// UInt32 chunk indexes, a ring by history position) at 384.
 ///
 /// A subscriber record: `state` UInt32 (0 free, 1 active, 2 leaving: holds samples, takes no
 /// more messages), `generation` UInt32, `historyPin`
 /// UInt64 on its first line; `notEmpty` (the wake words it sleeps on) at 64; `hazards` (M UInt64
 /// chunk identities) at 128.
 ///
-/// Every record and queue part written by a different side starts a cache line of its own.
+/// Every record and queue part written by a different side starts a 128-byte block of its own.
 /// A change of anything here bumps the topic kinds' ``ObjectKind/layoutVersion``.
 package struct TopicGeometry: Equatable, Sendable {
     package var publishers: Int
@@ -58,16 +58,20 @@ package struct TopicGeometry: Equatable, Sendable {
     static let controlSize = 128
     static let membership = 0
     static let publisherState = 0, publisherGeneration = 4
-    static let nextSequence = 64, historyClaimed = 72, historyPublished = 80, space = 128, historyRing = 192
+    static let nextSequence = 128, historyClaimed = 136, historyPublished = 144, space = 256, historyRing = 384
     static let subscriberState = 0, subscriberGeneration = 4, historyPin = 8, notEmpty = 64, hazards = 128
-    static let queueHead = 0, queueTailRecord = 64, queueDropped = 72, queueEntries = 128, queueEntrySize = 16
+    static let queueHead = 0, queueTailRecord = 128, queueDropped = 136, queueEntries = 256, queueEntrySize = 16
+    /// Words written by different sides are 128 bytes apart (two cache lines, so the
+    /// adjacent-line prefetcher does not couple them), and records, queues and chunks start on
+    /// 128-byte boundaries.
+    static let block = 128
     static let descriptorSize = 32
     static let descriptorSequence = 0, descriptorLength = 8, descriptorHistoryPosition = 16
 
     /// The geometry of a new topic of `configuration` carrying messages of up to
     /// `maximumMessageSize` bytes aligned to `alignment`.
     package init(configuration c: TopicConfiguration, maximumMessageSize: Int, alignment: Int) {
-        let chunkAlignment = max(64, alignment)
+        let chunkAlignment = max(TopicGeometry.block, alignment)
         self.init(
             publishers: c.maximumPublishers, subscribers: c.maximumSubscribers, capacity: c.capacity,
             history: c.history, overflow: c.overflow, heldSamples: c.maximumHeldSamples, loans: c.maximumLoans,
@@ -133,7 +137,7 @@ package struct TopicGeometry: Equatable, Sendable {
         guard publishers >= 1, publishers <= TopicGeometry.maximumEndpoints, subscribers >= 1,
             subscribers <= TopicGeometry.maximumEndpoints, capacity >= 1, capacity <= TopicGeometry.maximumCapacity,
             capacity & (capacity - 1) == 0, history >= 0, history <= capacity, (1...64).contains(heldSamples),
-            (1...64).contains(loans), chunkAlignment >= 64, chunkAlignment <= 1 << 16,
+            (1...64).contains(loans), chunkAlignment >= TopicGeometry.block, chunkAlignment <= 1 << 16,
             chunkAlignment & (chunkAlignment - 1) == 0, chunkStride >= 1, chunkStride % chunkAlignment == 0,
             maximumMessageSize >= 0, maximumMessageSize <= chunkStride,
             maximumMessageSize <= TopicGeometry.maximumByteMessageSize
@@ -142,9 +146,10 @@ package struct TopicGeometry: Equatable, Sendable {
         // checked arithmetic only guards the sums against a payload size near Int.max.
         let perSubscriber = capacity + heldSamples + history
         let pool = subscribers * perSubscriber + history + loans + 1 + capacity
-        let publisherRecord = TopicGeometry.historyRing + (4 * history).roundedUp(to: 64)
-        let subscriberRecord = 128 + (8 * heldSamples).roundedUp(to: 64)
-        let queue = TopicGeometry.queueEntries + TopicGeometry.queueEntrySize * capacity
+        let publisherRecord = (TopicGeometry.historyRing + 4 * history).roundedUp(to: TopicGeometry.block)
+        let subscriberRecord = (TopicGeometry.hazards + 8 * heldSamples).roundedUp(to: TopicGeometry.block)
+        let queue = (TopicGeometry.queueEntries + TopicGeometry.queueEntrySize * capacity).roundedUp(
+            to: TopicGeometry.block)
         var offset = TopicGeometry.controlSize
         func advance(_ bytes: (Int, Int)) -> Int? {
             let (size, o1) = bytes.0.multipliedReportingOverflow(by: bytes.1)

@@ -3,11 +3,11 @@ import Synchronization
 /// One publisher's queue to one subscriber: a ring of chunk indexes.
 ///
 /// ## Words
-/// - `head` (its own line): the next position the subscriber takes. Written by the subscriber;
+/// - `head` (its own 128-byte block): the next position the subscriber takes. Written by the subscriber;
 ///   with ``TopicConfiguration/OverflowPolicy/dropOldest`` also by the publisher, which drops
 ///   the oldest entry of a full queue by a compare-and-swap of `head` (the subscriber takes an
 ///   entry by the same compare-and-swap, so exactly one of them owns each position).
-/// - `tailRecord`, `dropped` (the publisher's line): the publisher's next position, stored after
+/// - `tailRecord`, `dropped` (the publisher's block, at 128): the publisher's next position, stored after
 ///   every push for inspection and for a successor publisher (which walks on from it past the
 ///   entries published after the last store, see ``publishedEnd(from:)``); the entries the
 ///   publisher dropped.
