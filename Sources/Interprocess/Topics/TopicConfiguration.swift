@@ -15,8 +15,9 @@ public struct TopicConfiguration: Sendable, Hashable, CustomStringConvertible {
     /// What a publisher does when a subscriber's queue is full.
     public enum OverflowPolicy: UInt32, Sendable, Hashable, CustomStringConvertible {
         /// Lossless: the publisher waits (with its ``WaitStrategy`` and timeout) until every live
-        /// subscriber has room. A subscriber that dies stops counting once it is detected (at
-        /// once when the publisher finds its queue full).
+        /// subscriber has room. A subscriber that dies stops counting once it is detected (its
+        /// lock is checked after the first millisecond of a wait on its full queue, then every
+        /// 100 ms).
         case block = 0
         /// The publisher never waits: a subscriber whose queue is full loses its oldest message,
         /// and learns exactly how many it missed

@@ -15,8 +15,8 @@ import SystemPackage
 /// publishes (or guard it with a `Mutex` to share it).
 ///
 /// With ``TopicConfiguration/OverflowPolicy/block`` a publish waits while a live subscriber's
-/// queue is full (a subscriber that died stops counting as soon as that is detected, at once when
-/// its queue is found full); with ``TopicConfiguration/OverflowPolicy/dropOldest`` it never
+/// queue is full (a subscriber that died stops counting once that is detected: its lock is checked
+/// after the first millisecond of a wait on its full queue, then every 100 ms); with ``TopicConfiguration/OverflowPolicy/dropOldest`` it never
 /// waits. Either way a message is written once, in shared memory, whatever the number of
 /// subscribers; a ``Loan`` lets you write it there in place.
 ///
