@@ -80,41 +80,28 @@ public struct ByteTopicSubscriber: ~Copyable, Sendable {
     deinit { core.leave() }
 
     /// A byte message read in place (see ``TopicSubscriber/Sample``).
-    // @unchecked: the address is into the topic's mapping (or a history copy), which `core` (or
-    // `history`) keeps alive; nobody writes there while the sample holds it.
-    public struct Sample: ~Copyable, @unchecked Sendable {
-        let core: TopicSubscriberCore
-        let hazard: Int
-        let address: UnsafeRawPointer
-        let history: TopicSubscriberCore.HistoryMessage?
+    public struct Sample: ~Copyable, Sendable {
+        let hold: SampleHold
+
         /// The message's size in bytes.
-        public let count: Int
+        public var count: Int { hold.pending.length }
         /// The messages the publisher dropped right before this one.
-        public let missedBefore: Int
+        public var missedBefore: Int { hold.pending.missedBefore }
         /// The publisher's sequence number of this message.
-        public let sequence: UInt64
+        public var sequence: UInt64 { hold.pending.sequence }
         /// The publisher slot it came from.
-        public let publisher: Int
+        public var publisher: Int { hold.pending.publisher }
 
         init(
             core: TopicSubscriberCore, pending: TopicSubscriberCore.Pending,
             history: TopicSubscriberCore.HistoryMessage?
         ) {
-            self.core = core
-            self.hazard = pending.hazard
-            self.address = pending.pointer
-            self.history = history
-            self.count = pending.length
-            self.missedBefore = pending.missedBefore
-            self.sequence = pending.sequence
-            self.publisher = pending.publisher
+            hold = SampleHold(core: core, pending: pending, history: history)
         }
 
         /// Calls `body` with the message's bytes in place.
         public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
-            try body(UnsafeRawBufferPointer(start: address, count: count))
+            try body(UnsafeRawBufferPointer(start: hold.address, count: count))
         }
-
-        deinit { if hazard >= 0 { core.releaseHazard(hazard) } }
     }
 }

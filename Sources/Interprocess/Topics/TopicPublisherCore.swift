@@ -538,9 +538,9 @@ final class TopicPublisherCore: @unchecked Sendable {
 
     private func appendToHistory(_ x: Int) {
         let position = historyCount
-        let evicted = historyRing[Int(position % UInt64(history))]
         historyRing[Int(position % UInt64(history))] = Int32(x)
         historyCount = position &+ 1
+        // The chunk this overwrites stays in flight until a reclaim scan finds it unpinned.
         // The ring entry is overwritten in place, so readers validate what they read (a
         // seqlock): `historyClaimed` moves first, and the releasing fence orders it before the
         // entry's store; a reader that reads the new entry and then (after its acquiring fence)
@@ -552,7 +552,6 @@ final class TopicPublisherCore: @unchecked Sendable {
         // SYNC POINT: releasing; a reader that acquires the count sees the entry and the chunk.
         topic.atomic(record + TopicGeometry.historyPublished, UInt64.self).pointee.store(
             historyCount, ordering: .releasing)
-        _ = evicted  // stays in flight until a reclaim scan finds it unpinned
     }
 
     /// Pushes chunk `x` to connection `i` (dropping the oldest entry of a full queue with
@@ -627,7 +626,8 @@ final class TopicPublisherCore: @unchecked Sendable {
 
     deinit {
         end()
-        for buffer in [free.base, inFlight.base] as [UnsafeMutablePointer<Int32>] { buffer.deallocate() }
+        free.deallocate()
+        inFlight.deallocate()
         state.deallocate()
         historyPosition.deallocate()
         historyRing.deallocate()

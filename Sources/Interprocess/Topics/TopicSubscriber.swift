@@ -155,43 +155,29 @@ extension TopicSubscriber {
     ///
     /// A subscriber holds at most ``TopicConfiguration/maximumHeldSamples`` at once; a sample
     /// keeps the subscription alive after its subscriber is closed, until it is dropped.
-    // @unchecked: the address is into the topic's mapping (or a history copy), which `core` (or
-    // `history`) keeps alive; nobody writes there while the sample holds it.
-    public struct Sample: ~Copyable, @unchecked Sendable {
-        let core: TopicSubscriberCore
-        let hazard: Int
-        let address: UnsafeRawPointer
-        /// Keeps a history copy alive (history messages are copied when a subscriber joins).
-        let history: TopicSubscriberCore.HistoryMessage?
+    public struct Sample: ~Copyable, Sendable {
+        let hold: SampleHold
 
         /// The messages the publisher dropped right before this one (0 unless the topic drops).
-        public let missedBefore: Int
+        public var missedBefore: Int { hold.pending.missedBefore }
         /// The publisher's sequence number of this message (consecutive for one publisher slot).
-        public let sequence: UInt64
+        public var sequence: UInt64 { hold.pending.sequence }
         /// The publisher slot it came from.
-        public let publisher: Int
+        public var publisher: Int { hold.pending.publisher }
 
         init(
             core: TopicSubscriberCore, pending: TopicSubscriberCore.Pending,
             history: TopicSubscriberCore.HistoryMessage?
         ) {
-            self.core = core
-            self.hazard = pending.hazard
-            self.address = pending.pointer
-            self.history = history
-            self.missedBefore = pending.missedBefore
-            self.sequence = pending.sequence
-            self.publisher = pending.publisher
+            hold = SampleHold(core: core, pending: pending, history: history)
         }
 
         /// The message (a copy of it).
-        public var value: Element { address.loadUnaligned(as: Element.self) }
+        public var value: Element { hold.address.loadUnaligned(as: Element.self) }
 
         /// Calls `body` with the message in place.
         public func withUnsafePointer<R, E: Error>(_ body: (UnsafePointer<Element>) throws(E) -> R) throws(E) -> R {
-            try body(address.assumingMemoryBound(to: Element.self))
+            try body(hold.address.assumingMemoryBound(to: Element.self))
         }
-
-        deinit { if hazard >= 0 { core.releaseHazard(hazard) } }
     }
 }
