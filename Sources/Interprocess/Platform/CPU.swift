@@ -40,4 +40,10 @@ package enum CPU {
     /// A hint to the processor that the caller is spinning (PAUSE on x86).
     @inlinable @inline(__always)
     package static func relax() { cipc_cpu_relax() }
+
+    /// A hint to the processor to bring the cache line at `address` into this core's cache
+    /// for writing (PREFETCHW on x86-64): ownership of the line moves while the caller does
+    /// other work. Never faults, whatever the address.
+    @inlinable @inline(__always)
+    package static func prefetchForWriting(_ address: UnsafeRawPointer) { cipc_prefetch_for_write(address) }
 }

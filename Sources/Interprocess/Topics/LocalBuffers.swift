@@ -54,6 +54,9 @@ struct LocalStack<Element: BitwiseCopyable> {
         @inline(__always) nonmutating set { base[index] = newValue }
     }
 
+    /// The element `popLast()` would return.
+    var last: Element? { count > 0 ? base[count - 1] : nil }
+
     var indices: Range<Int> { 0..<count }
 
     mutating func removeAll() { count = 0 }
@@ -66,6 +69,12 @@ struct LocalStack<Element: BitwiseCopyable> {
             kept += 1
         }
         count = kept
+    }
+
+    /// Reverses the elements from `start` on.
+    func reverse(from start: Int) {
+        var run = UnsafeMutableBufferPointer(start: base + start, count: count - start)
+        run.reverse()
     }
 
     func deallocate() { base.deallocate() }

@@ -88,6 +88,9 @@ final class TopicPublisherCore: @unchecked Sendable {
     /// while free chunks remain (``reclaimInterval``).
     @exclusivity(unchecked) private var publishedSinceReclaim = 0
     private let reclaimInterval: Int
+    /// Whether freed chunks are reused in publication order (small chunks) rather than most
+    /// recently released first (large ones, of more than 4 KiB).
+    private let reusesInOrder: Bool
     /// Whether anyone reads the chunk descriptors (history, or byte messages).
     private let writesDescriptors: Bool
     /// Per subscriber slot: the generation found dead (so a rescan does not connect it again),
@@ -133,6 +136,7 @@ final class TopicPublisherCore: @unchecked Sendable {
         // none is free (the scan's cost is then shared by many publishes).
         self.reclaimInterval = max(1, (256 << 10) / g.chunkStride)
         self.writesDescriptors = g.history > 0 || topic.segment.kind == .byteTopic
+        self.reusesInOrder = g.chunkStride <= 4096
         // Relaxed loads of our own slot's words: the slot lock, just taken, orders us after the
         // predecessor (its death or its unlock), and nobody else writes them.
         let previousState = topic.atomic(record + TopicGeometry.publisherState, UInt32.self).pointee.load(
@@ -451,12 +455,18 @@ final class TopicPublisherCore: @unchecked Sendable {
         }
         let pinned = self.pinned, state = self.state
         var freed = free
+        let firstFreed = freed.count
         inFlight.retain { x in
             if pinned[Int(x)] { return true }
             state[Int(x)] = 0
             freed.append(x)
             return false
         }
+        // Small chunks are reused in the order they were published (the stack pops its last
+        // element first, so the freed run goes in reversed): consecutive messages then sit in
+        // consecutive chunks lap after lap, an address stream the cores' prefetchers follow.
+        // Large ones are reused most recently released first (see `reclaimInterval`).
+        if reusesInOrder { freed.reverse(from: firstFreed) }
         free = freed
     }
 
@@ -533,7 +543,13 @@ final class TopicPublisherCore: @unchecked Sendable {
             if connections[i].notEmpty.waiters.pointee.load(ordering: .relaxed) != 0 {
                 connections[i].notEmpty.bumpAndWake(count: 1)
             }
+            // The line the next push to this queue writes: its ownership moves here while the
+            // caller works, not in the next publish's barrier (which waits for every store
+            // before it to own its line).
+            CPU.prefetchForWriting(connections[i].queue.entry(tails[connections[i].subscriber]))
         }
+        // The chunk the next publish writes (the free list's top), for the same reason.
+        if let next = free.last { CPU.prefetchForWriting(topic.chunk(publisher: slot, chunk: Int(next))) }
     }
 
     private func appendToHistory(_ x: Int) {
