@@ -16,7 +16,10 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "Sources" / "Interprocess"
 # Each layer may use the layers before it in this list, and no other.
-LAYERS = ["Platform", "SharedMemory", "Synchronization", "Collections", "Channels", "Topics", "Registry"]
+LAYERS = [
+    "Platform", "SharedMemory", "Synchronization", "Collections", "Channels", "Topics", "Blackboard", "Services",
+    "WaitSet", "Registry"
+]
 # Layers outside the chain, with the layers they may use.
 SIDE_LAYERS = {"ThreadPool": ["Platform"]}
 LOW_LEVEL_IMPORTS = {"Glibc", "Foundation", "CInterprocess", "Darwin", "Musl"}
