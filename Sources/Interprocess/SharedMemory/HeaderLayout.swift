@@ -85,9 +85,10 @@ public enum HeaderLayout {
     /// `presenceSpan − 1` bytes after it (see `ObjectLocks`).
     public static let presenceSpan: Int64 = 1 << 24
 
-    /// Where the topics' endpoint locks begin (see `TopicLayout`): publisher slot *p* holds
-    /// `endpointLockBase + p`, subscriber slot *j* `endpointLockBase + 2³² + j`, each while its
-    /// endpoint is open. Below the presence bytes, beyond any file's end.
+    /// Where the endpoint locks of objects with bounded roles begin: the first role's slot *p*
+    /// holds `endpointLockBase + p`, the second role's slot *j* `endpointLockBase + 2³² + j`,
+    /// each while its endpoint is open (a topic's publishers and subscribers, a service's
+    /// servers and clients). Below the presence bytes, beyond any file's end.
     public static let endpointLockBase: Int64 = 1 << 39
 
     /// The presence bytes of `role`.

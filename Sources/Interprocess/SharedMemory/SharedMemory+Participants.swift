@@ -100,4 +100,29 @@ extension SharedMemory {
     func unlockByte(_ byte: Int64) {
         ObjectLocks.unlock(descriptor, byte: byte)
     }
+
+    /// Takes the first free endpoint slot below `count` whose lock `byte(i)` no live process
+    /// holds (an object's bounded roles: a topic's publishers and subscribers, a service's
+    /// servers and clients); `nil` if every slot is held.
+    func claimEndpointSlot(count: Int, byte: (Int) -> Int64) throws(SharedMemoryError) -> Int? {
+        for i in 0..<count {
+            switch try tryLockByte(byte(i)) {
+            case .taken: return i
+            case .heldByWriter: continue
+            case .blockedByReader: throw .lockInterference(name: displayName)
+            }
+        }
+        return nil
+    }
+
+    /// Whether another open file description holds the write lock on `byte`: the endpoint of
+    /// that slot is alive. A failed query counts as alive (a wrong "alive" costs waiting, a
+    /// wrong "dead" would lose messages).
+    func isEndpointHeld(_ byte: Int64) -> Bool {
+        do {
+            return try FileSystem.conflictingLock(descriptor, write: false, start: byte, length: 1) != nil
+        } catch {
+            return true
+        }
+    }
 }

@@ -149,29 +149,11 @@ final class TopicSegment: @unchecked Sendable {
     /// The lock byte of subscriber slot `j`.
     static func subscriberLock(_ j: Int) -> Int64 { HeaderLayout.endpointLockBase + (1 << 32) + Int64(j) }
 
-    /// Takes the first free endpoint slot below `count` whose lock `byte(i)` no live process
-    /// holds; `nil` if every slot is held.
+    /// Takes the first free endpoint slot below `count` (see `SharedMemory.claimEndpointSlot`).
     func claimSlot(count: Int, byte: (Int) -> Int64) throws(TopicError) -> Int? {
-        for i in 0..<count {
-            let attempt: ObjectLocks.Attempt
-            do { attempt = try segment.tryLockByte(byte(i)) } catch { throw .segment(error) }
-            switch attempt {
-            case .taken: return i
-            case .heldByWriter: continue
-            case .blockedByReader: throw .segment(.lockInterference(name: segment.displayName))
-            }
-        }
-        return nil
+        do { return try segment.claimEndpointSlot(count: count, byte: byte) } catch { throw .segment(error) }
     }
 
-    /// Whether another open file description holds the write lock on `byte`: the endpoint of
-    /// that slot is alive. A failed query counts as alive (a wrong "alive" costs waiting, a
-    /// wrong "dead" would lose messages).
-    func isHeld(_ byte: Int64) -> Bool {
-        do {
-            return try FileSystem.conflictingLock(segment.descriptor, write: false, start: byte, length: 1) != nil
-        } catch {
-            return true
-        }
-    }
+    /// Whether the endpoint holding `byte` is alive (see `SharedMemory.isEndpointHeld`).
+    func isHeld(_ byte: Int64) -> Bool { segment.isEndpointHeld(byte) }
 }
