@@ -8,6 +8,7 @@
 //   NAME.sem    a ProcessSemaphore      NAME.event  a ProcessEvent
 //   NAME        a channel (the chan-… roles, in ChannelRoles.swift)
 //   NAME        a topic (the topic-… roles, in TopicRoles.swift)
+//   NAME        a service (the service-… roles, in ServiceRoles.swift)
 //   NAME        a segment attacked under its users (truncated, punched, sparse; HostileRoles.swift)
 //
 // The protocol with the parent: the peer reports progress as whole lines on stdout, flushed at
@@ -307,9 +308,10 @@ do {
     default:
         // The channel roles live in ChannelRoles.swift, the hostile-neighbour roles in
         // HostileRoles.swift, the truncation and descriptor-passing roles in TruncationRoles.swift,
-        // the topic roles in TopicRoles.swift.
+        // the topic roles in TopicRoles.swift, the service roles in ServiceRoles.swift.
         if try !runChannelRole(role, name: name, rest), try !runHostileRole(role, name: name, rest),
-            try !runTruncationRole(role, name: name, rest), try !runTopicRole(role, name: name, rest)
+            try !runTruncationRole(role, name: name, rest), try !runTopicRole(role, name: name, rest),
+            try !runServiceRole(role, name: name, rest)
         {
             fail("unknown role '\(role)'", status: 2)
         }

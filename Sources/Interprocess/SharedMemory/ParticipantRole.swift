@@ -13,6 +13,10 @@ public struct ParticipantRole: RawRepresentable, Sendable, Hashable, CustomStrin
     public static let publisher = ParticipantRole(rawValue: 4)
     /// A subscriber of a topic.
     public static let subscriber = ParticipantRole(rawValue: 5)
+    /// A server of a request-response service.
+    public static let server = ParticipantRole(rawValue: 6)
+    /// A client of a request-response service.
+    public static let client = ParticipantRole(rawValue: 7)
 
     public var description: String {
         switch self {
@@ -21,6 +25,8 @@ public struct ParticipantRole: RawRepresentable, Sendable, Hashable, CustomStrin
         case .receiver: "receiver"
         case .publisher: "publisher"
         case .subscriber: "subscriber"
+        case .server: "server"
+        case .client: "client"
         default: "role \(rawValue)"
         }
     }

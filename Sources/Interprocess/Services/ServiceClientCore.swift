@@ -1,0 +1,373 @@
+import Synchronization
+
+/// A client's state: its slot in the service and, per request slot, its position in the
+/// response ring, the slot's round and whether it must be recycled before its next request.
+///
+/// A request slot is used by whoever holds its bit in `busy` (taken by a compare-and-swap):
+/// the client handle while it waits for a response, or a ``PendingResponses`` stream on any
+/// thread. `heads`, `rounds` and `recycle` at index k are touched only by the holder of bit k.
+///
+/// ## After a crash
+/// A new client in the slot of a dead one looks at every request slot: a request no server
+/// took is withdrawn, one a live server is handling is cancelled (the server stops at its next
+/// response) and recycled once the server is done, one whose server is dead too is recycled at
+/// once: the ring's end is found by walking the entries that say "published at my position".
+final class ServiceClientCore: @unchecked Sendable {
+    let service: ServiceSegment
+    let slot: Int
+    let generation: UInt32
+    private var registration: ParticipantRegistration?
+    /// Bit k: request slot k is in use.
+    let busy = Atomic<UInt64>(0)
+    let heads: LocalArray<UInt64>
+    let rounds: LocalArray<UInt64>
+    /// 1: the slot was given up (or sent without reply) and must be recycled before reuse.
+    let recycle: LocalArray<UInt8>
+    private var ended = false
+
+    /// How long a waiting client sleeps before it checks that the server handling its request
+    /// is alive: a server's death reaches its clients within this, not at their timeout.
+    static let serverCheckInterval: Duration = .milliseconds(10)
+
+    init(service: ServiceSegment) throws(ServiceError) {
+        let g = service.geometry
+        guard let slot = try service.claimSlot(count: g.clients, byte: ServiceSegment.clientLock) else {
+            throw .endpointLimitReached(.client, maximum: g.clients)
+        }
+        self.service = service
+        self.slot = slot
+        heads = LocalArray(repeating: 0, count: g.requestsPerClient)
+        rounds = LocalArray(repeating: 0, count: g.requestsPerClient)
+        recycle = LocalArray(repeating: 0, count: g.requestsPerClient)
+        // Relaxed: the slot lock orders us after the predecessor; the releasing store of
+        // "active" below publishes the generation.
+        let word = service.clientGeneration(slot)
+        generation = word.pointee.load(ordering: .relaxed) &+ 1
+        word.pointee.store(generation, ordering: .relaxed)
+        for k in 0..<g.requestsPerClient { adopt(k) }
+        // SYNC POINT: releasing; a server that reads "active" sees the generation.
+        service.clientState(slot).pointee.store(1, ordering: .releasing)
+        do { registration = try service.segment.register(as: .client) } catch {
+            end()
+            throw .segment(error)
+        }
+    }
+
+    /// Takes over request slot `k` from a predecessor (see the type's notes).
+    private func adopt(_ k: Int) {
+        let request = service.slot(client: slot, k)
+        // Relaxed: our own slot's words, ordered after the predecessor by the slot lock (and
+        // after servers by the acquiring loads of the state). Where the predecessor stopped
+        // reading, for a slot whose server died (see `recoverFromDeadServer`).
+        heads[k] = request.head.pointee.load(ordering: .relaxed)
+        var state = request.load()
+        while true {
+            rounds[k] = state.round
+            switch state.phase {
+            case .free?:
+                resetRing(k)
+                return
+            case .submitted?:
+                let (exchanged, found) = request.exchange(state, state.with(phase: .free))
+                if exchanged {
+                    resetRing(k)
+                    return
+                }
+                state = found
+            case .claimed?, .cancelled?:
+                if !service.isServerAlive(state.server, generation: state.generation) {
+                    recoverFromDeadServer(k, state)
+                    return
+                }
+                if state.phase == .claimed {
+                    let (exchanged, found) = request.exchange(state, state.with(phase: .cancelled))
+                    if !exchanged {
+                        state = found
+                        continue
+                    }
+                }
+                recycle[k] = 1
+                return
+            case .done?:
+                let (exchanged, found) = request.exchange(state, state.with(phase: .free))
+                if exchanged {
+                    resetRing(k)
+                    return
+                }
+                state = found
+            case nil:
+                // A phase no participant writes: no server holds a claim on it.
+                let reset = ServiceSlot.State(phase: .free, round: state.round)
+                let (exchanged, found) = request.exchange(state, reset)
+                if exchanged {
+                    resetRing(k)
+                    return
+                }
+                state = found
+            }
+        }
+    }
+
+    /// Moves our position in slot `k`'s ring (no server writes it: the slot is free, or done)
+    /// to its end: the `tail` word the last writer stored, past whatever is published after it.
+    private func resetRing(_ k: Int) {
+        let request = service.slot(client: slot, k)
+        // Relaxed: the acquiring load (or exchange) of the state ordered the last writer's
+        // store before.
+        let end = request.publishedEnd(from: request.tail.pointee.load(ordering: .relaxed))
+        heads[k] = end
+        request.tail.pointee.store(end, ordering: .relaxed)
+        // Releasing: the next claimant reads the head and the tail (acquiring) before it writes.
+        request.head.pointee.store(end, ordering: .releasing)
+    }
+
+    /// Frees slot `k`, whose server died holding it: past whatever it published.
+    private func recoverFromDeadServer(_ k: Int, _ state: ServiceSlot.State) {
+        let request = service.slot(client: slot, k)
+        heads[k] = request.publishedEnd(from: heads[k])
+        // Relaxed: ordered before the next claimant by the releasing exchange.
+        request.tail.pointee.store(heads[k], ordering: .relaxed)
+        request.head.pointee.store(heads[k], ordering: .releasing)
+        _ = request.exchange(state, ServiceSlot.State(phase: .free, round: state.round))
+        recycle[k] = 0
+    }
+
+    // MARK: - Request slots
+
+    /// Takes a request slot that is free to use, recycling given-up ones; `nil` if every slot
+    /// is in flight.
+    func acquire() -> Int? {
+        let count = service.geometry.requestsPerClient
+        for k in 0..<count {
+            let bit: UInt64 = 1 << UInt64(k)
+            // Acquiring: pairs with the previous holder's releasing clear in `release`, so its
+            // writes to the slot's local state (on any thread) are visible.
+            let old = busy.bitwiseOr(bit, ordering: .acquiring).oldValue
+            if old & bit != 0 { continue }
+            if recycle[k] == 0 || recycled(k) { return k }
+            release(k)
+        }
+        return nil
+    }
+
+    /// Gives up holding slot `k` (its words stay as they are).
+    func release(_ k: Int) {
+        // Releasing: our writes to the slot's local state are visible to the next holder.
+        busy.bitwiseAnd(~(1 << UInt64(k)), ordering: .releasing)
+    }
+
+    /// Recycles slot `k` if the request it last carried is over; whether it is free now.
+    private func recycled(_ k: Int) -> Bool {
+        let request = service.slot(client: slot, k)
+        var state = request.load()
+        while true {
+            switch state.phase {
+            case .free?:
+                recycle[k] = 0
+                rounds[k] = state.round
+                return true
+            case .done?:
+                let (exchanged, found) = request.exchange(state, state.with(phase: .free))
+                if exchanged {
+                    resetRing(k)
+                    recycle[k] = 0
+                    return true
+                }
+                state = found
+            case .claimed?, .cancelled?:
+                guard !service.isServerAlive(state.server, generation: state.generation) else { return false }
+                recoverFromDeadServer(k, state)
+                return true
+            case .submitted?:
+                // Sent without reply, not taken yet.
+                return false
+            case nil:
+                let (exchanged, found) = request.exchange(state, ServiceSlot.State(phase: .free, round: state.round))
+                if exchanged {
+                    resetRing(k)
+                    recycle[k] = 0
+                    return true
+                }
+                state = found
+            }
+        }
+    }
+
+    /// Submits the request in slot `k` (held), written by `write`.
+    func submit(_ k: Int, noReply: Bool, write: (UnsafeMutableRawPointer) -> Void) {
+        let request = service.slot(client: slot, k)
+        write(request.request)
+        let round = rounds[k] &+ 1
+        rounds[k] = round
+        // SYNC POINT: releasing; the request is visible to the server whose exchange claims it.
+        // A free slot of ours is written by nobody else.
+        request.state.pointee.store(
+            ServiceSlot.State(phase: .submitted, noReply: noReply, round: round).raw, ordering: .releasing)
+        // Releasing: a server whose clearing exchange reads the bit sees the submit.
+        service.pendingWord(slot).pointee.bitwiseOr(1 << UInt64(slot % 64), ordering: .releasing)
+        service.requestWake.wake(count: 1)
+        if noReply { recycle[k] = 1 }
+    }
+
+    /// What waiting for a response found.
+    enum Next {
+        /// A response (more follow unless `last`).
+        case response(last: Bool)
+        /// The end of the responses, without one.
+        case end
+        /// The deadline passed.
+        case timedOut
+    }
+
+    /// Waits for the next response to the request in slot `k` until `deadline`; `read` reads
+    /// the response in place before the slot moves on. The request's end (a last response, the
+    /// end) frees the slot and releases `k`.
+    /// - Throws: ``ServiceError/serverDied``, ``ServiceError/requestDropped`` (the slot is
+    ///   freed and released), a damaged segment's error.
+    func next(_ k: Int, strategy: WaitStrategy, deadline: Deadline, read: (UnsafeRawPointer) -> Void)
+        throws(ServiceError) -> Next
+    {
+        let request = service.slot(client: slot, k)
+        var nextIntactCheck = Deadline.after(ChannelControl.livenessInterval)
+        while true {
+            let h = heads[k]
+            if request.isPublished(h) {
+                // Relaxed: ordered by the acquiring load of the sequence.
+                let raw = request.entryKind(h).pointee.load(ordering: .relaxed)
+                guard let kind = ResponseKind(rawValue: raw) else {
+                    finish(k)
+                    throw .corrupt("a response entry of kind \(raw)")
+                }
+                if kind == .more || kind == .last { read(UnsafeRawPointer(request.response(h))) }
+                heads[k] = h &+ 1
+                // SYNC POINT: releasing; our read of the entry is done before a server reuses it.
+                request.head.pointee.store(h &+ 1, ordering: .releasing)
+                if kind == .more {
+                    // Servers of any of our slots may wait for room.
+                    service.consumedWake(client: slot).wake(count: Int32.max)
+                    return .response(last: false)
+                }
+                finish(k)
+                switch kind {
+                case .last: return .response(last: true)
+                case .end: return .end
+                default: throw .requestDropped
+                }
+            }
+            let sliceEnd = min(deadline, Deadline.after(ServiceClientCore.serverCheckInterval))
+            let outcome = ChannelControl.wait(
+                on: service.responseWake(client: slot), strategy: strategy, deadline: sliceEnd
+            ) { request.isPublished(h) }
+            if outcome == .ready { continue }
+            let state = request.load()
+            if request.isPublished(h) { continue }
+            switch state.phase {
+            case .claimed?, .cancelled?:
+                if !service.isServerAlive(state.server, generation: state.generation) {
+                    recoverFromDeadServer(k, state)
+                    release(k)
+                    throw .serverDied
+                }
+            case .done?, .free?:
+                // The server ended the claim without a last entry (it dropped the request when
+                // the ring had no room), or a hostile write.
+                recycle[k] = 1
+                _ = recycled(k)
+                release(k)
+                throw .requestDropped
+            case .submitted?:
+                break
+            case nil:
+                recycle[k] = 1
+                _ = recycled(k)
+                release(k)
+                throw .corrupt("a request slot in a phase no participant writes")
+            }
+            if nextIntactCheck.hasPassed {
+                nextIntactCheck = Deadline.after(ChannelControl.livenessInterval)
+                do { try service.segment.checkIntact() } catch { throw .segment(error) }
+            }
+            if deadline.hasPassed { return .timedOut }
+        }
+    }
+
+    /// Frees slot `k` after its request's last entry, and releases it.
+    private func finish(_ k: Int) {
+        let request = service.slot(client: slot, k)
+        var state = request.load()
+        // The server moves `claimed` to `done` after its last entry; either is ours to free.
+        while state.phase == .claimed || state.phase == .done {
+            let (exchanged, found) = request.exchange(state, state.with(phase: .free))
+            if exchanged { break }
+            state = found
+        }
+        recycle[k] = state.phase == .claimed || state.phase == .done ? 0 : 1
+        release(k)
+    }
+
+    /// Gives up the request in slot `k` (held) before its end: withdrawn if no server took it,
+    /// cancelled if one did (the slot is recycled once the server is done); releases `k`.
+    func abandon(_ k: Int) {
+        let request = service.slot(client: slot, k)
+        var state = request.load()
+        while true {
+            switch state.phase {
+            case .submitted?:
+                let (exchanged, found) = request.exchange(state, state.with(phase: .free))
+                if exchanged {
+                    recycle[k] = 0
+                    release(k)
+                    return
+                }
+                state = found
+            case .claimed?:
+                let (exchanged, found) = request.exchange(state, state.with(phase: .cancelled))
+                if exchanged {
+                    // Servers waiting for room look again, and stop.
+                    service.consumedWake(client: slot).wake(count: Int32.max)
+                    recycle[k] = 1
+                    release(k)
+                    return
+                }
+                state = found
+            default:
+                recycle[k] = 1
+                release(k)
+                return
+            }
+        }
+    }
+
+    /// Whether a slot not in use could be recycled now (reads only: a wait's condition).
+    func hasRecyclableSlot() -> Bool {
+        // Relaxed: a hint; `acquire` decides.
+        let held = busy.load(ordering: .relaxed)
+        for k in 0..<service.geometry.requestsPerClient where held & (1 << UInt64(k)) == 0 {
+            switch service.slot(client: slot, k).load().phase {
+            case .free?, .done?: return true
+            default: continue
+            }
+        }
+        return false
+    }
+
+    /// Whether any server is open and alive.
+    var hasServer: Bool { service.hasLiveServer() }
+
+    private func end() {
+        guard !ended else { return }
+        ended = true
+        // SYNC POINT: releasing; servers stop writing for us once they read it.
+        service.clientState(slot).pointee.store(0, ordering: .releasing)
+        service.consumedWake(client: slot).wake(count: Int32.max)
+        if let registration { service.segment.deregister(registration) }
+        service.segment.unlockByte(ServiceSegment.clientLock(slot))
+    }
+
+    deinit {
+        end()
+        heads.deallocate()
+        rounds.deallocate()
+        recycle.deallocate()
+    }
+}

@@ -1,0 +1,279 @@
+import Synchronization
+
+/// A server's state: its slot in the service and where its scan for requests resumes.
+///
+/// ## Taking a request
+/// Servers find requests through the pending bitmap: a client sets its bit after it submits
+/// (releasing), a server clears the bit (acquiring and releasing) *before* it scans that
+/// client's slots, so a request submitted after the clear sets the bit again and one submitted
+/// before it is seen by the scan. The server claims a submitted slot by a compare-and-swap to
+/// `claimed` with its slot and generation; if more of the client's slots are submitted, it sets
+/// the bit again and wakes another server. The bitmap is a hint: the slots' state words decide,
+/// and an idle server also scans every slot once per liveness interval (a bit a hostile process
+/// cleared, or a client that died between its submit and its bit, costs that interval, never a
+/// request).
+///
+/// Not thread-safe: its owner is the `~Copyable` server handle. Requests it hands out
+/// (``ServiceRequestCore``) run on their own and keep it alive.
+final class ServiceServerCore: @unchecked Sendable {
+    let service: ServiceSegment
+    let slot: Int
+    let generation: UInt32
+    private var registration: ParticipantRegistration?
+    /// The client the next scan starts with (clients are served in turn).
+    private var nextClient = 0
+    private var ended = false
+
+    init(service: ServiceSegment) throws(ServiceError) {
+        let g = service.geometry
+        guard let slot = try service.claimSlot(count: g.servers, byte: ServiceSegment.serverLock) else {
+            throw .endpointLimitReached(.server, maximum: g.servers)
+        }
+        self.service = service
+        self.slot = slot
+        // Relaxed: the slot lock orders us after the predecessor; the releasing store of
+        // "open" below publishes the generation.
+        let word = service.serverGeneration(slot)
+        generation = word.pointee.load(ordering: .relaxed) &+ 1
+        word.pointee.store(generation, ordering: .relaxed)
+        // SYNC POINT: releasing; a client that reads "open" sees the new generation.
+        service.serverState(slot).pointee.store(1, ordering: .releasing)
+        do { registration = try service.segment.register(as: .server) } catch {
+            end()
+            throw .segment(error)
+        }
+    }
+
+    /// Whether some client may have a request waiting (reads only: the wait's condition).
+    func hasPending() -> Bool {
+        for w in 0..<service.pendingWordCount {
+            // Relaxed: a hint; the claim acquires.
+            if service.pendingWord(w).pointee.load(ordering: .relaxed) != 0 { return true }
+        }
+        return false
+    }
+
+    /// Claims the next submitted request, if any: through the pending bitmap, or with
+    /// `scanningEverySlot` by looking at every slot of every client.
+    func take(scanningEverySlot: Bool = false) throws(ServiceError) -> ServiceRequestCore? {
+        let clients = service.geometry.clients
+        if scanningEverySlot {
+            for i in 0..<clients {
+                let j = (nextClient + i) % clients
+                if let request = try claim(from: j) { return request }
+            }
+            return nil
+        }
+        let words = service.pendingWordCount
+        let firstWord = nextClient / 64
+        for i in 0...words {
+            // The first word twice: from the turn's client on, then (at the end) before it.
+            let w = (firstWord + i) % words
+            var bits = service.pendingWord(w).pointee.load(ordering: .relaxed)
+            if i == 0 {
+                bits &= ~0 << UInt64(nextClient % 64)
+            } else if i == words {
+                bits &= ~(~0 << UInt64(nextClient % 64))
+            }
+            while bits != 0 {
+                let b = bits.trailingZeroBitCount
+                bits &= bits - 1
+                let j = w * 64 + b
+                guard j < clients else { continue }
+                // SYNC POINT: acquiring and releasing; the clear comes before our scan of the
+                // slots, and pairs with the client's releasing set after its submit.
+                service.pendingWord(w).pointee.bitwiseAnd(~(1 << UInt64(b)), ordering: .acquiringAndReleasing)
+                if let request = try claim(from: j) { return request }
+            }
+        }
+        return nil
+    }
+
+    /// Claims a submitted slot of client `j`.
+    private func claim(from j: Int) throws(ServiceError) -> ServiceRequestCore? {
+        let count = service.geometry.requestsPerClient
+        for k in 0..<count {
+            let slot = service.slot(client: j, k)
+            let state = slot.load()
+            guard state.phase == .submitted else { continue }
+            let claimed = ServiceSlot.State(
+                phase: .claimed, noReply: state.noReply, round: state.round, server: self.slot, generation: generation)
+            guard slot.exchange(state, claimed).exchanged else { continue }
+            // Relaxed: the client's generation is read after our acquiring exchange, which
+            // ordered its registration (and the request) before.
+            let clientGeneration = service.clientGeneration(j).pointee.load(ordering: .relaxed)
+            // Relaxed: the previous writer stored the ring's end before giving the slot up, and
+            // the chain of releasing and acquiring exchanges since orders it before us.
+            let tail = slot.tail.pointee.load(ordering: .relaxed)
+            // More of this client's requests wait: leave the bit for another server.
+            for rest in (k + 1)..<max(k + 1, count) where service.slot(client: j, rest).load().phase == .submitted {
+                service.pendingWord(j).pointee.bitwiseOr(1 << UInt64(j % 64), ordering: .releasing)
+                service.requestWake.wake(count: 1)
+                break
+            }
+            nextClient = (j + 1) % service.geometry.clients
+            return ServiceRequestCore(
+                server: self, client: j, index: k, claim: claimed, clientGeneration: clientGeneration, tail: tail)
+        }
+        return nil
+    }
+
+    /// Waits for a request until `deadline`; `false` if it passed first.
+    func waitForRequest(strategy: WaitStrategy, deadline: Deadline) throws(ServiceError) -> Bool {
+        switch ChannelControl.wait(
+            on: service.requestWake, strategy: strategy, deadline: deadline, { self.hasPending() })
+        {
+        case .ready: return true
+        case .timedOut: return false
+        case .checkLiveness:
+            do { try service.segment.checkIntact() } catch { throw .segment(error) }
+            return true
+        }
+    }
+
+    /// Closes the server slot: clients waiting for a server see it closed; requests handed out
+    /// keep the slot (and their claims) alive until they finish.
+    func end() {
+        guard !ended else { return }
+        ended = true
+        // SYNC POINT: releasing; pairs with clients' acquiring loads of the state.
+        service.serverState(slot).pointee.store(2, ordering: .releasing)
+        if let registration { service.segment.deregister(registration) }
+        service.segment.unlockByte(ServiceSegment.serverLock(slot))
+    }
+
+    deinit { end() }
+}
+
+/// A request a server claimed: where it is and where its responses go.
+///
+/// Owned by one `~Copyable` ``ServiceRequest``; not thread-safe.
+final class ServiceRequestCore: @unchecked Sendable {
+    let server: ServiceServerCore
+    let client: Int
+    let index: Int
+    let claim: ServiceSlot.State
+    let clientGeneration: UInt32
+    let slot: ServiceSlot
+    private var tail: UInt64
+    private var cachedHead: UInt64
+    private(set) var finished = false
+
+    init(
+        server: ServiceServerCore, client: Int, index: Int, claim: ServiceSlot.State, clientGeneration: UInt32,
+        tail: UInt64
+    ) {
+        self.server = server
+        self.client = client
+        self.index = index
+        self.claim = claim
+        self.clientGeneration = clientGeneration
+        self.slot = server.service.slot(client: client, index)
+        self.tail = tail
+        // Relaxed: refreshed (acquiring) before any entry is overwritten.
+        self.cachedHead = slot.head.pointee.load(ordering: .relaxed)
+    }
+
+    var service: ServiceSegment { server.service }
+    var expectsResponse: Bool { !claim.noReply }
+    var request: UnsafeRawPointer { UnsafeRawPointer(slot.request) }
+
+    /// Whether the client still wants responses: the slot is still ours (not cancelled) and
+    /// the client is alive.
+    private func clientIsThere(checkingLiveness: Bool) -> Bool {
+        guard slot.load() == claim else { return false }
+        return !checkingLiveness || service.isClientAlive(client, generation: clientGeneration)
+    }
+
+    /// Writes one response entry of `kind`, waiting while the client has not read the ring's
+    /// earlier entries; `write` fills the response in place.
+    /// - Throws: ``ServiceError/clientGone`` if the client died, left or gave the request up;
+    ///   ``ServiceError/finished`` after the last entry.
+    func push(_ kind: ResponseKind, strategy: WaitStrategy, write: (UnsafeMutableRawPointer) -> Void)
+        throws(ServiceError)
+    {
+        guard !finished else { throw .finished }
+        guard expectsResponse else {
+            if kind != .more { complete() }
+            return
+        }
+        let capacity = UInt64(service.geometry.responseCapacity)
+        var checked = false
+        while tail &- cachedHead >= capacity {
+            // SYNC POINT: acquiring; pairs with the client's releasing store of its head after it
+            // read the entries before it.
+            cachedHead = slot.head.pointee.load(ordering: .acquiring)
+            let depth = tail &- cachedHead
+            if depth > capacity {
+                // A head no client writes: the slot is not ours to write any more.
+                complete()
+                throw .corrupt("a response ring's head is ahead of its tail")
+            }
+            guard depth == capacity else { break }
+            guard clientIsThere(checkingLiveness: checked) else {
+                complete()
+                throw .clientGone
+            }
+            let head = cachedHead
+            let end = Deadline.after(checked ? ChannelControl.livenessInterval : .milliseconds(1))
+            _ = ChannelControl.wait(on: service.consumedWake(client: client), strategy: strategy, deadline: end) {
+                self.slot.head.pointee.load(ordering: .relaxed) != head || self.slot.load() != self.claim
+            }
+            checked = true
+        }
+        guard slot.load() == claim else {
+            complete()
+            throw .clientGone
+        }
+        write(slot.response(tail))
+        // Relaxed: published by the releasing store of the sequence.
+        slot.entryKind(tail).pointee.store(kind.rawValue, ordering: .relaxed)
+        let position = tail
+        tail &+= 1
+        if kind != .more {
+            // Relaxed: the next claimant starts here; ordered before it by the releasing store
+            // below and the exchanges that hand the slot on.
+            slot.tail.pointee.store(tail, ordering: .relaxed)
+        }
+        // SYNC POINT: releasing; the response and its kind are visible to a client that reads
+        // the sequence (acquiring, `ServiceSlot.isPublished`).
+        slot.entrySequence(position).pointee.store(position &+ 1, ordering: .releasing)
+        // Every thread of the client that waits may wait for another of its requests.
+        service.responseWake(client: client).wake(count: Int32.max)
+        if kind != .more { complete(lastPublished: true) }
+    }
+
+    /// Ends the claim: `done` (the ring's `tail` word is current), or `free` for a request
+    /// without reply; a cancelled claim becomes `done` too.
+    ///
+    /// After a last entry (`lastPublished`) the client may already have recycled the slot, so
+    /// only the exchanges touch it (the last entry's push stored the `tail` word). Otherwise the
+    /// client waits for a last entry that never comes, or gave the request up and waits for
+    /// `done`: the slot is still ours, and its `tail` word is stored first.
+    private func complete(lastPublished: Bool = false) {
+        guard !finished else { return }
+        finished = true
+        // Relaxed: ordered before the next claimant by the releasing exchange below.
+        if !lastPublished { slot.tail.pointee.store(tail, ordering: .relaxed) }
+        let next = claim.noReply ? claim.with(phase: .free) : claim.with(phase: .done)
+        if !slot.exchange(claim, next).exchanged {
+            // Cancelled by the client: it recycles the slot once it is done.
+            _ = slot.exchange(claim.with(phase: .cancelled), claim.with(phase: .done))
+        }
+        // A client waiting on this slot (to recycle it, or for its last response) looks again.
+        service.responseWake(client: client).wake(count: Int32.max)
+    }
+
+    /// Ends a request dropped without its last response: the client hears of it.
+    func drop() {
+        guard !finished else { return }
+        let capacity = UInt64(service.geometry.responseCapacity)
+        // SYNC POINT: acquiring, as in `push`.
+        if expectsResponse && tail &- slot.head.pointee.load(ordering: .acquiring) < capacity && slot.load() == claim {
+            try? push(.dropped, strategy: .spin) { _ in }
+        }
+        complete()
+    }
+
+    deinit { drop() }
+}
