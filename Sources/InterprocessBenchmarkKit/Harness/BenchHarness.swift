@@ -121,6 +121,10 @@ package struct BenchHarness {
                 subscribers: subscribers, workload, base: base, arguments: childArguments, into: &row)
             return
         }
+        if let strategy = scenario.serviceStrategy {
+            try runServiceParent(strategy: strategy, base: base, arguments: childArguments, into: &row)
+            return
+        }
         if let (topology, strategy) = scenario.channel {
             switch workload {
             case .rtt:
@@ -260,6 +264,10 @@ package struct BenchHarness {
         if let core { pinForBench(core: core) }
         if scenario.topicSubscribers != nil {
             try runTopicChild(workload, base: base, index: subscriberIndex)
+            return
+        }
+        if let strategy = scenario.serviceStrategy {
+            try runServiceChild(strategy: strategy, base: base)
             return
         }
         if let (topology, strategy) = scenario.channel {

@@ -14,6 +14,9 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
     case topic1 = "topic-1"
     case topic2 = "topic-2"
     case topic4 = "topic-4"
+    case serviceSpin = "service-spin"
+    case serviceBlock = "service-block"
+    case serviceAdaptive = "service-adaptive"
     case pipe
     case socket
 
@@ -32,6 +35,7 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
         case .topic1: "Interprocess topic, 1 subscriber"
         case .topic2: "Interprocess topic, 2 subscribers (slowest)"
         case .topic4: "Interprocess topic, 4 subscribers (slowest)"
+        case .serviceSpin, .serviceBlock, .serviceAdaptive: "Interprocess service (request, response)"
         case .pipe: "pipe pair"
         case .socket: "Unix stream socket pair"
         }
@@ -40,9 +44,9 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
     /// How the row waits: "spin", "blocking" or "adaptive".
     package var mode: String {
         switch self {
-        case .flag, .spscSpin, .mpmcSpin: "spin"
-        case .futex, .spscBlock, .mpmcBlock, .pipe, .socket: "blocking"
-        case .spscAdaptive, .mpmcAdaptive, .bytesAdaptive, .topic1, .topic2, .topic4: "adaptive"
+        case .flag, .spscSpin, .mpmcSpin, .serviceSpin: "spin"
+        case .futex, .spscBlock, .mpmcBlock, .pipe, .socket, .serviceBlock: "blocking"
+        case .spscAdaptive, .mpmcAdaptive, .bytesAdaptive, .topic1, .topic2, .topic4, .serviceAdaptive: "adaptive"
         }
     }
 
@@ -51,15 +55,17 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
     package var limit: BenchScenario? {
         switch self {
         case .flag, .futex, .bytesAdaptive: nil
-        case .spscSpin, .mpmcSpin, .spscAdaptive, .mpmcAdaptive, .topic1, .topic2, .topic4: .flag
-        case .spscBlock, .mpmcBlock, .pipe, .socket: .futex
+        case .spscSpin, .mpmcSpin, .spscAdaptive, .mpmcAdaptive, .topic1, .topic2, .topic4, .serviceSpin,
+            .serviceAdaptive:
+            .flag
+        case .spscBlock, .mpmcBlock, .pipe, .socket, .serviceBlock: .futex
         }
     }
 
     /// The workloads the row runs.
     package var workloads: [BenchWorkload] {
         switch self {
-        case .flag, .futex: [.rtt]
+        case .flag, .futex, .serviceSpin, .serviceBlock, .serviceAdaptive: [.rtt]
         case .spscSpin, .spscBlock, .spscAdaptive, .mpmcSpin, .mpmcBlock, .mpmcAdaptive: [.rtt, .stream]
         case .bytesAdaptive: [.stream1MiB]
         case .pipe, .socket, .topic1, .topic2, .topic4: [.rtt, .stream, .stream1MiB]
@@ -72,6 +78,16 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
         case .topic1: 1
         case .topic2: 2
         case .topic4: 4
+        default: nil
+        }
+    }
+
+    /// The wait strategy of both sides, for service rows.
+    package var serviceStrategy: WaitStrategy? {
+        switch self {
+        case .serviceSpin: .spin
+        case .serviceBlock: .block
+        case .serviceAdaptive: .adaptive
         default: nil
         }
     }
