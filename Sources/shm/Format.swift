@@ -64,6 +64,12 @@ enum Format {
             let live = "\(publishers) pub, \(subscribers) sub"
             return dead == 0 ? live : "\(live), \(dead) dead"
         }
+        if case .success(let h) = info.header, h.kind == .service {
+            let servers = info.liveRegistrations[.server] ?? 0
+            let clients = info.liveRegistrations[.client] ?? 0
+            let live = "\(servers) server\(servers == 1 ? "" : "s"), \(clients) client\(clients == 1 ? "" : "s")"
+            return dead == 0 ? live : "\(live), \(dead) dead"
+        }
         let live = info.liveRegistrations[.opener] ?? 0
         if live == 0 && dead == 0 { return "-" }
         return dead == 0 ? "\(live) live" : "\(live) live, \(dead) dead"

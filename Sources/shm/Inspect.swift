@@ -81,6 +81,7 @@ struct Inspect: ParsableCommand {
                     if let maximum = c.maximumMessageSize { rows.append(["max message:", Format.size(maximum)]) }
                 }
                 if let t = info.topic { rows += Inspect.topicRows(t) }
+                if let service = info.service { rows += Inspect.serviceRows(service) }
                 if info.participants.isEmpty {
                     rows.append(["participants:", "none"])
                 }
@@ -122,6 +123,29 @@ struct Inspect: ParsableCommand {
                 "subscriber \(s.slot):",
                 "\(s.state == .leaving ? "leaving (holds samples)" : s.state.description), \(s.isAlive ? "alive" : "dead"), lag \(s.lag), "
                     + "missed \(s.missed)"
+            ])
+        }
+        return rows
+    }
+
+    /// A service's configuration and requests, then one row per server and per client slot.
+    static func serviceRows(_ state: ServiceState) -> [[String]] {
+        let c = state.configuration
+        var rows: [[String]] = [
+            ["requests per client:", "\(c.requestsPerClient), \(c.responseCapacity) responses ahead"],
+            ["servers:", "\(state.liveServers) live of \(c.maximumServers)"],
+            ["clients:", "\(state.liveClients) live of \(c.maximumClients)"],
+            ["requests:", "\(state.waitingRequests) waiting, \(state.requestsInFlight) in flight"]
+        ]
+        for s in state.servers {
+            rows.append([
+                "server \(s.slot):", "\(s.state), \(s.isAlive ? "alive" : "not held"), \(s.inFlight) in flight"
+            ])
+        }
+        for client in state.clients {
+            rows.append([
+                "client \(client.slot):",
+                "\(client.state), \(client.isAlive ? "alive" : "dead"), \(client.waiting) waiting, \(client.inFlight) in flight"
             ])
         }
         return rows

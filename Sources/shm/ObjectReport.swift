@@ -18,6 +18,7 @@ struct ObjectReport: Encodable {
     let participants: [ParticipantReport]
     let channel: ChannelReport?
     let topic: TopicReport?
+    let service: ServiceReport?
     /// Live registrations by role ("opener", "sender", "receiver", "publisher", "subscriber"), counted from the kernel's
     /// locks: they include registrations the participant table had no slot for.
     let liveRegistrations: [String: Int]
@@ -177,6 +178,47 @@ struct ObjectReport: Encodable {
         let alignment: Int
     }
 
+    /// A service's configuration, slots and requests (`shm inspect --json`'s `result.service`).
+    struct ServiceReport: Encodable {
+        let maximumClients: Int
+        let maximumServers: Int
+        let requestsPerClient: Int
+        let responseCapacity: Int
+        let liveServers: Int
+        let liveClients: Int
+        /// Requests no server took yet.
+        let waitingRequests: Int
+        /// Requests servers are handling.
+        let requestsInFlight: Int
+        let servers: [EndpointReport]
+        let clients: [EndpointReport]
+
+        struct EndpointReport: Encodable {
+            let slot: Int
+            let state: String
+            let alive: Bool
+            let waiting: Int
+            let inFlight: Int
+        }
+
+        init(_ state: ServiceState) {
+            let c = state.configuration
+            maximumClients = c.maximumClients
+            maximumServers = c.maximumServers
+            requestsPerClient = c.requestsPerClient
+            responseCapacity = c.responseCapacity
+            liveServers = state.liveServers
+            liveClients = state.liveClients
+            waitingRequests = state.waitingRequests
+            requestsInFlight = state.requestsInFlight
+            let report = { (e: ServiceState.Endpoint) in
+                EndpointReport(slot: e.slot, state: e.state, alive: e.isAlive, waiting: e.waiting, inFlight: e.inFlight)
+            }
+            servers = state.servers.map(report)
+            clients = state.clients.map(report)
+        }
+    }
+
     struct CreatorReport: Encodable {
         let pid: Int32
         let startTime: UInt64
@@ -184,7 +226,7 @@ struct ObjectReport: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, path, fileSize, mode, ownerUserID, header, error, participants, channel, topic
+        case name, path, fileSize, mode, ownerUserID, header, error, participants, channel, topic, service
         case liveRegistrations, inUse, participantTableFull
     }
 
@@ -200,6 +242,7 @@ struct ObjectReport: Encodable {
         try c.encode(participants, forKey: .participants)
         try c.encode(channel, forKey: .channel)  // null for objects that are not channels
         try c.encode(topic, forKey: .topic)  // null for objects that are not topics
+        try c.encode(service, forKey: .service)  // null for objects that are not services
         try c.encode(liveRegistrations, forKey: .liveRegistrations)
         try c.encode(inUse, forKey: .inUse)
         try c.encode(participantTableFull, forKey: .participantTableFull)
@@ -220,6 +263,7 @@ struct ObjectReport: Encodable {
                 maximumMessageSize: state.maximumMessageSize)
         }
         topic = info.topic.map(TopicReport.init)
+        service = info.service.map(ServiceReport.init)
         liveRegistrations = Dictionary(
             uniqueKeysWithValues: info.liveRegistrations.map { ($0.key.description, $0.value) })
         inUse = info.isInUse

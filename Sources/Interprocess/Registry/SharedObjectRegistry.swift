@@ -47,7 +47,8 @@ public enum SharedObjectRegistry {
             SharedObjectInfo(
                 name: name, path: path, fileSize: st.size,
                 permissions: FilePermissions(rawValue: st.permissionBits), ownerUserID: st.ownerUserID,
-                header: .failure(error), participants: [], channel: nil, topic: nil, liveRegistrations: [:],
+                header: .failure(error), participants: [], channel: nil, topic: nil, service: nil,
+                liveRegistrations: [:],
                 isInUse: false)
         }
         guard st.isRegularFile else {
@@ -64,16 +65,20 @@ public enum SharedObjectRegistry {
         let (header, participants, channel):
             (Result<SharedObjectInfo.Header, SharedMemoryError>, [Participant], ChannelState?)
         var topic: TopicState? = nil
+        var service: ServiceState? = nil
         do throws(SharedMemoryError) {
             try SegmentHeader.checkFullyAllocated(st, name: name)
             (header, participants, channel) = readHeader(fd: fd, name: name, fileSize: size)
-            if case .success(let fields) = header { topic = TopicState.read(fields, fd: fd, fileSize: size) }
+            if case .success(let fields) = header {
+                topic = TopicState.read(fields, fd: fd, fileSize: size)
+                service = ServiceState.read(fields, fd: fd, fileSize: size)
+            }
         } catch {
             (header, participants, channel) = (.failure(error), [], nil)
         }
         // This descriptor holds no locks, so every write lock found belongs to a live user.
         var live: [ParticipantRole: Int] = [:]
-        for role in [ParticipantRole.opener, .sender, .receiver, .publisher, .subscriber] {
+        for role in [ParticipantRole.opener, .sender, .receiver, .publisher, .subscriber, .server, .client] {
             let range = ObjectLocks.presenceRange(of: role)
             let count = ObjectLocks.writeLockCount(fd, start: range.start, length: range.length)
             if count > 0 { live[role] = count }
@@ -81,7 +86,7 @@ public enum SharedObjectRegistry {
         return SharedObjectInfo(
             name: name, path: path, fileSize: size,
             permissions: FilePermissions(rawValue: st.permissionBits), ownerUserID: st.ownerUserID,
-            header: header, participants: participants, channel: channel, topic: topic,
+            header: header, participants: participants, channel: channel, topic: topic, service: service,
             liveRegistrations: live, isInUse: ObjectLocks.hasOtherLiveUser(fd))
     }
 
