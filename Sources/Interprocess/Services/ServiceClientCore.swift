@@ -291,17 +291,11 @@ final class ServiceClientCore: @unchecked Sendable {
         }
     }
 
-    /// Frees slot `k` after its request's last entry, and releases it.
+    /// Releases slot `k` after its request's last entry: the server frees the slot itself
+    /// (`claimed` → `free`) once the entry is out, and a submit in the meantime wins over its
+    /// exchange (a new round), so the slot is ours to reuse at once.
     private func finish(_ k: Int) {
-        let request = service.slot(client: slot, k)
-        var state = request.load()
-        // The server moves `claimed` to `done` after its last entry; either is ours to free.
-        while state.phase == .claimed || state.phase == .done {
-            let (exchanged, found) = request.exchange(state, state.with(phase: .free))
-            if exchanged { break }
-            state = found
-        }
-        recycle[k] = state.phase == .claimed || state.phase == .done ? 0 : 1
+        recycle[k] = 0
         release(k)
     }
 

@@ -21,8 +21,9 @@
 /// | … | C × R request slots (``ServiceLayout/slotSize``), client-major | see ``ServiceSlot`` |
 ///
 /// A request slot: `state` (UInt64, see ``ServiceSlot``) and `tail` (UInt64, the end of the
-/// response ring when no server writes it) at 0; `head` (UInt64, the client's position in the
-/// ring) at 128; the request at ``ServiceLayout/requestOffset``; D response entries from
+/// response ring when no server writes it) at 0; the request at ``ServiceLayout/requestOffset``
+/// (16, or its alignment), on the state's line; `head` (UInt64, the client's position in the
+/// ring) at ``ServiceLayout/headOffset``, on a 128-byte block of its own; D response entries from
 /// ``ServiceLayout/entriesOffset``, each: `sequence` UInt64 (position + 1 once published),
 /// `kind` UInt32, the response at ``ServiceLayout/entryPayloadOffset``.
 ///
@@ -51,7 +52,7 @@ package struct ServiceGeometry: Equatable, Sendable {
     static let bitmap = 256
     static let serverRecordSize = 128, serverState = 0, serverGeneration = 4
     static let clientRecordSize = 256, clientState = 0, clientGeneration = 4, responseWake = 128, consumedWake = 192
-    static let slotState = 0, slotTail = 8, slotHead = 128
+    static let slotState = 0, slotTail = 8
     static let entrySequence = 0, entryKind = 8
     /// Words written by different sides are 128 bytes apart (two cache lines: the
     /// adjacent-line prefetcher couples 64-byte neighbours).
@@ -119,11 +120,13 @@ package struct ServiceGeometry: Equatable, Sendable {
         else { return nil }
         // Every value above is bounded (2^16 clients · 64 requests · a slot of at most
         // 2^16 · (2^20 + 2^13) + 2^21 bytes): the checked arithmetic guards the products.
-        let requestOffset = max(2 * ServiceGeometry.block, requestAlignment)
+        // The request starts on the state word's line: a server that reads the state reads the
+        // (start of the) request with it.
+        let requestOffset = max(16, requestAlignment)
+        let headOffset = (requestOffset + max(1, requestSize)).roundedUp(to: ServiceGeometry.block)
         let entryPayloadOffset = max(16, responseAlignment)
         let entryStride = (entryPayloadOffset + responseSize).roundedUp(to: max(64, responseAlignment))
-        let entriesOffset = (requestOffset + max(1, requestSize)).roundedUp(
-            to: max(ServiceGeometry.block, responseAlignment))
+        let entriesOffset = (headOffset + 8).roundedUp(to: max(ServiceGeometry.block, responseAlignment))
         let (entries, o0) = entryStride.multipliedReportingOverflow(by: responseCapacity)
         let slotAlignment = max(ServiceGeometry.block, requestAlignment, responseAlignment)
         let slotSize = (entriesOffset + entries).roundedUp(to: slotAlignment)
@@ -137,7 +140,8 @@ package struct ServiceGeometry: Equatable, Sendable {
         guard !o0, !o1, !o2, !o3, end <= payloadBytes else { return nil }
         return ServiceLayout(
             serverRecords: serverRecords, clientRecords: clientRecords, slots: slotsStart, slotSize: slotSize,
-            requestOffset: requestOffset, entriesOffset: entriesOffset, entryStride: entryStride,
+            requestOffset: requestOffset, headOffset: headOffset, entriesOffset: entriesOffset,
+            entryStride: entryStride,
             entryPayloadOffset: entryPayloadOffset, payloadSize: end)
     }
 }
@@ -150,6 +154,8 @@ package struct ServiceLayout: Equatable, Sendable {
     package var slotSize: Int
     /// Within a slot: the request, the first response entry.
     package var requestOffset: Int
+    /// Within a slot: the client's `head` (its own 128-byte block).
+    package var headOffset: Int
     package var entriesOffset: Int
     package var entryStride: Int
     /// Within an entry: the response.

@@ -82,10 +82,10 @@ public struct ServiceServer<Request: BitwiseCopyable, Response: BitwiseCopyable>
 /// A request a server took: read it, then respond once, stream responses, or (for a request
 /// sent without reply) just drop it when done.
 public struct ServiceRequest<Request: BitwiseCopyable, Response: BitwiseCopyable>: ~Copyable, Sendable {
-    let core: ServiceRequestCore
+    var core: ServiceRequestCore
     let waitStrategy: WaitStrategy
 
-    init(core: ServiceRequestCore, waitStrategy: WaitStrategy) {
+    init(core: consuming ServiceRequestCore, waitStrategy: WaitStrategy) {
         self.core = core
         self.waitStrategy = waitStrategy
     }

@@ -147,133 +147,151 @@ final class ServiceServerCore: @unchecked Sendable {
 
 /// A request a server claimed: where it is and where its responses go.
 ///
-/// Owned by one `~Copyable` ``ServiceRequest``; not thread-safe.
-final class ServiceRequestCore: @unchecked Sendable {
-    let server: ServiceServerCore
-    let client: Int
-    let index: Int
-    let claim: ServiceSlot.State
-    let clientGeneration: UInt32
-    let slot: ServiceSlot
-    private var tail: UInt64
-    private var cachedHead: UInt64
-    private(set) var finished = false
+/// A `~Copyable` value inside one ``ServiceRequest`` (no allocation per request); dropped
+/// unfinished, it ends the request as dropped.
+struct ServiceRequestCore: ~Copyable, @unchecked Sendable {
+    let context: Context
+    private var progress: Progress
+
+    /// What the request is: fixed once claimed.
+    struct Context {
+        let server: ServiceServerCore
+        let client: Int
+        let claim: ServiceSlot.State
+        let clientGeneration: UInt32
+        let slot: ServiceSlot
+        var service: ServiceSegment { server.service }
+    }
+
+    /// How far the responses went.
+    struct Progress {
+        var tail: UInt64
+        var cachedHead: UInt64
+        var finished = false
+    }
 
     init(
         server: ServiceServerCore, client: Int, index: Int, claim: ServiceSlot.State, clientGeneration: UInt32,
         tail: UInt64
     ) {
-        self.server = server
-        self.client = client
-        self.index = index
-        self.claim = claim
-        self.clientGeneration = clientGeneration
-        self.slot = server.service.slot(client: client, index)
-        self.tail = tail
+        let slot = server.service.slot(client: client, index)
+        context = Context(server: server, client: client, claim: claim, clientGeneration: clientGeneration, slot: slot)
         // Relaxed: refreshed (acquiring) before any entry is overwritten.
-        self.cachedHead = slot.head.pointee.load(ordering: .relaxed)
+        progress = Progress(tail: tail, cachedHead: slot.head.pointee.load(ordering: .relaxed))
     }
 
-    var service: ServiceSegment { server.service }
-    var expectsResponse: Bool { !claim.noReply }
-    var request: UnsafeRawPointer { UnsafeRawPointer(slot.request) }
-
-    /// Whether the client still wants responses: the slot is still ours (not cancelled) and
-    /// the client is alive.
-    private func clientIsThere(checkingLiveness: Bool) -> Bool {
-        guard slot.load() == claim else { return false }
-        return !checkingLiveness || service.isClientAlive(client, generation: clientGeneration)
-    }
+    var expectsResponse: Bool { !context.claim.noReply }
+    var request: UnsafeRawPointer { UnsafeRawPointer(context.slot.request) }
 
     /// Writes one response entry of `kind`, waiting while the client has not read the ring's
     /// earlier entries; `write` fills the response in place.
     /// - Throws: ``ServiceError/clientGone`` if the client died, left or gave the request up;
     ///   ``ServiceError/finished`` after the last entry.
-    func push(_ kind: ResponseKind, strategy: WaitStrategy, write: (UnsafeMutableRawPointer) -> Void)
+    mutating func push(_ kind: ResponseKind, strategy: WaitStrategy, write: (UnsafeMutableRawPointer) -> Void)
         throws(ServiceError)
     {
-        guard !finished else { throw .finished }
-        guard expectsResponse else {
-            if kind != .more { complete() }
+        try ServiceRequestCore.push(kind, context, &progress, strategy: strategy, write: write)
+    }
+
+    private static func push(
+        _ kind: ResponseKind, _ c: Context, _ p: inout Progress, strategy: WaitStrategy,
+        write: (UnsafeMutableRawPointer) -> Void
+    ) throws(ServiceError) {
+        guard !p.finished else { throw .finished }
+        guard !c.claim.noReply else {
+            if kind != .more { complete(c, &p) }
             return
         }
-        let capacity = UInt64(service.geometry.responseCapacity)
+        let slot = c.slot
+        let capacity = UInt64(c.service.geometry.responseCapacity)
         var checked = false
-        while tail &- cachedHead >= capacity {
+        while p.tail &- p.cachedHead >= capacity {
             // SYNC POINT: acquiring; pairs with the client's releasing store of its head after it
             // read the entries before it.
-            cachedHead = slot.head.pointee.load(ordering: .acquiring)
-            let depth = tail &- cachedHead
+            p.cachedHead = slot.head.pointee.load(ordering: .acquiring)
+            let depth = p.tail &- p.cachedHead
             if depth > capacity {
                 // A head no client writes: the slot is not ours to write any more.
-                complete()
+                complete(c, &p)
                 throw .corrupt("a response ring's head is ahead of its tail")
             }
             guard depth == capacity else { break }
-            guard clientIsThere(checkingLiveness: checked) else {
-                complete()
+            // The client still wants responses: the slot is still ours (not cancelled), and
+            // (after a first short wait) the client is alive.
+            guard slot.load() == c.claim, !checked || c.service.isClientAlive(c.client, generation: c.clientGeneration)
+            else {
+                complete(c, &p)
                 throw .clientGone
             }
-            let head = cachedHead
+            let head = p.cachedHead
             let end = Deadline.after(checked ? ChannelControl.livenessInterval : .milliseconds(1))
-            _ = ChannelControl.wait(on: service.consumedWake(client: client), strategy: strategy, deadline: end) {
-                self.slot.head.pointee.load(ordering: .relaxed) != head || self.slot.load() != self.claim
+            _ = ChannelControl.wait(on: c.service.consumedWake(client: c.client), strategy: strategy, deadline: end) {
+                slot.head.pointee.load(ordering: .relaxed) != head || slot.load() != c.claim
             }
             checked = true
         }
-        guard slot.load() == claim else {
-            complete()
+        guard slot.load() == c.claim else {
+            complete(c, &p)
             throw .clientGone
         }
-        write(slot.response(tail))
+        write(slot.response(p.tail))
         // Relaxed: published by the releasing store of the sequence.
-        slot.entryKind(tail).pointee.store(kind.rawValue, ordering: .relaxed)
-        let position = tail
-        tail &+= 1
+        slot.entryKind(p.tail).pointee.store(kind.rawValue, ordering: .relaxed)
+        let position = p.tail
+        p.tail &+= 1
         if kind != .more {
             // Relaxed: the next claimant starts here; ordered before it by the releasing store
             // below and the exchanges that hand the slot on.
-            slot.tail.pointee.store(tail, ordering: .relaxed)
+            slot.tail.pointee.store(p.tail, ordering: .relaxed)
         }
         // SYNC POINT: releasing; the response and its kind are visible to a client that reads
         // the sequence (acquiring, `ServiceSlot.isPublished`).
         slot.entrySequence(position).pointee.store(position &+ 1, ordering: .releasing)
         // Every thread of the client that waits may wait for another of its requests.
-        service.responseWake(client: client).wake(count: Int32.max)
-        if kind != .more { complete(lastPublished: true) }
+        c.service.responseWake(client: c.client).wake(count: Int32.max)
+        if kind != .more { complete(c, &p, lastPublished: true) }
     }
 
-    /// Ends the claim: `done` (the ring's `tail` word is current), or `free` for a request
-    /// without reply; a cancelled claim becomes `done` too.
+    /// Ends the claim: `free` after a last entry or for a request without reply, else `done`
+    /// (the ring's `tail` word is current); a cancelled claim becomes `done` too.
     ///
-    /// After a last entry (`lastPublished`) the client may already have recycled the slot, so
-    /// only the exchanges touch it (the last entry's push stored the `tail` word). Otherwise the
-    /// client waits for a last entry that never comes, or gave the request up and waits for
-    /// `done`: the slot is still ours, and its `tail` word is stored first.
-    private func complete(lastPublished: Bool = false) {
-        guard !finished else { return }
-        finished = true
+    /// After a last entry (`lastPublished`) the client may already have reused the slot, so
+    /// only the exchanges touch it (the last entry's push stored the `tail` word, and woke the
+    /// client). Otherwise the client waits for a last entry that never comes, or gave the
+    /// request up and waits for `done`: the slot is still ours, its `tail` word is stored
+    /// first, and the client is woken after.
+    private static func complete(_ c: Context, _ p: inout Progress, lastPublished: Bool = false) {
+        guard !p.finished else { return }
+        p.finished = true
         // Relaxed: ordered before the next claimant by the releasing exchange below.
-        if !lastPublished { slot.tail.pointee.store(tail, ordering: .relaxed) }
-        let next = claim.noReply ? claim.with(phase: .free) : claim.with(phase: .done)
-        if !slot.exchange(claim, next).exchanged {
+        if !lastPublished { c.slot.tail.pointee.store(p.tail, ordering: .relaxed) }
+        // After a last entry the slot is free at once (its client, which read the entry, may
+        // submit its next request there first: a store our exchange then loses against).
+        let next = c.claim.noReply || lastPublished ? c.claim.with(phase: .free) : c.claim.with(phase: .done)
+        if !c.slot.exchange(c.claim, next).exchanged {
             // Cancelled by the client: it recycles the slot once it is done.
-            _ = slot.exchange(claim.with(phase: .cancelled), claim.with(phase: .done))
+            _ = c.slot.exchange(c.claim.with(phase: .cancelled), c.claim.with(phase: .done))
         }
-        // A client waiting on this slot (to recycle it, or for its last response) looks again.
-        service.responseWake(client: client).wake(count: Int32.max)
+        // A client waiting to recycle the slot, or for a last response, looks again.
+        if !lastPublished { c.service.responseWake(client: c.client).wake(count: Int32.max) }
     }
 
-    /// Ends a request dropped without its last response: the client hears of it.
-    func drop() {
-        guard !finished else { return }
-        let capacity = UInt64(service.geometry.responseCapacity)
+    /// Ends a request dropped without its last response: the client hears of it (an entry if
+    /// the ring has room, else `done` without one).
+    private static func drop(_ c: Context, _ p: inout Progress) {
+        guard !p.finished else { return }
+        let capacity = UInt64(c.service.geometry.responseCapacity)
         // SYNC POINT: acquiring, as in `push`.
-        if expectsResponse && tail &- slot.head.pointee.load(ordering: .acquiring) < capacity && slot.load() == claim {
-            try? push(.dropped, strategy: .spin) { _ in }
+        if !c.claim.noReply && p.tail &- c.slot.head.pointee.load(ordering: .acquiring) < capacity
+            && c.slot.load() == c.claim
+        {
+            try? push(.dropped, c, &p, strategy: .spin) { _ in }
         }
-        complete()
+        complete(c, &p)
     }
 
-    deinit { drop() }
+    deinit {
+        var progress = self.progress
+        ServiceRequestCore.drop(context, &progress)
+    }
 }

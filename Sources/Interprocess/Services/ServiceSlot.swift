@@ -12,10 +12,12 @@ import Synchronization
 /// - `submitted` → `claimed` by server *s* of generation *g* (a server: the request is its);
 ///   `submitted` → `free` (the client withdraws a request no server took);
 /// - `claimed` → `cancelled` (the client gave the request up: the server stops);
-/// - `claimed`/`cancelled` → `done` (the server finished; the ring's `tail` word is current);
-///   a request without reply goes `claimed` → `free` when the server is done with it;
-/// - `claimed`/`done` → `free` (the client, once it read the last response), `done`/`cancelled`
-///   → `free` (the client recycles the slot), or any phase whose server is dead → `free`.
+/// - `claimed` → `free` (the server, after the last entry, or done with a request without
+///   reply); `claimed`/`cancelled` → `done` (the server ended without a last entry; the ring's
+///   `tail` word is current);
+/// - `free` or `claimed` → `submitted` of the next round, by a plain store: the client, after
+///   reading the last entry (the server's late exchange from `claimed` then fails);
+/// - `done` → `free` (the client recycles the slot), or any phase whose server is dead → `free`.
 ///
 /// The round (bumped by every submit) makes each request's words unique: a server's late
 /// exchange for one request can never match the slot's next request.
@@ -62,7 +64,7 @@ struct ServiceSlot {
 
     var state: UnsafeMutablePointer<Atomic<UInt64>> { atomic(ServiceGeometry.slotState) }
     var tail: UnsafeMutablePointer<Atomic<UInt64>> { atomic(ServiceGeometry.slotTail) }
-    var head: UnsafeMutablePointer<Atomic<UInt64>> { atomic(ServiceGeometry.slotHead) }
+    var head: UnsafeMutablePointer<Atomic<UInt64>> { atomic(layout.headOffset) }
     var request: UnsafeMutableRawPointer { base + layout.requestOffset }
 
     func entry(_ position: UInt64) -> UnsafeMutableRawPointer {
