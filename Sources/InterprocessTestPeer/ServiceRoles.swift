@@ -19,6 +19,7 @@ func outcome(_ error: ServiceError) -> String {
     case .requestDropped: "requestDropped"
     case .clientGone: "clientGone"
     case .finished: "finished"
+    case .cancelled: "cancelled"
     case .corrupt: "corrupt"
     }
 }

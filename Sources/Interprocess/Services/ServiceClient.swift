@@ -161,6 +161,16 @@ public struct PendingResponses<Response: BitwiseCopyable>: ~Copyable, Sendable {
         }
     }
 
+    /// Gives the request up (withdrawn, or cancelled if a server took it).
+    mutating func giveUp() {
+        guard !isFinished else { return }
+        core.abandon(index)
+        isFinished = true
+    }
+
+    /// Marks the request over (its slot was released by the core).
+    mutating func markFinished() { isFinished = true }
+
     /// The first response; the request is given up after it (and at the deadline).
     mutating func first(timeout: Duration?) throws(ServiceError) -> Response? {
         let response = try next(timeout: timeout)

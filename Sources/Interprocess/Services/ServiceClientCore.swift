@@ -230,64 +230,83 @@ final class ServiceClientCore: @unchecked Sendable {
         let request = service.slot(client: slot, k)
         var nextIntactCheck = Deadline.after(ChannelControl.livenessInterval)
         while true {
+            if let found = try poll(k, read: read) { return found }
             let h = heads[k]
-            if request.isPublished(h) {
-                // Relaxed: ordered by the acquiring load of the sequence.
-                let raw = request.entryKind(h).pointee.load(ordering: .relaxed)
-                guard let kind = ResponseKind(rawValue: raw) else {
-                    finish(k)
-                    throw .corrupt("a response entry of kind \(raw)")
-                }
-                if kind == .more || kind == .last { read(UnsafeRawPointer(request.response(h))) }
-                heads[k] = h &+ 1
-                // SYNC POINT: releasing; our read of the entry is done before a server reuses it.
-                request.head.pointee.store(h &+ 1, ordering: .releasing)
-                if kind == .more {
-                    // Servers of any of our slots may wait for room.
-                    service.consumedWake(client: slot).wake(count: Int32.max)
-                    return .response(last: false)
-                }
-                finish(k)
-                switch kind {
-                case .last: return .response(last: true)
-                case .end: return .end
-                default: throw .requestDropped
-                }
-            }
             let sliceEnd = min(deadline, Deadline.after(ServiceClientCore.serverCheckInterval))
             let outcome = ChannelControl.wait(
                 on: service.responseWake(client: slot), strategy: strategy, deadline: sliceEnd
             ) { request.isPublished(h) }
             if outcome == .ready { continue }
-            let state = request.load()
-            if request.isPublished(h) { continue }
-            switch state.phase {
-            case .claimed?, .cancelled?:
-                if !service.isServerAlive(state.server, generation: state.generation) {
-                    recoverFromDeadServer(k, state)
-                    release(k)
-                    throw .serverDied
-                }
-            case .done?, .free?:
-                // The server ended the claim without a last entry (it dropped the request when
-                // the ring had no room), or a hostile write.
-                recycle[k] = 1
-                _ = recycled(k)
-                release(k)
-                throw .requestDropped
-            case .submitted?:
-                break
-            case nil:
-                recycle[k] = 1
-                _ = recycled(k)
-                release(k)
-                throw .corrupt("a request slot in a phase no participant writes")
-            }
+            try checkClaim(k)
             if nextIntactCheck.hasPassed {
                 nextIntactCheck = Deadline.after(ChannelControl.livenessInterval)
                 do { try service.segment.checkIntact() } catch { throw .segment(error) }
             }
             if deadline.hasPassed { return .timedOut }
+        }
+    }
+
+    /// Whether the next response to the request in slot `k` is there (reads only).
+    func hasResponse(_ k: Int) -> Bool { service.slot(client: slot, k).isPublished(heads[k]) }
+
+    /// Takes the next response to the request in slot `k` if it is there (see ``next``);
+    /// `nil` if not.
+    func poll(_ k: Int, read: (UnsafeRawPointer) -> Void) throws(ServiceError) -> Next? {
+        let request = service.slot(client: slot, k)
+        let h = heads[k]
+        guard request.isPublished(h) else { return nil }
+        // Relaxed: ordered by the acquiring load of the sequence.
+        let raw = request.entryKind(h).pointee.load(ordering: .relaxed)
+        guard let kind = ResponseKind(rawValue: raw) else {
+            finish(k)
+            throw .corrupt("a response entry of kind \(raw)")
+        }
+        if kind == .more || kind == .last { read(UnsafeRawPointer(request.response(h))) }
+        heads[k] = h &+ 1
+        // SYNC POINT: releasing; our read of the entry is done before a server reuses it.
+        request.head.pointee.store(h &+ 1, ordering: .releasing)
+        if kind == .more {
+            // Servers of any of our slots may wait for room.
+            service.consumedWake(client: slot).wake(count: Int32.max)
+            return .response(last: false)
+        }
+        finish(k)
+        switch kind {
+        case .last: return .response(last: true)
+        case .end: return .end
+        default: throw .requestDropped
+        }
+    }
+
+    /// Checks the request in slot `k` while its next response is not there: throws if its
+    /// server died or it ended without a last response (the slot is then freed and released).
+    func checkClaim(_ k: Int) throws(ServiceError) {
+        let request = service.slot(client: slot, k)
+        // Acquiring (the state): a server that published its last entry before it moved the
+        // state is seen to have published it.
+        let state = request.load()
+        if request.isPublished(heads[k]) { return }
+        switch state.phase {
+        case .claimed?, .cancelled?:
+            if !service.isServerAlive(state.server, generation: state.generation) {
+                recoverFromDeadServer(k, state)
+                release(k)
+                throw .serverDied
+            }
+        case .done?, .free?:
+            // The server ended the claim without a last entry (it dropped the request when the
+            // ring had no room), or a hostile write.
+            recycle[k] = 1
+            _ = recycled(k)
+            release(k)
+            throw .requestDropped
+        case .submitted?:
+            break
+        case nil:
+            recycle[k] = 1
+            _ = recycled(k)
+            release(k)
+            throw .corrupt("a request slot in a phase no participant writes")
         }
     }
 

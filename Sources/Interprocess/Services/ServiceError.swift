@@ -22,6 +22,8 @@ public enum ServiceError: Error, Sendable, Equatable, CustomStringConvertible {
     case clientGone
     /// The request was already finished.
     case finished
+    /// The task waiting was cancelled (a request it waited for is given up).
+    case cancelled
     /// The service's shared memory holds something no participant writes.
     case corrupt(String)
 
@@ -36,6 +38,7 @@ public enum ServiceError: Error, Sendable, Equatable, CustomStringConvertible {
         case .requestDropped: "the server dropped the request without finishing it"
         case .clientGone: "the client of the request is gone"
         case .finished: "the request is already finished"
+        case .cancelled: "the wait was cancelled"
         case .corrupt(let detail): "the service's shared memory is corrupt: \(detail)"
         }
     }
