@@ -3,11 +3,13 @@ import ArgumentParser
 /// `shm demo`: the example scenarios, run across real processes or threads.
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the example scenarios: producer-consumer, channel, publish-subscribe, thread pool.",
+        abstract:
+            "Run the example scenarios: producer-consumer, channel, publish-subscribe, request-response, thread pool.",
         subcommands: [
             ProducerConsumerDemo.self,
             ChannelDemo.self,
             PubSubDemo.self,
+            ServiceDemo.self,
             ThreadPoolDemo.self
         ],
         defaultSubcommand: ProducerConsumerDemo.self

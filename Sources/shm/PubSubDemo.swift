@@ -93,39 +93,15 @@ struct PubSubDemo: ParsableCommand {
 
     // MARK: - The tool
 
-    private final class Child {
-        let role: PubSubRole
-        let process = Process()
-        let output = Pipe()
-        init(role: PubSubRole) { self.role = role }
-    }
-
-    private func start(_ role: PubSubRole, _ name: String, lines: @escaping @Sendable (String) -> Void) throws -> Child
+    private func start(_ role: PubSubRole, _ name: String, lines: @escaping @Sendable (String) -> Void) throws
+        -> DemoChild
     {
-        let child = Child(role: role)
-        child.process.executableURL = ChildProcesses.currentExecutable()
-        child.process.arguments = [
-            "demo", "pubsub", "--role", role.rawValue, "--topic", name, "--count", "\(count)", "--capacity",
-            "\(capacity)", "--history", "\(history)"
-        ]
-        child.process.standardOutput = child.output
-        child.process.standardError = child.output
-        // Forward the role's lines as they come (the tool waits for some of them).
-        let handle = child.output.fileHandleForReading
-        let buffer = LineBuffer()
-        handle.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                return
-            }
-            for line in buffer.append(data) { lines(line) }
-        }
-        do { try child.process.run() } catch {
-            throw DemoFailure(reason: "could not start \(role): \(error.localizedDescription)")
-        }
-        BenchCleanup.shared.adopt(child.process)
-        return child
+        try DemoChild(
+            role.label,
+            arguments: [
+                "demo", "pubsub", "--role", role.rawValue, "--topic", name, "--count", "\(count)", "--capacity",
+                "\(capacity)", "--history", "\(history)"
+            ], lines: lines)
     }
 
     private func runProcesses(_ name: String) throws {
@@ -136,15 +112,15 @@ struct PubSubDemo: ParsableCommand {
             if line.contains(PubSubDemo.holdingMarker) { holding.signal() }
             if line.contains(PubSubDemo.halfwayMarker) { halfway.signal() }
         }
-        var children: [Child] = []
+        var children: [DemoChild] = []
         defer { ChildProcesses.stop(children.map(\.process)) }
         for role in [PubSubRole.subscriberA, .subscriberB, .subscriberK] {
             children.append(try start(role, name, lines: forward))
         }
         children.append(try start(.publisher, name, lines: forward))
         say(
-            "Started the publisher (pid \(children[3].process.processIdentifier)) and subscribers "
-                + children[0..<3].map { "\($0.role.label) (pid \($0.process.processIdentifier))" }.joined(
+            "Started the publisher (pid \(children[3].pid)) and subscribers "
+                + children[0..<3].map { "\($0.label) (pid \($0.pid))" }.joined(
                     separator: ", ")
                 + " on topic '\(name)'")
         let bound = 30 + Double(count) / 20_000
@@ -159,21 +135,11 @@ struct PubSubDemo: ParsableCommand {
             throw DemoFailure(reason: "the publisher never reached half the stream (held back by the dead subscriber?)")
         }
         children.append(try start(.subscriberL, name, lines: forward))
-        say("Started late subscriber L (pid \(children[4].process.processIdentifier))")
+        say("Started late subscriber L (pid \(children[4].pid))")
         let deadline = Date().addingTimeInterval(bound)
-        for child in children where child.role != .subscriberK {
-            while child.process.isRunning {
-                guard Date() < deadline else {
-                    throw DemoFailure(reason: String(format: "the roles did not finish within %.0f s", bound))
-                }
-                Thread.sleep(forTimeInterval: 0.01)
-            }
-            if let problem = ChildProcesses.problem(of: child.process) {
-                throw DemoFailure(reason: "\(child.role.label) (pid \(child.process.processIdentifier)) \(problem)")
-            }
-        }
+        for child in children where child !== children[2] { try child.finish(by: deadline) }
         // Let the forwarding handlers print the last lines.
-        for child in children { child.output.fileHandleForReading.readabilityHandler = nil }
+        for child in children { child.stopForwarding() }
     }
 
     static let holdingMarker = "holds a sample and stops reading"
@@ -309,23 +275,5 @@ enum PubSubRole: String, CaseIterable, ExpressibleByArgument, Sendable {
         case .subscriberK: "subscriber K"
         case .subscriberL: "subscriber L"
         }
-    }
-}
-
-/// Splits a stream of bytes into lines.
-private final class LineBuffer: @unchecked Sendable {
-    private let lock = NSLock()
-    private var pending = Data()
-
-    func append(_ data: Data) -> [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        pending.append(data)
-        var lines: [String] = []
-        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-            lines.append(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
-            pending.removeSubrange(pending.startIndex...newline)
-        }
-        return lines
     }
 }
