@@ -16,6 +16,9 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
     case topic4 = "topic-4"
     case pipe
     case socket
+    case waitSet1 = "waitset-1"
+    case waitSet8 = "waitset-8"
+    case waitSet64 = "waitset-64"
 
     /// The row's name in the table.
     package var title: String {
@@ -34,6 +37,9 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
         case .topic4: "Interprocess topic, 4 subscribers (slowest)"
         case .pipe: "pipe pair"
         case .socket: "Unix stream socket pair"
+        case .waitSet1: "Interprocess wait set, SPSC channel + 1 idle channel"
+        case .waitSet8: "Interprocess wait set, SPSC channel + 8 idle channels"
+        case .waitSet64: "Interprocess wait set, SPSC channel + 64 idle channels"
         }
     }
 
@@ -41,7 +47,7 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
     package var mode: String {
         switch self {
         case .flag, .spscSpin, .mpmcSpin: "spin"
-        case .futex, .spscBlock, .mpmcBlock, .pipe, .socket: "blocking"
+        case .futex, .spscBlock, .mpmcBlock, .pipe, .socket, .waitSet1, .waitSet8, .waitSet64: "blocking"
         case .spscAdaptive, .mpmcAdaptive, .bytesAdaptive, .topic1, .topic2, .topic4: "adaptive"
         }
     }
@@ -52,14 +58,14 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
         switch self {
         case .flag, .futex, .bytesAdaptive: nil
         case .spscSpin, .mpmcSpin, .spscAdaptive, .mpmcAdaptive, .topic1, .topic2, .topic4: .flag
-        case .spscBlock, .mpmcBlock, .pipe, .socket: .futex
+        case .spscBlock, .mpmcBlock, .pipe, .socket, .waitSet1, .waitSet8, .waitSet64: .futex
         }
     }
 
     /// The workloads the row runs.
     package var workloads: [BenchWorkload] {
         switch self {
-        case .flag, .futex: [.rtt]
+        case .flag, .futex, .waitSet1, .waitSet8, .waitSet64: [.rtt]
         case .spscSpin, .spscBlock, .spscAdaptive, .mpmcSpin, .mpmcBlock, .mpmcAdaptive: [.rtt, .stream]
         case .bytesAdaptive: [.stream1MiB]
         case .pipe, .socket, .topic1, .topic2, .topic4: [.rtt, .stream, .stream1MiB]
@@ -72,6 +78,16 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
         case .topic1: 1
         case .topic2: 2
         case .topic4: 4
+        default: nil
+        }
+    }
+
+    /// The number of idle channels beside the echoed one, for wait-set rows.
+    package var waitSetIdleSources: Int? {
+        switch self {
+        case .waitSet1: 1
+        case .waitSet8: 8
+        case .waitSet64: 64
         default: nil
         }
     }
