@@ -23,16 +23,22 @@ extension WaitSet {
             let position = head()
             return ring.hasMessage(forConsumerAt: position) || ring.isClosedAndDrained(forConsumerAt: position)
         }
+        let damage = DamageCheck(ring.segment)
         return add(
             .level(
                 ring.control.notEmpty, keepAlive: ring,
                 peerGone: {
-                    if ring.segment.isDamaged { return true }
+                    if damage.isDamaged { return true }
                     guard reportsDeath else {
                         if ring.topology == .multiProducerMultiConsumer { ring.mpmcSkipAbandonedClaims() }
                         return false
                     }
-                    return !ring.hasMessage(forConsumerAt: head()) && ring.sendersDied()
+                    guard !ring.hasMessage(forConsumerAt: head()) else { return false }
+                    // MPMC, a dead sender's hole: the full diagnosis (the participant table too).
+                    if ring.topology == .multiProducerMultiConsumer && ring.mpmcReceiverBlockedOnClaimedSlot() {
+                        return ring.sendersDied()
+                    }
+                    return WaitSet.allGone(.sender, of: ring.segment, ring.control)
                 }, ready: ready))
     }
 
@@ -49,10 +55,18 @@ extension WaitSet {
             let tail = ring.topology == .singleProducerSingleConsumer ? ring.spscPublishedEnd() : 0
             return ring.hasSpace(forProducerAt: tail) || ring.control.receiversHaveClosed
         }
+        let damage = DamageCheck(ring.segment)
         return add(
             .level(
                 ring.control.notFull, keepAlive: ring,
-                peerGone: { ring.segment.isDamaged || (!ready() && ring.receiversDied()) }, ready: ready))
+                peerGone: {
+                    if damage.isDamaged { return true }
+                    guard !ready() else { return false }
+                    if ring.topology == .multiProducerMultiConsumer && ring.mpmcSenderBlockedOnClaimedSlot() {
+                        return ring.receiversDied()
+                    }
+                    return WaitSet.allGone(.receiver, of: ring.segment, ring.control)
+                }, ready: ready))
     }
 
     /// Adds `receiver`'s byte channel, which fires while a message is ready (or the channel is
@@ -70,14 +84,14 @@ extension WaitSet {
                 != control.consumerIndex.pointee.load(ordering: .relaxed)
                 || control.closed.pointee.load(ordering: .acquiring) == 1
         }
+        let damage = DamageCheck(ring.segment)
         return add(
             .level(
                 control.notEmpty, keepAlive: ring,
                 peerGone: {
-                    if ring.segment.isDamaged { return true }
+                    if damage.isDamaged { return true }
                     guard reportsDeath, !ready() else { return false }
-                    let peers = ChannelPeers(segment: ring.segment, control: control)
-                    return peers.allGone(.sender, live: peers.counts(.sender).live)
+                    return WaitSet.allGone(.sender, of: ring.segment, control)
                 }, ready: ready))
     }
 
@@ -99,14 +113,50 @@ extension WaitSet {
             let skip = ring.size - offset < frame ? ring.size - offset : 0
             return ring.freeBytes(tail: tail, head: head) >= UInt64(skip + frame) || control.receiversHaveClosed
         }
+        let damage = DamageCheck(ring.segment)
         return add(
             .level(
                 control.notFull, keepAlive: ring,
                 peerGone: {
-                    if ring.segment.isDamaged { return true }
-                    let peers = ChannelPeers(segment: ring.segment, control: control)
-                    return !ready() && peers.allGone(.receiver, live: peers.counts(.receiver).live)
+                    if damage.isDamaged { return true }
+                    return !ready() && WaitSet.allGone(.receiver, of: ring.segment, control)
                 }, ready: ready))
+    }
+
+    /// Whether participants of `role` opened the channel and none is alive: the check every
+    /// liveness interval makes for each channel source. No system call while nobody of the role
+    /// ever opened (or while this process holds a registration of it), else one presence-lock
+    /// query: any write lock in the role's range means a live participant (the participant
+    /// table, which only the MPMC hole diagnosis needs, is not read).
+    static func allGone(_ role: ParticipantRole, of segment: SharedMemory, _ control: ChannelControl) -> Bool {
+        // Relaxed: a snapshot, repeated every interval (as in `ChannelPeers.allGone`).
+        let open = (role == .sender ? control.openSenders : control.openReceivers).pointee.load(ordering: .relaxed)
+        guard open > 0 else { return false }
+        if segment.heldPresence.withLock({ $0.values.contains(role) }) { return false }
+        let range = ObjectLocks.presenceRange(of: role)
+        do {
+            return try FileSystem.conflictingLock(
+                segment.descriptor, write: false, start: range.start, length: range.length) == nil
+        } catch {
+            // A failing query proves nothing: report no death rather than a false one.
+            return false
+        }
+    }
+
+    /// A segment's damage check for a source's liveness closure: the full check (an `fstat`)
+    /// every tenth call, so every second while the wait set waits, and a damaged segment is
+    /// reported within that. A damage that a readiness check ran into (a `SIGBUS` the guard
+    /// caught) makes the full check answer at once, without a system call.
+    final class DamageCheck: @unchecked Sendable {
+        private let segment: SharedMemory
+        private var calls = 0
+        init(_ segment: SharedMemory) { self.segment = segment }
+        var isDamaged: Bool {
+            calls += 1
+            guard calls >= 10 else { return false }
+            calls = 0
+            return segment.isDamaged
+        }
     }
 
     // MARK: - Topics
