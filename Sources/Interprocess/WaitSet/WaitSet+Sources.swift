@@ -8,7 +8,8 @@ extension WaitSet {
     ///
     /// Level-triggered: it fires on every wait until you take the messages. It also fires once
     /// per liveness interval when every sender died and the channel is drained (with
-    /// ``SenderDeathPolicy/report``), so that your receive throws ``ChannelError/senderDied``.
+    /// ``SenderDeathPolicy/report``), so that your next `receive(timeout:)` (a zero timeout
+    /// will do; `tryReceive` does not check the senders) throws ``ChannelError/senderDied``.
     /// The wait set keeps the channel mapped; the receiver stays yours.
     @discardableResult
     public mutating func add<Element>(readable receiver: borrowing ChannelReceiver<Element>) -> Token {

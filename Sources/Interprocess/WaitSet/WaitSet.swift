@@ -9,7 +9,7 @@ import Synchronization
 /// let ticks = set.add(interval: .milliseconds(10))
 /// while true {
 ///     let fired = set.wait()
-///     if fired.contains(jobs) { while let job = try jobReceiver.tryReceive() { handle(job) } }
+///     if fired.contains(jobs) { while let job = try jobReceiver.receive(timeout: .zero) { handle(job) } }
 ///     if fired.count(of: ticks) > 1 { print("missed \(fired.count(of: ticks) - 1) ticks") }
 /// }
 /// ```
