@@ -1,5 +1,5 @@
 extension WaitSet {
-    /// Waits like ``wait(timeout:)`` without blocking the calling task's thread: the sources are
+    /// Waits like ``wait(timeout:)-3jcnq`` without blocking the calling task's thread: the sources are
     /// checked in place, and only if none is ready does the sleep run on an offload thread
     /// while the task is suspended.
     ///

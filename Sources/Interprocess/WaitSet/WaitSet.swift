@@ -18,7 +18,7 @@ import Synchronization
 /// ready. Otherwise it announces itself as a sleeper on every source's wake word, checks them
 /// again, and sleeps on all the words at once with one `futex_waitv` (Linux 5.16 and later);
 /// the senders, publishers and setters wake it as they wake their own blocked peers. While
-/// nothing happens it uses no CPU. See <doc:WaitSet> for what each source reports, the
+/// nothing happens it uses no CPU. See <doc:WaitingOnManySources> for what each source reports, the
 /// fallback where `futex_waitv` is missing, and what a dead peer looks like.
 ///
 /// ## Level and counted sources
