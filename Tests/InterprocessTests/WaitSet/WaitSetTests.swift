@@ -322,6 +322,31 @@ import Testing
         #expect(cancelled)
         #expect(elapsed < 5_000_000_000)
     }
+
+    @Test func asyncWaitOnTheFallbackFiresAndCancels() async throws {
+        let notifier = WaitSet.Notifier()
+        var set = WaitSet()
+        set.mechanism = .watchers
+        let token = set.add(notifier)
+        let notifying = later { notifier.notify() }
+        #expect(try await set.wait(timeout: .seconds(5)).contains(token))
+        notifying.join()
+        let task = Task {
+            var other = WaitSet()
+            other.mechanism = .watchers
+            other.add(WaitSet.Notifier())
+            other.add(WaitSet.Notifier())
+            do {
+                _ = try await other.wait(timeout: .seconds(30))
+                return false
+            } catch {
+                return true
+            }
+        }
+        usleep(30_000)
+        task.cancel()
+        #expect(await task.value)
+    }
 }
 
 /// Lets another thread of a test use a handle (the tests use it from one thread at a time).
