@@ -9,6 +9,7 @@ extension WaitSet {
     /// - Throws: `CancellationError` if the task was cancelled before a source fired.
     public mutating func wait(timeout: Duration? = nil) async throws(CancellationError) -> FiredSources {
         let core = self.core
+        // Relaxed: the flag is ours until the offload job is submitted (which orders it).
         core.cancelled.store(false, ordering: .relaxed)
         let ready = core.poll()
         if !ready.isEmpty { return FiredSources(elements: ready) }

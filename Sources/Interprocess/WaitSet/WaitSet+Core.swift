@@ -66,6 +66,7 @@ extension WaitSet {
             let ready = poll()
             if !ready.isEmpty { return ready }
             while true {
+                // Relaxed: the interrupt word's acquiring load orders the flag (see `sleepOnce`).
                 if deadline.hasPassed || cancelled.load(ordering: .relaxed) { return [] }
                 let now = Deadline.now
                 let livenessAt = nextLivenessCheck ?? now.advanced(by: Core.livenessInterval)
@@ -105,6 +106,7 @@ extension WaitSet {
             }
             StoreLoad.barrier()
             var fired = poll()
+            // Relaxed: read after the interrupt word's acquiring load above.
             if fired.isEmpty && !cancelled.load(ordering: .relaxed) {
                 sleep(until: end, interruptSeen: interruptSeen)
             }

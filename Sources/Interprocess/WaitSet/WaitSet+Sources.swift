@@ -82,6 +82,7 @@ extension WaitSet {
         let ready = {
             // Acquiring: as in `ByteChannelReceiver.claim`.
             control.producerIndex.pointee.load(ordering: .acquiring)
+                // Relaxed: our own receiver's position; only compared.
                 != control.consumerIndex.pointee.load(ordering: .relaxed)
                 || control.closed.pointee.load(ordering: .acquiring) == 1
         }
@@ -108,6 +109,7 @@ extension WaitSet {
         let frame = ByteRing.frameSize(min(max(messageSize ?? ring.maximumMessageSize, 0), ring.maximumMessageSize))
         let ready = {
             // The sender stores its tail after every frame; acquiring head: as in `claim`.
+            // Relaxed: our own sender's position; only compared.
             let tail = control.producerIndex.pointee.load(ordering: .relaxed)
             let head = control.consumerIndex.pointee.load(ordering: .acquiring)
             let offset = Int(tail & ring.mask)

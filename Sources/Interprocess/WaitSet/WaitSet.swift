@@ -92,6 +92,7 @@ public struct WaitSet: ~Copyable, Sendable {
     ///
     /// - Returns: the sources that fired, with their counts; empty if the timeout passed first.
     public mutating func wait(timeout: Duration? = nil) -> FiredSources {
+        // Relaxed: only this thread waits; a stale flag from an async wait is cleared here.
         core.cancelled.store(false, ordering: .relaxed)
         return FiredSources(elements: core.wait(deadline: Deadline(timeout: timeout)))
     }
@@ -112,5 +113,8 @@ public struct WaitSet: ~Copyable, Sendable {
     }
 
     /// Watcher threads started by fallback sleeps, in this process (for tests).
-    package static var watchersStarted: Int { Core.watchersStarted.load(ordering: .relaxed) }
+    package static var watchersStarted: Int {
+        // Relaxed: a statistic.
+        Core.watchersStarted.load(ordering: .relaxed)
+    }
 }
