@@ -43,6 +43,24 @@ int cipc_futex_wake(uint32_t *word, int32_t count) {
     return rc >= 0 ? (int)rc : -errno;
 }
 
+// Headers older than Linux 5.16 lack the syscall number; it is 449 in the generic table every
+// architecture shares since 5.1.
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
+// FUTEX2_SIZE_U32 (named FUTEX_32 in older headers): a 32-bit word; FUTEX2_PRIVATE stays clear.
+#define CIPC_FUTEX2_SIZE_U32 0x02
+
+_Static_assert(sizeof(cipc_futex_waiter) == 24, "struct futex_waitv is 24 bytes");
+
+uint32_t cipc_futex_waitv_shared_u32(void) { return CIPC_FUTEX2_SIZE_U32; }
+
+int cipc_futex_waitv(cipc_futex_waiter *waiters, uint32_t count, const struct timespec *deadline) {
+    // The timeout of futex_waitv is always absolute, on the clock named by the last argument.
+    long rc = syscall(SYS_futex_waitv, waiters, count, 0, deadline, CLOCK_MONOTONIC);
+    return rc >= 0 ? (int)rc : -errno;
+}
+
 int cipc_mutex_init(pthread_mutex_t *mutex) {
     pthread_mutexattr_t attr;
     int rc = pthread_mutexattr_init(&attr);

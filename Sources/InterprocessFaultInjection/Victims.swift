@@ -92,6 +92,8 @@ func runVictim(_ role: String, _ arguments: [String]) -> Never {
             try topicSubscriberVictim(
                 parent: parent, board: rest[0], topic: rest[1], id: Int(rest[2])!, samples: rest[3] == "samples")
         case "victim-topic-joiner": try topicJoinerVictim(parent: parent, board: rest[0], topic: rest[1])
+        case "victim-waitset-producer":
+            try waitSetProducerVictim(parent: parent, channel: rest[0], index: Int(rest[1])!)
         default: victimFail("unknown role \(role)")
         }
     } catch {

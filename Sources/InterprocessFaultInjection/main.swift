@@ -26,6 +26,9 @@
 //          sample or mid-join. The publishers must not be held back, a successor must take the
 //          slot, no message may be torn, reordered, duplicated, changed while held or (block)
 //          lost, and every gap (drop-oldest) must be reported exactly. See Topic.swift.
+//   waitset three producers on a channel each, the parent receiving through one WaitSet; one
+//          producer is killed. Every message intact and in order, the death reported within the
+//          liveness interval, the survivors unaffected. See WaitSet.swift.
 // Exit status 0: no violation; 1: violations (listed); 2: usage.
 
 import Glibc
@@ -268,12 +271,13 @@ var mutexFigures = MutexFigures()
 var spscFigures = ChannelFigures()
 var mpmcFigures = ChannelFigures()
 var topicFigures = TopicFigures()
+var waitSetFigures = WaitSetFigures()
 /// `--scenario NAME` runs only that scenario (mutex, spsc, mpmc, topic).
 let only: String? = CommandLine.arguments.firstIndex(of: "--scenario").map { index in
     guard index + 1 < CommandLine.arguments.count,
-        ["mutex", "spsc", "mpmc", "topic"].contains(CommandLine.arguments[index + 1])
+        ["mutex", "spsc", "mpmc", "topic", "waitset"].contains(CommandLine.arguments[index + 1])
     else {
-        print("usage: InterprocessFaultInjection [--iterations N] [--scenario mutex|spsc|mpmc|topic]")
+        print("usage: InterprocessFaultInjection [--iterations N] [--scenario mutex|spsc|mpmc|topic|waitset]")
         exit(2)
     }
     return CommandLine.arguments[index + 1]
@@ -284,12 +288,13 @@ do {
     if runs("spsc") { spscFigures = try runChannelScenario(.singleProducerSingleConsumer, iterations: iterations) }
     if runs("mpmc") { mpmcFigures = try runChannelScenario(.multiProducerMultiConsumer, iterations: iterations) }
     if runs("topic") { topicFigures = try runTopicScenario(iterations: iterations) }
+    if runs("waitset") { waitSetFigures = try runWaitSetScenario(iterations: iterations) }
 } catch {
     violation("setup failed: \(error)")
 }
 Child.killAll()
 let seconds = Double(Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-let totalKills = mutexFigures.kills + spscFigures.kills + mpmcFigures.kills + topicFigures.kills
+let totalKills = mutexFigures.kills + spscFigures.kills + mpmcFigures.kills + topicFigures.kills + waitSetFigures.kills
 
 func row(_ cells: [Any]) -> String { "| " + cells.map { "\($0)" }.joined(separator: " | ") + " |" }
 print("")
@@ -342,6 +347,19 @@ if t.misreportedClaims > 0 {
     // (TopicSlotClaimRaceTests).
     violation("\(t.misreportedClaims) topic slot claims were reported as lockInterference")
 }
+print("")
+print(
+    row([
+        "scenario", "iterations", "kills", "received", "torn", "out of order", "deaths reported", "false deaths",
+        "slowest report (ms)"
+    ]))
+print(row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]))
+let w = waitSetFigures
+print(
+    row([
+        "waitset", w.iterations, w.kills, w.received, w.torn, w.disorder, w.deathsReported, w.falseDeaths,
+        w.slowestReportMilliseconds
+    ]))
 print("")
 print("total kills: \(totalKills); violations: \(violations.count)")
 for v in violations { print("  - \(v)") }

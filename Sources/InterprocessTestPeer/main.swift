@@ -308,10 +308,11 @@ do {
     default:
         // The channel roles live in ChannelRoles.swift, the hostile-neighbour roles in
         // HostileRoles.swift, the truncation and descriptor-passing roles in TruncationRoles.swift,
-        // the topic roles in TopicRoles.swift, the service roles in ServiceRoles.swift.
+        // the topic roles in TopicRoles.swift, the service roles in ServiceRoles.swift, the wait-set
+        // roles in WaitSetRoles.swift.
         if try !runChannelRole(role, name: name, rest), try !runHostileRole(role, name: name, rest),
             try !runTruncationRole(role, name: name, rest), try !runTopicRole(role, name: name, rest),
-            try !runServiceRole(role, name: name, rest)
+            try !runServiceRole(role, name: name, rest), try !runWaitSetRole(role, name: name, rest)
         {
             fail("unknown role '\(role)'", status: 2)
         }

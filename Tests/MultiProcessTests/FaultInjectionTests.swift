@@ -5,7 +5,7 @@ import Testing
 extension MultiProcessTests {
     /// A short run of the fault-injection suite (`InterprocessFaultInjection`, built next to
     /// the tests): mutex holders, SPSC/MPMC producers and consumers, and topic publishers,
-    /// subscribers, sample holders and joiners SIGKILLed at random points. The executable checks every invariant itself (no deadlock or hang, no torn or
+    /// subscribers, sample holders and joiners SIGKILLed at random points, and producers feeding a wait set. The executable checks every invariant itself (no deadlock or hang, no torn or
     /// duplicated message, losses within what is documented, every death reported) and exits
     /// non-zero on a violation; its figures table is attached to a failure.
     @Suite struct FaultInjection {
@@ -14,7 +14,7 @@ extension MultiProcessTests {
             let executable = directory.appendingPathComponent("InterprocessFaultInjection")
             let process = Process()
             process.executableURL = executable
-            // 10 iterations per scenario: 50 kills (mutex 20, SPSC 10, MPMC 10, topic 10).
+            // 10 iterations per scenario: 60 kills (mutex 20, SPSC 10, MPMC 10, topic 10, wait set 10).
             process.arguments = ["--iterations", longTests ? "100" : "10"]
             let output = Pipe()
             process.standardOutput = output
@@ -30,7 +30,7 @@ extension MultiProcessTests {
             #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(text)")
             #expect(text.contains("violations: 0"), "\(text)")
             // Every scenario ran, the topic's included.
-            for scenario in ["mutex", "spsc", "mpmc", "topic"] {
+            for scenario in ["mutex", "spsc", "mpmc", "topic", "waitset"] {
                 #expect(text.contains("| \(scenario) | \(longTests ? 100 : 10) |"), "\(scenario): \(text)")
             }
         }

@@ -130,6 +130,38 @@ func exerciseEveryKind() {
     exerciseTopic(Int.self)
     exerciseTopic(UInt8.self)
     exerciseByteTopic()
+    exerciseWaitSet()
+}
+
+/// Every object that opens, as a source of one wait set: its readiness checks, the
+/// announcement on its words and one short sleep on them must return, whatever the words say.
+/// The handles close at once: the wait set keeps what it watches mapped by itself.
+func exerciseWaitSet() {
+    var set = WaitSet()
+    if let receiver = try? ChannelReceiver<Int>(named: objectName, mode: .open, timeout: .zero) {
+        set.add(readable: receiver)
+    }
+    if let sender = try? ChannelSender<Int>(named: objectName, mode: .open, timeout: .zero) {
+        set.add(writable: sender)
+    }
+    if let receiver = try? ByteChannelReceiver(named: objectName, mode: .open, timeout: .zero) {
+        set.add(readable: receiver)
+    }
+    if let sender = try? ByteChannelSender(named: objectName, mode: .open, timeout: .zero) {
+        set.add(writable: sender, messageSize: 8)
+    }
+    if let subscriber = try? TopicSubscriber<Int>(named: objectName, mode: .open, timeout: .zero) {
+        set.add(readable: subscriber)
+    }
+    if let publisher = try? TopicPublisher<Int>(named: objectName, mode: .open, timeout: .zero) {
+        set.add(writable: publisher)
+    }
+    if let semaphore = try? ProcessSemaphore(named: objectName, mode: .open, timeout: .zero) {
+        set.add(acquiring: semaphore)
+    }
+    if let event = try? ProcessEvent(named: objectName, resetMode: nil, mode: .open, timeout: .zero) { set.add(event) }
+    _ = set.wait(timeout: .zero)
+    _ = set.wait(timeout: .milliseconds(1))
 }
 
 /// A topic as a subscriber (copies, samples) and as a publisher (copies, loans): every call

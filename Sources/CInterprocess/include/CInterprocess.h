@@ -36,6 +36,26 @@ int cipc_futex_wait(uint32_t *word, uint32_t expected, const struct timespec *de
 /// Returns the number woken or -errno.
 int cipc_futex_wake(uint32_t *word, int32_t count);
 
+/// One word of a vectored wait: the layout of the kernel's `struct futex_waitv` (Linux 5.16),
+/// declared here so the shim builds against headers that predate it.
+typedef struct cipc_futex_waiter {
+    uint64_t value;
+    uint64_t address;
+    uint32_t flags;
+    uint32_t reserved;
+} cipc_futex_waiter;
+
+/// The flags of a 32-bit, shared (never FUTEX2_PRIVATE) word of a vectored wait.
+uint32_t cipc_futex_waitv_shared_u32(void);
+/// The most words one vectored wait takes (FUTEX_WAITV_MAX).
+#define CIPC_FUTEX_WAITV_MAX 128
+
+/// futex_waitv(2): sleeps until one of the `count` words no longer holds its value or is woken,
+/// or until the absolute CLOCK_MONOTONIC time `deadline` (NULL: no deadline).
+/// Returns the index of a woken word, -EAGAIN when a word differed on entry, -ETIMEDOUT,
+/// -EINTR, -ENOSYS (a kernel before 5.16, or a seccomp filter that refuses it), or another -errno.
+int cipc_futex_waitv(cipc_futex_waiter *waiters, uint32_t count, const struct timespec *deadline);
+
 // MARK: - robust, process-shared pthread mutex
 
 /// Initialises `mutex` as PTHREAD_PROCESS_SHARED + PTHREAD_MUTEX_ROBUST +

@@ -66,3 +66,79 @@ package enum Futex {
         wake(word, count: Int32.max)
     }
 }
+
+extension Futex {
+    /// The most words one ``FutexWaitVector`` waits on (the kernel's `FUTEX_WAITV_MAX`).
+    package static let vectorLimit = Int(CIPC_FUTEX_WAITV_MAX)
+
+    /// The outcome of a vectored wait.
+    package enum VectorWaitResult: Sendable, Equatable {
+        /// Woken (the index of a woken word, when the kernel says which), by a signal, or
+        /// spuriously: re-check every word.
+        case woken(Int?)
+        /// A word no longer held its expected value when the wait began.
+        case valueChanged
+        /// The deadline passed.
+        case timedOut
+        /// The kernel has no `futex_waitv` (before Linux 5.16, or a seccomp filter refuses it).
+        case unsupported
+    }
+}
+
+/// The words of one `futex_waitv` call (Linux 5.16 and later): up to ``Futex/vectorLimit``
+/// 32-bit shared futex words, each with the value it is expected to hold.
+///
+/// Every word is waited on in its shared form (`FUTEX2_SIZE_U32`, never `FUTEX2_PRIVATE`): the
+/// words live in memory other processes map, and their wakers use the shared `FUTEX_WAKE`,
+/// which reaches a vectored sleeper as it reaches a plain one.
+///
+/// Not thread-safe: one owner fills it and sleeps on it.
+package final class FutexWaitVector: @unchecked Sendable {
+    private let entries: UnsafeMutablePointer<cipc_futex_waiter>
+    /// The number of words appended.
+    package private(set) var count = 0
+
+    /// An empty vector.
+    package init() {
+        entries = .allocate(capacity: Futex.vectorLimit)
+    }
+
+    deinit { entries.deallocate() }
+
+    /// Whether another word fits.
+    package var isFull: Bool { count == Futex.vectorLimit }
+
+    /// Forgets every word.
+    package func removeAll() { count = 0 }
+
+    /// Adds `word`, expected to hold `expected`.
+    ///
+    /// - Precondition: the vector is not full.
+    package func append(_ word: FutexWord, expecting expected: UInt32) {
+        precondition(count < Futex.vectorLimit, "a futex_waitv call takes at most \(Futex.vectorLimit) words")
+        entries[count] = cipc_futex_waiter(
+            value: UInt64(expected), address: UInt64(UInt(bitPattern: word.address)),
+            flags: cipc_futex_waitv_shared_u32(), reserved: 0)
+        count += 1
+    }
+
+    /// Sleeps until a word no longer holds its expected value or is woken, or `deadline` passes.
+    ///
+    /// `EINTR` and a word whose page is gone (`EFAULT`) are reported as woken, as by
+    /// ``Futex/wait(_:expecting:deadline:)``: the caller re-checks every word, and the absolute
+    /// `CLOCK_MONOTONIC` deadline keeps the total wait bounded.
+    package func wait(deadline: Deadline) -> Futex.VectorWaitResult {
+        guard count > 0 else { return .valueChanged }
+        let rc = deadline.withTimespecPointer { system_futex_waitv(entries, UInt32(count), $0) }
+        if rc >= 0 { return .woken(Int(rc)) }
+        switch Errno(rawValue: -rc) {
+        case .interrupted, .badAddress: return .woken(nil)
+        case .resourceTemporarilyUnavailable: return .valueChanged
+        case .timedOut: return .timedOut
+        case .noFunction: return .unsupported
+        case let error:
+            // EINVAL (a misaligned word, bad flags, too many words): our bug.
+            preconditionFailureForBug("futex_waitv", error)
+        }
+    }
+}

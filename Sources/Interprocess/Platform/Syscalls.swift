@@ -143,6 +143,16 @@ func system_futex_wake(_ word: UnsafeMutablePointer<UInt32>, _ count: Int32) -> 
     cipc_futex_wake(word, count)
 }
 
+// futex_waitv: returns the index of a woken word or -errno.
+func system_futex_waitv(
+    _ waiters: UnsafeMutablePointer<cipc_futex_waiter>, _ count: UInt32, _ deadline: UnsafePointer<timespec>?
+) -> Int32 {
+    #if ENABLE_MOCKING
+        if let e = mockedFailure(.futexWaitv) { return -e.rawValue }
+    #endif
+    return cipc_futex_waitv(waiters, count, deadline)
+}
+
 // memfd_create: returns the descriptor or -errno.
 func system_memfd_create(_ name: UnsafePointer<CChar>) -> Int32 {
     #if ENABLE_MOCKING

@@ -116,6 +116,10 @@ package struct BenchHarness {
         let minimum64 = BenchMarker.firstTimed64 + 1000
         let minimum1M = BenchMarker.firstTimed1M + 8
 
+        if let idle = scenario.waitSetIdleSources {
+            try runWaitSetParent(idle: idle, base: base, arguments: childArguments, into: &row)
+            return
+        }
         if let subscribers = scenario.topicSubscribers {
             try runTopicParent(
                 subscribers: subscribers, workload, base: base, arguments: childArguments, into: &row)
@@ -262,6 +266,10 @@ package struct BenchHarness {
         _ scenario: BenchScenario, _ workload: BenchWorkload, base: String, core: Int?, subscriberIndex: Int = 0
     ) throws {
         if let core { pinForBench(core: core) }
+        if let idle = scenario.waitSetIdleSources {
+            try runWaitSetChild(idle: idle, base: base)
+            return
+        }
         if scenario.topicSubscribers != nil {
             try runTopicChild(workload, base: base, index: subscriberIndex)
             return

@@ -19,6 +19,9 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
     case serviceAdaptive = "service-adaptive"
     case pipe
     case socket
+    case waitSet1 = "waitset-1"
+    case waitSet8 = "waitset-8"
+    case waitSet64 = "waitset-64"
 
     /// The row's name in the table.
     package var title: String {
@@ -38,6 +41,9 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
         case .serviceSpin, .serviceBlock, .serviceAdaptive: "Interprocess service (request, response)"
         case .pipe: "pipe pair"
         case .socket: "Unix stream socket pair"
+        case .waitSet1: "Interprocess wait set, SPSC channel + 1 idle channel"
+        case .waitSet8: "Interprocess wait set, SPSC channel + 8 idle channels"
+        case .waitSet64: "Interprocess wait set, SPSC channel + 64 idle channels"
         }
     }
 
@@ -45,7 +51,7 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
     package var mode: String {
         switch self {
         case .flag, .spscSpin, .mpmcSpin, .serviceSpin: "spin"
-        case .futex, .spscBlock, .mpmcBlock, .pipe, .socket, .serviceBlock: "blocking"
+        case .futex, .spscBlock, .mpmcBlock, .pipe, .socket, .serviceBlock, .waitSet1, .waitSet8, .waitSet64: "blocking"
         case .spscAdaptive, .mpmcAdaptive, .bytesAdaptive, .topic1, .topic2, .topic4, .serviceAdaptive: "adaptive"
         }
     }
@@ -58,14 +64,14 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
         case .spscSpin, .mpmcSpin, .spscAdaptive, .mpmcAdaptive, .topic1, .topic2, .topic4, .serviceSpin,
             .serviceAdaptive:
             .flag
-        case .spscBlock, .mpmcBlock, .pipe, .socket, .serviceBlock: .futex
+        case .spscBlock, .mpmcBlock, .pipe, .socket, .serviceBlock, .waitSet1, .waitSet8, .waitSet64: .futex
         }
     }
 
     /// The workloads the row runs.
     package var workloads: [BenchWorkload] {
         switch self {
-        case .flag, .futex, .serviceSpin, .serviceBlock, .serviceAdaptive: [.rtt]
+        case .flag, .futex, .serviceSpin, .serviceBlock, .serviceAdaptive, .waitSet1, .waitSet8, .waitSet64: [.rtt]
         case .spscSpin, .spscBlock, .spscAdaptive, .mpmcSpin, .mpmcBlock, .mpmcAdaptive: [.rtt, .stream]
         case .bytesAdaptive: [.stream1MiB]
         case .pipe, .socket, .topic1, .topic2, .topic4: [.rtt, .stream, .stream1MiB]
@@ -88,6 +94,16 @@ package enum BenchScenario: String, CaseIterable, Codable, Sendable {
         case .serviceSpin: .spin
         case .serviceBlock: .block
         case .serviceAdaptive: .adaptive
+        default: nil
+        }
+    }
+
+    /// The number of idle channels beside the echoed one, for wait-set rows.
+    package var waitSetIdleSources: Int? {
+        switch self {
+        case .waitSet1: 1
+        case .waitSet8: 8
+        case .waitSet64: 64
         default: nil
         }
     }
