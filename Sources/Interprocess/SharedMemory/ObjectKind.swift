@@ -26,6 +26,8 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
     public static let topic = ObjectKind(rawValue: 9)
     /// A byte-message publish-subscribe topic.
     public static let byteTopic = ObjectKind(rawValue: 10)
+    /// A blackboard: named keys, each with the latest value of its type (``BlackboardWriter``).
+    public static let blackboard = ObjectKind(rawValue: 11)
 
     /// The layout version of this kind's payload that this build reads and writes, recorded in
     /// every object's header; opening an object of another version fails with
@@ -37,7 +39,9 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
     /// has version 0 (such an object is refused as a kind mismatch before its version counts).
     public var layoutVersion: UInt32 {
         switch self {
-        case .segment, .mutex, .condition, .semaphore, .event, .array, .channel, .byteChannel, .topic, .byteTopic: 1
+        case .segment, .mutex, .condition, .semaphore, .event, .array, .channel, .byteChannel, .topic, .byteTopic,
+            .blackboard:
+            1
         default: 0
         }
     }
@@ -54,6 +58,7 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
         case .byteChannel: "byte-channel"
         case .topic: "topic"
         case .byteTopic: "byte-topic"
+        case .blackboard: "blackboard"
         default: "unknown kind \(rawValue)"
         }
     }
