@@ -309,7 +309,8 @@ do {
         // HostileRoles.swift, the truncation and descriptor-passing roles in TruncationRoles.swift,
         // the topic roles in TopicRoles.swift.
         if try !runChannelRole(role, name: name, rest), try !runHostileRole(role, name: name, rest),
-            try !runTruncationRole(role, name: name, rest), try !runTopicRole(role, name: name, rest)
+            try !runTruncationRole(role, name: name, rest), try !runTopicRole(role, name: name, rest),
+            try !runBlackboardRole(role, name: name, rest)
         {
             fail("unknown role '\(role)'", status: 2)
         }
