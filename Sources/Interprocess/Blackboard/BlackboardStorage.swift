@@ -95,6 +95,14 @@ final class BlackboardStorage: @unchecked Sendable {
     /// Directory entry `i` (below the published count), every field checked.
     /// - Throws: ``BlackboardError/corrupt(_:)`` for a name, type or slot out of bounds.
     func entry(at i: Int) throws(BlackboardError) -> Entry {
+        try BlackboardStorage.entry(at: i, payload: UnsafeRawPointer(base), layout: layout)
+    }
+
+    /// Directory entry `i` of the payload at `base` of `layout`, every field checked (also for
+    /// inspection, on a read-only mapping).
+    static func entry(at i: Int, payload base: UnsafeRawPointer, layout: BlackboardLayout) throws(BlackboardError)
+        -> Entry
+    {
         let e = base + layout.entry(i)
         func word(_ offset: Int) -> Int { Int(e.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) }
         let nameLength = word(BlackboardLayout.entryNameLength)
