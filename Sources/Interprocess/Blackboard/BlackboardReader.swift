@@ -24,13 +24,21 @@ import SystemPackage
 public final class BlackboardReader {
     @usableFromInline let storage: BlackboardStorage
 
-    /// A directory entry known to this reader, and the Swift type last checked against it.
-    @usableFromInline struct CachedKey {
-        let entry: BlackboardStorage.Entry
+    /// Where a known key's value lives, and the Swift type last checked against its entry:
+    /// trivial, so a lookup copies no string.
+    struct Resolved {
+        let entry: Int
+        let slot: Int
         var checkedType: ObjectIdentifier?
     }
-    @usableFromInline var cached: [CachedKey] = []
-    @usableFromInline var index: [String: Int] = [:]
+    /// The entries known, in directory order, and each name's resolution.
+    struct Cache {
+        var entries: [BlackboardStorage.Entry] = []
+        var index: [String: Resolved] = [:]
+    }
+    /// Behind a pointer, not in stored `var`s: the reader is used from one isolation domain at a
+    /// time, and a class's stored `var` would cost a dynamic exclusivity check on every lookup.
+    let cache: UnsafeMutablePointer<Cache>
 
     /// The blackboard's configuration.
     public var configuration: BlackboardConfiguration { storage.layout.configuration }
@@ -53,6 +61,13 @@ public final class BlackboardReader {
         storage = try BlackboardStorage(
             name: name, configuration: nil, mode: .open, permissions: [], lifetime: .persistent, owners: owners,
             timeout: timeout)
+        cache = .allocate(capacity: 1)
+        cache.initialize(to: Cache())
+    }
+
+    deinit {
+        cache.deinitialize(count: 1)
+        cache.deallocate()
     }
 
     // MARK: - Keys
@@ -62,12 +77,15 @@ public final class BlackboardReader {
     @discardableResult
     func refresh() throws(BlackboardError) -> Int {
         let count = try storage.publishedKeyCount()
-        while cached.count < count {
-            let entry = try storage.entry(at: cached.count)
+        while cache.pointee.entries.count < count {
+            let entry = try storage.entry(at: cache.pointee.entries.count)
             // The writer never publishes a name twice; a hostile one that does is ignored here
             // (the first entry keeps the name).
-            if index[entry.name] == nil { index[entry.name] = cached.count }
-            cached.append(CachedKey(entry: entry, checkedType: nil))
+            if cache.pointee.index[entry.name] == nil {
+                cache.pointee.index[entry.name] = Resolved(
+                    entry: cache.pointee.entries.count, slot: entry.slot, checkedType: nil)
+            }
+            cache.pointee.entries.append(entry)
         }
         return count
     }
@@ -75,24 +93,25 @@ public final class BlackboardReader {
     /// The slot of `name` after checking that its values are `type`s.
     @usableFromInline
     func slot(of name: String, type: ObjectIdentifier, elementType: () -> ElementType) throws(BlackboardError) -> Int {
-        if let i = index[name], cached[i].checkedType == type { return cached[i].entry.slot }
-        if index[name] == nil { try refresh() }
-        guard let i = index[name] else { throw .keyNotFound(name) }
-        let expected = elementType()
-        guard cached[i].entry.type == expected else {
-            throw .typeMismatch(key: name, expected: expected, found: cached[i].entry.type)
+        if let known = cache.pointee.index[name] {
+            if known.checkedType == type { return known.slot }
+        } else {
+            try refresh()
         }
-        cached[i].checkedType = type
-        return cached[i].entry.slot
+        guard let known = cache.pointee.index[name] else { throw .keyNotFound(name) }
+        let expected = elementType()
+        let found = cache.pointee.entries[known.entry].type
+        guard found == expected else { throw .typeMismatch(key: name, expected: expected, found: found) }
+        cache.pointee.index[name]?.checkedType = type
+        return known.slot
     }
 
     /// The blackboard's keys, with their types and the versions of their values.
     /// - Throws: ``BlackboardError/corrupt(_:)`` for a directory entry out of bounds.
     public func keys() throws(BlackboardError) -> [BlackboardKeyInfo] {
         try refresh()
-        return cached.map {
-            BlackboardKeyInfo(
-                name: $0.entry.name, valueType: $0.entry.type, version: storage.currentVersion($0.entry.slot))
+        return cache.pointee.entries.map {
+            BlackboardKeyInfo(name: $0.name, valueType: $0.type, version: storage.currentVersion($0.slot))
         }
     }
 
@@ -114,7 +133,7 @@ public final class BlackboardReader {
         let deadline = Deadline(timeout: timeout)
         while true {
             do { return try key(name, as: Value.self) } catch .keyNotFound {}
-            guard try storage.waitForKeys(beyond: cached.count, deadline: deadline) else { return nil }
+            guard try storage.waitForKeys(beyond: cache.pointee.entries.count, deadline: deadline) else { return nil }
         }
     }
 
@@ -164,7 +183,20 @@ public final class BlackboardReader {
         -> BlackboardValue<Value>?
     {
         // The bytes land in scratch space and become a `Value` only once the read is known to be
-        // consistent.
+        // consistent. One attempt inline; the bounded retries and the diagnosis out of line.
+        let fast: BlackboardValue<Value>? = withUnsafeTemporaryAllocation(of: Value.self, capacity: 1) { buffer in
+            let version = storage.tryRead(
+                slot: slot, size: MemoryLayout<Value>.size, into: UnsafeMutableRawPointer(buffer.baseAddress!))
+            return version == 0 ? nil : BlackboardValue(value: buffer[0], version: version)
+        }
+        if let fast { return fast }
+        return try readRetrying(slot: slot, name: name, as: Value.self)
+    }
+
+    @usableFromInline
+    func readRetrying<Value: BitwiseCopyable>(slot: Int, name: String, as _: Value.Type) throws(BlackboardError)
+        -> BlackboardValue<Value>?
+    {
         let result: Result<BlackboardValue<Value>?, BlackboardError> = withUnsafeTemporaryAllocation(
             of: Value.self, capacity: 1
         ) { buffer in

@@ -13,13 +13,13 @@ final class BlackboardStorage: @unchecked Sendable {
     // and the value buffers are read only through the seqlock.
     let segment: SharedMemory
     let layout: BlackboardLayout
-    let base: UnsafeMutableRawPointer
+    @usableFromInline let base: UnsafeMutableRawPointer
     /// This handle's identity, recorded in the key handles it makes.
     @usableFromInline let token: UInt64
     let name: String
 
     /// The most attempts a consistent read makes before ``BlackboardError/valueUnstable(key:attempts:)``.
-    @usableFromInline static let maximumReadAttempts = 4096
+    static let maximumReadAttempts = 4096
     /// How long one sleep of a wait lasts at most before the segment is checked for damage.
     static let waitSlice: Duration = .milliseconds(100)
 
@@ -182,6 +182,37 @@ final class BlackboardStorage: @unchecked Sendable {
     }
 
     // MARK: - The seqlock
+
+    /// The size of each of a slot's buffers for a value of `size` bytes (``BlackboardLayout``'s
+    /// rule, inlinable).
+    @usableFromInline static let slotHeaderSize = BlackboardLayout.slotHeaderSize
+
+    @inlinable
+    static func bufferSize(valueSize size: Int) -> Int { (max(size, 1) + 63) / 64 * 64 }
+
+    /// One attempt of ``read(slot:size:into:key:)``, inlined into the caller: the version of a
+    /// consistent copy of the value at `slot` in `destination`, or 0 when the key has no value,
+    /// the copy was overtaken or anything is amiss (the caller then reads with
+    /// ``read(slot:size:into:key:)``, which retries and diagnoses).
+    @inlinable @inline(__always)
+    func tryRead(slot: Int, size: Int, into destination: UnsafeMutableRawPointer) -> UInt64 {
+        let published = version(slot)
+        // SYNC POINT: acquiring; pairs with the writer's releasing store of the version (as in
+        // `read(slot:size:into:key:)`, whose comments give the whole protocol).
+        let before = published.pointee.load(ordering: .acquiring)
+        let b = Int(before & 1)
+        destination.copyMemory(
+            from: base + slot + BlackboardStorage.slotHeaderSize + b * BlackboardStorage.bufferSize(valueSize: size),
+            byteCount: size)
+        // Relaxed: ordered before the second version load by the fence.
+        let stamp = stamp(slot, buffer: b).pointee.load(ordering: .relaxed)
+        // SYNC POINT: acquiring fence; pairs with the writer's releasing fence before it writes
+        // a buffer.
+        atomicMemoryFence(ordering: .acquiring)
+        // Relaxed: ordered after the copy by the fence.
+        let after = published.pointee.load(ordering: .relaxed)
+        return before == after && stamp == before ? before : 0
+    }
 
     /// Copies a consistent value of `size` bytes from `slot` into `destination` and returns its
     /// version (0, with nothing copied, if the key has no value yet).
