@@ -92,6 +92,9 @@ func runVictim(_ role: String, _ arguments: [String]) -> Never {
             try topicSubscriberVictim(
                 parent: parent, board: rest[0], topic: rest[1], id: Int(rest[2])!, samples: rest[3] == "samples")
         case "victim-topic-joiner": try topicJoinerVictim(parent: parent, board: rest[0], topic: rest[1])
+        case "victim-bb-writer":
+            try blackboardWriterVictim(parent: parent, name: rest[0], first: UInt64(rest[1])!, count: Int(rest[2])!)
+        case "victim-bb-reader": try blackboardReaderVictim(parent: parent, name: rest[0])
         default: victimFail("unknown role \(role)")
         }
     } catch {

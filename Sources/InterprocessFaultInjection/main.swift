@@ -6,7 +6,7 @@
 //   swift run -c release InterprocessFaultInjection                  100 iterations per scenario (500 kills)
 //   INTERPROCESS_FAULT_ITERATIONS=N swift run -c release …           N iterations per scenario
 //   INTERPROCESS_LONG_TESTS=1 swift run -c release …                 ≥ 1 000 kills
-//   … --scenario topic                                               one scenario only
+//   … --scenario topic                                               one scenario only (mutex, spsc, mpmc, topic, blackboard)
 //
 // Scenarios (each iteration starts fresh victims: this executable in a hidden role):
 //   mutex  two victims increment two counters that must stay equal, non-atomically, inside the
@@ -26,6 +26,9 @@
 //          sample or mid-join. The publishers must not be held back, a successor must take the
 //          slot, no message may be torn, reordered, duplicated, changed while held or (block)
 //          lost, and every gap (drop-oldest) must be reported exactly. See Topic.swift.
+//   blackboard  a writer of a 4 KiB value killed mid-write while two readers read; a successor
+//          takes the role. No read may be torn, go back or fail, and the readers must see the
+//          successor's values. See Blackboard.swift.
 // Exit status 0: no violation; 1: violations (listed); 2: usage.
 
 import Glibc
@@ -268,12 +271,13 @@ var mutexFigures = MutexFigures()
 var spscFigures = ChannelFigures()
 var mpmcFigures = ChannelFigures()
 var topicFigures = TopicFigures()
+var blackboardFigures = BlackboardFigures()
 /// `--scenario NAME` runs only that scenario (mutex, spsc, mpmc, topic).
 let only: String? = CommandLine.arguments.firstIndex(of: "--scenario").map { index in
     guard index + 1 < CommandLine.arguments.count,
-        ["mutex", "spsc", "mpmc", "topic"].contains(CommandLine.arguments[index + 1])
+        ["mutex", "spsc", "mpmc", "topic", "blackboard"].contains(CommandLine.arguments[index + 1])
     else {
-        print("usage: InterprocessFaultInjection [--iterations N] [--scenario mutex|spsc|mpmc|topic]")
+        print("usage: InterprocessFaultInjection [--iterations N] [--scenario mutex|spsc|mpmc|topic|blackboard]")
         exit(2)
     }
     return CommandLine.arguments[index + 1]
@@ -284,12 +288,14 @@ do {
     if runs("spsc") { spscFigures = try runChannelScenario(.singleProducerSingleConsumer, iterations: iterations) }
     if runs("mpmc") { mpmcFigures = try runChannelScenario(.multiProducerMultiConsumer, iterations: iterations) }
     if runs("topic") { topicFigures = try runTopicScenario(iterations: iterations) }
+    if runs("blackboard") { blackboardFigures = try runBlackboardScenario(iterations: iterations) }
 } catch {
     violation("setup failed: \(error)")
 }
 Child.killAll()
 let seconds = Double(Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-let totalKills = mutexFigures.kills + spscFigures.kills + mpmcFigures.kills + topicFigures.kills
+let totalKills =
+    mutexFigures.kills + spscFigures.kills + mpmcFigures.kills + topicFigures.kills + blackboardFigures.kills
 
 func row(_ cells: [Any]) -> String { "| " + cells.map { "\($0)" }.joined(separator: " | ") + " |" }
 print("")
@@ -342,6 +348,11 @@ if t.misreportedClaims > 0 {
     // (TopicSlotClaimRaceTests).
     violation("\(t.misreportedClaims) topic slot claims were reported as lockInterference")
 }
+print("")
+print(row(["scenario", "iterations", "writer kills", "reads", "torn", "went back", "failed reads", "successors"]))
+print(row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]))
+let b = blackboardFigures
+print(row(["blackboard", b.iterations, b.kills, b.reads, b.torn, b.backwards, b.failedReads, b.successors]))
 print("")
 print("total kills: \(totalKills); violations: \(violations.count)")
 for v in violations { print("  - \(v)") }
