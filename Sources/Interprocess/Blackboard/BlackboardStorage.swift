@@ -187,6 +187,48 @@ final class BlackboardStorage: @unchecked Sendable {
     /// rule, inlinable).
     @usableFromInline static let slotHeaderSize = BlackboardLayout.slotHeaderSize
 
+    /// Copies `byteCount` bytes of the buffer at `buffer` (64-byte aligned, its size rounded up to
+    /// 64) into `destination`, in relaxed 8-byte atomic loads: the writer may be writing the
+    /// buffer meanwhile, and a copy it overtakes is discarded, but the race itself must be one
+    /// the memory model (and the thread sanitizer) allows. The last word may reach into the
+    /// buffer's padding; only `byteCount` bytes are stored.
+    @inlinable @inline(__always)
+    static func load(_ buffer: UnsafeMutableRawPointer, into destination: UnsafeMutableRawPointer, byteCount: Int) {
+        let words = buffer.assumingMemoryBound(to: Atomic<UInt64>.self)
+        let whole = byteCount / 8
+        for i in 0..<whole {
+            // Relaxed: ordered by the caller's fence and version loads.
+            destination.storeBytes(
+                of: (words + i).pointee.load(ordering: .relaxed), toByteOffset: 8 * i, as: UInt64.self)
+        }
+        let rest = byteCount % 8
+        if rest > 0 {
+            // Relaxed: as above.
+            let last = (words + whole).pointee.load(ordering: .relaxed)
+            withUnsafeBytes(of: last) { (destination + 8 * whole).copyMemory(from: $0.baseAddress!, byteCount: rest) }
+        }
+    }
+
+    /// Copies `byteCount` bytes from `source` into the buffer at `buffer`, in relaxed 8-byte
+    /// atomic stores (readers may be copying it; see ``load(_:into:byteCount:)``). The last word's
+    /// bytes past `byteCount` are zero.
+    @usableFromInline
+    static func store(_ source: UnsafeRawPointer, into buffer: UnsafeMutableRawPointer, byteCount: Int) {
+        let words = buffer.assumingMemoryBound(to: Atomic<UInt64>.self)
+        let whole = byteCount / 8
+        for i in 0..<whole {
+            // Relaxed: published by the releasing store of the version.
+            (words + i).pointee.store(source.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self), ordering: .relaxed)
+        }
+        let rest = byteCount % 8
+        if rest > 0 {
+            var last: UInt64 = 0
+            withUnsafeMutableBytes(of: &last) { $0.baseAddress!.copyMemory(from: source + 8 * whole, byteCount: rest) }
+            // Relaxed: as above.
+            (words + whole).pointee.store(last, ordering: .relaxed)
+        }
+    }
+
     @inlinable
     static func bufferSize(valueSize size: Int) -> Int { (max(size, 1) + 63) / 64 * 64 }
 
@@ -201,9 +243,9 @@ final class BlackboardStorage: @unchecked Sendable {
         // `read(slot:size:into:key:)`, whose comments give the whole protocol).
         let before = published.pointee.load(ordering: .acquiring)
         let b = Int(before & 1)
-        destination.copyMemory(
-            from: base + slot + BlackboardStorage.slotHeaderSize + b * BlackboardStorage.bufferSize(valueSize: size),
-            byteCount: size)
+        BlackboardStorage.load(
+            base + slot + BlackboardStorage.slotHeaderSize + b * BlackboardStorage.bufferSize(valueSize: size),
+            into: destination, byteCount: size)
         // Relaxed: ordered before the second version load by the fence.
         let stamp = stamp(slot, buffer: b).pointee.load(ordering: .relaxed)
         // SYNC POINT: acquiring fence; pairs with the writer's releasing fence before it writes
@@ -240,8 +282,8 @@ final class BlackboardStorage: @unchecked Sendable {
                 return 0
             }
             let b = Int(before & 1)
-            destination.copyMemory(
-                from: base + slot + BlackboardLayout.slotHeaderSize + b * bufferSize, byteCount: size)
+            BlackboardStorage.load(
+                base + slot + BlackboardLayout.slotHeaderSize + b * bufferSize, into: destination, byteCount: size)
             // Relaxed: ordered before the second version load by the fence below.
             let stamp = stamp(slot, buffer: b).pointee.load(ordering: .relaxed)
             // SYNC POINT: acquiring fence; pairs with the writer's releasing fence before it
@@ -281,7 +323,8 @@ final class BlackboardStorage: @unchecked Sendable {
         // publication (of the version that made this buffer unpublished) is ordered before
         // every byte written below, so a reader whose copy sees one of them sees that version.
         atomicMemoryFence(ordering: .releasing)
-        (base + slot + BlackboardLayout.slotHeaderSize + b * bufferSize).copyMemory(from: source, byteCount: size)
+        BlackboardStorage.store(
+            source, into: base + slot + BlackboardLayout.slotHeaderSize + b * bufferSize, byteCount: size)
         // Relaxed: published by the releasing store of the version below.
         stamp(slot, buffer: b).pointee.store(next, ordering: .relaxed)
         // SYNC POINT: releasing; publishes the buffer and its stamp; pairs with the reader's
