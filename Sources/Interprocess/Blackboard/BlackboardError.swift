@@ -1,6 +1,6 @@
 /// Why a blackboard operation failed.
 ///
-/// Timeouts are not errors: ``BlackboardReader/waitForChange(of:since:timeout:)`` returns `nil`
+/// Timeouts are not errors: ``BlackboardReader/waitForChange(of:since:timeout:)-1kitt`` returns `nil`
 /// when its deadline passes.
 public enum BlackboardError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Another live process (or another handle of this one) holds the blackboard's writer role.

@@ -26,7 +26,7 @@ public struct BlackboardValue<Value: BitwiseCopyable> {
     /// The value.
     public var value: Value
     /// Its version: 1 for the key's first value, one more for each write since. Readers compare
-    /// versions to see whether a value changed (``BlackboardReader/waitForChange(of:since:timeout:)``).
+    /// versions to see whether a value changed (``BlackboardReader/waitForChange(of:since:timeout:)-1kitt``).
     public var version: UInt64
 
     @inlinable

@@ -64,6 +64,7 @@ public struct BlackboardWriter: ~Copyable, Sendable {
     ///
     /// - Parameters:
     ///   - name: 1 to 48 bytes of ASCII letters, digits and `._-:/`.
+    ///   - type: the type of the key's values.
     ///   - initialValue: the key's first value, written only if the key is new; without one,
     ///     readers read `nil` until the first write.
     /// - Throws: ``BlackboardError/typeMismatch(key:expected:found:)`` for an existing key of
@@ -73,16 +74,16 @@ public struct BlackboardWriter: ~Copyable, Sendable {
     ///   ``BlackboardError/unsupportedValueType(_:reason:)``.
     @discardableResult
     public mutating func addKey<Value: BitwiseCopyable>(
-        _ name: String, as _: Value.Type = Value.self, initialValue: Value? = nil
+        _ name: String, as type: Value.Type = Value.self, initialValue: Value? = nil
     ) throws(BlackboardError) -> BlackboardKey<Value> {
-        let type = ElementType(Value.self)
+        let elementType = ElementType(type)
         let slot: Int
         if let initialValue {
             slot = try withUnsafeBytes(of: initialValue) { (bytes) throws(BlackboardError) in
-                try core.add(name, type: type, initialValue: bytes.baseAddress!)
+                try core.add(name, type: elementType, initialValue: bytes.baseAddress!)
             }
         } else {
-            slot = try core.add(name, type: type, initialValue: nil)
+            slot = try core.add(name, type: elementType, initialValue: nil)
         }
         return BlackboardKey(name: name, slot: slot, token: core.storage.token)
     }
