@@ -78,6 +78,7 @@ func blackboardReaderVictim(parent: pid_t, name: String) throws -> Never {
     while !deadline.hasPassed {
         let read: BlackboardValue<FaultPage>?
         do { read = try reader.read(key) } catch {
+            if failed == 0 { say("failure \(error)") }
             failed += 1
             continue
         }
@@ -141,7 +142,10 @@ func runBlackboardScenario(iterations: Int) throws -> BlackboardFigures {
             figures.failedReads += Int(fields[3])
             if fields[1] > 0 { violation("\(context): \(fields[1]) torn reads") }
             if fields[2] > 0 { violation("\(context): \(fields[2]) reads went back") }
-            if fields[3] > 0 { violation("\(context): \(fields[3]) reads failed") }
+            if fields[3] > 0 {
+                let failure = reader.lines.first { $0.hasPrefix("failure") } ?? ""
+                violation("\(context): \(fields[3]) reads failed (\(failure))")
+            }
             if fields[4] < successorFirstCounter { violation("\(context): the successor's values were not seen") }
         }
     }

@@ -18,8 +18,12 @@ final class BlackboardStorage: @unchecked Sendable {
     @usableFromInline let token: UInt64
     let name: String
 
-    /// The most attempts a consistent read makes before ``BlackboardError/valueUnstable(key:attempts:)``.
-    static let maximumReadAttempts = 4096
+    /// The fewest attempts a consistent read makes before ``BlackboardError/valueUnstable(key:attempts:)``.
+    static let minimumReadAttempts = 4096
+    /// The shortest time a consistent read keeps trying before that error: a descheduled reader
+    /// or a saturated machine can see thousands of attempts overtaken by a legitimate writer in
+    /// a row, seldom for this long.
+    static let minimumReadEffort: Duration = .milliseconds(50)
     /// How long one sleep of a wait lasts at most before the segment is checked for damage.
     static let waitSlice: Duration = .milliseconds(100)
 
@@ -260,8 +264,10 @@ final class BlackboardStorage: @unchecked Sendable {
     /// version (0, with nothing copied, if the key has no value yet).
     ///
     /// Never waits on the writer: a writer that died mid-write wrote the unpublished buffer,
-    /// which no read copies. Bounded: after ``maximumReadAttempts`` copies that a publication
-    /// overtook it throws ``BlackboardError/valueUnstable(key:attempts:)``; a published version
+    /// which no read copies. Bounded: once at least ``minimumReadAttempts`` copies were overtaken
+    /// by a publication and at least ``minimumReadEffort`` has passed (about that long: the time
+    /// is checked every 256 attempts), it throws ``BlackboardError/valueUnstable(key:attempts:)``;
+    /// a published version
     /// that its buffer's stamp contradicts (which no writer of this library leaves) is
     /// ``BlackboardError/corrupt(_:)``.
     @usableFromInline
@@ -271,7 +277,9 @@ final class BlackboardStorage: @unchecked Sendable {
         let published = version(slot)
         let bufferSize = BlackboardLayout.bufferSize(valueSize: size)
         var contradictions = 0
-        for attempt in 0..<BlackboardStorage.maximumReadAttempts {
+        var attempt = 0
+        var giveUp: Deadline? = nil
+        while true {
             // SYNC POINT: acquiring; pairs with the writer's releasing store of the version, so
             // the buffer and stamp it wrote before are visible.
             let before = published.pointee.load(ordering: .acquiring)
@@ -302,11 +310,18 @@ final class BlackboardStorage: @unchecked Sendable {
                         "key '\(key())' publishes version \(before) but its buffer holds version \(stamp)")
                 }
             }
+            attempt += 1
             if attempt >= 8 {
                 if attempt & 15 == 0 { CurrentThread.yield() } else { CPU.relax() }
             }
+            if attempt & 255 == 0 {
+                let limit = giveUp ?? Deadline.after(BlackboardStorage.minimumReadEffort)
+                giveUp = limit
+                if attempt >= BlackboardStorage.minimumReadAttempts && limit.hasPassed {
+                    throw .valueUnstable(key: key(), attempts: attempt)
+                }
+            }
         }
-        throw .valueUnstable(key: key(), attempts: BlackboardStorage.maximumReadAttempts)
     }
 
     /// Writes `size` bytes from `source` as the next version of the value at `slot`, after
