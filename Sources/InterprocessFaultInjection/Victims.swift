@@ -94,6 +94,9 @@ func runVictim(_ role: String, _ arguments: [String]) -> Never {
         case "victim-topic-joiner": try topicJoinerVictim(parent: parent, board: rest[0], topic: rest[1])
         case "victim-waitset-producer":
             try waitSetProducerVictim(parent: parent, channel: rest[0], index: Int(rest[1])!)
+        case "victim-bb-writer":
+            try blackboardWriterVictim(parent: parent, name: rest[0], first: UInt64(rest[1])!, count: Int(rest[2])!)
+        case "victim-bb-reader": try blackboardReaderVictim(parent: parent, name: rest[0])
         default: victimFail("unknown role \(role)")
         }
     } catch {

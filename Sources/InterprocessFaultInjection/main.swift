@@ -6,7 +6,7 @@
 //   swift run -c release InterprocessFaultInjection                  100 iterations per scenario (500 kills)
 //   INTERPROCESS_FAULT_ITERATIONS=N swift run -c release …           N iterations per scenario
 //   INTERPROCESS_LONG_TESTS=1 swift run -c release …                 ≥ 1 000 kills
-//   … --scenario topic                                               one scenario only
+//   … --scenario topic                                               one scenario only (mutex, spsc, mpmc, topic, blackboard)
 //
 // Scenarios (each iteration starts fresh victims: this executable in a hidden role):
 //   mutex  two victims increment two counters that must stay equal, non-atomically, inside the
@@ -29,6 +29,9 @@
 //   waitset three producers on a channel each, the parent receiving through one WaitSet; one
 //          producer is killed. Every message intact and in order, the death reported within the
 //          liveness interval, the survivors unaffected. See WaitSet.swift.
+//   blackboard  a writer of a 4 KiB value killed mid-write while two readers read; a successor
+//          takes the role. No read may be torn, go back or fail, and the readers must see the
+//          successor's values. See Blackboard.swift.
 // Exit status 0: no violation; 1: violations (listed); 2: usage.
 
 import Glibc
@@ -272,12 +275,14 @@ var spscFigures = ChannelFigures()
 var mpmcFigures = ChannelFigures()
 var topicFigures = TopicFigures()
 var waitSetFigures = WaitSetFigures()
-/// `--scenario NAME` runs only that scenario (mutex, spsc, mpmc, topic).
+var blackboardFigures = BlackboardFigures()
+/// `--scenario NAME` runs only that scenario (mutex, spsc, mpmc, topic, waitset, blackboard).
 let only: String? = CommandLine.arguments.firstIndex(of: "--scenario").map { index in
     guard index + 1 < CommandLine.arguments.count,
-        ["mutex", "spsc", "mpmc", "topic", "waitset"].contains(CommandLine.arguments[index + 1])
+        ["mutex", "spsc", "mpmc", "topic", "waitset", "blackboard"].contains(CommandLine.arguments[index + 1])
     else {
-        print("usage: InterprocessFaultInjection [--iterations N] [--scenario mutex|spsc|mpmc|topic|waitset]")
+        print(
+            "usage: InterprocessFaultInjection [--iterations N] [--scenario mutex|spsc|mpmc|topic|waitset|blackboard]")
         exit(2)
     }
     return CommandLine.arguments[index + 1]
@@ -289,12 +294,15 @@ do {
     if runs("mpmc") { mpmcFigures = try runChannelScenario(.multiProducerMultiConsumer, iterations: iterations) }
     if runs("topic") { topicFigures = try runTopicScenario(iterations: iterations) }
     if runs("waitset") { waitSetFigures = try runWaitSetScenario(iterations: iterations) }
+    if runs("blackboard") { blackboardFigures = try runBlackboardScenario(iterations: iterations) }
 } catch {
     violation("setup failed: \(error)")
 }
 Child.killAll()
 let seconds = Double(Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-let totalKills = mutexFigures.kills + spscFigures.kills + mpmcFigures.kills + topicFigures.kills + waitSetFigures.kills
+let totalKills =
+    mutexFigures.kills + spscFigures.kills + mpmcFigures.kills + topicFigures.kills + waitSetFigures.kills
+    + blackboardFigures.kills
 
 func row(_ cells: [Any]) -> String { "| " + cells.map { "\($0)" }.joined(separator: " | ") + " |" }
 print("")
@@ -360,6 +368,10 @@ print(
         "waitset", w.iterations, w.kills, w.received, w.torn, w.disorder, w.deathsReported, w.falseDeaths,
         w.slowestReportMilliseconds
     ]))
+print(row(["scenario", "iterations", "writer kills", "reads", "torn", "went back", "failed reads", "successors"]))
+print(row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]))
+let b = blackboardFigures
+print(row(["blackboard", b.iterations, b.kills, b.reads, b.torn, b.backwards, b.failedReads, b.successors]))
 print("")
 print("total kills: \(totalKills); violations: \(violations.count)")
 for v in violations { print("  - \(v)") }

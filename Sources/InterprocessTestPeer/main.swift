@@ -312,7 +312,8 @@ do {
         // roles in WaitSetRoles.swift.
         if try !runChannelRole(role, name: name, rest), try !runHostileRole(role, name: name, rest),
             try !runTruncationRole(role, name: name, rest), try !runTopicRole(role, name: name, rest),
-            try !runServiceRole(role, name: name, rest), try !runWaitSetRole(role, name: name, rest)
+            try !runServiceRole(role, name: name, rest), try !runWaitSetRole(role, name: name, rest),
+            try !runBlackboardRole(role, name: name, rest)
         {
             fail("unknown role '\(role)'", status: 2)
         }

@@ -4,13 +4,14 @@ import ArgumentParser
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Run the example scenarios: producer-consumer, channel, publish-subscribe, request-response, thread pool.",
+            "Run the example scenarios: producer-consumer, channel, publish-subscribe, request-response, thread pool, blackboard.",
         subcommands: [
             ProducerConsumerDemo.self,
             ChannelDemo.self,
             PubSubDemo.self,
             ServiceDemo.self,
-            ThreadPoolDemo.self
+            ThreadPoolDemo.self,
+            BlackboardDemo.self
         ],
         defaultSubcommand: ProducerConsumerDemo.self
     )

@@ -46,7 +46,10 @@ enum Format {
 
     /// What the object holds: `5 × Swift.Int`, a byte topic's `8 × ≤ 1 MiB`, a raw segment's
     /// payload size, or `-`.
-    static func contents(_ header: SharedObjectInfo.Header, topic: TopicState? = nil) -> String {
+    static func contents(
+        _ header: SharedObjectInfo.Header, topic: TopicState? = nil, blackboard: BlackboardState? = nil
+    ) -> String {
+        if let blackboard { return "\(blackboard.keys.count) of \(blackboard.configuration.keyCapacity) keys" }
         if header.elementType != .none { return "\(header.capacity) × \(header.elementType.name)" }
         if header.kind == .segment { return size(header.capacity) }
         if header.kind == .byteTopic, let topic { return "\(header.capacity) × ≤ \(size(topic.maximumMessageSize))" }

@@ -82,6 +82,7 @@ struct Inspect: ParsableCommand {
                 }
                 if let t = info.topic { rows += Inspect.topicRows(t) }
                 if let service = info.service { rows += Inspect.serviceRows(service) }
+                if let b = info.blackboard { rows += Inspect.blackboardRows(b) }
                 if info.participants.isEmpty {
                     rows.append(["participants:", "none"])
                 }
@@ -148,6 +149,20 @@ struct Inspect: ParsableCommand {
                 "\(client.state), \(client.isAlive ? "alive" : "dead"), \(client.waiting) waiting, \(client.inFlight) in flight"
             ])
         }
+        return rows
+    }
+
+    /// A blackboard's configuration and writer, then one row per key.
+    static func blackboardRows(_ b: BlackboardState) -> [[String]] {
+        var rows: [[String]] = [
+            ["keys:", "\(b.keys.count) of \(b.configuration.keyCapacity)"],
+            ["value space:", "\(Format.size(b.valueSpaceUsed)) used of \(Format.size(b.configuration.valueSpace))"],
+            ["writer:", "\(b.hasWriter ? "alive" : "none") (generation \(b.writerGeneration))"]
+        ]
+        for key in b.keys {
+            rows.append(["key \(key.name):", "\(key.valueType), version \(key.version)"])
+        }
+        if let problem = b.problem { rows.append(["problem:", problem]) }
         return rows
     }
 

@@ -50,7 +50,8 @@ struct List: ParsableCommand {
             switch info.header {
             case .success(let h):
                 rows.append([
-                    info.name, h.kind.description, Format.size(info.fileSize), Format.contents(h, topic: info.topic),
+                    info.name, h.kind.description, Format.size(info.fileSize),
+                    Format.contents(h, topic: info.topic, blackboard: info.blackboard),
                     Format.users(info), Format.lifetime(h), Format.creator(h),
                     mode, Format.localDate(nanoseconds: h.creationTimeNanoseconds)
                 ])

@@ -19,6 +19,8 @@ struct ObjectReport: Encodable {
     let channel: ChannelReport?
     let topic: TopicReport?
     let service: ServiceReport?
+    /// A blackboard's configuration, writer and keys (`null` for other kinds).
+    let blackboard: BlackboardReport?
     /// Live registrations by role ("opener", "sender", "receiver", "publisher", "subscriber"), counted from the kernel's
     /// locks: they include registrations the participant table had no slot for.
     let liveRegistrations: [String: Int]
@@ -64,6 +66,57 @@ struct ObjectReport: Encodable {
             try c.encode(liveSenders, forKey: .liveSenders)
             try c.encode(liveReceivers, forKey: .liveReceivers)
             try c.encode(maximumMessageSize, forKey: .maximumMessageSize)  // null for typed channels
+        }
+    }
+
+    /// A blackboard's configuration, writer and keys (`shm inspect --json`'s `result.blackboard`).
+    struct BlackboardReport: Encodable {
+        let keyCapacity: Int
+        let valueSpace: Int
+        let valueSpaceUsed: Int
+        /// Whether a live process holds the writer role (from its lock).
+        let writer: Bool
+        let writerGeneration: UInt64
+        let keys: [Key]
+        /// Why the key listing stopped early, or `null`.
+        let problem: String?
+
+        struct Key: Encodable {
+            let name: String
+            let type: ElementTypeReport
+            /// The version of the key's value (0: none yet).
+            let version: UInt64
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case keyCapacity, valueSpace, valueSpaceUsed, writer, writerGeneration, keys, problem
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(keyCapacity, forKey: .keyCapacity)
+            try c.encode(valueSpace, forKey: .valueSpace)
+            try c.encode(valueSpaceUsed, forKey: .valueSpaceUsed)
+            try c.encode(writer, forKey: .writer)
+            try c.encode(writerGeneration, forKey: .writerGeneration)
+            try c.encode(keys, forKey: .keys)
+            try c.encode(problem, forKey: .problem)  // null when every entry was read
+        }
+
+        init(_ state: BlackboardState) {
+            keyCapacity = state.configuration.keyCapacity
+            valueSpace = state.configuration.valueSpace
+            valueSpaceUsed = state.valueSpaceUsed
+            writer = state.hasWriter
+            writerGeneration = state.writerGeneration
+            keys = state.keys.map {
+                Key(
+                    name: $0.name,
+                    type: ElementTypeReport(
+                        name: $0.valueType.name, size: $0.valueType.size, stride: $0.valueType.stride,
+                        alignment: $0.valueType.alignment), version: $0.version)
+            }
+            problem = state.problem
         }
     }
 
@@ -228,6 +281,7 @@ struct ObjectReport: Encodable {
     enum CodingKeys: String, CodingKey {
         case name, path, fileSize, mode, ownerUserID, header, error, participants, channel, topic, service
         case liveRegistrations, inUse, participantTableFull
+        case blackboard
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -243,6 +297,7 @@ struct ObjectReport: Encodable {
         try c.encode(channel, forKey: .channel)  // null for objects that are not channels
         try c.encode(topic, forKey: .topic)  // null for objects that are not topics
         try c.encode(service, forKey: .service)  // null for objects that are not services
+        try c.encode(blackboard, forKey: .blackboard)  // null for objects that are not blackboards
         try c.encode(liveRegistrations, forKey: .liveRegistrations)
         try c.encode(inUse, forKey: .inUse)
         try c.encode(participantTableFull, forKey: .participantTableFull)
@@ -264,6 +319,7 @@ struct ObjectReport: Encodable {
         }
         topic = info.topic.map(TopicReport.init)
         service = info.service.map(ServiceReport.init)
+        blackboard = info.blackboard.map(BlackboardReport.init)
         liveRegistrations = Dictionary(
             uniqueKeysWithValues: info.liveRegistrations.map { ($0.key.description, $0.value) })
         inUse = info.isInUse

@@ -131,6 +131,7 @@ func exerciseEveryKind() {
     exerciseTopic(UInt8.self)
     exerciseByteTopic()
     exerciseWaitSet()
+    exerciseBlackboard()
 }
 
 /// Every object that opens, as a source of one wait set: its readiness checks, the
@@ -162,6 +163,34 @@ func exerciseWaitSet() {
     if let event = try? ProcessEvent(named: objectName, resetMode: nil, mode: .open, timeout: .zero) { set.add(event) }
     _ = set.wait(timeout: .zero)
     _ = set.wait(timeout: .milliseconds(1))
+}
+
+/// A blackboard as a reader (keys, reads by name and by handle, a zero wait) and as a writer
+/// (taking over the directory, adding and writing keys): every call must return or throw a
+/// `BlackboardError`, whatever the key count, directory entries and version words say.
+func exerciseBlackboard() {
+    if let reader = try? BlackboardReader(named: objectName, timeout: .zero) {
+        _ = reader.hasWriter
+        if let keys = try? reader.keys() {
+            for info in keys.prefix(8) {
+                _ = try? reader.value(forKey: info.name, as: Int.self)
+                _ = try? reader.value(forKey: info.name, as: UInt8.self)
+            }
+        }
+        if let key = try? reader.key("a", as: Int.self) {
+            _ = try? reader.read(key)
+            _ = try? reader.waitForChange(of: key, since: 0, timeout: .zero)
+        }
+        _ = try? reader.waitForKey("absent", as: Int.self, timeout: .zero)
+    }
+    if var writer = try? BlackboardWriter(named: objectName, mode: .open, timeout: .zero) {
+        _ = writer.keys
+        _ = try? writer.write(1, forKey: "a")
+        if let key = try? writer.addKey("fuzz.new", as: UInt64.self, initialValue: 7) {
+            _ = try? writer.write(UInt64(8), to: key)
+        }
+        writer.close()
+    }
 }
 
 /// A topic as a subscriber (copies, samples) and as a publisher (copies, loans): every call
@@ -350,6 +379,14 @@ func writeCorpus(to corpus: String) {
         for n in [0, 1, 7, 100] { try publisher.publish([UInt8](repeating: UInt8(n & 0xFF), count: n)) }
         subscriber.close()
         publisher.close()
+    }
+    capture("blackboard") {
+        var writer = try BlackboardWriter(
+            named: objectName, configuration: BlackboardConfiguration(keyCapacity: 4), mode: .create)
+        try writer.addKey("a", as: Int.self, initialValue: 1)
+        try writer.addKey("b", as: UInt8.self)
+        try writer.write(2, forKey: "a")
+        writer.close()
     }
     print("wrote \(count) corpus files to \(corpus)")
 }

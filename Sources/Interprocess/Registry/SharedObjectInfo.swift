@@ -25,6 +25,9 @@ public struct SharedObjectInfo: Sendable {
     /// The shared state of a service (`nil` for other kinds, an unreadable header, or a
     /// geometry the file does not hold).
     public let service: ServiceState?
+    /// The shared state of a blackboard (`nil` for other kinds, an unreadable header, or a layout
+    /// the file does not hold).
+    public internal(set) var blackboard: BlackboardState? = nil
     /// Live registrations of each role (openers, senders, receivers, publishers, subscribers), counted from the
     /// kernel's locks, so they include registrations the participant table had no slot for.
     /// Empty when the file could not be read.

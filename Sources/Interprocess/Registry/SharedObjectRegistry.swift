@@ -83,11 +83,17 @@ public enum SharedObjectRegistry {
             let count = ObjectLocks.writeLockCount(fd, start: range.start, length: range.length)
             if count > 0 { live[role] = count }
         }
-        return SharedObjectInfo(
+        var info = SharedObjectInfo(
             name: name, path: path, fileSize: size,
             permissions: FilePermissions(rawValue: st.permissionBits), ownerUserID: st.ownerUserID,
             header: header, participants: participants, channel: channel, topic: topic, service: service,
             liveRegistrations: live, isInUse: ObjectLocks.hasOtherLiveUser(fd))
+        if case .success(let fields) = header, fields.kind == .blackboard,
+            (try? SegmentHeader.checkFullyAllocated(st, name: name)) != nil
+        {
+            info.blackboard = BlackboardState.read(fields, fd: fd, fileSize: size)
+        }
+        return info
     }
 
     private static func readHeader(

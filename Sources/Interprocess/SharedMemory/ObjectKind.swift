@@ -26,6 +26,8 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
     public static let topic = ObjectKind(rawValue: 9)
     /// A byte-message publish-subscribe topic.
     public static let byteTopic = ObjectKind(rawValue: 10)
+    /// A blackboard: named keys, each with the latest value of its type (``BlackboardWriter``).
+    public static let blackboard = ObjectKind(rawValue: 11)
     /// A request-response service.
     public static let service = ObjectKind(rawValue: 12)
 
@@ -40,7 +42,7 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
     public var layoutVersion: UInt32 {
         switch self {
         case .segment, .mutex, .condition, .semaphore, .event, .array, .channel, .byteChannel, .topic, .byteTopic,
-            .service:
+            .blackboard, .service:
             1
         default: 0
         }
@@ -58,6 +60,7 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
         case .byteChannel: "byte-channel"
         case .topic: "topic"
         case .byteTopic: "byte-topic"
+        case .blackboard: "blackboard"
         case .service: "service"
         default: "unknown kind \(rawValue)"
         }

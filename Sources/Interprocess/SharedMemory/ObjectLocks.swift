@@ -26,6 +26,7 @@ import SystemPackage
 /// | 1088 + 64·i | participant-table slot i (see `ParticipantTable`) | by the participant the slot shows |
 /// | 2³⁹ + p | topic publisher slot p | while that publisher is open |
 /// | 2³⁹ + 2³² + j | topic subscriber slot j | while that subscriber is open |
+/// | 2³⁹ | a blackboard's writer role (`BlackboardLayout.writerLockByte`) | while its writer is open |
 /// | 2⁴⁰ + r·2²⁴ + k | presence of a registration of role r, k random below 2²⁴ | as long as the registration lasts |
 ///
 /// ## Presence: bounded display, unbounded liveness

@@ -97,13 +97,19 @@ package struct BenchHarness {
         progress.clear()
         var ordered = plan.scenarios.map { rows[$0.rawValue]! }
         BenchRow.computeRatios(&ordered)
-        return BenchReport(
+        let blackboard: BlackboardFigures?
+        do { blackboard = try BlackboardBench.measure(base: base, operations: timings.rounds, rounds: 15) } catch {
+            BenchCleanup.shared.abort("bench: blackboard: \(error)")
+        }
+        var report = BenchReport(
             machine: machine,
             settings: .init(
                 warmup: timings.warmup, roundTrips: timings.rounds, roundTripCapSeconds: timings.capSeconds,
                 streamSeconds: timings.streamSeconds, capacity64: ChannelCapacity.stream,
                 capacity1MiB: LargeMessage.capacity),
             rows: ordered, gaps: BenchScenario.gaps(workloads: workloads))
+        report.blackboard = blackboard
+        return report
     }
 
     /// The parent's side of `workload` over `scenario`; fills `row`.

@@ -67,6 +67,8 @@ package struct BenchReport: Codable {
     var settings: Settings
     var rows: [BenchRow]
     var gaps: [String]
+    /// The blackboard's read and write costs beside a `Dictionary` lookup (in-process).
+    var blackboard: BlackboardFigures? = nil
 
     /// The report as the lines of a table.
     package func tableLines() -> [String] {
@@ -103,6 +105,7 @@ package struct BenchReport: Codable {
             if r == 0 { lines.append(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")) }
         }
         for gap in gaps { lines.append("gap: \(gap)") }
+        if let blackboard { lines.append(blackboard.line) }
         return lines
     }
 

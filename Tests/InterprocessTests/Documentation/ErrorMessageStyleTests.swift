@@ -27,6 +27,14 @@ import Testing
         ]
         return channel.map(\.description) + mutex.map(\.description) + pool.map(\.description)
             + [ProcessSemaphoreError.overflow.description]
+            + ([
+                .writerActive, .keyNotFound("k"),
+                .typeMismatch(key: "k", expected: ElementType(Int.self), found: ElementType(Double.self)),
+                .invalidKeyName("k k", reason: "r"), .unsupportedValueType(ElementType(Int.self), reason: "r"),
+                .keyCapacityReached(maximum: 2), .valueSpaceExhausted(needed: 2, available: 1), .foreignKey("k"),
+                .valueUnstable(key: "k", attempts: 3), .invalidConfiguration("r"), .corrupt("d"), .cancelled,
+                .segment(.notFound(name: "n"))
+            ] as [BlackboardError]).map(\.description)
     }()
 
     @Test(arguments: descriptions) func describesItselfInTheLibrarysStyle(_ description: String) {
