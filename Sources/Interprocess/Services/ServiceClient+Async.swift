@@ -139,31 +139,60 @@ public final class IncomingRequest<Request: BitwiseCopyable, Response: BitwiseCo
         self.request = Mutex(request)
     }
 
-    /// Answers the request with its one (or last) response.
-    /// - Throws: ``ServiceError/finished`` if it was answered; ``ServiceError/clientGone``.
-    public func respond(_ response: Response) throws(ServiceError) {
-        try request.withLock { (held) throws(ServiceError) in
-            guard let taken = held.take() else { throw .finished }
-            try taken.respond(response)
-        }
+    /// Answers the request with its one (or last) response, suspending (never blocking a
+    /// cooperative thread) while the client has not read earlier ones.
+    /// - Throws: ``ServiceError/finished`` if it was answered; ``ServiceError/clientGone``;
+    ///   ``ServiceError/cancelled`` (nothing was sent).
+    public func respond(_ response: Response) async throws(ServiceError) {
+        try await push(.last) { $0.initializeMemory(as: Response.self, to: response) }
     }
 
-    /// Sends one response of a stream (waits while the client is
-    /// ``ServiceConfiguration/responseCapacity`` responses behind).
-    /// - Throws: ``ServiceError/finished``; ``ServiceError/clientGone``.
-    public func yield(_ response: Response) throws(ServiceError) {
-        try request.withLock { (held) throws(ServiceError) in
-            guard held != nil else { throw .finished }
-            try held!.yield(response)
-        }
+    /// Sends one response of a stream, suspending (never blocking a cooperative thread) while
+    /// the client is ``ServiceConfiguration/responseCapacity`` responses behind.
+    /// - Throws: ``ServiceError/finished``; ``ServiceError/clientGone``; ``ServiceError/cancelled``.
+    public func yield(_ response: Response) async throws(ServiceError) {
+        try await push(.more) { $0.initializeMemory(as: Response.self, to: response) }
     }
 
     /// Ends a stream of responses.
-    /// - Throws: ``ServiceError/finished`` if it was answered; ``ServiceError/clientGone``.
-    public func finish() throws(ServiceError) {
-        try request.withLock { (held) throws(ServiceError) in
-            guard let taken = held.take() else { throw .finished }
-            try taken.finish()
+    /// - Throws: ``ServiceError/finished`` if it was answered; ``ServiceError/clientGone``;
+    ///   ``ServiceError/cancelled``.
+    public func finish() async throws(ServiceError) {
+        try await push(.end) { _ in }
+    }
+
+    /// Pushes one entry when the ring has room: at once if it has, else after waits on an
+    /// offload thread (each liveness slice checks that the client is alive).
+    private func push(_ kind: ResponseKind, write: @escaping (UnsafeMutableRawPointer) -> Void)
+        async throws(ServiceError)
+    {
+        var waited = false
+        while true {
+            let attempt = request.withLock {
+                (held) -> Result<(Bool, WaiterGatedWake?, (@Sendable () -> Bool)?), ServiceError> in
+                guard held != nil else { return .failure(.finished) }
+                do throws(ServiceError) {
+                    if waited && !held!.core.clientIsAlive {
+                        held!.core.abandon()
+                        held = nil
+                        return .failure(.clientGone)
+                    }
+                    if try held!.core.tryPush(kind, write: write) {
+                        if kind != .more { held = nil }
+                        return .success((true, nil, nil))
+                    }
+                    let (wake, ready) = held!.core.roomWait
+                    return .success((false, wake, ready))
+                } catch {
+                    held = nil
+                    return .failure(error)
+                }
+            }
+            let (pushed, wake, ready) = try attempt.get()
+            if pushed { return }
+            if Task.isCancelled { throw .cancelled }
+            let outcome = await ChannelControl.waitAsync(on: wake!, strategy: .adaptive, ready!)
+            waited = outcome != .ready
         }
     }
 }

@@ -278,6 +278,19 @@ final class ServiceClientCore: @unchecked Sendable {
         }
     }
 
+    /// Whether the request in slot `k` can get no more responses: its server died, or it ended
+    /// without a last one (reads only; ``checkClaim(_:)`` then reports it).
+    func claimIsBroken(_ k: Int) -> Bool {
+        let request = service.slot(client: slot, k)
+        let state = request.load()
+        if request.isPublished(heads[k]) { return false }
+        switch state.phase {
+        case .claimed?, .cancelled?: return !service.isServerAlive(state.server, generation: state.generation)
+        case .submitted?: return false
+        default: return true
+        }
+    }
+
     /// Checks the request in slot `k` while its next response is not there: throws if its
     /// server died or it ended without a last response (the slot is then freed and released).
     func checkClaim(_ k: Int) throws(ServiceError) {

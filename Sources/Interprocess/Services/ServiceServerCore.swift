@@ -190,17 +190,45 @@ struct ServiceRequestCore: ~Copyable, @unchecked Sendable {
     mutating func push(_ kind: ResponseKind, strategy: WaitStrategy, write: (UnsafeMutableRawPointer) -> Void)
         throws(ServiceError)
     {
-        try ServiceRequestCore.push(kind, context, &progress, strategy: strategy, write: write)
+        _ = try ServiceRequestCore.push(kind, context, &progress, strategy: strategy, write: write)
     }
 
+    /// Writes one response entry of `kind` if the ring has room now; `false` if the client has
+    /// not read enough of it yet (nothing written).
+    mutating func tryPush(_ kind: ResponseKind, write: (UnsafeMutableRawPointer) -> Void) throws(ServiceError) -> Bool {
+        try ServiceRequestCore.push(kind, context, &progress, strategy: nil, write: write)
+    }
+
+    /// The wake words a server waiting for room sleeps on, and whether there might be room
+    /// (or the request is over) now: for waits outside ``push(_:strategy:write:)``.
+    var roomWait: (wake: WaiterGatedWake, ready: @Sendable () -> Bool) {
+        let slot = context.slot
+        let claim = context.claim
+        let full = progress.tail &- UInt64(context.service.geometry.responseCapacity)
+        let shared = UncheckedSlot(slot)
+        return (
+            context.service.consumedWake(client: context.client),
+            { shared.slot.head.pointee.load(ordering: .relaxed) != full || shared.slot.load() != claim }
+        )
+    }
+
+    /// A slot's addresses, handed to a readiness check on another thread (they stay mapped:
+    /// the request's server core holds the segment).
+    struct UncheckedSlot: @unchecked Sendable {
+        let slot: ServiceSlot
+        init(_ slot: ServiceSlot) { self.slot = slot }
+    }
+
+    /// Pushes one entry; with a `strategy`, waits for room, else returns `false` when there is
+    /// none.
     private static func push(
-        _ kind: ResponseKind, _ c: Context, _ p: inout Progress, strategy: WaitStrategy,
+        _ kind: ResponseKind, _ c: Context, _ p: inout Progress, strategy: WaitStrategy?,
         write: (UnsafeMutableRawPointer) -> Void
-    ) throws(ServiceError) {
+    ) throws(ServiceError) -> Bool {
         guard !p.finished else { throw .finished }
         guard !c.claim.noReply else {
             if kind != .more { complete(c, &p) }
-            return
+            return true
         }
         let slot = c.slot
         let capacity = UInt64(c.service.geometry.responseCapacity)
@@ -222,6 +250,11 @@ struct ServiceRequestCore: ~Copyable, @unchecked Sendable {
             else {
                 complete(c, &p)
                 throw .clientGone
+            }
+            guard let strategy else {
+                // Not waiting here: a caller that waits elsewhere checks the client's liveness
+                // at its slices (`tryPush` after a wait that found no room).
+                return false
             }
             let head = p.cachedHead
             let end = Deadline.after(checked ? ChannelControl.livenessInterval : .milliseconds(1))
@@ -250,7 +283,14 @@ struct ServiceRequestCore: ~Copyable, @unchecked Sendable {
         // Every thread of the client that waits may wait for another of its requests.
         c.service.responseWake(client: c.client).wake(count: Int32.max)
         if kind != .more { complete(c, &p, lastPublished: true) }
+        return true
     }
+
+    /// Whether the client of the request is still alive (a syscall: for waits that last).
+    var clientIsAlive: Bool { context.service.isClientAlive(context.client, generation: context.clientGeneration) }
+
+    /// Ends the request as given up by its client (after a wait found the client dead).
+    mutating func abandon() { ServiceRequestCore.complete(context, &progress) }
 
     /// Ends the claim: `free` after a last entry or for a request without reply, else `done`
     /// (the ring's `tail` word is current); a cancelled claim becomes `done` too.
@@ -285,7 +325,7 @@ struct ServiceRequestCore: ~Copyable, @unchecked Sendable {
         if !c.claim.noReply && p.tail &- c.slot.head.pointee.load(ordering: .acquiring) < capacity
             && c.slot.load() == c.claim
         {
-            try? push(.dropped, c, &p, strategy: .spin) { _ in }
+            _ = try? push(.dropped, c, &p, strategy: .spin) { _ in }
         }
         complete(c, &p)
     }

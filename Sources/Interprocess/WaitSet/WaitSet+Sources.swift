@@ -247,6 +247,53 @@ extension WaitSet {
                 check: { semaphore.tryWait() ? 1 : 0 }))
     }
 
+    // MARK: - Blackboards and services
+
+    /// Adds `key` of `reader`, which fires when the key's value changed since the wait set last
+    /// reported it (or since it was added): count 1, however many writes came between.
+    /// - Throws: ``BlackboardError/foreignKey(_:)`` if `key` is not `reader`'s.
+    @discardableResult
+    public mutating func add<Value>(changesOf key: BlackboardKey<Value>, in reader: BlackboardReader)
+        throws(BlackboardError) -> Token
+    {
+        let wake = try reader.changeWake(of: key)
+        let storage = reader.storage
+        let slot = key.slot
+        let seen = Counter(storage.currentVersion(slot))
+        return add(
+            WaitSource(
+                wakes: [wake], keepAlive: reader,
+                check: {
+                    let version = storage.currentVersion(slot)
+                    guard version != seen.value else { return 0 }
+                    seen.value = version
+                    return 1
+                }))
+    }
+
+    /// Adds `server`, which fires while a client may have a request waiting (level-triggered;
+    /// take it with ``ServiceServer/tryReceive()``, which may find that another server took it
+    /// first).
+    @discardableResult
+    public mutating func add<Request, Response>(requestsOf server: borrowing ServiceServer<Request, Response>) -> Token
+    {
+        let core = server.core
+        return add(.level(core.service.requestWake, keepAlive: core, ready: { core.hasPending() }))
+    }
+
+    /// Adds `pending`, which fires while its next response is there to read (level-triggered).
+    /// It also fires once per liveness interval when the server handling the request died, so
+    /// that your next read throws ``ServiceError/serverDied``.
+    @discardableResult
+    public mutating func add<Response>(responsesOf pending: borrowing PendingResponses<Response>) -> Token {
+        let core = pending.core
+        let k = pending.index
+        return add(
+            .level(
+                core.service.responseWake(client: core.slot), keepAlive: core,
+                peerGone: { core.claimIsBroken(k) }, ready: { core.hasResponse(k) }))
+    }
+
     // MARK: - Notifications of your own
 
     /// Adds `notifier`, which fires after ``Notifier/notify()`` with the number of notifications

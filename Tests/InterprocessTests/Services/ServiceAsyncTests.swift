@@ -16,7 +16,7 @@ import Testing
         let serving = Task {
             let server = try ServiceServer<UInt64, UInt64>(named: name, mode: .open)
             for try await request in server.requests() {
-                try request.respond(request.value * 2)
+                try await request.respond(request.value * 2)
             }
         }
         var client = try ServiceClient<UInt64, UInt64>(named: name)
@@ -36,8 +36,8 @@ import Testing
         let serving = Task {
             let server = try ServiceServer<UInt64, UInt64>(named: name, mode: .open)
             for try await request in server.requests() {
-                for i in 0..<request.value { try request.yield(i) }
-                try request.finish()
+                for i in 0..<request.value { try await request.yield(i) }
+                try await request.finish()
             }
         }
         var client = try ServiceClient<UInt64, UInt64>(named: name)
