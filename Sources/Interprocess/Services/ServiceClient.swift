@@ -14,7 +14,7 @@ import SystemPackage
 /// thread.
 ///
 /// - A server that dies while it handles a request: the request fails with
-///   ``ServiceError/serverDied`` within ``ServiceClientCore/serverCheckInterval`` (10 ms), not
+///   ``ServiceError/serverDied`` within 10 milliseconds (its client checks the server that often), not
 ///   at the timeout. A request no server took yet waits for one (a restarted server takes it).
 /// - A client that dies: servers stop writing to it at their next response; a new client in its
 ///   slot takes the slot over without manual steps.
