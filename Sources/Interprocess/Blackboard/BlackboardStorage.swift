@@ -392,13 +392,6 @@ final class BlackboardStorage: @unchecked Sendable {
     }
 
     /// Whether a live writer holds the role (another open file description has its lock). A
-    /// failed query counts as held.
-    var hasWriter: Bool {
-        do {
-            return try FileSystem.conflictingLock(
-                segment.descriptor, write: false, start: BlackboardLayout.writerLockByte, length: 1) != nil
-        } catch {
-            return true
-        }
-    }
+    /// failed query counts as held (see `SharedMemory.isEndpointHeld`).
+    var hasWriter: Bool { segment.isEndpointHeld(BlackboardLayout.writerLockByte) }
 }
