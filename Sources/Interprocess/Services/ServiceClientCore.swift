@@ -200,7 +200,8 @@ final class ServiceClientCore: @unchecked Sendable {
         let round = rounds[k] &+ 1
         rounds[k] = round
         // SYNC POINT: releasing; the request is visible to the server whose exchange claims it.
-        // A free slot of ours is written by nobody else.
+        // A plain store: the slot is free, or `claimed` by a server that published its last
+        // entry and whose late exchange (of the previous round) then fails.
         request.state.pointee.store(
             ServiceSlot.State(phase: .submitted, noReply: noReply, round: round).raw, ordering: .releasing)
         // Releasing: a server whose clearing exchange reads the bit sees the submit.

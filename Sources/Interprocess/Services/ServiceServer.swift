@@ -14,8 +14,9 @@ import SystemPackage
 /// (``ServiceRequest/yield(_:)`` then ``ServiceRequest/finish()``), or nothing for a request sent
 /// without reply; dropped unanswered, its client gets ``ServiceError/requestDropped``.
 ///
-/// A client that dies or gives up never holds a server: a response to it fails with
-/// ``ServiceError/clientGone`` at once, or within a millisecond of waiting for it to read.
+/// A client that dies or gives up never holds a server: a response to a request its client gave
+/// up fails with ``ServiceError/clientGone`` at once; responses to a dead client fill its ring,
+/// and a server waiting for it to read finds it dead within a millisecond.
 public struct ServiceServer<Request: BitwiseCopyable, Response: BitwiseCopyable>: ~Copyable, Sendable {
     let core: ServiceServerCore
     /// How waits for requests (and for a client to read a stream) wait.

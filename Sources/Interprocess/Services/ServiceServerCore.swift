@@ -106,7 +106,7 @@ final class ServiceServerCore: @unchecked Sendable {
             // the chain of releasing and acquiring exchanges since orders it before us.
             let tail = slot.tail.pointee.load(ordering: .relaxed)
             // More of this client's requests wait: leave the bit for another server.
-            for rest in (k + 1)..<max(k + 1, count) where service.slot(client: j, rest).load().phase == .submitted {
+            for rest in (k + 1)..<count where service.slot(client: j, rest).load().phase == .submitted {
                 service.pendingWord(j).pointee.bitwiseOr(1 << UInt64(j % 64), ordering: .releasing)
                 service.requestWake.wake(count: 1)
                 break
