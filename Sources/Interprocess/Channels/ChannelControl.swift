@@ -149,9 +149,11 @@ struct ChannelControl: @unchecked Sendable {
     }
 
     /// How long a blocked side sleeps before checking whether its peers are still alive.
-    static let livenessInterval: Duration = .milliseconds(100)
+    static let livenessInterval: Duration = .nanoseconds(livenessIntervalNanoseconds)
+    static let livenessIntervalNanoseconds: Int64 = 100_000_000
     /// How long the adaptive strategy polls before sleeping.
-    static let adaptiveSpin: Duration = .microseconds(50)
+    static let adaptiveSpin: Duration = .nanoseconds(adaptiveSpinNanoseconds)
+    static let adaptiveSpinNanoseconds: Int64 = 50_000
     /// How long a receiver draining a stream stays off the ring before it polls again: long
     /// enough for the sender to fill a batch of slots, short next to any kernel wake-up.
     static let streamingBackoff: Duration = .microseconds(2)
@@ -177,17 +179,22 @@ struct ChannelControl: @unchecked Sendable {
         on words: WakeWords, strategy: WaitStrategy, deadline: Deadline, backoff: Bool = false,
         _ ready: () -> Bool
     ) -> WaitOutcome {
-        if deadline.hasPassed { return .timedOut }
+        // One clock read for the deadline check and both ends (a wait starts once per message).
+        var now = Deadline.now
+        if deadline != .never && now >= deadline { return .timedOut }
         if backoff && strategy != .block {
-            let end = min(deadline, Deadline.now.advanced(by: ChannelControl.streamingBackoff))
+            let end = min(deadline, now.advanced(by: ChannelControl.streamingBackoff))
             // PAUSE in groups between clock reads: a read costs about as much as a few PAUSEs.
             repeat {
                 for _ in 0..<8 { CPU.relax() }
-            } while !end.hasPassed
+                now = Deadline.now
+            } while now < end
         }
-        let sliceEnd = min(deadline, Deadline.after(ChannelControl.livenessInterval))
+        let sliceEnd = min(deadline, now.advanced(byNanoseconds: UInt64(ChannelControl.livenessIntervalNanoseconds)))
         if strategy != .block {
-            let spinEnd = strategy == .spin ? sliceEnd : min(sliceEnd, Deadline.after(ChannelControl.adaptiveSpin))
+            let spinEnd =
+                strategy == .spin
+                ? sliceEnd : min(sliceEnd, now.advanced(byNanoseconds: UInt64(ChannelControl.adaptiveSpinNanoseconds)))
             var iterations = 0
             while true {
                 if ready() { return .ready }

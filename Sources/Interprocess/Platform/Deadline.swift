@@ -41,6 +41,18 @@ package struct Deadline: Sendable, Hashable, Comparable, CustomStringConvertible
     /// The deadline `duration` from now.
     @usableFromInline package static func after(_ duration: Duration) -> Deadline { Deadline(timeout: duration) }
 
+    /// The deadline `nanoseconds` from now, without `Duration`'s 128-bit arithmetic: for the
+    /// slices of waits that start once per message.
+    @usableFromInline package static func after(nanoseconds: UInt64) -> Deadline {
+        Deadline.now.advanced(byNanoseconds: nanoseconds)
+    }
+
+    /// This deadline moved `nanoseconds` later, saturating at `never`.
+    @usableFromInline package func advanced(byNanoseconds nanoseconds: UInt64) -> Deadline {
+        let (sum, overflow) = uptimeNanoseconds.addingReportingOverflow(nanoseconds)
+        return overflow || sum == .max ? .never : Deadline(uptimeNanoseconds: sum)
+    }
+
     /// This deadline moved by `duration`, saturating at `never` and at zero.
     @usableFromInline package func advanced(by duration: Duration) -> Deadline {
         guard self != .never else { return self }

@@ -19,7 +19,10 @@ import SystemPackage
 /// - A client that dies: servers stop writing to it at their next response; a new client in its
 ///   slot takes the slot over without manual steps.
 public struct ServiceClient<Request: BitwiseCopyable, Response: BitwiseCopyable>: ~Copyable, Sendable {
-    let core: ServiceClientCore
+    // The generic members are `@inlinable` wrappers around the core's non-generic ones: a
+    // caller's specialised copy reads and writes the messages in place, with no generic
+    // metadata looked up per request.
+    @usableFromInline let core: ServiceClientCore
     /// How waits for responses wait.
     public let waitStrategy: WaitStrategy
 
@@ -60,33 +63,40 @@ public struct ServiceClient<Request: BitwiseCopyable, Response: BitwiseCopyable>
     ///   withdrawn, or cancelled if a server took it).
     /// - Throws: ``ServiceError/requestLimitReached(maximum:)`` when every request slot is in
     ///   flight; ``ServiceError/serverDied``; ``ServiceError/requestDropped``.
+    @inlinable
     public mutating func request(_ request: Request, timeout: Duration? = nil) throws(ServiceError) -> Response? {
         try self.request(timeout: timeout) { $0.initialize(to: request) }
     }
 
     /// Sends a request written in place by `write` (into the request slot in shared memory: no
     /// copy) and waits at most `timeout` for its response, as ``request(_:timeout:)``.
+    @inlinable
     public mutating func request(timeout: Duration? = nil, writing write: (UnsafeMutablePointer<Request>) -> Void)
         throws(ServiceError) -> Response?
     {
-        var pending = try submit(writing: write)
-        return try pending.first(timeout: timeout)
+        guard let k = core.acquire() else { throw .requestLimitReached(maximum: core.requestLimit) }
+        core.submit(k, noReply: false) { write($0.assumingMemoryBound(to: Request.self)) }
+        var response: Response? = nil
+        try core.first(k, strategy: waitStrategy, deadline: Deadline(timeout: timeout)) {
+            response = $0.loadUnaligned(as: Response.self)
+        }
+        return response
     }
 
     /// Sends `request` and returns its responses as they come (one, or a stream).
     /// - Throws: ``ServiceError/requestLimitReached(maximum:)`` when every request slot is in
     ///   flight.
+    @inlinable
     public mutating func submit(_ request: Request) throws(ServiceError) -> PendingResponses<Response> {
         try submit { $0.initialize(to: request) }
     }
 
     /// Sends a request written in place by `write` and returns its responses as they come.
+    @inlinable
     public mutating func submit(writing write: (UnsafeMutablePointer<Request>) -> Void) throws(ServiceError)
         -> PendingResponses<Response>
     {
-        guard let k = core.acquire() else {
-            throw .requestLimitReached(maximum: core.service.geometry.requestsPerClient)
-        }
+        guard let k = core.acquire() else { throw .requestLimitReached(maximum: core.requestLimit) }
         core.submit(k, noReply: false) { write($0.assumingMemoryBound(to: Request.self)) }
         return PendingResponses(core: core, index: k, waitStrategy: waitStrategy)
     }
@@ -94,23 +104,13 @@ public struct ServiceClient<Request: BitwiseCopyable, Response: BitwiseCopyable>
     /// Sends `request` without waiting for a response (servers send none); waits at most
     /// `timeout` for a free request slot while earlier ones are still unhandled.
     /// - Returns: whether it was sent.
-    @discardableResult
+    @inlinable @discardableResult
     public mutating func send(_ request: Request, timeout: Duration? = nil) throws(ServiceError) -> Bool {
-        let deadline = Deadline(timeout: timeout)
-        while true {
-            if let k = core.acquire() {
-                core.submit(k, noReply: true) { $0.initializeMemory(as: Request.self, to: request) }
-                core.release(k)
-                return true
-            }
-            // A server that finishes a request wakes the client's response words.
-            let wake = core.service.responseWake(client: core.slot)
-            let outcome = ChannelControl.wait(
-                on: wake, strategy: waitStrategy,
-                deadline: min(deadline, Deadline.after(ServiceClientCore.serverCheckInterval))
-            ) { core.hasRecyclableSlot() }
-            if outcome == .timedOut && deadline.hasPassed { return false }
-        }
+        guard let k = core.acquire() ?? core.acquire(strategy: waitStrategy, deadline: Deadline(timeout: timeout))
+        else { return false }
+        core.submit(k, noReply: true) { $0.initializeMemory(as: Request.self, to: request) }
+        core.release(k)
+        return true
     }
 
     /// Leaves the service (requests in flight are given up). Dropping the client does the same.
@@ -120,12 +120,15 @@ public struct ServiceClient<Request: BitwiseCopyable, Response: BitwiseCopyable>
 /// The responses to one request, read as they come; given up (withdrawn or cancelled) if
 /// dropped before its end.
 public struct PendingResponses<Response: BitwiseCopyable>: ~Copyable, Sendable {
-    let core: ServiceClientCore
-    let index: Int
-    let waitStrategy: WaitStrategy
-    /// Whether every response was read (the last one, or the end of a stream).
-    public private(set) var isFinished = false
+    @usableFromInline let core: ServiceClientCore
+    @usableFromInline let index: Int
+    @usableFromInline let waitStrategy: WaitStrategy
+    @usableFromInline var finished = false
 
+    /// Whether every response was read (the last one, or the end of a stream).
+    @inlinable public var isFinished: Bool { finished }
+
+    @inlinable
     init(core: ServiceClientCore, index: Int, waitStrategy: WaitStrategy) {
         self.core = core
         self.index = index
@@ -137,8 +140,9 @@ public struct PendingResponses<Response: BitwiseCopyable>: ~Copyable, Sendable {
     ///   deadline passed first (the request stays in flight).
     /// - Throws: ``ServiceError/serverDied``, ``ServiceError/requestDropped`` (the request is
     ///   over).
+    @inlinable
     public mutating func next(timeout: Duration? = nil) throws(ServiceError) -> Response? {
-        guard !isFinished else { return nil }
+        guard !finished else { return nil }
         var response: Response? = nil
         let outcome: ServiceClientCore.Next
         do {
@@ -146,15 +150,15 @@ public struct PendingResponses<Response: BitwiseCopyable>: ~Copyable, Sendable {
                 response = $0.loadUnaligned(as: Response.self)
             }
         } catch {
-            isFinished = true
+            finished = true
             throw error
         }
         switch outcome {
         case .response(let last):
-            if last { isFinished = true }
+            if last { finished = true }
             return response
         case .end:
-            isFinished = true
+            finished = true
             return nil
         case .timedOut:
             return nil
@@ -163,25 +167,15 @@ public struct PendingResponses<Response: BitwiseCopyable>: ~Copyable, Sendable {
 
     /// Gives the request up (withdrawn, or cancelled if a server took it).
     mutating func giveUp() {
-        guard !isFinished else { return }
+        guard !finished else { return }
         core.abandon(index)
-        isFinished = true
+        finished = true
     }
 
     /// Marks the request over (its slot was released by the core).
-    mutating func markFinished() { isFinished = true }
-
-    /// The first response; the request is given up after it (and at the deadline).
-    mutating func first(timeout: Duration?) throws(ServiceError) -> Response? {
-        let response = try next(timeout: timeout)
-        if !isFinished {
-            core.abandon(index)
-            isFinished = true
-        }
-        return response
-    }
+    mutating func markFinished() { finished = true }
 
     deinit {
-        if !isFinished { core.abandon(index) }
+        if !finished { core.abandon(index) }
     }
 }

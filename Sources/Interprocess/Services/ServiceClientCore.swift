@@ -3,22 +3,25 @@ import Synchronization
 /// A client's state: its slot in the service and, per request slot, its position in the
 /// response ring, the slot's round and whether it must be recycled before its next request.
 ///
-/// A request slot is used by whoever holds its bit in `busy` (taken by a compare-and-swap):
-/// the client handle while it waits for a response, or a ``PendingResponses`` stream on any
-/// thread. `heads`, `rounds` and `recycle` at index k are touched only by the holder of bit k.
+/// A request slot is used by whoever holds its flag in `inUse`: the client handle while it
+/// waits for a response, or a ``PendingResponses`` stream on any thread. `heads`, `rounds` and
+/// `recycle` at index k are touched only by the holder of flag k. Only the client handle sets
+/// a flag (its methods are `mutating`: one caller at a time), and only the holder clears it, so
+/// neither needs a read-modify-write.
 ///
 /// ## After a crash
 /// A new client in the slot of a dead one looks at every request slot: a request no server
 /// took is withdrawn, one a live server is handling is cancelled (the server stops at its next
 /// response) and recycled once the server is done, one whose server is dead too is recycled at
 /// once: the ring's end is found by walking the entries that say "published at my position".
+@usableFromInline
 final class ServiceClientCore: @unchecked Sendable {
     let service: ServiceSegment
     let slot: Int
     let generation: UInt32
     private var registration: ParticipantRegistration?
-    /// Bit k: request slot k is in use.
-    let busy = Atomic<UInt64>(0)
+    /// Flag k (1): request slot k is in use.
+    let inUse: UnsafeMutablePointer<Atomic<UInt8>>
     let heads: LocalArray<UInt64>
     let rounds: LocalArray<UInt64>
     /// 1: the slot was given up (or sent without reply) and must be recycled before reuse.
@@ -27,7 +30,8 @@ final class ServiceClientCore: @unchecked Sendable {
 
     /// How long a waiting client sleeps before it checks that the server handling its request
     /// is alive: a server's death reaches its clients within this, not at their timeout.
-    static let serverCheckInterval: Duration = .milliseconds(10)
+    static let serverCheckInterval: Duration = .nanoseconds(Int64(serverCheckNanoseconds))
+    static let serverCheckNanoseconds: UInt64 = 10_000_000
 
     init(service: ServiceSegment) throws(ServiceError) {
         let g = service.geometry
@@ -36,6 +40,8 @@ final class ServiceClientCore: @unchecked Sendable {
         }
         self.service = service
         self.slot = slot
+        inUse = .allocate(capacity: g.requestsPerClient)
+        for k in 0..<g.requestsPerClient { (inUse + k).initialize(to: Atomic(0)) }
         heads = LocalArray(repeating: 0, count: g.requestsPerClient)
         rounds = LocalArray(repeating: 0, count: g.requestsPerClient)
         recycle = LocalArray(repeating: 0, count: g.requestsPerClient)
@@ -136,14 +142,16 @@ final class ServiceClientCore: @unchecked Sendable {
 
     /// Takes a request slot that is free to use, recycling given-up ones; `nil` if every slot
     /// is in flight.
+    @usableFromInline
     func acquire() -> Int? {
         let count = service.geometry.requestsPerClient
         for k in 0..<count {
-            let bit: UInt64 = 1 << UInt64(k)
             // Acquiring: pairs with the previous holder's releasing clear in `release`, so its
             // writes to the slot's local state (on any thread) are visible.
-            let old = busy.bitwiseOr(bit, ordering: .acquiring).oldValue
-            if old & bit != 0 { continue }
+            guard inUse[k].load(ordering: .acquiring) == 0 else { continue }
+            // Relaxed: no other thread writes a clear flag (see the type's notes); a holder on
+            // another thread gets the slot through the `Sendable` handle it is given.
+            inUse[k].store(1, ordering: .relaxed)
             if recycle[k] == 0 || recycled(k) { return k }
             release(k)
         }
@@ -151,9 +159,10 @@ final class ServiceClientCore: @unchecked Sendable {
     }
 
     /// Gives up holding slot `k` (its words stay as they are).
+    @usableFromInline
     func release(_ k: Int) {
         // Releasing: our writes to the slot's local state are visible to the next holder.
-        busy.bitwiseAnd(~(1 << UInt64(k)), ordering: .releasing)
+        inUse[k].store(0, ordering: .releasing)
     }
 
     /// Recycles slot `k` if the request it last carried is over; whether it is free now.
@@ -194,6 +203,12 @@ final class ServiceClientCore: @unchecked Sendable {
     }
 
     /// Submits the request in slot `k` (held), written by `write`.
+    ///
+    /// The slot's ring is empty then: every entry before its `tail` word was read (the last
+    /// request's last entry) or skipped (``resetRing(_:)``, ``recoverFromDeadServer(_:_:)``), so
+    /// the claiming server starts with the head at the tail and reads the head only once the
+    /// ring looks full.
+    @usableFromInline
     func submit(_ k: Int, noReply: Bool, write: (UnsafeMutableRawPointer) -> Void) {
         let request = service.slot(client: slot, k)
         write(request.request)
@@ -204,13 +219,16 @@ final class ServiceClientCore: @unchecked Sendable {
         // entry and whose late exchange (of the previous round) then fails.
         request.state.pointee.store(
             ServiceSlot.State(phase: .submitted, noReply: noReply, round: round).raw, ordering: .releasing)
-        // Releasing: a server whose clearing exchange reads the bit sees the submit.
-        service.pendingWord(slot).pointee.bitwiseOr(1 << UInt64(slot % 64), ordering: .releasing)
+        if !service.scansSlots {
+            // Releasing: a server whose clearing exchange reads the bit sees the submit.
+            service.pendingWord(slot).pointee.bitwiseOr(1 << UInt64(slot % 64), ordering: .releasing)
+        }
         service.requestWake.wake(count: 1)
         if noReply { recycle[k] = 1 }
     }
 
     /// What waiting for a response found.
+    @usableFromInline
     enum Next {
         /// A response (more follow unless `last`).
         case response(last: Bool)
@@ -225,23 +243,28 @@ final class ServiceClientCore: @unchecked Sendable {
     /// end) frees the slot and releases `k`.
     /// - Throws: ``ServiceError/serverDied``, ``ServiceError/requestDropped`` (the slot is
     ///   freed and released), a damaged segment's error.
+    @usableFromInline
     func next(_ k: Int, strategy: WaitStrategy, deadline: Deadline, read: (UnsafeRawPointer) -> Void)
         throws(ServiceError) -> Next
     {
         let request = service.slot(client: slot, k)
-        var nextIntactCheck = Deadline.after(ChannelControl.livenessInterval)
+        // Set at the first slice that ends without a response: a response that comes within
+        // one costs no clock read for it.
+        var nextIntactCheck: Deadline? = nil
         while true {
             if let found = try poll(k, read: read) { return found }
             let h = heads[k]
-            let sliceEnd = min(deadline, Deadline.after(ServiceClientCore.serverCheckInterval))
+            let sliceEnd = min(deadline, Deadline.after(nanoseconds: ServiceClientCore.serverCheckNanoseconds))
             let outcome = ChannelControl.wait(
                 on: service.responseWake(client: slot), strategy: strategy, deadline: sliceEnd
             ) { request.isPublished(h) }
             if outcome == .ready { continue }
             try checkClaim(k)
-            if nextIntactCheck.hasPassed {
+            if nextIntactCheck?.hasPassed ?? true {
+                if nextIntactCheck != nil {
+                    do { try service.segment.checkIntact() } catch { throw .segment(error) }
+                }
                 nextIntactCheck = Deadline.after(ChannelControl.livenessInterval)
-                do { try service.segment.checkIntact() } catch { throw .segment(error) }
             }
             if deadline.hasPassed { return .timedOut }
         }
@@ -334,6 +357,7 @@ final class ServiceClientCore: @unchecked Sendable {
 
     /// Gives up the request in slot `k` (held) before its end: withdrawn if no server took it,
     /// cancelled if one did (the slot is recycled once the server is done); releases `k`.
+    @usableFromInline
     func abandon(_ k: Int) {
         let request = service.slot(client: slot, k)
         var state = request.load()
@@ -365,11 +389,41 @@ final class ServiceClientCore: @unchecked Sendable {
         }
     }
 
+    /// Waits until `deadline` for a request slot (see ``acquire()``) while every one is in
+    /// flight; `nil` if the deadline passed first.
+    @usableFromInline
+    func acquire(strategy: WaitStrategy, deadline: Deadline) -> Int? {
+        while true {
+            if let k = acquire() { return k }
+            // A server that finishes a request wakes the client's response words.
+            let outcome = ChannelControl.wait(
+                on: service.responseWake(client: slot), strategy: strategy,
+                deadline: min(deadline, Deadline.after(ServiceClientCore.serverCheckInterval))
+            ) { self.hasRecyclableSlot() }
+            if outcome == .timedOut && deadline.hasPassed { return nil }
+        }
+    }
+
+    /// Waits until `deadline` for the first response to the request in slot `k` (read by
+    /// `read`, as ``next(_:strategy:deadline:read:)``); the request is given up after it
+    /// unless it was the last, and at the deadline.
+    @usableFromInline
+    func first(_ k: Int, strategy: WaitStrategy, deadline: Deadline, read: (UnsafeRawPointer) -> Void)
+        throws(ServiceError)
+    {
+        switch try next(k, strategy: strategy, deadline: deadline, read: read) {
+        case .response(last: true), .end: break
+        case .response(last: false), .timedOut: abandon(k)
+        }
+    }
+
+    /// The requests a client can have in flight.
+    @usableFromInline var requestLimit: Int { service.geometry.requestsPerClient }
+
     /// Whether a slot not in use could be recycled now (reads only: a wait's condition).
     func hasRecyclableSlot() -> Bool {
         // Relaxed: a hint; `acquire` decides.
-        let held = busy.load(ordering: .relaxed)
-        for k in 0..<service.geometry.requestsPerClient where held & (1 << UInt64(k)) == 0 {
+        for k in 0..<service.geometry.requestsPerClient where inUse[k].load(ordering: .relaxed) == 0 {
             switch service.slot(client: slot, k).load().phase {
             case .free?, .done?: return true
             default: continue
@@ -393,6 +447,8 @@ final class ServiceClientCore: @unchecked Sendable {
 
     deinit {
         end()
+        inUse.deinitialize(count: service.geometry.requestsPerClient)
+        inUse.deallocate()
         heads.deallocate()
         rounds.deallocate()
         recycle.deallocate()

@@ -11,6 +11,7 @@ final class ServiceSegment: @unchecked Sendable {
     let segment: SharedMemory
     let geometry: ServiceGeometry
     let layout: ServiceLayout
+    let slotShape: ServiceSlot.Shape
     let base: UnsafeMutableRawPointer
 
     /// Opens or creates the service `name` with requests of `request` and responses of
@@ -68,9 +69,13 @@ final class ServiceSegment: @unchecked Sendable {
         if let configuration, configuration != found.configuration {
             throw .segment(.mismatch(name: name, .configuration("\(found.configuration), not \(configuration)")))
         }
+        guard let shape = ServiceSlot.Shape(foundLayout, capacity: found.responseCapacity) else {
+            throw .corrupt("the service's slot offsets are out of range")
+        }
         self.segment = segment
         self.geometry = found
         self.layout = foundLayout
+        self.slotShape = shape
         self.base = segment.bytes.baseAddress!
     }
 
@@ -123,6 +128,17 @@ final class ServiceSegment: @unchecked Sendable {
     }
     var pendingWordCount: Int { (geometry.clients + 63) / 64 }
 
+    /// Whether servers find requests by looking at every request slot's state rather than
+    /// through the pending bitmap: a service with at most ``directScanLimit`` slots.
+    ///
+    /// A scan of that many state words, each on a line of its own that only its client
+    /// writes, costs a server a few L1 hits per look while it finds no request, and a submit
+    /// moves one line (the slot's) instead of two (the slot's and the bitmap word's, which
+    /// every client and server writes). Computed from the checked geometry, so every
+    /// participant agrees on it.
+    var scansSlots: Bool { geometry.clients * geometry.requestsPerClient <= ServiceSegment.directScanLimit }
+    static let directScanLimit = 64
+
     func serverRecord(_ s: Int) -> UnsafeMutableRawPointer {
         base + layout.serverRecords + s * ServiceGeometry.serverRecordSize
     }
@@ -137,8 +153,7 @@ final class ServiceSegment: @unchecked Sendable {
     }
     func slot(client j: Int, _ k: Int) -> ServiceSlot {
         ServiceSlot(
-            base: base + layout.slots + (j * geometry.requestsPerClient + k) * layout.slotSize, layout: layout,
-            capacity: UInt64(geometry.responseCapacity))
+            base: base + layout.slots + (j * geometry.requestsPerClient + k) * layout.slotSize, shape: slotShape)
     }
 
     func atomic<T: AtomicRepresentable>(_ address: UnsafeMutableRawPointer, _: T.Type = T.self)

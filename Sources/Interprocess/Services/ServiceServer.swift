@@ -18,7 +18,9 @@ import SystemPackage
 /// up fails with ``ServiceError/clientGone`` at once; responses to a dead client fill its ring,
 /// and a server waiting for it to read finds it dead within a millisecond.
 public struct ServiceServer<Request: BitwiseCopyable, Response: BitwiseCopyable>: ~Copyable, Sendable {
-    let core: ServiceServerCore
+    // The generic members are `@inlinable` wrappers around the core's non-generic ones (see
+    // `ServiceClient`).
+    @usableFromInline let core: ServiceServerCore
     /// How waits for requests (and for a client to read a stream) wait.
     public let waitStrategy: WaitStrategy
 
@@ -51,6 +53,7 @@ public struct ServiceServer<Request: BitwiseCopyable, Response: BitwiseCopyable>
     }
 
     /// Takes the next request if one is waiting.
+    @inlinable
     public mutating func tryReceive() throws(ServiceError) -> ServiceRequest<Request, Response>? {
         guard let request = try core.take() else { return nil }
         return ServiceRequest(core: request, waitStrategy: waitStrategy)
@@ -58,22 +61,13 @@ public struct ServiceServer<Request: BitwiseCopyable, Response: BitwiseCopyable>
 
     /// Takes the next request, waiting at most `timeout` (`nil`: as long as it takes).
     /// - Returns: the request, or `nil` if the deadline passed first.
+    @inlinable
     public mutating func receive(timeout: Duration? = nil) throws(ServiceError) -> ServiceRequest<Request, Response>? {
-        if let request = try tryReceive() { return request }
-        let deadline = Deadline(timeout: timeout)
-        var nextFullScan = Deadline.after(ChannelControl.livenessInterval)
-        while true {
-            let woken = try core.waitForRequest(strategy: waitStrategy, deadline: min(deadline, nextFullScan))
-            if let request = try tryReceive() { return request }
-            if !woken || nextFullScan.hasPassed {
-                // Once per liveness interval, every slot: the bitmap is only a hint.
-                nextFullScan = Deadline.after(ChannelControl.livenessInterval)
-                if let request = try core.take(scanningEverySlot: true) {
-                    return ServiceRequest(core: request, waitStrategy: waitStrategy)
-                }
-                if deadline.hasPassed { return nil }
-            }
+        if let request = try core.take() { return ServiceRequest(core: request, waitStrategy: waitStrategy) }
+        guard let request = try core.receive(strategy: waitStrategy, deadline: Deadline(timeout: timeout)) else {
+            return nil
         }
+        return ServiceRequest(core: request, waitStrategy: waitStrategy)
     }
 
     /// Closes the server; requests taken and not answered yet stay answerable.
@@ -83,34 +77,42 @@ public struct ServiceServer<Request: BitwiseCopyable, Response: BitwiseCopyable>
 /// A request a server took: read it, then respond once, stream responses, or (for a request
 /// sent without reply) just drop it when done.
 public struct ServiceRequest<Request: BitwiseCopyable, Response: BitwiseCopyable>: ~Copyable, Sendable {
-    var core: ServiceRequestCore
-    let waitStrategy: WaitStrategy
+    @usableFromInline var core: ServiceRequestCore
+    @usableFromInline let waitStrategy: WaitStrategy
 
+    @inlinable
     init(core: consuming ServiceRequestCore, waitStrategy: WaitStrategy) {
         self.core = core
         self.waitStrategy = waitStrategy
     }
 
+    deinit { core.dropIfUnfinished() }
+
     /// The request (a copy of the bytes in shared memory).
+    @inlinable
     public var value: Request { core.request.loadUnaligned(as: Request.self) }
 
     /// Reads the request in place in shared memory, without copying it. `body` must not keep
     /// the pointer.
+    @inlinable
     public func withUnsafeRequest<R, E: Error>(_ body: (UnsafePointer<Request>) throws(E) -> R) throws(E) -> R {
         try body(core.request.assumingMemoryBound(to: Request.self))
     }
 
     /// Whether the client waits for a response (`false`: it was sent without reply).
+    @inlinable
     public var expectsResponse: Bool { core.expectsResponse }
 
     /// Answers the request with its one (or last) response.
     /// - Throws: ``ServiceError/clientGone`` if the client died, left or gave the request up.
+    @inlinable
     public consuming func respond(_ response: Response) throws(ServiceError) {
         try core.push(.last, strategy: waitStrategy) { $0.initializeMemory(as: Response.self, to: response) }
     }
 
     /// Answers with a response written in place by `write` (into the response entry in shared
     /// memory: no copy).
+    @inlinable
     public consuming func respond(writing write: (UnsafeMutablePointer<Response>) -> Void) throws(ServiceError) {
         try core.push(.last, strategy: waitStrategy) { write($0.assumingMemoryBound(to: Response.self)) }
     }
@@ -118,11 +120,13 @@ public struct ServiceRequest<Request: BitwiseCopyable, Response: BitwiseCopyable
     /// Sends one response of a stream; waits while the client has not read
     /// ``ServiceConfiguration/responseCapacity`` earlier ones.
     /// - Throws: ``ServiceError/clientGone`` if the client died, left or gave the request up.
+    @inlinable
     public mutating func yield(_ response: Response) throws(ServiceError) {
         try core.push(.more, strategy: waitStrategy) { $0.initializeMemory(as: Response.self, to: response) }
     }
 
     /// Ends a stream of responses.
+    @inlinable
     public consuming func finish() throws(ServiceError) {
         try core.push(.end, strategy: waitStrategy) { _ in }
     }

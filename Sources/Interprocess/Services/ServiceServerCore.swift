@@ -3,7 +3,9 @@ import Synchronization
 /// A server's state: its slot in the service and where its scan for requests resumes.
 ///
 /// ## Taking a request
-/// Servers find requests through the pending bitmap: a client sets its bit after it submits
+/// In a service with few request slots (``ServiceSegment/scansSlots``) servers look at every
+/// slot's state word, starting after the client served last, and no one touches the pending
+/// bitmap. In a larger one they find requests through the bitmap: a client sets its bit after it submits
 /// (releasing), a server clears the bit (acquiring and releasing) *before* it scans that
 /// client's slots, so a request submitted after the clear sets the bit again and one submitted
 /// before it is seen by the scan. The server claims a submitted slot by a compare-and-swap to
@@ -15,6 +17,7 @@ import Synchronization
 ///
 /// Not thread-safe: its owner is the `~Copyable` server handle. Requests it hands out
 /// (``ServiceRequestCore``) run on their own and keep it alive.
+@usableFromInline
 final class ServiceServerCore: @unchecked Sendable {
     let service: ServiceSegment
     let slot: Int
@@ -46,6 +49,19 @@ final class ServiceServerCore: @unchecked Sendable {
 
     /// Whether some client may have a request waiting (reads only: the wait's condition).
     func hasPending() -> Bool {
+        if service.scansSlots {
+            let g = service.geometry
+            for j in 0..<g.clients {
+                for k in 0..<g.requestsPerClient {
+                    let slot = service.slot(client: j, k)
+                    // For writing, as in `claim(from:)`: a spinning server holds the lines it
+                    // polls, and the one a client wrote comes back ready for the claim.
+                    CPU.prefetchForWriting(slot.state)
+                    if slot.isSubmitted { return true }
+                }
+            }
+            return false
+        }
         for w in 0..<service.pendingWordCount {
             // Relaxed: a hint; the claim acquires.
             if service.pendingWord(w).pointee.load(ordering: .relaxed) != 0 { return true }
@@ -55,13 +71,13 @@ final class ServiceServerCore: @unchecked Sendable {
 
     /// Claims the next submitted request, if any: through the pending bitmap, or with
     /// `scanningEverySlot` by looking at every slot of every client.
+    @usableFromInline
     func take(scanningEverySlot: Bool = false) throws(ServiceError) -> ServiceRequestCore? {
         let clients = service.geometry.clients
-        if scanningEverySlot {
-            for i in 0..<clients {
-                let j = (nextClient + i) % clients
-                if let request = try claim(from: j) { return request }
-            }
+        if scanningEverySlot || service.scansSlots {
+            // From the turn's client on, then the ones before it.
+            for j in nextClient..<clients { if let request = try claim(from: j) { return request } }
+            for j in 0..<min(nextClient, clients) { if let request = try claim(from: j) { return request } }
             return nil
         }
         let words = service.pendingWordCount
@@ -94,6 +110,9 @@ final class ServiceServerCore: @unchecked Sendable {
         let count = service.geometry.requestsPerClient
         for k in 0..<count {
             let slot = service.slot(client: j, k)
+            // The claim below writes the line: fetched for writing, a submitted slot's line
+            // moves here once (not shared first, then taken).
+            CPU.prefetchForWriting(slot.state)
             let state = slot.load()
             guard state.phase == .submitted else { continue }
             let claimed = ServiceSlot.State(
@@ -105,18 +124,48 @@ final class ServiceServerCore: @unchecked Sendable {
             // Relaxed: the previous writer stored the ring's end before giving the slot up, and
             // the chain of releasing and acquiring exchanges since orders it before us.
             let tail = slot.tail.pointee.load(ordering: .relaxed)
-            // More of this client's requests wait: leave the bit for another server.
-            for rest in (k + 1)..<count where service.slot(client: j, rest).load().phase == .submitted {
+            // More of this client's requests wait: leave the bit for another server (which, in
+            // a service that scans its slots, finds them itself).
+            for rest in (k + 1)..<count where !service.scansSlots && service.slot(client: j, rest).isSubmitted {
                 service.pendingWord(j).pointee.bitwiseOr(1 << UInt64(j % 64), ordering: .releasing)
                 service.requestWake.wake(count: 1)
                 break
             }
-            nextClient = (j + 1) % service.geometry.clients
+            nextClient = j + 1 == service.geometry.clients ? 0 : j + 1
             return ServiceRequestCore(
                 server: self, client: j, index: k, claim: claimed, clientGeneration: clientGeneration, tail: tail)
         }
         return nil
     }
+
+    /// Waits until `deadline` for a request and claims it; `nil` if the deadline passed first.
+    @usableFromInline
+    func receive(strategy: WaitStrategy, deadline: Deadline) throws(ServiceError) -> ServiceRequestCore? {
+        if strategy != .block {
+            // A client's next request often follows the last response within a round trip: a
+            // few looks before the clock is read for the wait's slices.
+            for _ in 0..<ServiceServerCore.looksBeforeWaiting {
+                CPU.relax()
+                if hasPending(), let request = try take() { return request }
+            }
+        }
+        let livenessNanoseconds = UInt64(ChannelControl.livenessIntervalNanoseconds)
+        var nextFullScan = Deadline.after(nanoseconds: livenessNanoseconds)
+        while true {
+            let woken = try waitForRequest(strategy: strategy, deadline: min(deadline, nextFullScan))
+            if let request = try take() { return request }
+            if !woken || nextFullScan.hasPassed {
+                // Once per liveness interval, every slot: the bitmap is only a hint.
+                nextFullScan = Deadline.after(nanoseconds: livenessNanoseconds)
+                if let request = try take(scanningEverySlot: true) { return request }
+                if deadline.hasPassed { return nil }
+            }
+        }
+    }
+
+    /// How many times a polling server looks for a request before it starts a timed wait
+    /// (some hundreds of nanoseconds).
+    static let looksBeforeWaiting = 16
 
     /// Waits for a request until `deadline`; `false` if it passed first.
     func waitForRequest(strategy: WaitStrategy, deadline: Deadline) throws(ServiceError) -> Bool {
@@ -147,8 +196,10 @@ final class ServiceServerCore: @unchecked Sendable {
 
 /// A request a server claimed: where it is and where its responses go.
 ///
-/// A `~Copyable` value inside one ``ServiceRequest`` (no allocation per request); dropped
-/// unfinished, it ends the request as dropped.
+/// A `~Copyable` value inside exactly one ``ServiceRequest`` (no allocation per request), whose
+/// deinit ends the request as dropped if it is unfinished. It has no deinit of its own, so that
+/// the public generic wrapper's inlined code can move and destroy it.
+@usableFromInline
 struct ServiceRequestCore: ~Copyable, @unchecked Sendable {
     let context: Context
     private var progress: Progress
@@ -176,17 +227,20 @@ struct ServiceRequestCore: ~Copyable, @unchecked Sendable {
     ) {
         let slot = server.service.slot(client: client, index)
         context = Context(server: server, client: client, claim: claim, clientGeneration: clientGeneration, slot: slot)
-        // Relaxed: refreshed (acquiring) before any entry is overwritten.
-        progress = Progress(tail: tail, cachedHead: slot.head.pointee.load(ordering: .relaxed))
+        // The client read (or skipped) every entry before `tail` before it submitted this
+        // request (see `ServiceClientCore.submit`): the ring is empty, and the head, a line the
+        // client writes, is read only once the ring looks full.
+        progress = Progress(tail: tail, cachedHead: tail)
     }
 
-    var expectsResponse: Bool { !context.claim.noReply }
-    var request: UnsafeRawPointer { UnsafeRawPointer(context.slot.request) }
+    @usableFromInline var expectsResponse: Bool { !context.claim.noReply }
+    @usableFromInline var request: UnsafeRawPointer { UnsafeRawPointer(context.slot.request) }
 
     /// Writes one response entry of `kind`, waiting while the client has not read the ring's
     /// earlier entries; `write` fills the response in place.
     /// - Throws: ``ServiceError/clientGone`` if the client died, left or gave the request up;
     ///   ``ServiceError/finished`` after the last entry.
+    @usableFromInline
     mutating func push(_ kind: ResponseKind, strategy: WaitStrategy, write: (UnsafeMutableRawPointer) -> Void)
         throws(ServiceError)
     {
@@ -330,7 +384,9 @@ struct ServiceRequestCore: ~Copyable, @unchecked Sendable {
         complete(c, &p)
     }
 
-    deinit {
+    /// Ends the request as dropped unless it ended already (``ServiceRequest``'s deinit).
+    @usableFromInline
+    func dropIfUnfinished() {
         var progress = self.progress
         ServiceRequestCore.drop(context, &progress)
     }

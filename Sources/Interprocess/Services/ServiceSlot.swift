@@ -30,8 +30,34 @@ import Synchronization
 /// stored before giving the slot up.
 struct ServiceSlot {
     let base: UnsafeMutableRawPointer
-    let layout: ServiceLayout
-    let capacity: UInt64
+    let shape: Shape
+
+    /// The offsets inside every slot of a service, from its checked ``ServiceLayout``: a slot
+    /// handle is made per operation and handed around, so it carries these few words rather
+    /// than the whole layout.
+    struct Shape {
+        let requestOffset: Int32
+        let headOffset: Int32
+        let entriesOffset: Int32
+        let entryStride: Int32
+        let entryPayloadOffset: Int32
+        /// The ring's capacity D (a power of two).
+        let capacity: UInt32
+
+        /// `nil` if an offset does not fit in 32 bits; never for a checked layout, whose
+        /// offsets here are each below 2^22 (a message is at most 2^20 bytes, an alignment at
+        /// most 2^12).
+        init?(_ layout: ServiceLayout, capacity: Int) {
+            guard let request = Int32(exactly: layout.requestOffset), let head = Int32(exactly: layout.headOffset),
+                let entries = Int32(exactly: layout.entriesOffset), let stride = Int32(exactly: layout.entryStride),
+                let payload = Int32(exactly: layout.entryPayloadOffset), let capacity = UInt32(exactly: capacity)
+            else { return nil }
+            (requestOffset, headOffset, entriesOffset, entryStride) = (request, head, entries, stride)
+            (entryPayloadOffset, self.capacity) = (payload, capacity)
+        }
+    }
+
+    var capacity: UInt64 { UInt64(shape.capacity) }
 
     enum Phase: UInt64 {
         case free = 0
@@ -64,11 +90,11 @@ struct ServiceSlot {
 
     var state: UnsafeMutablePointer<Atomic<UInt64>> { atomic(ServiceGeometry.slotState) }
     var tail: UnsafeMutablePointer<Atomic<UInt64>> { atomic(ServiceGeometry.slotTail) }
-    var head: UnsafeMutablePointer<Atomic<UInt64>> { atomic(layout.headOffset) }
-    var request: UnsafeMutableRawPointer { base + layout.requestOffset }
+    var head: UnsafeMutablePointer<Atomic<UInt64>> { atomic(Int(shape.headOffset)) }
+    var request: UnsafeMutableRawPointer { base + Int(shape.requestOffset) }
 
     func entry(_ position: UInt64) -> UnsafeMutableRawPointer {
-        base + layout.entriesOffset + Int(truncatingIfNeeded: position & (capacity - 1)) * layout.entryStride
+        base + Int(shape.entriesOffset) + Int(truncatingIfNeeded: position & (capacity - 1)) * Int(shape.entryStride)
     }
     func entrySequence(_ position: UInt64) -> UnsafeMutablePointer<Atomic<UInt64>> {
         (entry(position) + ServiceGeometry.entrySequence).assumingMemoryBound(to: Atomic<UInt64>.self)
@@ -76,7 +102,7 @@ struct ServiceSlot {
     func entryKind(_ position: UInt64) -> UnsafeMutablePointer<Atomic<UInt32>> {
         (entry(position) + ServiceGeometry.entryKind).assumingMemoryBound(to: Atomic<UInt32>.self)
     }
-    func response(_ position: UInt64) -> UnsafeMutableRawPointer { entry(position) + layout.entryPayloadOffset }
+    func response(_ position: UInt64) -> UnsafeMutableRawPointer { entry(position) + Int(shape.entryPayloadOffset) }
 
     /// Whether the entry at `position` is published (acquiring: its kind and response, written
     /// before the releasing store of its sequence, are visible after).
@@ -107,12 +133,16 @@ struct ServiceSlot {
     /// The state word (acquiring: pairs with the exchanges).
     func load() -> State { State(raw: state.pointee.load(ordering: .acquiring)) }
 
+    /// Whether a request waits here for a server (relaxed: a hint; a claim's exchange decides).
+    var isSubmitted: Bool { State(raw: state.pointee.load(ordering: .relaxed)).phase == .submitted }
+
     private func atomic(_ offset: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
         (base + offset).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
 }
 
 /// What a response entry says.
+@usableFromInline
 enum ResponseKind: UInt32 {
     /// A response; more follow.
     case more = 0
