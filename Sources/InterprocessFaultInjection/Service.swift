@@ -15,7 +15,8 @@ import Synchronization
 //   reading a stream never holds a server) and a successor client must take the dead one's
 //   slot (the service has exactly three client slots);
 // - after a server kill, a successor server must take the dead one's slot (exactly two server
-//   slots) and, once the surviving server is stopped, serve every client alone;
+//   slots) and, once the surviving server is stopped (before the successor starts, half the
+//   time: the requests sent meanwhile wait for it), serve every client alone;
 // - every request sent without reply by a surviving client must be handled exactly once (one
 //   may be lost with a killed server that had taken it);
 // - every survivor must end within the hang deadline.
@@ -383,7 +384,7 @@ struct ServiceFigures {
     var iterations = 0, kills = 0, serverKills = 0, clientKills = 0, serverKillsMidRequest = 0
     var operations = 0, responses = 0, torn = 0, misrouted = 0, badStreams = 0
     var serverDied = 0, retried = 0, slowestReportMilliseconds = 0, clientGone = 0
-    var sent = 0, sendsLost = 0, successors = 0
+    var sent = 0, sendsLost = 0, successors = 0, successorsAfterAGap = 0
 }
 
 func runServiceScenario(iterations: Int) throws -> ServiceFigures {
@@ -442,8 +443,21 @@ func runServiceScenario(iterations: Int) throws -> ServiceFigures {
         awaitProgress(survivingClients, 3, "after the kill (held by the dead \(victim.role)?)")
 
         if killServer {
-            // The successor takes the dead server's slot; then the surviving server stops, and
-            // the successor alone must serve everyone.
+            // The successor takes the dead server's slot, and the surviving server stops: after
+            // the successor started, or (every other time) before, so that for a while no
+            // server is open and the clients' requests wait for the successor. Either way the
+            // successor alone must then serve everyone.
+            let survivor = servers[1 - index]
+            let gap = Bool.random()
+            func stopSurvivor() {
+                board.serverStop(1 - index).pointee.store(1, ordering: .relaxed)
+                _ = finalLine(of: survivor, ["done"], context)
+            }
+            if gap {
+                stopSurvivor()
+                usleep(UInt32.random(in: 0...5000))
+                figures.successorsAfterAGap += 1
+            }
             let successor = Child("svc-server", [parentPID, boardName, service, "2"])
             children.append(successor)
             guard successor.waitFor(["ready"], timeout: hangDeadline) != nil else {
@@ -451,9 +465,7 @@ func runServiceScenario(iterations: Int) throws -> ServiceFigures {
                 continue
             }
             figures.successors += 1
-            let survivor = servers[1 - index]
-            board.serverStop(1 - index).pointee.store(1, ordering: .relaxed)
-            _ = finalLine(of: survivor, ["done"], context)
+            if !gap { stopSurvivor() }
             servers = [successor]
             awaitProgress(survivingClients, 3, "served by the successor server alone")
         } else {

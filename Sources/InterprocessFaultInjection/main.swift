@@ -39,8 +39,8 @@
 //          client whose request the dead server held must get `.serverDied` within 1 s (its
 //          timeout is 30 s) and its retry must succeed; a dead client never holds a server; a
 //          successor server or client takes the dead one's slot (the service has exactly the
-//          slots the scenario uses) and the successor server alone serves everyone. See
-//          Service.swift.
+//          slots the scenario uses) and the successor server alone serves everyone, also the
+//          requests sent while no server was open. See Service.swift.
 // Exit status 0: no violation; 1: violations (listed); 2: usage.
 
 import Glibc
@@ -391,7 +391,7 @@ print(
     row([
         "scenario", "iterations", "kills (server/client)", "server kills mid-request", "operations", "responses",
         "torn", "misrouted", "wrong stream lengths", "serverDied (retried)", "slowest serverDied (ms)",
-        "clientGone at servers", "sent without reply (lost)", "successors"
+        "clientGone at servers", "sent without reply (lost)", "successors (after no server)"
     ]))
 print(
     row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"])
@@ -401,7 +401,8 @@ print(
     row([
         "service", v.iterations, "\(v.kills) (\(v.serverKills)/\(v.clientKills))", v.serverKillsMidRequest,
         v.operations, v.responses, v.torn, v.misrouted, v.badStreams, "\(v.serverDied) (\(v.retried))",
-        v.slowestReportMilliseconds, v.clientGone, "\(v.sent) (\(v.sendsLost))", v.successors
+        v.slowestReportMilliseconds, v.clientGone, "\(v.sent) (\(v.sendsLost))",
+        "\(v.successors) (\(v.successorsAfterAGap))"
     ]))
 print("")
 print("total kills: \(totalKills); violations: \(violations.count)")
