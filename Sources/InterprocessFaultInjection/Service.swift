@@ -120,6 +120,8 @@ struct ServiceBoard {
     func serverStop(_ s: Int) -> UnsafeMutablePointer<Atomic<Int>> { word(16 + s) }
     /// The request server `s` is handling: client + 1, 0 when none.
     func handling(_ s: Int) -> UnsafeMutablePointer<Atomic<Int>> { word(24 + s) }
+    /// Requests server `s` finished (answered, found the client gone, or handled without reply).
+    func handled(_ s: Int) -> UnsafeMutablePointer<Atomic<Int>> { word(32 + s) }
     /// Operations client `c` completed (a request, a stream, a send, a pair).
     func completed(_ c: Int) -> UnsafeMutablePointer<Atomic<Int>> { word(40 + c) }
     /// Requests without reply client `c` sent, and those the servers handled.
@@ -157,6 +159,7 @@ func serviceServerVictim(parent: pid_t, board name: String, service: String, id:
         guard request.expectsResponse else {
             if value.shape != FaultRequest.Shape.noReply.rawValue { board.bump(board.tornRequests) }
             board.bump(board.sendsHandled(Int(value.client)))
+            board.bump(board.handled(id))
             continue
         }
         board.handling(id).pointee.store(Int(value.client) + 1, ordering: .relaxed)
@@ -168,6 +171,7 @@ func serviceServerVictim(parent: pid_t, board name: String, service: String, id:
             say("failure \(error)")
         }
         board.handling(id).pointee.store(0, ordering: .relaxed)
+        board.bump(board.handled(id))
     }
     server.close()
     say("done \(handled)")
@@ -441,6 +445,20 @@ func runServiceScenario(iterations: Int) throws -> ServiceFigures {
         }
         let survivingClients = clientIDs.filter { killServer || $0 != index }
         awaitProgress(survivingClients, 3, "after the kill (held by the dead \(victim.role)?)")
+        if !killServer {
+            // Each server, not just one of them: a server waiting for the dead client to read
+            // its stream must find it dead and go on (before a successor client takes the
+            // slot, which would release it too).
+            let before = (0..<2).map { board.value(board.handled($0)) }
+            let deadline = Deadline.after(hangDeadline)
+            while (0..<2).contains(where: { board.value(board.handled($0)) < before[$0] + 3 }) {
+                if deadline.hasPassed {
+                    violation("\(context): a server is held by the dead client; \(children.map(\.lines))")
+                    break
+                }
+                usleep(200)
+            }
+        }
 
         if killServer {
             // The successor takes the dead server's slot, and the surviving server stops: after
