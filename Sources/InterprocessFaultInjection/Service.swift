@@ -462,7 +462,7 @@ func runServiceScenario(iterations: Int) throws -> ServiceFigures {
 
         if killServer {
             // The successor takes the dead server's slot, and the surviving server stops: after
-            // the successor started, or (every other time) before, so that for a while no
+            // the successor started, or (half the time, at random) before, so that for a while no
             // server is open and the clients' requests wait for the successor. Either way the
             // successor alone must then serve everyone.
             let survivor = servers[1 - index]
