@@ -97,6 +97,10 @@ func runVictim(_ role: String, _ arguments: [String]) -> Never {
         case "victim-bb-writer":
             try blackboardWriterVictim(parent: parent, name: rest[0], first: UInt64(rest[1])!, count: Int(rest[2])!)
         case "victim-bb-reader": try blackboardReaderVictim(parent: parent, name: rest[0])
+        case "victim-svc-server":
+            try serviceServerVictim(parent: parent, board: rest[0], service: rest[1], id: Int(rest[2])!)
+        case "victim-svc-client":
+            try serviceClientVictim(parent: parent, board: rest[0], service: rest[1], id: Int(rest[2])!)
         default: victimFail("unknown role \(role)")
         }
     } catch {

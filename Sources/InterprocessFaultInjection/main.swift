@@ -3,10 +3,11 @@
 // is torn or duplicated, losses stay within what the library documents, and every death is
 // reported to the survivors.
 //
-//   swift run -c release InterprocessFaultInjection                  100 iterations per scenario (500 kills)
+//   swift run -c release InterprocessFaultInjection                  100 iterations per scenario (800 kills)
 //   INTERPROCESS_FAULT_ITERATIONS=N swift run -c release …           N iterations per scenario
 //   INTERPROCESS_LONG_TESTS=1 swift run -c release …                 ≥ 1 000 kills
-//   … --scenario topic                                               one scenario only (mutex, spsc, mpmc, topic, blackboard)
+//   … --scenario topic                                               one scenario only (mutex, spsc, mpmc, topic,
+//                                                                    waitset, blackboard, service)
 //
 // Scenarios (each iteration starts fresh victims: this executable in a hidden role):
 //   mutex  two victims increment two counters that must stay equal, non-atomically, inside the
@@ -32,6 +33,14 @@
 //   blackboard  a writer of a 4 KiB value killed mid-write while two readers read; a successor
 //          takes the role. No read may be torn, go back or fail, and the readers must see the
 //          successor's values. See Blackboard.swift.
+//   service  two servers and three clients of one service (single responses, streams longer
+//          than the ring, requests without reply, two requests in flight at once); a server or
+//          a client is killed. Every response must answer its own request, in order, untorn; a
+//          client whose request the dead server held must get `.serverDied` within 1 s (its
+//          timeout is 30 s) and its retry must succeed; a dead client never holds a server; a
+//          successor server or client takes the dead one's slot (the service has exactly the
+//          slots the scenario uses) and the successor server alone serves everyone, also the
+//          requests sent while no server was open. See Service.swift.
 // Exit status 0: no violation; 1: violations (listed); 2: usage.
 
 import Glibc
@@ -276,13 +285,17 @@ var mpmcFigures = ChannelFigures()
 var topicFigures = TopicFigures()
 var waitSetFigures = WaitSetFigures()
 var blackboardFigures = BlackboardFigures()
-/// `--scenario NAME` runs only that scenario (mutex, spsc, mpmc, topic, waitset, blackboard).
+var serviceFigures = ServiceFigures()
+/// `--scenario NAME` runs only that scenario (mutex, spsc, mpmc, topic, waitset, blackboard,
+/// service).
 let only: String? = CommandLine.arguments.firstIndex(of: "--scenario").map { index in
     guard index + 1 < CommandLine.arguments.count,
-        ["mutex", "spsc", "mpmc", "topic", "waitset", "blackboard"].contains(CommandLine.arguments[index + 1])
+        ["mutex", "spsc", "mpmc", "topic", "waitset", "blackboard", "service"].contains(
+            CommandLine.arguments[index + 1])
     else {
         print(
-            "usage: InterprocessFaultInjection [--iterations N] [--scenario mutex|spsc|mpmc|topic|waitset|blackboard]")
+            "usage: InterprocessFaultInjection [--iterations N] "
+                + "[--scenario mutex|spsc|mpmc|topic|waitset|blackboard|service]")
         exit(2)
     }
     return CommandLine.arguments[index + 1]
@@ -295,6 +308,7 @@ do {
     if runs("topic") { topicFigures = try runTopicScenario(iterations: iterations) }
     if runs("waitset") { waitSetFigures = try runWaitSetScenario(iterations: iterations) }
     if runs("blackboard") { blackboardFigures = try runBlackboardScenario(iterations: iterations) }
+    if runs("service") { serviceFigures = try runServiceScenario(iterations: iterations) }
 } catch {
     violation("setup failed: \(error)")
 }
@@ -302,7 +316,7 @@ Child.killAll()
 let seconds = Double(Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
 let totalKills =
     mutexFigures.kills + spscFigures.kills + mpmcFigures.kills + topicFigures.kills + waitSetFigures.kills
-    + blackboardFigures.kills
+    + blackboardFigures.kills + serviceFigures.kills
 
 func row(_ cells: [Any]) -> String { "| " + cells.map { "\($0)" }.joined(separator: " | ") + " |" }
 print("")
@@ -372,6 +386,24 @@ print(row(["scenario", "iterations", "writer kills", "reads", "torn", "went back
 print(row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]))
 let b = blackboardFigures
 print(row(["blackboard", b.iterations, b.kills, b.reads, b.torn, b.backwards, b.failedReads, b.successors]))
+print("")
+print(
+    row([
+        "scenario", "iterations", "kills (server/client)", "server kills mid-request", "operations", "responses",
+        "torn", "misrouted", "wrong stream lengths", "serverDied (retried)", "slowest serverDied (ms)",
+        "clientGone at servers", "sent without reply (lost)", "successors (after no server)"
+    ]))
+print(
+    row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"])
+)
+let v = serviceFigures
+print(
+    row([
+        "service", v.iterations, "\(v.kills) (\(v.serverKills)/\(v.clientKills))", v.serverKillsMidRequest,
+        v.operations, v.responses, v.torn, v.misrouted, v.badStreams, "\(v.serverDied) (\(v.retried))",
+        v.slowestReportMilliseconds, v.clientGone, "\(v.sent) (\(v.sendsLost))",
+        "\(v.successors) (\(v.successorsAfterAGap))"
+    ]))
 print("")
 print("total kills: \(totalKills); violations: \(violations.count)")
 for v in violations { print("  - \(v)") }

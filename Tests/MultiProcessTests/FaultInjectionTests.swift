@@ -14,7 +14,8 @@ extension MultiProcessTests {
             let executable = directory.appendingPathComponent("InterprocessFaultInjection")
             let process = Process()
             process.executableURL = executable
-            // 10 iterations per scenario: 60 kills (mutex 20, SPSC 10, MPMC 10, topic 10, wait set 10).
+            // 10 iterations per scenario: 80 kills (mutex 20, SPSC 10, MPMC 10, topic 10, wait set 10,
+            // blackboard 10, service 10).
             process.arguments = ["--iterations", longTests ? "100" : "10"]
             let output = Pipe()
             process.standardOutput = output
@@ -30,7 +31,7 @@ extension MultiProcessTests {
             #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(text)")
             #expect(text.contains("violations: 0"), "\(text)")
             // Every scenario ran, the topic's included.
-            for scenario in ["mutex", "spsc", "mpmc", "topic", "waitset"] {
+            for scenario in ["mutex", "spsc", "mpmc", "topic", "waitset", "service"] {
                 #expect(text.contains("| \(scenario) | \(longTests ? 100 : 10) |"), "\(scenario): \(text)")
             }
         }

@@ -132,6 +132,7 @@ func exerciseEveryKind() {
     exerciseByteTopic()
     exerciseWaitSet()
     exerciseBlackboard()
+    exerciseService()
 }
 
 /// Every object that opens, as a source of one wait set: its readiness checks, the
@@ -191,6 +192,80 @@ func exerciseBlackboard() {
         }
         writer.close()
     }
+}
+
+/// A service as a server alone, as a client alone, and as both at once (the client's request
+/// taken and answered by the server in the same process): every call must return or throw a
+/// `ServiceError`, whatever the geometry, records, slot states, rings and entries say.
+///
+/// Only calls that cannot wait for a live peer: zero timeouts, and (both at once) no more
+/// responses than the client reads: a server waits, by design, for a live client to read.
+/// Alone, the server's clients are not alive (no process holds their locks), so a full ring
+/// ends its write with `clientGone` within a millisecond.
+func exerciseService() {
+    if var server = try? ServiceServer<Int, Int>(named: objectName, mode: .open, timeout: .zero) {
+        for attempt in 0..<4 {
+            guard var request = try? server.tryReceive() else { break }
+            _ = request.value
+            _ = request.withUnsafeRequest { $0.pointee }
+            guard request.expectsResponse else { continue }
+            switch attempt {
+            case 0: _ = try? request.respond(1)
+            case 1:
+                for i in 0..<3 { _ = try? request.yield(i) }
+                _ = try? request.finish()
+            case 2: _ = try? request.respond { $0.initialize(to: 2) }
+            default: break  // Dropped unanswered.
+            }
+        }
+        if let request = try? server.receive(timeout: .zero) {
+            _ = try? request.respond(3)
+        }
+        server.close()
+    }
+    if var client = try? ServiceClient<Int, Int>(named: objectName, mode: .open, timeout: .zero) {
+        _ = client.hasServer
+        _ = try? client.request(1, timeout: .zero)
+        _ = try? client.request(timeout: .zero) { $0.initialize(to: 2) }
+        if var pending = try? client.submit(3) {
+            _ = try? pending.next(timeout: .zero)
+            _ = pending.isFinished
+        }
+        _ = try? client.send(4, timeout: .zero)
+        client.close()
+    }
+    guard var server = try? ServiceServer<Int, Int>(named: objectName, mode: .open, timeout: .zero),
+        var client = try? ServiceClient<Int, Int>(named: objectName, mode: .open, timeout: .zero)
+    else { return }
+    // A stream, read as it comes: the server never writes more than one entry ahead.
+    if var pending = try? client.submit(5) {
+        if var request = try? server.tryReceive() {
+            _ = request.value
+            if request.expectsResponse {
+                _ = try? request.yield(6)
+                _ = try? pending.next(timeout: .zero)
+                _ = try? request.finish()
+                _ = try? pending.next(timeout: .zero)
+            }
+        }
+        _ = try? pending.next(timeout: .zero)
+    }
+    // One response; then a request without reply, and one dropped unanswered.
+    if var pending = try? client.submit(7) {
+        if let request = try? server.tryReceive() { _ = try? request.respond(8) }
+        _ = try? pending.next(timeout: .zero)
+    }
+    _ = try? client.send(9, timeout: .zero)
+    if var pending = try? client.submit(10) {
+        for _ in 0..<2 {
+            if let request = try? server.receive(timeout: .zero), !request.expectsResponse {
+                _ = try? request.respond(0)
+            }
+        }
+        _ = try? pending.next(timeout: .zero)
+    }
+    client.close()
+    server.close()
 }
 
 /// A topic as a subscriber (copies, samples) and as a publisher (copies, loans): every call
@@ -273,16 +348,24 @@ func exerciseChannel<Element: BitwiseCopyable & ExpressibleByIntegerLiteral>(_: 
 func writeCorpus(to corpus: String) {
     mkdir(corpus, 0o755)
     var count = 0
-    func capture(_ label: String, _ make: () throws -> Void) {
-        unlink(path)
-        do { try make() } catch { fatalError("\(label): \(error)") }
+    /// The file as it is now: taken by `capture` after `make`, or by `make` itself (into
+    /// `snapshot`) while the objects it made are still open.
+    func readFile() -> [UInt8] {
         let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { fatalError("\(label): not created") }
+        guard fd >= 0 else { fatalError("\(path): not created") }
         var st = stat()
         fstat(fd, &st)
         var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
         _ = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         close(fd)
+        return bytes
+    }
+    var snapshot: [UInt8]? = nil
+    func capture(_ label: String, _ make: () throws -> Void) {
+        unlink(path)
+        snapshot = nil
+        do { try make() } catch { fatalError("\(label): \(error)") }
+        let bytes = snapshot ?? readFile()
         unlink(path)
         // Keep the file small: the header, and the payload's first pages.
         let kept = Array(bytes.prefix(HeaderLayout.size + 8192))
@@ -306,9 +389,10 @@ func writeCorpus(to corpus: String) {
         // The total size, payload size and capacity.
         for i in HeaderLayout.totalSize..<HeaderLayout.creatorPID { sizes[i] = 0xFF }
         emit("sizes-ff", 3, sizes)
-        if label.contains("topic") {
-            // A topic's geometry is all in its kind parameters: out of bounds, and swapped
-            // (publishers for subscribers, history for the policy word).
+        if label.contains("topic") || label.hasPrefix("service") {
+            // A topic's (and a service's) geometry is all in its kind parameters: out of
+            // bounds, and swapped (publishers for subscribers, history for the policy word;
+            // servers for clients, requests per client for the response capacity).
             var parameters = kept
             for i in HeaderLayout.kindParameters..<HeaderLayout.kindLayoutVersion { parameters[i] = 0xFF }
             emit("params-ff", 3, parameters)
@@ -387,6 +471,42 @@ func writeCorpus(to corpus: String) {
         try writer.addKey("b", as: UInt8.self)
         try writer.write(2, forKey: "a")
         writer.close()
+    }
+    // A service caught mid-flight (the file is read while every endpoint is open): two clients
+    // and two servers; a request answered, a stream with one response read and one waiting
+    // (its ring full), a request taken by the second server and held, one submitted and not
+    // taken, one without reply.
+    capture("service") {
+        let configuration = ServiceConfiguration(
+            maximumClients: 2, maximumServers: 2, requestsPerClient: 3, responseCapacity: 2)
+        var server = try ServiceServer<Int, Int>(named: objectName, configuration: configuration, mode: .create)
+        var client = try ServiceClient<Int, Int>(named: objectName)
+        var other = try ServiceClient<Int, Int>(named: objectName)
+        var one = try client.submit(1)
+        var stream = try client.submit(2)
+        if let request = try server.tryReceive() { try request.respond(10) }
+        _ = try one.next(timeout: .zero)
+        guard var streaming = try server.tryReceive() else { fatalError("service: no second request") }
+        try streaming.yield(20)
+        try streaming.yield(21)
+        _ = try stream.next(timeout: .zero)
+        try streaming.yield(22)
+        let held = try other.submit(3)
+        var second = try ServiceServer<Int, Int>(named: objectName)
+        let taken = try second.tryReceive()
+        try other.send(4)
+        let waiting = try client.submit(5)
+        snapshot = readFile()
+        _ = consume waiting
+        _ = consume taken
+        _ = consume held
+        _ = consume streaming
+        _ = consume stream
+        _ = consume one
+        second.close()
+        other.close()
+        client.close()
+        server.close()
     }
     print("wrote \(count) corpus files to \(corpus)")
 }
