@@ -250,7 +250,9 @@ extension WaitSet {
     // MARK: - Blackboards and services
 
     /// Adds `key` of `reader`, which fires when the key's value changed since the wait set last
-    /// reported it (or since it was added): count 1, however many writes came between.
+    /// reported it (or since it was added): count 1, however many writes came between. The key
+    /// of a read-only reader is polled about every millisecond while the wait set sleeps (such a
+    /// reader cannot ask the writer for a wake-up; see ``BlackboardReader/access``).
     /// - Throws: ``BlackboardError/foreignKey(_:)`` if `key` is not `reader`'s.
     @discardableResult
     public mutating func add<Value>(changesOf key: BlackboardKey<Value>, in reader: BlackboardReader)
@@ -260,15 +262,17 @@ extension WaitSet {
         let storage = reader.storage
         let slot = key.slot
         let seen = Counter(storage.currentVersion(slot))
+        // A read-only reader's words cannot be announced on (a store): it is polled instead.
+        let poll = reader.changePollInterval
         return add(
             WaitSource(
-                wakes: [wake], keepAlive: reader,
+                wakes: poll == nil ? [wake] : [], keepAlive: reader,
                 check: {
                     let version = storage.currentVersion(slot)
                     guard version != seen.value else { return 0 }
                     seen.value = version
                     return 1
-                }))
+                }, nextDeadline: poll.map { interval in { Deadline.after(interval) } }))
     }
 
     /// Adds `server`, which fires while a client may have a request waiting (level-triggered;
