@@ -64,7 +64,7 @@ public final class BlackboardReader {
     /// ``SharedMemoryError/permissionDenied(name:)``. ``SharedMemory/Access/readOnly`` needs read
     /// permission only: the file opened `O_RDONLY` and mapped `PROT_READ`, validated the same
     /// way; every read, key listing and writer check works as usual, a wait notices a change
-    /// within about a millisecond (it polls), and the reader is not counted as a user. A
+    /// up to 8 ms late (it polls), and the reader is not counted as a user. A
     /// read-write open never falls back to read-only by itself: what the reader gives up is
     /// then explicit where it is opened.
     ///
@@ -251,7 +251,8 @@ public final class BlackboardReader {
     ///
     /// Returns at once if the version differs already. Read the value afterwards with
     /// ``read(_:)``; several writes may have happened meanwhile, and the read returns the latest.
-    /// A read-only reader polls, in sleeps of about a millisecond (see ``access``).
+    /// A read-only reader polls instead, in sleeps of 1 to 8 ms (see <doc:Blackboard>,
+    /// "Read-only readers").
     /// - Throws: ``BlackboardError/foreignKey(_:)``, ``BlackboardError/segment(_:)`` when the
     ///   segment is damaged.
     public func waitForChange<Value>(of key: BlackboardKey<Value>, since version: UInt64, timeout: Duration? = nil)
@@ -271,10 +272,11 @@ public final class BlackboardReader {
         return storage.change(key.slot)
     }
 
-    /// `nil` when a waiter may announce itself on ``changeWake(of:)``; for a read-only reader,
-    /// how often a waiter must re-check ``hasChanged(_:since:)`` instead, announcing nothing.
-    package var changePollInterval: Duration? {
-        storage.isReadOnly ? BlackboardStorage.readOnlyPollInterval : nil
+    /// How long a waiter that must poll a read-only reader's key (it may not announce itself
+    /// on ``changeWake(of:)``) sleeps before it re-checks ``hasChanged(_:since:)``, once the key
+    /// has stayed unchanged for `unchanged`: the reader's own waits' rule, 1 to 8 ms.
+    package static func readOnlyPollInterval(afterWaiting unchanged: Duration) -> Duration {
+        BlackboardStorage.readOnlyPollInterval(afterWaiting: unchanged)
     }
 
     /// Whether `key`'s version differs from `version` (the wait set's readiness check; an

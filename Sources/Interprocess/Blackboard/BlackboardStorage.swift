@@ -29,11 +29,21 @@ final class BlackboardStorage: @unchecked Sendable {
     static let minimumReadEffort: Duration = .milliseconds(50)
     /// How long one sleep of a wait lasts at most before the segment is checked for damage.
     static let waitSlice: Duration = .milliseconds(100)
-    /// How long one sleep of a read-only handle's wait lasts at most before it re-checks: such
-    /// a handle cannot announce itself to the writer (the announcement is a store), so the
-    /// writer's wake reaches it only when another, read-write sleeper on the same word makes the
-    /// writer wake; otherwise it notices a change by polling, this late at most.
-    static let readOnlyPollInterval: Duration = .milliseconds(1)
+    /// The shortest and the longest sleep of a read-only handle's wait (see
+    /// ``readOnlyPollInterval(afterWaiting:)``).
+    static let readOnlyPollBounds = (shortest: Duration.milliseconds(1), longest: Duration.milliseconds(8))
+
+    /// How long one sleep of a read-only handle's wait lasts before it re-checks, once the wait
+    /// has lasted `waited`: an eighth of that, 1 to 8 ms.
+    ///
+    /// Such a handle cannot announce itself to the writer (the announcement is a store), so the
+    /// writer's wake reaches it only when a read-write sleeper on the same word makes the writer
+    /// wake; otherwise it notices a change by polling, late by an eighth of the time it had
+    /// waited at most (1 ms at least, 8 ms at most). Prompt while changes come often, and
+    /// about 125 wake-ups a second while none comes.
+    static func readOnlyPollInterval(afterWaiting waited: Duration) -> Duration {
+        min(max(waited / 8, readOnlyPollBounds.shortest), readOnlyPollBounds.longest)
+    }
 
     /// Opens or creates the blackboard `name` (only opens it, with `access` ``SharedMemory/Access/readOnly``).
     init(
@@ -370,13 +380,14 @@ final class BlackboardStorage: @unchecked Sendable {
         throws(BlackboardError) -> UInt64?
     {
         let gate = change(slot)
+        let started = Deadline.now
         while true {
             let now = currentVersion(slot)
             if now != seen { return now }
             if cancelled() { return nil }
             if deadline.hasPassed { return nil }
             let slice = Deadline.after(BlackboardStorage.waitSlice)
-            sleep(on: gate, until: min(slice, deadline)) {
+            sleep(on: gate, until: min(slice, deadline), waitingSince: started) {
                 // Relaxed: only decides whether to sleep; the acquiring load above decides.
                 version(slot).pointee.load(ordering: .relaxed) != seen || cancelled()
             }
@@ -388,11 +399,12 @@ final class BlackboardStorage: @unchecked Sendable {
     func waitForKeys(beyond seen: Int, deadline: Deadline) throws(BlackboardError) -> Bool {
         let gate = keysChanged
         let count = atomic(BlackboardLayout.keyCount, UInt32.self)
+        let started = Deadline.now
         while true {
             if try publishedKeyCount() != seen { return true }
             if deadline.hasPassed { return false }
             let slice = Deadline.after(BlackboardStorage.waitSlice)
-            sleep(on: gate, until: min(slice, deadline)) {
+            sleep(on: gate, until: min(slice, deadline), waitingSince: started) {
                 // Relaxed: only decides whether to sleep.
                 Int(count.pointee.load(ordering: .relaxed)) != seen
             }
@@ -400,16 +412,19 @@ final class BlackboardStorage: @unchecked Sendable {
         }
     }
 
-    /// Sleeps on `gate` until woken, `ready` holds or `deadline` passes.
+    /// Sleeps on `gate` until woken, `ready` holds or `deadline` passes, in a wait that began at
+    /// `started`.
     ///
     /// Read-write: one round of the wake protocol's sleeper's half (announce, re-check, sleep).
     /// Read-only, the announcement (a store) is impossible, and without it the writer skips the
-    /// wake: the word is slept on unannounced, in sleeps of ``readOnlyPollInterval`` at most, with
-    /// `ready` re-checked before each. No wake-up can be lost, since none is promised; one
+    /// wake: the word is slept on unannounced, in sleeps of
+    /// ``readOnlyPollInterval(afterWaiting:)``, with `ready` re-checked before each. No wake-up can be lost, since none is promised; one
     /// that comes (the writer woke for a read-write sleeper, or the word changed since it was
     /// read) ends the sleep at once. The futex wait itself only reads the word, which a
     /// `PROT_READ` shared mapping allows.
-    func sleep(on gate: WaiterGatedWake, until deadline: Deadline, unless ready: () -> Bool) {
+    func sleep(
+        on gate: WaiterGatedWake, until deadline: Deadline, waitingSince started: Deadline, unless ready: () -> Bool
+    ) {
         guard isReadOnly else {
             _ = gate.sleep(until: deadline, unless: ready)
             return
@@ -419,8 +434,10 @@ final class BlackboardStorage: @unchecked Sendable {
             // caller's acquiring loads decide what changed.
             let observed = gate.word.atomic.pointee.load(ordering: .relaxed)
             if ready() { return }
-            _ = gate.word.wait(
-                expecting: observed, deadline: min(deadline, Deadline.after(BlackboardStorage.readOnlyPollInterval)))
+            let now = Deadline.now
+            let waited = Duration.nanoseconds(Int64(clamping: now.uptimeNanoseconds &- started.uptimeNanoseconds))
+            let poll = BlackboardStorage.readOnlyPollInterval(afterWaiting: now < started ? .zero : waited)
+            _ = gate.word.wait(expecting: observed, deadline: min(deadline, now.advanced(by: poll)))
         }
     }
 

@@ -16,7 +16,7 @@ extension SharedMemory {
         var checksCapacity: Bool
         /// The lifetime of a new object (an existing object keeps the one it was created with).
         var lifetime: Lifetime = .persistent
-        /// Whether an existing object of any kind is accepted (``SharedMemory/init(existing:owners:timeout:)``).
+        /// Whether an existing object of any kind is accepted (``SharedMemory/init(existing:access:owners:timeout:)``).
         var acceptsAnyKind = false
 
         func totalSize() throws(SharedMemoryError) -> Int {

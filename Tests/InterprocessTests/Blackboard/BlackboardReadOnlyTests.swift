@@ -36,7 +36,10 @@ import Testing
         #expect(try reader.keys().map(\.name) == ["speed", "heading"])
         #expect(try reader.value(forKey: "heading", as: Float.self) == 90)
         #expect(reader.hasWriter)
-        #expect(reader.changePollInterval != nil)
+        // The polling rule: an eighth of the time waited, 1 to 8 ms.
+        #expect(BlackboardReader.readOnlyPollInterval(afterWaiting: .zero) == .milliseconds(1))
+        #expect(BlackboardReader.readOnlyPollInterval(afterWaiting: .milliseconds(32)) == .milliseconds(4))
+        #expect(BlackboardReader.readOnlyPollInterval(afterWaiting: .seconds(60)) == .milliseconds(8))
         writer = nil
         #expect(!reader.hasWriter)
         // The role stays free for a real writer: the read-only reader holds no lock.
@@ -94,6 +97,32 @@ import Testing
         defer { adder.join() }
         let late = try #require(try reader.waitForKey("late", as: Int.self, timeout: .seconds(10)))
         #expect(try reader.value(late) == 42)
+    }
+
+    /// The polling is sleeps, not spinning: an idle read-only wait of 1 s costs its thread
+    /// well under a tenth of a core (a futex wait that failed at once on the `PROT_READ`
+    /// mapping would make it spin at 100 %).
+    @Test func anIdleReadOnlyWaitSleeps() throws {
+        let name = uniqueName()
+        defer { removeQuietly(name) }
+        var writer = try BlackboardWriter(
+            named: name, configuration: BlackboardConfiguration(keyCapacity: 2), mode: .create)
+        try writer.addKey("tick", as: UInt64.self, initialValue: 0)
+        let reader = try BlackboardReader(named: name, access: .readOnly)
+        let key = try reader.key("tick", as: UInt64.self)
+        func threadCPUNanoseconds() -> Int64 {
+            var time = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+            return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
+        }
+        let cpuBefore = threadCPUNanoseconds()
+        let start = Deadline.now
+        #expect(try reader.waitForChange(of: key, since: 1, timeout: .seconds(1)) == nil)
+        let elapsed = millisecondsSince(start)
+        let cpu = Double(threadCPUNanoseconds() - cpuBefore) / 1e6
+        #expect(elapsed >= 999)
+        #expect(cpu < 100, "an idle read-only wait of \(elapsed) ms used \(cpu) ms of CPU")
+        print("readonly-idle-cpu-ms \(cpu) over \(elapsed) ms")
     }
 
     @Test func aWaitSetPollsAReadOnlyReadersKey() throws {
