@@ -18,7 +18,8 @@ final class BlackboardStorage: @unchecked Sendable {
     @usableFromInline let token: UInt64
     let name: String
     /// Whether the segment is mapped read-only (``SharedMemory/Access/readOnly``): then nothing
-    /// here may store to it, so waits poll instead of announcing themselves (see ``sleep(on:until:unless:)``).
+    /// here may store to it, so waits poll instead of announcing themselves (see
+    /// ``sleep(on:until:waitingSince:unless:)``).
     let isReadOnly: Bool
 
     /// The fewest attempts a consistent read makes before ``BlackboardError/valueUnstable(key:attempts:)``.
@@ -418,10 +419,10 @@ final class BlackboardStorage: @unchecked Sendable {
     /// Read-write: one round of the wake protocol's sleeper's half (announce, re-check, sleep).
     /// Read-only, the announcement (a store) is impossible, and without it the writer skips the
     /// wake: the word is slept on unannounced, in sleeps of
-    /// ``readOnlyPollInterval(afterWaiting:)``, with `ready` re-checked before each. No wake-up can be lost, since none is promised; one
-    /// that comes (the writer woke for a read-write sleeper, or the word changed since it was
-    /// read) ends the sleep at once. The futex wait itself only reads the word, which a
-    /// `PROT_READ` shared mapping allows.
+    /// ``readOnlyPollInterval(afterWaiting:)``, with `ready` re-checked before each. No wake-up
+    /// can be lost, since none is promised; one that comes (the writer woke for a read-write
+    /// sleeper, or the word changed since it was read) ends the sleep at once. The futex wait
+    /// itself only reads the word, which a `PROT_READ` shared mapping allows.
     func sleep(
         on gate: WaiterGatedWake, until deadline: Deadline, waitingSince started: Deadline, unless ready: () -> Bool
     ) {
