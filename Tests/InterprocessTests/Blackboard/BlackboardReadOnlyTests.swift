@@ -122,7 +122,41 @@ import Testing
         let cpu = Double(threadCPUNanoseconds() - cpuBefore) / 1e6
         #expect(elapsed >= 999)
         #expect(cpu < 100, "an idle read-only wait of \(elapsed) ms used \(cpu) ms of CPU")
-        print("readonly-idle-cpu-ms \(cpu) over \(elapsed) ms")
+        print("blackboard read-only idle wait: \(cpu) ms of CPU over \(elapsed) ms")
+    }
+
+    /// How late a read-only wait notices a write that comes 2, 20 or 150 ms into the wait: an
+    /// eighth of the time waited, 1 to 8 ms, plus scheduling (the figures are printed; the bound
+    /// checked is loose, for loaded machines).
+    @Test func aReadOnlyWaitNoticesAChangeWithinItsPollInterval() throws {
+        let name = uniqueName()
+        defer { removeQuietly(name) }
+        let writerBox = Mutex<BlackboardWriter?>(
+            try BlackboardWriter(named: name, configuration: BlackboardConfiguration(keyCapacity: 2), mode: .create))
+        let tick = try writerBox.withLock { try $0!.addKey("tick", as: UInt64.self, initialValue: 0) }
+        let reader = try BlackboardReader(named: name, access: .readOnly)
+        let key = try reader.key("tick", as: UInt64.self)
+        var report: [String] = []
+        for delay in [2, 20, 150] {
+            var late: [Double] = []
+            for round in 0..<5 {
+                let seen = try reader.version(of: key)
+                let written = Atomic<UInt64>(0)
+                let thread = TestThread {
+                    usleep(UInt32(delay * 1000))
+                    writerBox.withLock { _ = try? $0!.write(UInt64(round), to: tick) }
+                    written.store(Deadline.now.uptimeNanoseconds, ordering: .releasing)
+                }
+                #expect(try reader.waitForChange(of: key, since: seen, timeout: .seconds(10)) != nil)
+                let noticed = Deadline.now.uptimeNanoseconds
+                thread.join()
+                late.append(Double(Int64(noticed) - Int64(written.load(ordering: .acquiring))) / 1e6)
+            }
+            late.sort()
+            #expect(late.last! < 200, "a change \(delay) ms into the wait was noticed \(late) ms late")
+            report.append("\(delay) ms: median \(late[2]) max \(late[4])")
+        }
+        print("blackboard read-only wait, late by (ms) for a write ", report.joined(separator: "; "))
     }
 
     @Test func aWaitSetPollsAReadOnlyReadersKey() throws {
