@@ -29,6 +29,7 @@ _Static_assert(sizeof(struct timespec) == 16, "timespec layout assumed by Deadli
 _Static_assert(CIPC_SEAL_SEAL == F_SEAL_SEAL && CIPC_SEAL_SHRINK == F_SEAL_SHRINK && CIPC_SEAL_GROW == F_SEAL_GROW,
                "seal values differ from the kernel's");
 _Static_assert(CIPC_MADV_POPULATE_WRITE == MADV_POPULATE_WRITE, "MADV_POPULATE_WRITE differs from the kernel's");
+_Static_assert(CIPC_MADV_POPULATE_READ == MADV_POPULATE_READ, "MADV_POPULATE_READ differs from the kernel's");
 
 int cipc_futex_wait(uint32_t *word, uint32_t expected, const struct timespec *deadline) {
     // FUTEX_WAIT_BITSET with MATCH_ANY behaves as FUTEX_WAIT except that its timeout is an

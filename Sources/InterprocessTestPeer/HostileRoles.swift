@@ -64,6 +64,9 @@ func outcome(_ error: SharedMemoryError) -> String {
     case .mismatch(_, .kind): "kindMismatch"
     case .invalidHeader(_, .corrupt): "corruptHeader"
     case let .unexpected(errno, _): "unexpected(\(errno.rawValue))"
+    case .readOnly: "readOnly"
+    case .damaged: "damaged"
+    case .invalidHeader(_, .badMagic): "badMagic"
     default: "other(\(String(describing: error).split(separator: " ").joined(separator: "_")))"
     }
 }

@@ -166,11 +166,13 @@ func exerciseWaitSet() {
     _ = set.wait(timeout: .milliseconds(1))
 }
 
-/// A blackboard as a reader (keys, reads by name and by handle, a zero wait) and as a writer
-/// (taking over the directory, adding and writing keys): every call must return or throw a
-/// `BlackboardError`, whatever the key count, directory entries and version words say.
+/// A blackboard as a reader (keys, reads by name and by handle, a zero wait; read-write and
+/// read-only, whose mapping any store would crash) and as a writer (taking over the directory,
+/// adding and writing keys): every call must return or throw a `BlackboardError`, whatever the
+/// key count, directory entries and version words say.
 func exerciseBlackboard() {
-    if let reader = try? BlackboardReader(named: objectName, timeout: .zero) {
+    for access in [SharedMemory.Access.readWrite, .readOnly] {
+        guard let reader = try? BlackboardReader(named: objectName, access: access, timeout: .zero) else { continue }
         _ = reader.hasWriter
         if let keys = try? reader.keys() {
             for info in keys.prefix(8) {

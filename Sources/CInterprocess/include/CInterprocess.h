@@ -94,6 +94,8 @@ int cipc_get_seals(int fd);
 
 /// MADV_POPULATE_WRITE (Linux 5.14; a macro Swift does not import), checked in shim.c.
 #define CIPC_MADV_POPULATE_WRITE 23
+/// MADV_POPULATE_READ (Linux 5.14), for read-only mappings; checked in shim.c.
+#define CIPC_MADV_POPULATE_READ 22
 
 /// Sends one byte carrying the descriptor `fd` as SCM_RIGHTS ancillary data on the Unix
 /// socket `socket` (the CMSG_* macros are not importable). MSG_NOSIGNAL: a peer that closed

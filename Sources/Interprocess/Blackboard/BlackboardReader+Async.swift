@@ -27,7 +27,7 @@ extension BlackboardReader {
             }
         } onCancel: {
             cancelled.set()
-            storage.change(slot).wakeAll()
+            storage.interruptWaits(slot: slot)
         }
         if cancelled.isSet { throw .cancelled }
         return try outcome.get()

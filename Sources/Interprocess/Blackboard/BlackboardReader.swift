@@ -21,6 +21,11 @@ import SystemPackage
 /// know, so a lookup by name costs one dictionary lookup; a ``BlackboardKey`` costs none. The
 /// cache makes the reader a class to use from one isolation domain at a time (it is not
 /// `Sendable`); open one reader per thread or task that reads.
+///
+/// A process that may only read the blackboard's file (a blackboard created with mode `0644`
+/// by another user, say) opens it with `access: .readOnly`; such a reader reads, lists and waits
+/// like any other, waits by polling, and is not counted as a user (see <doc:Blackboard>,
+/// "Read-only readers").
 public final class BlackboardReader {
     @usableFromInline let storage: BlackboardStorage
 
@@ -44,23 +49,42 @@ public final class BlackboardReader {
     public var configuration: BlackboardConfiguration { storage.layout.configuration }
     /// The blackboard's segment.
     public var segment: SharedMemory { storage.segment }
-    /// Whether a live writer holds the writer role now (a snapshot).
+    /// Whether a live writer holds the writer role now (a snapshot). A lock query, which a
+    /// read-only reader can make too.
     public var hasWriter: Bool { storage.hasWriter }
+    /// How this reader opened the blackboard (``SharedMemory/Access/readWrite`` unless asked).
+    public var access: SharedMemory.Access { storage.segment.access }
 
     /// Opens the existing blackboard `name` for reading.
     ///
+    /// The default, ``SharedMemory/Access/readWrite``, opens the file for reading and writing
+    /// although the reader writes no value: that is what lets its waits announce themselves
+    /// (so the writer wakes them at once) and its presence count as a user of the blackboard.
+    /// It needs write permission on the file, else it fails with
+    /// ``SharedMemoryError/permissionDenied(name:)``. ``SharedMemory/Access/readOnly`` needs read
+    /// permission only: the file opened `O_RDONLY` and mapped `PROT_READ`, validated the same
+    /// way; every read, key listing and writer check works as usual, a wait notices a change
+    /// up to 8 ms late (it polls), and the reader is not counted as a user. A
+    /// read-write open never falls back to read-only by itself: what the reader gives up is
+    /// then explicit where it is opened.
+    ///
     /// - Parameters:
     ///   - name: the blackboard's name.
-    ///   - owners: the owners of the blackboard this open accepts (default: only the current user).
+    ///   - access: read-write (the default) or read-only, as above.
+    ///   - owners: the owners of the blackboard this open accepts (default: only the current
+    ///     user; a reader of another user's blackboard names that user, for example
+    ///     `.trusting(userIDs: [0])`).
     ///   - timeout: how long to wait for a blackboard another process is still initialising.
     /// - Throws: ``BlackboardError``; ``BlackboardError/segment(_:)`` with
-    ///   ``SharedMemoryError/notFound(name:)`` when there is no such blackboard.
+    ///   ``SharedMemoryError/notFound(name:)`` when there is no such blackboard, with
+    ///   ``SharedMemoryError/permissionDenied(name:)`` when the file's mode does not allow `access`.
     public init(
-        named name: String, owners: SharedMemory.OwnerPolicy = .currentUser, timeout: Duration = .seconds(5)
+        named name: String, access: SharedMemory.Access = .readWrite, owners: SharedMemory.OwnerPolicy = .currentUser,
+        timeout: Duration = .seconds(5)
     ) throws(BlackboardError) {
         storage = try BlackboardStorage(
             name: name, configuration: nil, mode: .open, permissions: [], lifetime: .persistent, owners: owners,
-            timeout: timeout)
+            timeout: timeout, access: access)
         cache = .allocate(capacity: 1)
         cache.initialize(to: Cache())
     }
@@ -227,6 +251,8 @@ public final class BlackboardReader {
     ///
     /// Returns at once if the version differs already. Read the value afterwards with
     /// ``read(_:)``; several writes may have happened meanwhile, and the read returns the latest.
+    /// A read-only reader polls instead, in sleeps of 1 to 8 ms (see <doc:Blackboard>,
+    /// "Read-only readers").
     /// - Throws: ``BlackboardError/foreignKey(_:)``, ``BlackboardError/segment(_:)`` when the
     ///   segment is damaged.
     public func waitForChange<Value>(of key: BlackboardKey<Value>, since version: UInt64, timeout: Duration? = nil)
@@ -239,10 +265,18 @@ public final class BlackboardReader {
     // MARK: - For a wait set
 
     /// The wake word the writer bumps after writing `key` while someone sleeps on it: what a wait
-    /// set attaches to wait on the key.
+    /// set attaches to wait on the key. A read-only reader's word must not be announced on (the
+    /// announcement is a store into a `PROT_READ` mapping): see ``changePollInterval``.
     package func changeWake<Value>(of key: BlackboardKey<Value>) throws(BlackboardError) -> WaiterGatedWake {
         guard key.token == storage.token else { throw .foreignKey(key.name) }
         return storage.change(key.slot)
+    }
+
+    /// How long a waiter that must poll a read-only reader's key (it may not announce itself
+    /// on ``changeWake(of:)``) sleeps before it re-checks ``hasChanged(_:since:)``, once the key
+    /// has stayed unchanged for `unchanged`: the reader's own waits' rule, 1 to 8 ms.
+    package static func readOnlyPollInterval(afterWaiting unchanged: Duration) -> Duration {
+        BlackboardStorage.readOnlyPollInterval(afterWaiting: unchanged)
     }
 
     /// Whether `key`'s version differs from `version` (the wait set's readiness check; an

@@ -17,6 +17,10 @@ final class BlackboardStorage: @unchecked Sendable {
     /// This handle's identity, recorded in the key handles it makes.
     @usableFromInline let token: UInt64
     let name: String
+    /// Whether the segment is mapped read-only (``SharedMemory/Access/readOnly``): then nothing
+    /// here may store to it, so waits poll instead of announcing themselves (see
+    /// ``sleep(on:until:waitingSince:unless:)``).
+    let isReadOnly: Bool
 
     /// The fewest attempts a consistent read makes before ``BlackboardError/valueUnstable(key:attempts:)``.
     static let minimumReadAttempts = 4096
@@ -26,18 +30,33 @@ final class BlackboardStorage: @unchecked Sendable {
     static let minimumReadEffort: Duration = .milliseconds(50)
     /// How long one sleep of a wait lasts at most before the segment is checked for damage.
     static let waitSlice: Duration = .milliseconds(100)
+    /// The shortest and the longest sleep of a read-only handle's wait (see
+    /// ``readOnlyPollInterval(afterWaiting:)``).
+    static let readOnlyPollBounds = (shortest: Duration.milliseconds(1), longest: Duration.milliseconds(8))
 
-    /// Opens or creates the blackboard `name`.
+    /// How long one sleep of a read-only handle's wait lasts before it re-checks, once the wait
+    /// has lasted `waited`: an eighth of that, 1 to 8 ms.
+    ///
+    /// Such a handle cannot announce itself to the writer (the announcement is a store), so the
+    /// writer's wake reaches it only when a read-write sleeper on the same word makes the writer
+    /// wake; otherwise it notices a change by polling, late by an eighth of the time it had
+    /// waited at most (1 ms at least, 8 ms at most). Prompt while changes come often, and
+    /// about 125 wake-ups a second while none comes.
+    static func readOnlyPollInterval(afterWaiting waited: Duration) -> Duration {
+        min(max(waited / 8, readOnlyPollBounds.shortest), readOnlyPollBounds.longest)
+    }
+
+    /// Opens or creates the blackboard `name` (only opens it, with `access` ``SharedMemory/Access/readOnly``).
     init(
         name: String, configuration: BlackboardConfiguration?, mode: SharedMemory.OpenMode,
         permissions: FilePermissions, lifetime: SharedMemory.Lifetime, owners: SharedMemory.OwnerPolicy,
-        timeout: Duration
+        timeout: Duration, access: SharedMemory.Access = .readWrite
     ) throws(BlackboardError) {
         if let configuration, let problem = configuration.problem { throw .invalidConfiguration(problem) }
         if configuration == nil && mode == .create {
             throw .invalidConfiguration("a configuration is required to create a blackboard")
         }
-        let mode: SharedMemory.OpenMode = configuration == nil ? .open : mode
+        let mode: SharedMemory.OpenMode = configuration == nil || access == .readOnly ? .open : mode
         let created = BlackboardLayout(configuration: configuration ?? BlackboardConfiguration(keyCapacity: 1))
         // Opening without a configuration expects nothing of the size: the header's layout is
         // checked against the mapping below.
@@ -49,7 +68,7 @@ final class BlackboardStorage: @unchecked Sendable {
         do {
             segment = try SharedMemory(
                 name: try SegmentName(name), mode: mode, layout: layout, permissions: permissions, owners: owners,
-                timeout: timeout,
+                timeout: timeout, access: access,
                 // Every word starts at zero: no key, no writer generation, no sleeper.
                 initialize: { _ in })
         } catch {
@@ -68,6 +87,7 @@ final class BlackboardStorage: @unchecked Sendable {
         self.base = segment.bytes.baseAddress!
         self.token = UInt64.random(in: 1...UInt64.max)
         self.name = name
+        self.isReadOnly = access == .readOnly
     }
 
     func atomic<T: AtomicRepresentable>(_ offset: Int, _: T.Type = T.self) -> UnsafeMutablePointer<Atomic<T>> {
@@ -361,13 +381,14 @@ final class BlackboardStorage: @unchecked Sendable {
         throws(BlackboardError) -> UInt64?
     {
         let gate = change(slot)
+        let started = Deadline.now
         while true {
             let now = currentVersion(slot)
             if now != seen { return now }
             if cancelled() { return nil }
             if deadline.hasPassed { return nil }
             let slice = Deadline.after(BlackboardStorage.waitSlice)
-            _ = gate.sleep(until: min(slice, deadline)) {
+            sleep(on: gate, until: min(slice, deadline), waitingSince: started) {
                 // Relaxed: only decides whether to sleep; the acquiring load above decides.
                 version(slot).pointee.load(ordering: .relaxed) != seen || cancelled()
             }
@@ -379,16 +400,53 @@ final class BlackboardStorage: @unchecked Sendable {
     func waitForKeys(beyond seen: Int, deadline: Deadline) throws(BlackboardError) -> Bool {
         let gate = keysChanged
         let count = atomic(BlackboardLayout.keyCount, UInt32.self)
+        let started = Deadline.now
         while true {
             if try publishedKeyCount() != seen { return true }
             if deadline.hasPassed { return false }
             let slice = Deadline.after(BlackboardStorage.waitSlice)
-            _ = gate.sleep(until: min(slice, deadline)) {
+            sleep(on: gate, until: min(slice, deadline), waitingSince: started) {
                 // Relaxed: only decides whether to sleep.
                 Int(count.pointee.load(ordering: .relaxed)) != seen
             }
             do { try segment.checkIntact() } catch { throw .segment(error) }
         }
+    }
+
+    /// Sleeps on `gate` until woken, `ready` holds or `deadline` passes, in a wait that began at
+    /// `started`.
+    ///
+    /// Read-write: one round of the wake protocol's sleeper's half (announce, re-check, sleep).
+    /// Read-only, the announcement (a store) is impossible, and without it the writer skips the
+    /// wake: the word is slept on unannounced, in sleeps of
+    /// ``readOnlyPollInterval(afterWaiting:)``, with `ready` re-checked before each. No wake-up
+    /// can be lost, since none is promised; one that comes (the writer woke for a read-write
+    /// sleeper, or the word changed since it was read) ends the sleep at once. The futex wait
+    /// itself only reads the word, which a `PROT_READ` shared mapping allows.
+    func sleep(
+        on gate: WaiterGatedWake, until deadline: Deadline, waitingSince started: Deadline, unless ready: () -> Bool
+    ) {
+        guard isReadOnly else {
+            _ = gate.sleep(until: deadline, unless: ready)
+            return
+        }
+        while !deadline.hasPassed {
+            // Relaxed: the value only has to be older than the re-check that follows; the
+            // caller's acquiring loads decide what changed.
+            let observed = gate.word.atomic.pointee.load(ordering: .relaxed)
+            if ready() { return }
+            let now = Deadline.now
+            let waited = Duration.nanoseconds(Int64(clamping: now.uptimeNanoseconds &- started.uptimeNanoseconds))
+            let poll = BlackboardStorage.readOnlyPollInterval(afterWaiting: now < started ? .zero : waited)
+            _ = gate.word.wait(expecting: observed, deadline: min(deadline, now.advanced(by: poll)))
+        }
+    }
+
+    /// Wakes every thread of this process sleeping in a wait on `slot` (an `async` wait's
+    /// cancellation): bumps the word read-write; read-only, where it cannot be stored, only
+    /// wakes (a sleeper that has not slept yet sees its cancellation within a poll interval).
+    func interruptWaits(slot: Int) {
+        if isReadOnly { _ = change(slot).word.wakeAll() } else { change(slot).wakeAll() }
     }
 
     /// Whether a live writer holds the role (another open file description has its lock). A

@@ -146,15 +146,18 @@ enum FileSystem {
         return p
     }
 
-    /// Builds the page tables of a writable mapping, as its first writes would, reporting a
-    /// page that cannot be provided as an error rather than a `SIGBUS`. Does nothing on kernels
-    /// before 5.14, which lack `MADV_POPULATE_WRITE` (pages are then faulted in on first
-    /// touch). The corresponding C call is `madvise(address, length, MADV_POPULATE_WRITE)`.
+    /// Builds the page tables of a mapping, as its first writes (or, for a read-only mapping,
+    /// its first reads) would, reporting a page that cannot be provided as an error rather than
+    /// a `SIGBUS`. Does nothing on kernels before 5.14, which lack `MADV_POPULATE_WRITE` and
+    /// `MADV_POPULATE_READ` (pages are then faulted in on first touch). The corresponding C call
+    /// is `madvise(address, length, MADV_POPULATE_WRITE)` (`MADV_POPULATE_READ` when not
+    /// `writable`: a write fault on a `PROT_READ` mapping is refused).
     ///
     /// - Throws: `EFAULT` if a page is beyond the end of the file or cannot be allocated (a
     ///   full file system), `ENOMEM` if memory ran out, `EHWPOISON` for a hardware error.
-    static func prefault(_ address: UnsafeMutableRawPointer, length: Int) throws(Errno) {
-        switch retryingOnInterrupt({ system_madvise(address, length, CIPC_MADV_POPULATE_WRITE) }) {
+    static func prefault(_ address: UnsafeMutableRawPointer, length: Int, writable: Bool = true) throws(Errno) {
+        let advice = writable ? CIPC_MADV_POPULATE_WRITE : CIPC_MADV_POPULATE_READ
+        switch retryingOnInterrupt({ system_madvise(address, length, advice) }) {
         case .success: return
         case .failure(let error) where error == .invalidArgument:
             return  // an older kernel: the advice is unknown (our arguments are page-aligned)

@@ -16,7 +16,7 @@ extension SharedMemory {
         var checksCapacity: Bool
         /// The lifetime of a new object (an existing object keeps the one it was created with).
         var lifetime: Lifetime = .persistent
-        /// Whether an existing object of any kind is accepted (``SharedMemory/init(existing:owners:timeout:)``).
+        /// Whether an existing object of any kind is accepted (``SharedMemory/init(existing:access:owners:timeout:)``).
         var acceptsAnyKind = false
 
         func totalSize() throws(SharedMemoryError) -> Int {
@@ -45,12 +45,20 @@ extension SharedMemory {
     /// refers to the file it holds; only then does it map and validate. An object whose users
     /// are all gone and that was created ``Lifetime/removedWithLastUser`` is removed and treated
     /// as absent.
+    ///
+    /// A ``Access/readOnly`` open (`mode` ``OpenMode/open`` only) examines and validates the
+    /// object the same way through an `O_RDONLY` descriptor and a `PROT_READ` mapping, and skips
+    /// what would write: it takes no presence lock (so it cannot stop a removal, and only waits
+    /// out one in progress and re-checks the name) and removes nothing (a dead
+    /// ``Lifetime/removedWithLastUser`` object is ``SharedMemoryError/notFound(name:)``, as for a
+    /// read-write open, but stays for the next read-write opener to remove).
     convenience init(
         name: SegmentName, mode: OpenMode, layout: Layout, permissions: FilePermissions,
         owners: OwnerPolicy = .currentUser, timeout: Duration, removeOnDeinit: Bool = false,
-        registersAsOpener: Bool = true,
+        registersAsOpener: Bool = true, access: Access = .readWrite,
         initialize: (UnsafeMutableRawBufferPointer) throws(SharedMemoryError) -> Void
     ) throws(SharedMemoryError) {
+        precondition(access == .readWrite || mode == .open, "a read-only open cannot create")
         let deadline = Deadline(timeout: timeout)
         let directory = SharedMemory.directory
         let path = name.path(in: directory)
@@ -59,10 +67,10 @@ extension SharedMemory {
         // from spinning forever.
         for _ in 0..<64 {
             if mode != .create {
-                let opened: (fd: Int32, presence: Int64)?
+                let opened: (fd: Int32, presence: Int64?)?
                 do throws(SharedMemoryError) {
                     opened = try SharedMemory.openForUse(
-                        path: path, name: name.rawValue, owners: owners, deadline: deadline)
+                        path: path, name: name.rawValue, owners: owners, access: access, deadline: deadline)
                 } catch {
                     guard case .notFound = error, mode == .openOrCreate else { throw error }
                     opened = nil  // absent: create it below
@@ -71,7 +79,8 @@ extension SharedMemory {
                     let usable: (UnsafeMutableRawPointer, Int, SegmentHeader.Fields)?
                     do throws(SharedMemoryError) {
                         usable = try SharedMemory.validateForUse(
-                            fd: fd, path: path, name: name.rawValue, layout: layout, mode: mode, deadline: deadline)
+                            fd: fd, path: path, name: name.rawValue, layout: layout, mode: mode, access: access,
+                            deadline: deadline)
                     } catch {
                         FileSystem.close(fd)
                         throw error
@@ -85,9 +94,11 @@ extension SharedMemory {
                     self.init(
                         name: name, fields: fields, mapping: mapping, mappedLength: length,
                         descriptor: fd, wasCreated: false, removeOnDeinit: false,
-                        registersAsOpener: registersAsOpener, openerPresence: presence)
+                        registersAsOpener: registersAsOpener, openerPresence: presence, access: access)
                     return
                 }
+                // `.open` never creates: the name was replaced while it was opened; open again.
+                if mode == .open { continue }
             }
             let total = try layout.totalSize()
             let created = try SharedMemory.createAndPublish(
@@ -115,12 +126,17 @@ extension SharedMemory {
     /// reading and writing, with this opener's presence lock taken and no removal able to
     /// unlink it unnoticed. Returns `nil` when the name was removed or replaced meanwhile (the
     /// caller starts over).
+    ///
+    /// Read-only: opened for reading, with no presence (a write lock); a removal in progress is
+    /// waited out and the name re-checked all the same, so the file returned is the one the
+    /// name referred to once no removal was running (a later removal can still unlink it).
     private static func openForUse(
-        path: String, name: String, owners: OwnerPolicy, deadline: Deadline
-    ) throws(SharedMemoryError) -> (fd: Int32, presence: Int64)? {
-        let (fd, _) = try openObjectFile(path: path, name: name, writable: true, owners: owners)
+        path: String, name: String, owners: OwnerPolicy, access: Access, deadline: Deadline
+    ) throws(SharedMemoryError) -> (fd: Int32, presence: Int64?)? {
+        let (fd, _) = try openObjectFile(path: path, name: name, writable: access == .readWrite, owners: owners)
         do {
-            let presence = try ObjectLocks.takePresence(fd, role: .opener, name: name)
+            let presence =
+                access == .readWrite ? try ObjectLocks.takePresence(fd, role: .opener, name: name) : nil
             guard try ObjectLocks.survivesRemoval(fd, path: path, name: name, deadline: deadline) else {
                 FileSystem.close(fd)
                 return nil
@@ -137,12 +153,14 @@ extension SharedMemory {
     /// ``Lifetime/removedWithLastUser`` object whose users are all gone (killed: a user that
     /// leaves normally removes it), or, for ``OpenMode/openOrCreate``, an object whose foreign
     /// creator died initialising it and that nobody holds. The caller still owns `fd`.
+    /// Read-only, a dead object is not removed (removing takes a write lock) but still `nil`.
     private static func validateForUse(
-        fd: Int32, path: String, name: String, layout: Layout, mode: OpenMode, deadline: Deadline
+        fd: Int32, path: String, name: String, layout: Layout, mode: OpenMode, access: Access, deadline: Deadline
     ) throws(SharedMemoryError) -> (UnsafeMutableRawPointer, Int, SegmentHeader.Fields)? {
         let validated: (UnsafeMutableRawPointer, Int, SegmentHeader.Fields)
         do throws(SharedMemoryError) {
-            validated = try validate(fd: fd, name: name, expected: layout, deadline: deadline)
+            validated = try validate(
+                fd: fd, name: name, expected: layout, deadline: deadline, writable: access == .readWrite)
         } catch {
             guard case .creatorDiedDuringInitialization = error, mode == .openOrCreate else { throw error }
             // Interprocess publishes objects only once ready, so this one was left by another
@@ -155,6 +173,8 @@ extension SharedMemory {
         let (mapping, length, fields) = validated
         if fields.lifetime == .removedWithLastUser && !ObjectLocks.hasOtherLiveUser(fd) {
             FileSystem.unmap(mapping, length: length)
+            // Absent, as for any opener; only a read-write one can remove it.
+            if access == .readOnly { return nil }
             // A dead object that cannot be removed must say why now: starting over would find
             // it again each round and end in `.unexpected` (raced too often), and `.open` would
             // report `.notFound` for an object still holding the name.
@@ -323,9 +343,11 @@ extension SharedMemory {
     ///
     /// A sparse file is refused before anything is mapped; the mapping is not populated until
     /// the header is valid, and then through `MADV_POPULATE_WRITE`, which reports a page that
-    /// cannot be provided as an error instead of a `SIGBUS`.
+    /// cannot be provided as an error instead of a `SIGBUS`. Not `writable`: mapped `PROT_READ`
+    /// (`fd` may be read-only) and populated with `MADV_POPULATE_READ`; the validation, which
+    /// only reads, is the same.
     static func validate(
-        fd: Int32, name: String, expected: Layout?, deadline: Deadline
+        fd: Int32, name: String, expected: Layout?, deadline: Deadline, writable: Bool = true
     ) throws(SharedMemoryError) -> (UnsafeMutableRawPointer, Int, SegmentHeader.Fields) {
         let status: FileStatus
         do { status = try FileSystem.status(fd) } catch {
@@ -339,7 +361,7 @@ extension SharedMemory {
         let mapping: UnsafeMutableRawPointer
         // Not populated: populating maps every page of a file whose header is not checked yet,
         // allocating holes on tmpfs and silently skipping those that do not fit.
-        do { mapping = try FileSystem.map(fd, length: fileSize, writable: true, pages: .onFirstTouch) } catch {
+        do { mapping = try FileSystem.map(fd, length: fileSize, writable: writable, pages: .onFirstTouch) } catch {
             throw SharedMemoryError.from(error, name: name, operation: "mmap", requestedBytes: fileSize)
         }
         do throws(SharedMemoryError) {
@@ -348,11 +370,13 @@ extension SharedMemory {
             // Now build the page tables, as MAP_POPULATE did (it keeps first-touch faults out of
             // the channels' hot loops); a page lost since the allocation check above is an error
             // here, not a signal later.
-            do { try FileSystem.prefault(mapping, length: fileSize) } catch {
+            do { try FileSystem.prefault(mapping, length: fileSize, writable: writable) } catch {
                 switch error {
                 case .badAddress: throw SharedMemoryError.damaged(name: name)
                 case .noMemory: throw SharedMemoryError.insufficientSpace(name: name, requestedBytes: fileSize)
-                default: throw SharedMemoryError.unexpected(error, operation: "madvise(MADV_POPULATE_WRITE)")
+                default:
+                    throw SharedMemoryError.unexpected(
+                        error, operation: writable ? "madvise(MADV_POPULATE_WRITE)" : "madvise(MADV_POPULATE_READ)")
                 }
             }
             return (mapping, fileSize, fields)

@@ -10,6 +10,32 @@ extension SharedMemory {
         case openOrCreate
     }
 
+    /// What an opening may do with the object's bytes.
+    ///
+    /// A process that may only read an object's file (its mode gives this user read permission
+    /// only, or the file system is mounted read-only) opens it ``readOnly``: the file is opened
+    /// `O_RDONLY` and mapped `PROT_READ`, and its header is validated exactly as for any other
+    /// open. Such an opening writes nothing, and so takes nothing that needs writing:
+    /// - no presence lock and no participant-table entry (locks that stand for a user are write
+    ///   locks, which the kernel grants only through a descriptor opened for writing; see
+    ///   <doc:SecurityAndHostilePeers>). It is not counted or shown as a user, does not keep a
+    ///   ``Lifetime/removedWithLastUser`` object alive, and does not stop a removal: the name
+    ///   can be removed while it is open (its mapping stays valid, and shows the file it
+    ///   mapped);
+    /// - ``register(as:)`` and placing an object in the segment (``ProcessMutex/init(in:at:)``
+    ///   and its siblings) throw ``SharedMemoryError/readOnly(name:)``;
+    ///   ``withUnsafeMutableBytes(_:)`` must not be called (it stops the process rather than
+    ///   let a write reach the read-only mapping); ``withUnsafeBytes(_:)`` reads as usual.
+    ///
+    /// Questions about other processes' locks (is the writer alive? how many users?) are
+    /// queries, which work through a read-only descriptor.
+    public enum Access: Sendable, Hashable {
+        /// Read and write the object (the default of every opening).
+        case readWrite
+        /// Only read the object: opened `O_RDONLY`, mapped `PROT_READ`.
+        case readOnly
+    }
+
     /// How long a named object keeps its name.
     public enum Lifetime: Sendable, Hashable {
         /// Until someone removes it (``remove()``, ``remove(named:)``, `shm rm`), like a file.

@@ -11,9 +11,11 @@ extension SharedMemory {
     ///
     /// - Parameter role: what the participant registers as.
     /// - Throws: ``SharedMemoryError/lockInterference(name:)`` if a read-only process's locks
-    ///   keep the registration from being taken; ``SharedMemoryError/unexpected(_:operation:)``
-    ///   if the kernel refuses the lock.
+    ///   keep the registration from being taken; ``SharedMemoryError/readOnly(name:)`` if this
+    ///   handle is ``Access/readOnly`` (a registration is a write lock and a table entry);
+    ///   ``SharedMemoryError/unexpected(_:operation:)`` if the kernel refuses the lock.
     public func register(as role: ParticipantRole) throws(SharedMemoryError) -> ParticipantRegistration {
+        try checkWritable()
         let byte = try ObjectLocks.takePresence(descriptor, role: role, name: displayName)
         return register(as: role, presenceByte: byte)
     }
@@ -88,9 +90,17 @@ extension SharedMemory {
 }
 
 extension SharedMemory {
+    /// Throws ``SharedMemoryError/readOnly(name:)`` if this handle is ``Access/readOnly``: the
+    /// check before anything that writes the mapping or takes a write lock.
+    func checkWritable() throws(SharedMemoryError) {
+        if access == .readOnly { throw .readOnly(name: displayName) }
+    }
+
     /// Takes the write lock on `byte` of the backing file without waiting. Used for roles only
     /// one process may hold.
+    /// - Throws: ``SharedMemoryError/readOnly(name:)`` on a read-only handle.
     func tryLockByte(_ byte: Int64) throws(SharedMemoryError) -> ObjectLocks.Attempt {
+        try checkWritable()
         do { return try ObjectLocks.tryWriteLock(descriptor, byte: byte) } catch {
             throw SharedMemoryError.from(error, name: displayName, operation: "fcntl(F_OFD_SETLK)")
         }

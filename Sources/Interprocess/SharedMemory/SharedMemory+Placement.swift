@@ -6,10 +6,13 @@ extension SharedMemory {
     /// Objects placed in a segment laid out by the user (``ProcessMutex/init(in:at:)`` and its
     /// siblings) go through this check, so a wrong offset is a typed error rather than a write
     /// past the mapping.
-    /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)``.
+    /// - Throws: ``SharedMemoryError/invalidPlacement(offset:size:reason:)``;
+    ///   ``SharedMemoryError/readOnly(name:)`` on a read-only segment (every placed object writes
+    ///   its storage).
     package func address(at offset: Int, size: Int, alignment: Int) throws(SharedMemoryError) -> UnsafeMutableRawPointer
     {
-        try SharedMemory.address(in: bytes, at: offset, size: size, alignment: alignment)
+        try checkWritable()
+        return try SharedMemory.address(in: bytes, at: offset, size: size, alignment: alignment)
     }
 
     /// The address of `size` bytes at `offset` in `payload`, checked for bounds and alignment.

@@ -73,6 +73,10 @@ public final class SharedMemory: @unchecked Sendable {
     /// How long the name lives (``Lifetime/persistent`` for anonymous segments).
     public let lifetime: Lifetime
 
+    /// Whether this handle may write the object (``Access/readWrite``) or only read it
+    /// (``Access/readOnly``: its file opened `O_RDONLY`, its mapping `PROT_READ`; see ``Access``).
+    public let access: Access
+
     /// The payload size in bytes.
     public var size: Int { region.payload.count }
 
@@ -84,11 +88,17 @@ public final class SharedMemory: @unchecked Sendable {
     ///
     /// - Parameter body: a closure that reads and writes the payload in place.
     /// - Returns: what `body` returns.
+    /// - Precondition: the segment is open ``Access/readWrite``. A ``Access/readOnly`` mapping
+    ///   is `PROT_READ`, where the first write would kill the process with `SIGSEGV`; this
+    ///   method's signature (it rethrows `body`'s own error) has no room for a typed error, so it
+    ///   stops the process before calling `body`, naming the segment. Check ``access``, or use
+    ///   ``withUnsafeBytes(_:)``.
     /// - Warning: the buffer is valid only during `body`; do not let it escape.
     public func withUnsafeMutableBytes<Result, Failure: Error>(
         _ body: (UnsafeMutableRawBufferPointer) throws(Failure) -> Result
     ) throws(Failure) -> Result {
-        try body(region.payload)
+        precondition(access == .readWrite, "'\(displayName)' is open read-only: its payload cannot be written")
+        return try body(region.payload)
     }
 
     /// Calls `body` with the payload, read-only (see ``withUnsafeMutableBytes(_:)``).
@@ -103,7 +113,8 @@ public final class SharedMemory: @unchecked Sendable {
     }
 
     /// The payload, for the objects built on the segment, which keep the segment alive for as
-    /// long as they use it.
+    /// long as they use it. On a ``Access/readOnly`` segment the pointer is mutable only in type:
+    /// nothing may be stored through it (the mapping is `PROT_READ`).
     package var bytes: UnsafeMutableRawBufferPointer { region.payload }
 
     /// The descriptor of the backing file, valid while this object lives (to pass an anonymous
@@ -167,16 +178,28 @@ public final class SharedMemory: @unchecked Sendable {
     /// Holding it keeps a ``Lifetime/removedWithLastUser`` object alive (a supervisor that
     /// creates a channel for worker processes holds it this way while they come and go), and
     /// ``withUnsafeBytes(_:)`` shows its raw payload. Nothing about the object is changed.
-    /// - Throws: ``SharedMemoryError``.
+    ///
+    /// With `access` ``Access/readOnly`` the file is opened `O_RDONLY` and mapped `PROT_READ`,
+    /// so read permission on it is enough; such a handle is no user of the object (it keeps
+    /// nothing alive) and refuses every write with ``SharedMemoryError/readOnly(name:)`` (see
+    /// ``Access``).
+    /// - Parameters:
+    ///   - name: the object's name.
+    ///   - access: read and write (the default), or only read.
+    ///   - owners: the owners of the object this open accepts (default: only the current user).
+    ///   - timeout: how long to wait for an object another process is still initialising.
+    /// - Throws: ``SharedMemoryError``; ``SharedMemoryError/permissionDenied(name:)`` when the
+    ///   file's mode does not allow `access`.
     public convenience init(
-        existing name: String, owners: OwnerPolicy = .currentUser, timeout: Duration = .seconds(5)
+        existing name: String, access: Access = .readWrite, owners: OwnerPolicy = .currentUser,
+        timeout: Duration = .seconds(5)
     ) throws(SharedMemoryError) {
         var layout = Layout(
             kind: .segment, payloadSize: 0, capacity: 0, elementType: .none, kindParameters: [], checksCapacity: false)
         layout.acceptsAnyKind = true
         try self.init(
             name: try SegmentName(name), mode: .open, layout: layout, permissions: [], owners: owners,
-            timeout: timeout, initialize: { _ in })
+            timeout: timeout, access: access, initialize: { _ in })
     }
 
     /// Creates an anonymous segment of `size` payload bytes, backed by a sealed `memfd`.
@@ -322,7 +345,8 @@ public final class SharedMemory: @unchecked Sendable {
             // for the life of the process (a deliberate leak; see `ProcessMutex`).
             return
         }
-        if let name, lifetime == .removedWithLastUser {
+        // A read-only handle holds no presence and cannot take the removal lock (a write lock).
+        if let name, lifetime == .removedWithLastUser, access == .readWrite {
             // Still holding our own presence, which our own queries do not see: the object is
             // removed only if no other user holds it.
             _ = ObjectLocks.removeIfUnused(descriptor, path: name.path(in: SharedMemory.directory))
@@ -334,11 +358,11 @@ public final class SharedMemory: @unchecked Sendable {
     }
 
     /// Wraps a validated mapping; registers this handle as an opener unless a role registers
-    /// instead.
+    /// instead, or unless it is read-only (`openerPresence` `nil`: it holds no presence).
     init(
         name: SegmentName?, fields: SegmentHeader.Fields, mapping: UnsafeMutableRawPointer, mappedLength: Int,
         descriptor: Int32, wasCreated: Bool, removeOnDeinit: Bool, registersAsOpener: Bool = true,
-        openerPresence: Int64
+        openerPresence: Int64?, access: Access = .readWrite
     ) {
         self.name = name
         self.kind = fields.kind
@@ -351,9 +375,12 @@ public final class SharedMemory: @unchecked Sendable {
         self.descriptor = descriptor
         self.removeOnDeinit = removeOnDeinit
         self.lifetime = name == nil ? .persistent : fields.lifetime
-        // Every open holds an opener presence lock from before it validated the object (the
-        // removal protocol needs it; see ObjectLocks) until this object is released. Opener
-        // handles are also shown in the table; channels show their handles' roles instead.
+        self.access = access
+        // Every read-write open holds an opener presence lock from before it validated the
+        // object (the removal protocol needs it; see ObjectLocks) until this object is released.
+        // Opener handles are also shown in the table; channels show their handles' roles
+        // instead. A read-only open holds none (it cannot take a write lock).
+        guard let openerPresence else { return }
         if registersAsOpener {
             self.openerRegistration = register(as: .opener, presenceByte: openerPresence)
         } else {

@@ -72,6 +72,11 @@ public enum SharedMemoryError: Error, Sendable, Equatable, CustomStringConvertib
     /// Another process held the object's removal lock for longer than the open's timeout; a
     /// process that holds it that long is stopped or hostile.
     case removalInProgress(name: String)
+    /// The object is open ``SharedMemory/Access/readOnly``, and the operation would write to it
+    /// or take a lock that needs write access (a registration, a role, an object placed in it).
+    /// Open it ``SharedMemory/Access/readWrite`` (which needs write permission on its file) to
+    /// do that.
+    case readOnly(name: String)
     /// An unexpected system error; `operation` names the call that failed.
     case unexpected(Errno, operation: String)
 
@@ -119,6 +124,8 @@ public enum SharedMemoryError: Error, Sendable, Equatable, CustomStringConvertib
             "a process that may only read '\(name)' holds locks that block registration on it"
         case let .removalInProgress(name):
             "another process kept removing '\(name)' past the deadline"
+        case let .readOnly(name):
+            "'\(name)' is open read-only: nothing can be written to it, placed in it or registered with it"
         case let .unexpected(errno, operation):
             "\(operation) failed: \(errno) (errno \(errno.rawValue))"
         }

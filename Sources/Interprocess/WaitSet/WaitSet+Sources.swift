@@ -250,7 +250,9 @@ extension WaitSet {
     // MARK: - Blackboards and services
 
     /// Adds `key` of `reader`, which fires when the key's value changed since the wait set last
-    /// reported it (or since it was added): count 1, however many writes came between.
+    /// reported it (or since it was added): count 1, however many writes came between. The key
+    /// of a read-only reader is polled while the wait set sleeps, every 1 to 8 ms (such a
+    /// reader cannot ask the writer for a wake-up; see <doc:Blackboard>, "Read-only readers").
     /// - Throws: ``BlackboardError/foreignKey(_:)`` if `key` is not `reader`'s.
     @discardableResult
     public mutating func add<Value>(changesOf key: BlackboardKey<Value>, in reader: BlackboardReader)
@@ -260,15 +262,27 @@ extension WaitSet {
         let storage = reader.storage
         let slot = key.slot
         let seen = Counter(storage.currentVersion(slot))
+        // A read-only reader's words cannot be announced on (a store): its key is polled
+        // instead, the more slowly the longer it stays unchanged.
+        let polled = reader.access == .readOnly
+        let changedAt = Counter(Deadline.now.uptimeNanoseconds)
         return add(
             WaitSource(
-                wakes: [wake], keepAlive: reader,
+                wakes: polled ? [] : [wake], keepAlive: reader,
                 check: {
                     let version = storage.currentVersion(slot)
                     guard version != seen.value else { return 0 }
                     seen.value = version
+                    if polled { changedAt.value = Deadline.now.uptimeNanoseconds }
                     return 1
-                }))
+                },
+                nextDeadline: polled
+                    ? {
+                        let unchanged = Deadline.now.uptimeNanoseconds &- changedAt.value
+                        return .after(
+                            BlackboardReader.readOnlyPollInterval(
+                                afterWaiting: .nanoseconds(Int64(clamping: unchanged))))
+                    } : nil))
     }
 
     /// Adds `server`, which fires while a client may have a request waiting (level-triggered;

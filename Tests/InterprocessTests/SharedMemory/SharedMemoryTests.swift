@@ -402,7 +402,7 @@ import Testing
             .notARegularFile(name: "n", fileType: "FIFO"), .foreignOwner(name: "n", ownerUserID: 7),
             .notFullyAllocated(name: "n", allocatedBytes: 1, length: 2), .damaged(name: "n"), .notSealed(name: "n"),
             .mappingLimitReached(name: "n", limit: 4096), .invalidDescriptorMessage(detail: "d"),
-            .lockInterference(name: "n")
+            .lockInterference(name: "n"), .readOnly(name: "n")
         ]
         let descriptions = errors.map(\.description)
         #expect(Set(descriptions).count == errors.count, "each case has its own sentence")
