@@ -40,7 +40,7 @@ extension WaitSet {
                         return ring.sendersDied()
                     }
                     return WaitSet.allGone(.sender, of: ring.segment, ring.control)
-                }, ready: ready))
+                }, peerSegment: ring.segment, ready: ready))
     }
 
     /// Adds `sender`'s channel, which fires while a message fits (or every receiver has closed,
@@ -67,7 +67,7 @@ extension WaitSet {
                         return ring.receiversDied()
                     }
                     return WaitSet.allGone(.receiver, of: ring.segment, ring.control)
-                }, ready: ready))
+                }, peerSegment: ring.segment, ready: ready))
     }
 
     /// Adds `receiver`'s byte channel, which fires while a message is ready (or the channel is
@@ -94,7 +94,7 @@ extension WaitSet {
                     if damage.isDamaged { return true }
                     guard reportsDeath, !ready() else { return false }
                     return WaitSet.allGone(.sender, of: ring.segment, control)
-                }, ready: ready))
+                }, peerSegment: ring.segment, ready: ready))
     }
 
     /// Adds `sender`'s byte channel, which fires while a message of `messageSize` bytes fits
@@ -123,7 +123,7 @@ extension WaitSet {
                 peerGone: {
                     if damage.isDamaged { return true }
                     return !ready() && WaitSet.allGone(.receiver, of: ring.segment, control)
-                }, ready: ready))
+                }, peerSegment: ring.segment, ready: ready))
     }
 
     /// Whether participants of `role` opened the channel and none is alive: the check every
@@ -146,20 +146,14 @@ extension WaitSet {
         }
     }
 
-    /// A segment's damage check for a source's liveness closure: the full check (an `fstat`)
-    /// every tenth call, so every second while the wait set waits, and a damaged segment is
-    /// reported within that. A damage that a readiness check ran into (a `SIGBUS` the guard
-    /// caught) makes the full check answer at once, without a system call.
+    /// A segment's damage check for a source's liveness closure: the full check (an `fstat`) at
+    /// every call, which the wait set makes only when a peer exits, on its slow schedule, and
+    /// every liveness interval for a source reported gone. A damage that a readiness check ran
+    /// into (a `SIGBUS` the guard caught) answers without a system call.
     final class DamageCheck: @unchecked Sendable {
         private let segment: SharedMemory
-        private var calls = 0
         init(_ segment: SharedMemory) { self.segment = segment }
-        var isDamaged: Bool {
-            calls += 1
-            guard calls >= 10 else { return false }
-            calls = 0
-            return segment.isDamaged
-        }
+        var isDamaged: Bool { segment.isDamaged }
     }
 
     // MARK: - Topics
@@ -190,7 +184,7 @@ extension WaitSet {
                         try core.throwIfPublishersGone()
                         return false
                     } catch { return true }
-                }, ready: { core.hasMessage() || core.isClosedAndDrained() }))
+                }, peerSegment: core.topic.segment, ready: { core.hasMessage() || core.isClosedAndDrained() }))
     }
 
     /// Adds `publisher`, which fires while a publish would not wait: always with
@@ -219,7 +213,7 @@ extension WaitSet {
                     if core.topic.segment.isDamaged { return true }
                     core.checkFullConnections()
                     return core.hasSpace()
-                }, ready: { core.hasSpace() }))
+                }, peerSegment: core.topic.segment, ready: { core.hasSpace() }))
     }
 
     // MARK: - Events and semaphores
@@ -291,7 +285,7 @@ extension WaitSet {
         return add(
             .level(
                 core.service.responseWake(client: core.slot), keepAlive: core,
-                peerGone: { core.claimIsBroken(k) }, ready: { core.hasResponse(k) }))
+                peerGone: { core.claimIsBroken(k) }, peerSegment: core.service.segment, ready: { core.hasResponse(k) }))
     }
 
     // MARK: - Notifications of your own

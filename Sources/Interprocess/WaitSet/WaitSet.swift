@@ -81,7 +81,7 @@ public struct WaitSet: ~Copyable, Sendable {
     package mutating func add(_ source: WaitSource) -> Token { core.add(source) }
 
     /// Removes `token`'s source; a token that is not in the set is ignored.
-    public mutating func remove(_ token: Token) { core.entries.removeAll { $0.token == token } }
+    public mutating func remove(_ token: Token) { core.remove(token) }
 
     /// Waits until at least one source fires, or `timeout` passes (`nil`: as long as it takes).
     ///
@@ -111,6 +111,23 @@ public struct WaitSet: ~Copyable, Sendable {
         get { core.mechanism }
         set { core.mechanism = newValue }
     }
+
+    /// Whether this wait set watches its peers' exits (for tests: `false` stands for a kernel
+    /// without pidfds, so every peer is checked every second instead).
+    package var watchesPeerExits: Bool {
+        get { core.peers.watchesExits }
+        set {
+            core.peers.watchesExits = newValue
+            core.peers.isStale = true
+        }
+    }
+
+    /// Whether some peer's exit cannot be watched, so that the peers are checked every second
+    /// (for tests).
+    package var hasUnwatchedPeers: Bool { core.peers.hasUnwatched }
+
+    /// The processes whose exits this wait set watches now (for tests).
+    package var watchedPeerCount: Int { core.peers.watchedCount }
 
     /// Watcher threads started by fallback sleeps, in this process (for tests).
     package static var watchersStarted: Int {
