@@ -25,6 +25,8 @@ extension WaitSet {
 
         private var segments: [ObjectIdentifier: Segment] = [:]
         private var subscriptions: [ProcessIdentity: ProcessExitWatch.Subscription] = [:]
+        /// Processes whose exit could not be watched at the last try.
+        private var unwatchable: Set<ProcessIdentity> = []
         /// The sources changed since the last refresh (or none was made yet).
         var isStale = true
         /// When the last refresh ran.
@@ -76,12 +78,18 @@ extension WaitSet {
                     // Exited, yet its slot is still held: another process holds its
                     // descriptors now (fork, descriptor passing), whose pid nobody recorded.
                     if subscription.hasExited { unwatched = true }
+                } else if !force && unwatchable.contains(process) {
+                    // Tried already: tried again only on a forced refresh (the slow schedule).
+                    unwatched = true
                 } else if watchesExits, let subscription = ProcessExitWatch.shared.watch(process, onExit: onExit) {
                     subscriptions[process] = subscription
+                    unwatchable.remove(process)
                 } else {
+                    unwatchable.insert(process)
                     unwatched = true
                 }
             }
+            unwatchable.formIntersection(wanted)
             for process in subscriptions.keys where !wanted.contains(process) {
                 subscriptions.removeValue(forKey: process)?.cancel()
             }

@@ -6,10 +6,11 @@ extension WaitSet {
     /// Adds `receiver`'s channel, which fires while a message is ready (or the channel is closed
     /// and drained, so that the next receive reports it).
     ///
-    /// Level-triggered: it fires on every wait until you take the messages. It also fires once
-    /// per liveness interval when every sender died and the channel is drained (with
-    /// ``SenderDeathPolicy/report``), so that your next `receive(timeout:)` (a zero timeout
-    /// will do; `tryReceive` does not check the senders) throws ``ChannelError/senderDied``.
+    /// Level-triggered: it fires on every wait until you take the messages. It also fires when
+    /// every sender died and the channel is drained (with ``SenderDeathPolicy/report``; as the
+    /// death is seen, then every liveness interval while it stays so), so that your next
+    /// `receive(timeout:)` (a zero timeout will do; `tryReceive` does not check the senders)
+    /// throws ``ChannelError/senderDied``.
     /// The wait set keeps the channel mapped; the receiver stays yours.
     @discardableResult
     public mutating func add<Element>(readable receiver: borrowing ChannelReceiver<Element>) -> Token {
@@ -46,8 +47,9 @@ extension WaitSet {
     /// Adds `sender`'s channel, which fires while a message fits (or every receiver has closed,
     /// so that the next send reports it).
     ///
-    /// Level-triggered. It also fires once per liveness interval when the ring is full and
-    /// every receiver died, so that your send throws ``ChannelError/receiverDied``.
+    /// Level-triggered. It also fires when the ring is full and every receiver died (as the
+    /// death is seen, then every liveness interval), so that your send throws
+    /// ``ChannelError/receiverDied``.
     @discardableResult
     public mutating func add<Element>(writable sender: borrowing ChannelSender<Element>) -> Token {
         let ring = sender.ring
@@ -100,8 +102,8 @@ extension WaitSet {
     /// Adds `sender`'s byte channel, which fires while a message of `messageSize` bytes fits
     /// (default: the channel's maximum), or every receiver has closed.
     ///
-    /// Level-triggered. It also fires once per liveness interval when the receiver died, so that
-    /// your send throws ``ChannelError/receiverDied``.
+    /// Level-triggered. It also fires when the receiver died (as the death is seen, then every
+    /// liveness interval), so that your send throws ``ChannelError/receiverDied``.
     @discardableResult
     public mutating func add(writable sender: borrowing ByteChannelSender, messageSize: Int? = nil) -> Token {
         let ring = sender.ring
@@ -126,8 +128,8 @@ extension WaitSet {
                 }, peerSegment: ring.segment, ready: ready))
     }
 
-    /// Whether participants of `role` opened the channel and none is alive: the check every
-    /// liveness interval makes for each channel source. No system call while nobody of the role
+    /// Whether participants of `role` opened the channel and none is alive: the check each
+    /// channel source's peer check makes. No system call while nobody of the role
     /// ever opened (or while this process holds a registration of it), else one presence-lock
     /// query: any write lock in the role's range means a live participant (the participant
     /// table, which only the MPMC hole diagnosis needs, is not read).
@@ -161,8 +163,9 @@ extension WaitSet {
     /// Adds `subscriber`, which fires while a message is ready (or the topic is closed and
     /// drained).
     ///
-    /// Level-triggered. It also fires once per liveness interval when no publisher is alive,
-    /// one died and nothing is left, so that your receive throws ``TopicError/publisherDied``.
+    /// Level-triggered. It also fires when no publisher is alive, one died and nothing is left
+    /// (as the death is seen, then every liveness interval), so that your receive throws
+    /// ``TopicError/publisherDied``.
     /// The check reads the subscriber's positions: wait on the thread that receives from it.
     @discardableResult
     public mutating func add<Element>(readable subscriber: borrowing TopicSubscriber<Element>) -> Token {
@@ -191,8 +194,9 @@ extension WaitSet {
     /// ``TopicConfiguration/OverflowPolicy/dropOldest``, and with
     /// ``TopicConfiguration/OverflowPolicy/block`` while every live subscriber's queue has room.
     ///
-    /// Level-triggered. At each liveness interval the full subscribers' liveness is checked (a
-    /// dead one stops counting, as in a blocked publish). The check updates the publisher's
+    /// Level-triggered. When a subscriber's process exits (and on the wait set's slow
+    /// schedule) the full subscribers' liveness is checked (a dead one stops counting, as in a
+    /// blocked publish). The check updates the publisher's
     /// view of its subscribers: wait on the thread that publishes.
     @discardableResult
     public mutating func add<Element>(writable publisher: borrowing TopicPublisher<Element>) -> Token {
@@ -276,8 +280,8 @@ extension WaitSet {
     }
 
     /// Adds `pending`, which fires while its next response is there to read (level-triggered).
-    /// It also fires once per liveness interval when the server handling the request died, so
-    /// that your next read throws ``ServiceError/serverDied``.
+    /// It also fires when the server handling the request died (as the death is seen, then every
+    /// liveness interval), so that your next read throws ``ServiceError/serverDied``.
     @discardableResult
     public mutating func add<Response>(responsesOf pending: borrowing PendingResponses<Response>) -> Token {
         let core = pending.core

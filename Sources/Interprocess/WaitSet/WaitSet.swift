@@ -18,8 +18,9 @@ import Synchronization
 /// ready. Otherwise it announces itself as a sleeper on every source's wake word, checks them
 /// again, and sleeps on all the words at once with one `futex_waitv` (Linux 5.16 and later);
 /// the senders, publishers and setters wake it as they wake their own blocked peers. While
-/// nothing happens it uses no CPU. See <doc:WaitingOnManySources> for what each source reports, the
-/// fallback where `futex_waitv` is missing, and what a dead peer looks like.
+/// nothing happens it uses no CPU: no timer wakes it while its peers' exits are watched. See
+/// <doc:WaitingOnManySources> for what each source reports, the fallback where `futex_waitv` is
+/// missing, and how a dead peer is found.
 ///
 /// ## Level and counted sources
 /// A channel, topic or manual-reset event is reported while it is ready (count 1) and stays
@@ -87,8 +88,9 @@ public struct WaitSet: ~Copyable, Sendable {
     ///
     /// Returns at once, without a system call, when a source is ready already. A source whose
     /// peer died (a channel whose senders all died, a topic whose publishers are gone) is
-    /// reported within the liveness interval (100 ms) of the death, so that its owner's next
-    /// operation reports the error.
+    /// reported as the death is seen, so that its owner's next operation reports the error:
+    /// within milliseconds when the peer's exit is watched (a pidfd), else within a second
+    /// (see <doc:WaitingOnManySources>, "Dead peers and damaged segments").
     ///
     /// - Returns: the sources that fired, with their counts; empty if the timeout passed first.
     public mutating func wait(timeout: Duration? = nil) -> FiredSources {
