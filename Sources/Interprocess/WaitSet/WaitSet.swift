@@ -108,7 +108,8 @@ public struct WaitSet: ~Copyable, Sendable {
         case watchers
     }
 
-    /// How this wait set sleeps; `.vectored` until a `futex_waitv` call reports `ENOSYS`.
+    /// How this wait set sleeps: `.vectored` where the process found `futex_waitv` (asked once,
+    /// see `Futex.hasVectoredWait`), until a call of its own reports `ENOSYS`.
     package var mechanism: Mechanism {
         get { core.mechanism }
         set { core.mechanism = newValue }
