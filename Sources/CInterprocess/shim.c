@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -158,6 +159,11 @@ int cipc_receive_descriptors(int socket, int *descriptors, int capacity, int *co
 int cipc_pidfd_open(int32_t pid) {
     long fd = syscall(SYS_pidfd_open, pid, 0);
     return fd >= 0 ? (int)fd : -errno;
+}
+
+int cipc_eventfd(void) {
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    return fd >= 0 ? fd : -errno;
 }
 
 int32_t cipc_gettid(void) { return (int32_t)syscall(SYS_gettid); }

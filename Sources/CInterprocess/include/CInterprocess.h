@@ -139,6 +139,9 @@ int cipc_sigbus_guard_is_poisoned(const void *start);
 int cipc_sigbus_guard_mark_poisoned(const void *start);
 /// pidfd_open(pid, 0). Returns the descriptor or -errno.
 int cipc_pidfd_open(int32_t pid);
+
+/// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK). Returns the descriptor or -errno.
+int cipc_eventfd(void);
 /// The calling thread's kernel thread id.
 int32_t cipc_gettid(void);
 

@@ -1,4 +1,5 @@
 import CInterprocess
+import Synchronization
 import Glibc
 import SystemPackage
 
@@ -140,5 +141,52 @@ package final class FutexWaitVector: @unchecked Sendable {
             // EINVAL (a misaligned word, bad flags, too many words): our bug.
             preconditionFailureForBug("futex_waitv", error)
         }
+    }
+}
+
+extension Futex {
+    /// Whether the kernel has `futex_waitv` (Linux 5.16 and later, not refused by a seccomp
+    /// filter): asked once per process, on first use, and cached.
+    package static var hasVectoredWait: Bool { VectoredWaitSupport.shared.isSupported }
+}
+
+/// Whether `futex_waitv` exists, found out once by a probe and cached in an atomic word.
+///
+/// The probe is a call with no words: the kernel answers `EINVAL` where the call exists and
+/// `ENOSYS` where it does not, without waiting. Racing first callers may each probe; they get
+/// the same answer, and the first stored one is kept.
+package final class VectoredWaitSupport: Sendable {
+    /// The answer for this process.
+    package static let shared = VectoredWaitSupport { system_futex_waitv_probe() != -ENOSYS }
+
+    /// 0: not asked yet; 1: supported; 2: missing.
+    private let answer = Atomic<UInt8>(0)
+    private let probe: @Sendable () -> Bool
+    private let probes = Atomic<Int>(0)
+
+    /// A cache of `probe`'s answer (tests pass their own probe).
+    package init(probe: @escaping @Sendable () -> Bool) { self.probe = probe }
+
+    /// The cached answer, probing on first use.
+    package var isSupported: Bool {
+        // Relaxed: the word is the whole answer; nothing else is published with it.
+        switch answer.load(ordering: .relaxed) {
+        case 1: return true
+        case 2: return false
+        default:
+            // Relaxed: a statistic for tests.
+            probes.add(1, ordering: .relaxed)
+            let supported = probe()
+            // Relaxed: as above; a racing prober stored the same answer.
+            let (_, original) = answer.compareExchange(
+                expected: 0, desired: supported ? 1 : 2, ordering: .relaxed)
+            return original == 0 ? supported : original == 1
+        }
+    }
+
+    /// How many times the probe ran (for tests).
+    package var probeCount: Int {
+        // Relaxed: a statistic.
+        probes.load(ordering: .relaxed)
     }
 }

@@ -10,7 +10,7 @@
     /// A syscall that tests may make fail (debug builds only).
     package enum MockedSyscall: Hashable, Sendable {
         case open, ftruncate, fallocate, fstat, fchmod, mmap, linkat, unlink, futexWait,
-            memfdCreate, madvise, futexWaitv
+            memfdCreate, madvise, futexWaitv, pidfdOpen
     }
 
     /// Failures injected into the syscalls of the current task (debug builds only).

@@ -245,3 +245,32 @@ func system_receive_descriptors(
 ) -> Int32 {
     cipc_receive_descriptors(socket, descriptors, capacity, count, truncated)
 }
+
+// pidfd_open: returns the descriptor or -errno (the shim's convention).
+func system_pidfd_open(_ pid: pid_t) -> Int32 {
+    #if ENABLE_MOCKING
+        if let e = mockedFailure(.pidfdOpen) { return -e.rawValue }
+    #endif
+    return cipc_pidfd_open(pid)
+}
+
+// poll
+func system_poll(_ fds: UnsafeMutablePointer<pollfd>, _ count: Int, _ timeout: Int32) -> Int32 {
+    poll(fds, nfds_t(count), timeout)
+}
+
+// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK): returns the descriptor or -errno.
+func system_eventfd() -> Int32 {
+    cipc_eventfd()
+}
+
+// write
+func system_write(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    write(fd, buffer, count)
+}
+
+// futex_waitv with no words: EINVAL where the call exists, ENOSYS where it does not. Never
+// mocked: its answer is cached for the whole process (see `Futex.hasVectoredWait`).
+func system_futex_waitv_probe() -> Int32 {
+    cipc_futex_waitv(nil, 0, nil)
+}

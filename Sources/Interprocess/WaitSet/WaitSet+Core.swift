@@ -12,17 +12,35 @@ extension WaitSet {
             let source: WaitSource
         }
 
-        /// How long a wait sleeps before it checks the sources' peers (the channels' interval).
+        /// How often a source reported gone is checked again (and reported again while it stays
+        /// so), and at most how often the peers are re-read while the wait set is awake anyway:
+        /// the channels' liveness interval.
         static let livenessInterval = ChannelControl.livenessInterval
+        /// How often the peers are checked while some peer's exit cannot be watched.
+        static let unwatchedCheckInterval: Duration = .seconds(1)
+        /// How often the peers and segments are checked while every peer is watched: the only
+        /// timed wake-up of an idle wait set, for what no exit announces (a damaged segment, a
+        /// participant table that misnames its processes).
+        static let backstopInterval: Duration = .seconds(5)
 
         var entries: [Entry] = []
         private var nextToken = 0
-        var mechanism = Mechanism.vectored
-        /// When the sources' peers are checked next (per wait set, across waits, so that short
-        /// waits in a loop still check them every interval).
-        private var nextLivenessCheck: Deadline?
+        var mechanism = Futex.hasVectoredWait ? Mechanism.vectored : Mechanism.watchers
+        /// When the sources' peers are checked next by the clock (per wait set, across waits, so
+        /// that short waits in a loop still check them).
+        private var nextPeerCheck: Deadline?
+        /// When the sources reported gone are checked again.
+        private var nextGoneCheck: Deadline?
+        /// The tokens whose last peer check said gone.
+        private var reportedGone: Set<Int> = []
+        /// The peers' processes and their exit subscriptions.
+        let peers = PeerWatch()
+        /// Set by an exit subscription's handler (on the exit watch's thread) before it bumps
+        /// `interrupt`.
+        let peerExited = Atomic<Bool>(false)
         /// A sequence word (no sleeper count needed: its wakers always wake) that ends a sleep
-        /// from outside: an `async` wait's cancellation, and the fallback's watcher threads.
+        /// from outside: an `async` wait's cancellation, a peer's exit, and the fallback's
+        /// watcher threads.
         let interrupt = WaiterGatedWake.allocate()
         /// Set by an `async` wait's cancellation handler before it bumps `interrupt`.
         let cancelled = Atomic<Bool>(false)
@@ -39,7 +57,14 @@ extension WaitSet {
             let token = Token(id: nextToken)
             nextToken += 1
             entries.append(Entry(token: token, source: source))
+            peers.isStale = true
             return token
+        }
+
+        func remove(_ token: Token) {
+            entries.removeAll { $0.token == token }
+            reportedGone.remove(token.id)
+            peers.isStale = true
         }
 
         /// Every source's readiness, checked once: no system call, no announcement.
@@ -52,16 +77,41 @@ extension WaitSet {
             return fired
         }
 
-        /// The sources whose peers died (or whose segments are damaged), each once.
-        private func checkPeers() -> [Fired] {
+        /// The sources whose peers died (or whose segments are damaged), each once; only those
+        /// in `only` if given. Remembers which are gone, to check them again.
+        private func checkPeers(only: Set<Int>? = nil) -> [Fired] {
             var fired: [Fired] = []
-            for entry in entries where entry.source.peerGone?() == true {
-                fired.append(Fired(token: entry.token, count: 1))
+            for entry in entries {
+                guard let peerGone = entry.source.peerGone else { continue }
+                if let only, !only.contains(entry.token.id) { continue }
+                if peerGone() {
+                    fired.append(Fired(token: entry.token, count: 1))
+                    reportedGone.insert(entry.token.id)
+                } else {
+                    reportedGone.remove(entry.token.id)
+                }
             }
             return fired
         }
 
+        /// Re-reads the peers (see `PeerWatch.refresh`), subscribing to the exit of new ones.
+        private func refreshPeers(force: Bool) {
+            peers.refresh(entries, force: force) { [weak self] in self?.peerDidExit() }
+        }
+
+        /// An exit subscription's handler: ends the current (or next) sleep.
+        private func peerDidExit() {
+            // Releasing, before the bump: a sleeper that reads the bumped interrupt word (with
+            // acquire) sees the flag.
+            peerExited.store(true, ordering: .releasing)
+            interrupt.bumpAndWake(count: Int32.max)
+        }
+
         /// Waits until a source fires, `deadline` passes, or (async waits) `cancelled` is set.
+        ///
+        /// Peer checks run when a peer's process exits, once when the sources changed, every
+        /// `unwatchedCheckInterval` while some peer cannot be watched (else every
+        /// `backstopInterval`), and every liveness interval for a source reported gone.
         func wait(deadline: Deadline) -> [Fired] {
             let ready = poll()
             if !ready.isEmpty { return ready }
@@ -69,17 +119,51 @@ extension WaitSet {
                 // Relaxed: the interrupt word's acquiring load orders the flag (see `sleepOnce`).
                 if deadline.hasPassed || cancelled.load(ordering: .relaxed) { return [] }
                 let now = Deadline.now
-                let livenessAt = nextLivenessCheck ?? now.advanced(by: Core.livenessInterval)
-                nextLivenessCheck = livenessAt
-                var end = min(deadline, livenessAt)
+                if peers.isStale {
+                    // A peer may have died before its exit was watched: check once now.
+                    refreshPeers(force: true)
+                    let gone = checkPeers()
+                    if !gone.isEmpty { return gone }
+                } else if let at = peers.refreshedAt, at.advanced(by: Core.livenessInterval) < now {
+                    // Awake anyway: catch participants that joined since (table loads only,
+                    // unless a table changed).
+                    refreshPeers(force: false)
+                }
+                var end = deadline
+                var checkAt: Deadline? = nil
+                if peers.hasPeerChecks {
+                    let interval = peers.hasUnwatched ? Core.unwatchedCheckInterval : Core.backstopInterval
+                    let at = min(nextPeerCheck ?? now.advanced(by: interval), now.advanced(by: interval))
+                    nextPeerCheck = at
+                    checkAt = at
+                    end = min(end, at)
+                }
+                if !reportedGone.isEmpty {
+                    let goneAt = nextGoneCheck ?? now.advanced(by: Core.livenessInterval)
+                    nextGoneCheck = goneAt
+                    end = min(end, goneAt)
+                }
                 for entry in entries {
                     if let next = entry.source.nextDeadline?() { end = min(end, next) }
                 }
                 let fired = sleepOnce(until: end)
                 if !fired.isEmpty { return fired }
-                if livenessAt.hasPassed {
-                    nextLivenessCheck = Deadline.now.advanced(by: Core.livenessInterval)
+                // Acquiring: pairs with `peerDidExit`'s releasing store (the subscription's
+                // exit state is seen).
+                if peerExited.exchange(false, ordering: .acquiring) {
+                    refreshPeers(force: false)
                     let gone = checkPeers()
+                    if !gone.isEmpty { return gone }
+                }
+                if let checkAt, checkAt.hasPassed {
+                    nextPeerCheck = nil
+                    refreshPeers(force: true)
+                    let gone = checkPeers()
+                    if !gone.isEmpty { return gone }
+                }
+                if let goneAt = nextGoneCheck, goneAt.hasPassed {
+                    nextGoneCheck = nil
+                    let gone = checkPeers(only: reportedGone)
                     if !gone.isEmpty { return gone }
                 }
             }
@@ -106,8 +190,9 @@ extension WaitSet {
             }
             StoreLoad.barrier()
             var fired = poll()
-            // Relaxed: read after the interrupt word's acquiring load above.
-            if fired.isEmpty && !cancelled.load(ordering: .relaxed) {
+            // Relaxed: read after the interrupt word's acquiring load above (their setters store
+            // them before they bump it).
+            if fired.isEmpty && !cancelled.load(ordering: .relaxed) && !peerExited.load(ordering: .relaxed) {
                 sleep(until: end, interruptSeen: interruptSeen)
             }
             // Relaxed: the count only decides whether wakers make a syscall (as `withdraw`).
@@ -124,6 +209,8 @@ extension WaitSet {
                 vector.append(interrupt.word, expecting: interruptSeen)
                 for (wake, value) in zip(announced, observed) { vector.append(wake.word, expecting: value) }
                 if vector.wait(deadline: end) != .unsupported { return }
+                // The process-wide probe said it exists; a call refused later (a seccomp filter
+                // installed since) still falls back, for this wait set.
                 mechanism = .watchers
             }
             sleepWithWatchers(until: end, interruptSeen: interruptSeen)

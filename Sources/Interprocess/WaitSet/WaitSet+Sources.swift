@@ -6,10 +6,11 @@ extension WaitSet {
     /// Adds `receiver`'s channel, which fires while a message is ready (or the channel is closed
     /// and drained, so that the next receive reports it).
     ///
-    /// Level-triggered: it fires on every wait until you take the messages. It also fires once
-    /// per liveness interval when every sender died and the channel is drained (with
-    /// ``SenderDeathPolicy/report``), so that your next `receive(timeout:)` (a zero timeout
-    /// will do; `tryReceive` does not check the senders) throws ``ChannelError/senderDied``.
+    /// Level-triggered: it fires on every wait until you take the messages. It also fires when
+    /// every sender died and the channel is drained (with ``SenderDeathPolicy/report``; as the
+    /// death is seen, then every liveness interval while it stays so), so that your next
+    /// `receive(timeout:)` (a zero timeout will do; `tryReceive` does not check the senders)
+    /// throws ``ChannelError/senderDied``.
     /// The wait set keeps the channel mapped; the receiver stays yours.
     @discardableResult
     public mutating func add<Element>(readable receiver: borrowing ChannelReceiver<Element>) -> Token {
@@ -40,14 +41,15 @@ extension WaitSet {
                         return ring.sendersDied()
                     }
                     return WaitSet.allGone(.sender, of: ring.segment, ring.control)
-                }, ready: ready))
+                }, peerSegment: ring.segment, ready: ready))
     }
 
     /// Adds `sender`'s channel, which fires while a message fits (or every receiver has closed,
     /// so that the next send reports it).
     ///
-    /// Level-triggered. It also fires once per liveness interval when the ring is full and
-    /// every receiver died, so that your send throws ``ChannelError/receiverDied``.
+    /// Level-triggered. It also fires when the ring is full and every receiver died (as the
+    /// death is seen, then every liveness interval), so that your send throws
+    /// ``ChannelError/receiverDied``.
     @discardableResult
     public mutating func add<Element>(writable sender: borrowing ChannelSender<Element>) -> Token {
         let ring = sender.ring
@@ -67,7 +69,7 @@ extension WaitSet {
                         return ring.receiversDied()
                     }
                     return WaitSet.allGone(.receiver, of: ring.segment, ring.control)
-                }, ready: ready))
+                }, peerSegment: ring.segment, ready: ready))
     }
 
     /// Adds `receiver`'s byte channel, which fires while a message is ready (or the channel is
@@ -94,14 +96,14 @@ extension WaitSet {
                     if damage.isDamaged { return true }
                     guard reportsDeath, !ready() else { return false }
                     return WaitSet.allGone(.sender, of: ring.segment, control)
-                }, ready: ready))
+                }, peerSegment: ring.segment, ready: ready))
     }
 
     /// Adds `sender`'s byte channel, which fires while a message of `messageSize` bytes fits
     /// (default: the channel's maximum), or every receiver has closed.
     ///
-    /// Level-triggered. It also fires once per liveness interval when the receiver died, so that
-    /// your send throws ``ChannelError/receiverDied``.
+    /// Level-triggered. It also fires when the receiver died (as the death is seen, then every
+    /// liveness interval), so that your send throws ``ChannelError/receiverDied``.
     @discardableResult
     public mutating func add(writable sender: borrowing ByteChannelSender, messageSize: Int? = nil) -> Token {
         let ring = sender.ring
@@ -123,11 +125,11 @@ extension WaitSet {
                 peerGone: {
                     if damage.isDamaged { return true }
                     return !ready() && WaitSet.allGone(.receiver, of: ring.segment, control)
-                }, ready: ready))
+                }, peerSegment: ring.segment, ready: ready))
     }
 
-    /// Whether participants of `role` opened the channel and none is alive: the check every
-    /// liveness interval makes for each channel source. No system call while nobody of the role
+    /// Whether participants of `role` opened the channel and none is alive: the check each
+    /// channel source's peer check makes. No system call while nobody of the role
     /// ever opened (or while this process holds a registration of it), else one presence-lock
     /// query: any write lock in the role's range means a live participant (the participant
     /// table, which only the MPMC hole diagnosis needs, is not read).
@@ -146,20 +148,14 @@ extension WaitSet {
         }
     }
 
-    /// A segment's damage check for a source's liveness closure: the full check (an `fstat`)
-    /// every tenth call, so every second while the wait set waits, and a damaged segment is
-    /// reported within that. A damage that a readiness check ran into (a `SIGBUS` the guard
-    /// caught) makes the full check answer at once, without a system call.
+    /// A segment's damage check for a source's liveness closure: the full check (an `fstat`) at
+    /// every call, which the wait set makes only when a peer exits, on its slow schedule, and
+    /// every liveness interval for a source reported gone. A damage that a readiness check ran
+    /// into (a `SIGBUS` the guard caught) answers without a system call.
     final class DamageCheck: @unchecked Sendable {
         private let segment: SharedMemory
-        private var calls = 0
         init(_ segment: SharedMemory) { self.segment = segment }
-        var isDamaged: Bool {
-            calls += 1
-            guard calls >= 10 else { return false }
-            calls = 0
-            return segment.isDamaged
-        }
+        var isDamaged: Bool { segment.isDamaged }
     }
 
     // MARK: - Topics
@@ -167,8 +163,9 @@ extension WaitSet {
     /// Adds `subscriber`, which fires while a message is ready (or the topic is closed and
     /// drained).
     ///
-    /// Level-triggered. It also fires once per liveness interval when no publisher is alive,
-    /// one died and nothing is left, so that your receive throws ``TopicError/publisherDied``.
+    /// Level-triggered. It also fires when no publisher is alive, one died and nothing is left
+    /// (as the death is seen, then every liveness interval), so that your receive throws
+    /// ``TopicError/publisherDied``.
     /// The check reads the subscriber's positions: wait on the thread that receives from it.
     @discardableResult
     public mutating func add<Element>(readable subscriber: borrowing TopicSubscriber<Element>) -> Token {
@@ -190,15 +187,16 @@ extension WaitSet {
                         try core.throwIfPublishersGone()
                         return false
                     } catch { return true }
-                }, ready: { core.hasMessage() || core.isClosedAndDrained() }))
+                }, peerSegment: core.topic.segment, ready: { core.hasMessage() || core.isClosedAndDrained() }))
     }
 
     /// Adds `publisher`, which fires while a publish would not wait: always with
     /// ``TopicConfiguration/OverflowPolicy/dropOldest``, and with
     /// ``TopicConfiguration/OverflowPolicy/block`` while every live subscriber's queue has room.
     ///
-    /// Level-triggered. At each liveness interval the full subscribers' liveness is checked (a
-    /// dead one stops counting, as in a blocked publish). The check updates the publisher's
+    /// Level-triggered. When a subscriber's process exits (and on the wait set's slow
+    /// schedule) the full subscribers' liveness is checked (a dead one stops counting, as in a
+    /// blocked publish). The check updates the publisher's
     /// view of its subscribers: wait on the thread that publishes.
     @discardableResult
     public mutating func add<Element>(writable publisher: borrowing TopicPublisher<Element>) -> Token {
@@ -219,7 +217,7 @@ extension WaitSet {
                     if core.topic.segment.isDamaged { return true }
                     core.checkFullConnections()
                     return core.hasSpace()
-                }, ready: { core.hasSpace() }))
+                }, peerSegment: core.topic.segment, ready: { core.hasSpace() }))
     }
 
     // MARK: - Events and semaphores
@@ -296,8 +294,8 @@ extension WaitSet {
     }
 
     /// Adds `pending`, which fires while its next response is there to read (level-triggered).
-    /// It also fires once per liveness interval when the server handling the request died, so
-    /// that your next read throws ``ServiceError/serverDied``.
+    /// It also fires when the server handling the request died (as the death is seen, then every
+    /// liveness interval), so that your next read throws ``ServiceError/serverDied``.
     @discardableResult
     public mutating func add<Response>(responsesOf pending: borrowing PendingResponses<Response>) -> Token {
         let core = pending.core
@@ -305,7 +303,7 @@ extension WaitSet {
         return add(
             .level(
                 core.service.responseWake(client: core.slot), keepAlive: core,
-                peerGone: { core.claimIsBroken(k) }, ready: { core.hasResponse(k) }))
+                peerGone: { core.claimIsBroken(k) }, peerSegment: core.service.segment, ready: { core.hasResponse(k) }))
     }
 
     // MARK: - Notifications of your own

@@ -18,8 +18,9 @@ import Synchronization
 /// ready. Otherwise it announces itself as a sleeper on every source's wake word, checks them
 /// again, and sleeps on all the words at once with one `futex_waitv` (Linux 5.16 and later);
 /// the senders, publishers and setters wake it as they wake their own blocked peers. While
-/// nothing happens it uses no CPU. See <doc:WaitingOnManySources> for what each source reports, the
-/// fallback where `futex_waitv` is missing, and what a dead peer looks like.
+/// nothing happens it uses no CPU: no timer wakes it while its peers' exits are watched. See
+/// <doc:WaitingOnManySources> for what each source reports, the fallback where `futex_waitv` is
+/// missing, and how a dead peer is found.
 ///
 /// ## Level and counted sources
 /// A channel, topic or manual-reset event is reported while it is ready (count 1) and stays
@@ -81,14 +82,15 @@ public struct WaitSet: ~Copyable, Sendable {
     package mutating func add(_ source: WaitSource) -> Token { core.add(source) }
 
     /// Removes `token`'s source; a token that is not in the set is ignored.
-    public mutating func remove(_ token: Token) { core.entries.removeAll { $0.token == token } }
+    public mutating func remove(_ token: Token) { core.remove(token) }
 
     /// Waits until at least one source fires, or `timeout` passes (`nil`: as long as it takes).
     ///
     /// Returns at once, without a system call, when a source is ready already. A source whose
     /// peer died (a channel whose senders all died, a topic whose publishers are gone) is
-    /// reported within the liveness interval (100 ms) of the death, so that its owner's next
-    /// operation reports the error.
+    /// reported as the death is seen, so that its owner's next operation reports the error:
+    /// within milliseconds when the peer's exit is watched (a pidfd), else within a second
+    /// (see <doc:WaitingOnManySources>, "Dead peers and damaged segments").
     ///
     /// - Returns: the sources that fired, with their counts; empty if the timeout passed first.
     public mutating func wait(timeout: Duration? = nil) -> FiredSources {
@@ -106,11 +108,29 @@ public struct WaitSet: ~Copyable, Sendable {
         case watchers
     }
 
-    /// How this wait set sleeps; `.vectored` until a `futex_waitv` call reports `ENOSYS`.
+    /// How this wait set sleeps: `.vectored` where the process found `futex_waitv` (asked once,
+    /// see `Futex.hasVectoredWait`), until a call of its own reports `ENOSYS`.
     package var mechanism: Mechanism {
         get { core.mechanism }
         set { core.mechanism = newValue }
     }
+
+    /// Whether this wait set watches its peers' exits (for tests: `false` stands for a kernel
+    /// without pidfds, so every peer is checked every second instead).
+    package var watchesPeerExits: Bool {
+        get { core.peers.watchesExits }
+        set {
+            core.peers.watchesExits = newValue
+            core.peers.isStale = true
+        }
+    }
+
+    /// Whether some peer's exit cannot be watched, so that the peers are checked every second
+    /// (for tests).
+    package var hasUnwatchedPeers: Bool { core.peers.hasUnwatched }
+
+    /// The processes whose exits this wait set watches now (for tests).
+    package var watchedPeerCount: Int { core.peers.watchedCount }
 
     /// Watcher threads started by fallback sleeps, in this process (for tests).
     package static var watchersStarted: Int {

@@ -16,10 +16,15 @@ package struct WaitSource {
     package var check: () -> Int
     /// The next time the source fires by time alone (timers), or `nil`.
     package var nextDeadline: (() -> Deadline?)?
-    /// Checked once per liveness interval while the wait set waits: `true` when a peer of the
-    /// source died or its segment is damaged, so that its owner's next operation reports the
-    /// error (the source is reported as fired once, with a count of 1).
+    /// Checked when a participant of `peerSegment` exits, once when the wait set first sleeps
+    /// after a change of its sources, and on a slow schedule (see `WaitSet.Core`): `true` when a
+    /// peer of the source died or its segment is damaged, so that its owner's next operation
+    /// reports the error (the source is reported as fired, with a count of 1, and checked again
+    /// every liveness interval while it stays so).
     package var peerGone: (() -> Bool)?
+    /// The segment whose participants are the peers `peerGone` is about: the wait set watches
+    /// their processes' exits. `nil` with a `peerGone`: checked on the slow schedule only.
+    package var peerSegment: SharedMemory?
     /// What keeps the source's memory mapped while the wait set refers to it (a ring, a topic
     /// core, a segment), whatever happens to the user's handle.
     package var keepAlive: AnyObject?
@@ -27,19 +32,23 @@ package struct WaitSource {
     /// A source of `wakes`, ready when `check` says so.
     package init(
         wakes: [WaiterGatedWake], keepAlive: AnyObject?, check: @escaping () -> Int,
-        nextDeadline: (() -> Deadline?)? = nil, peerGone: (() -> Bool)? = nil
+        nextDeadline: (() -> Deadline?)? = nil, peerGone: (() -> Bool)? = nil, peerSegment: SharedMemory? = nil
     ) {
         self.wakes = wakes
         self.keepAlive = keepAlive
         self.check = check
         self.nextDeadline = nextDeadline
         self.peerGone = peerGone
+        self.peerSegment = peerSegment
     }
 
     /// A level-triggered source of one wake pair: ready (count 1) while `ready` holds.
     package static func level(
-        _ wake: WaiterGatedWake, keepAlive: AnyObject?, peerGone: (() -> Bool)? = nil, ready: @escaping () -> Bool
+        _ wake: WaiterGatedWake, keepAlive: AnyObject?, peerGone: (() -> Bool)? = nil, peerSegment: SharedMemory? = nil,
+        ready: @escaping () -> Bool
     ) -> WaitSource {
-        WaitSource(wakes: [wake], keepAlive: keepAlive, check: { ready() ? 1 : 0 }, peerGone: peerGone)
+        WaitSource(
+            wakes: [wake], keepAlive: keepAlive, check: { ready() ? 1 : 0 }, peerGone: peerGone,
+            peerSegment: peerSegment)
     }
 }

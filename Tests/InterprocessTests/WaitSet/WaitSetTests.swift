@@ -284,6 +284,29 @@ import Testing
         again.join()
     }
 
+    /// A sender that closes (here: drops its handle) while the wait set sleeps wakes it through
+    /// the channel's own close wake-up, long before any timed peer check, and nothing in this
+    /// process is watched for an exit.
+    @Test func aSenderThatClosesWakesTheWaitAtOnce() throws {
+        let name = uniqueName()
+        defer { removeQuietly(name) }
+        let receiver = ReceiverBox(try ChannelReceiver<Int>(named: name, capacity: 4))
+        let sender = OptionalSenderBox(try ChannelSender<Int>(named: name))
+        var set = WaitSet()
+        let token = set.add(readable: receiver.receiver)
+        #expect(set.wait(timeout: .milliseconds(20)).isEmpty)
+        let watched = set.watchedPeerCount
+        #expect(watched == 0, "the only peer is this process")
+        let closing = later(.milliseconds(50)) { sender.sender = nil }
+        let start = Deadline.now
+        let fired = set.wait(timeout: .seconds(10))
+        let elapsed = (Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000
+        closing.join()
+        #expect(fired.map(\.token) == [token])
+        #expect(elapsed < 500, "woke \(elapsed) ms after the wait began")
+        #expect(throws: ChannelError.closed) { try receiver.receiver.receive(timeout: .zero) }
+    }
+
     @Test func keepsTheChannelMappedAfterItsHandleIsDropped() throws {
         let name = uniqueName()
         defer { removeQuietly(name) }
@@ -358,6 +381,11 @@ private final class ReceiverBox: @unchecked Sendable {
 private final class SenderBox: @unchecked Sendable {
     var sender: ChannelSender<Int>
     init(_ sender: consuming ChannelSender<Int>) { self.sender = sender }
+}
+
+private final class OptionalSenderBox: @unchecked Sendable {
+    var sender: ChannelSender<Int>?
+    init(_ sender: consuming ChannelSender<Int>) { self.sender = Optional(sender) }
 }
 
 private final class PublisherBox: @unchecked Sendable {
