@@ -97,7 +97,7 @@ func exerciseEveryKind() {
     if let mutex = try? ProcessMutex(named: objectName, mode: .open, timeout: .zero) {
         // A fuzzed pthread mutex is garbage by design; see Fuzz/README.md for what glibc does.
         for attempt in 0..<2 {
-            let result = attempt == 0 ? try? mutex.tryLock() : try? mutex.lock(timeout: .milliseconds(1))
+            let result = attempt == 0 ? try? mutex.tryLock() : try? mutex.lock(timeout: .microseconds(50))
             if let result, result != .timedOut {
                 if result == .previousOwnerDied { try? mutex.markConsistent() }
                 try? mutex.unlock()
@@ -163,7 +163,7 @@ func exerciseWaitSet() {
     }
     if let event = try? ProcessEvent(named: objectName, resetMode: nil, mode: .open, timeout: .zero) { set.add(event) }
     _ = set.wait(timeout: .zero)
-    _ = set.wait(timeout: .milliseconds(1))
+    _ = set.wait(timeout: .microseconds(50))
 }
 
 /// A blackboard as a reader (keys, reads by name and by handle, a zero wait; read-write and
