@@ -59,7 +59,12 @@ let package = Package(
         ),
         .testTarget(
             name: "InterprocessTests",
-            dependencies: ["Interprocess", "CInterprocess"]
+            dependencies: ["Interprocess", "CInterprocess"],
+            swiftSettings: [
+                // The tests that inject syscall failures, which the library compiles in debug
+                // builds only.
+                .define("ENABLE_MOCKING", .when(configuration: .debug))
+            ]
         ),
         .testTarget(
             name: "MultiProcessTests",

@@ -144,7 +144,7 @@ final class ServiceClientCore: @unchecked Sendable {
     /// is in flight.
     @usableFromInline
     func acquire() -> Int? {
-        let count = service.geometry.requestsPerClient
+        let count = service.requestsPerClient
         for k in 0..<count {
             // Acquiring: pairs with the previous holder's releasing clear in `release`, so its
             // writes to the slot's local state (on any thread) are visible.
@@ -281,7 +281,14 @@ final class ServiceClientCore: @unchecked Sendable {
         guard request.isPublished(h) else { return nil }
         // Relaxed: ordered by the acquiring load of the sequence.
         let raw = request.entryKind(h).pointee.load(ordering: .relaxed)
-        guard let kind = ResponseKind(rawValue: raw) else {
+        // A switch rather than `init(rawValue:)`, which the optimiser leaves a call.
+        let kind: ResponseKind
+        switch raw {
+        case ResponseKind.more.rawValue: kind = .more
+        case ResponseKind.last.rawValue: kind = .last
+        case ResponseKind.end.rawValue: kind = .end
+        case ResponseKind.dropped.rawValue: kind = .dropped
+        default:
             finish(k)
             throw .corrupt("a response entry of kind \(raw)")
         }
@@ -418,12 +425,12 @@ final class ServiceClientCore: @unchecked Sendable {
     }
 
     /// The requests a client can have in flight.
-    @usableFromInline var requestLimit: Int { service.geometry.requestsPerClient }
+    @usableFromInline var requestLimit: Int { service.requestsPerClient }
 
     /// Whether a slot not in use could be recycled now (reads only: a wait's condition).
     func hasRecyclableSlot() -> Bool {
         // Relaxed: a hint; `acquire` decides.
-        for k in 0..<service.geometry.requestsPerClient where inUse[k].load(ordering: .relaxed) == 0 {
+        for k in 0..<service.requestsPerClient where inUse[k].load(ordering: .relaxed) == 0 {
             switch service.slot(client: slot, k).load().phase {
             case .free?, .done?: return true
             default: continue
@@ -447,7 +454,7 @@ final class ServiceClientCore: @unchecked Sendable {
 
     deinit {
         end()
-        inUse.deinitialize(count: service.geometry.requestsPerClient)
+        inUse.deinitialize(count: service.requestsPerClient)
         inUse.deallocate()
         heads.deallocate()
         rounds.deallocate()

@@ -13,6 +13,14 @@ final class ServiceSegment: @unchecked Sendable {
     let layout: ServiceLayout
     let slotShape: ServiceSlot.Shape
     let base: UnsafeMutableRawPointer
+    /// Copies of what every request's path reads, from the checked layout (stored, so an
+    /// address costs a multiply and an add, not reloads through `geometry` and `layout`).
+    let clientCount: Int
+    let requestsPerClient: Int
+    let slotsBase: UnsafeMutableRawPointer
+    let slotSize: Int
+    let clientRecordsBase: UnsafeMutableRawPointer
+    let scansSlots: Bool
 
     /// Opens or creates the service `name` with requests of `request` and responses of
     /// `response`.
@@ -77,6 +85,12 @@ final class ServiceSegment: @unchecked Sendable {
         self.layout = foundLayout
         self.slotShape = shape
         self.base = segment.bytes.baseAddress!
+        clientCount = found.clients
+        requestsPerClient = found.requestsPerClient
+        slotsBase = base + foundLayout.slots
+        slotSize = foundLayout.slotSize
+        clientRecordsBase = base + foundLayout.clientRecords
+        scansSlots = found.clients * found.requestsPerClient <= ServiceSegment.directScanLimit
     }
 
     /// Opens or creates the service `name` for `Request`s and `Response`s.
@@ -128,22 +142,23 @@ final class ServiceSegment: @unchecked Sendable {
     }
     var pendingWordCount: Int { (geometry.clients + 63) / 64 }
 
-    /// Whether servers find requests by looking at every request slot's state rather than
-    /// through the pending bitmap: a service with at most ``directScanLimit`` slots.
+    /// Servers find requests by looking at every request slot's state rather than through the
+    /// pending bitmap in a service with at most this many slots.
     ///
     /// A scan of that many state words, each on a line of its own that only its client
     /// writes, costs a server a few L1 hits per look while it finds no request, and a submit
     /// moves one line (the slot's) instead of two (the slot's and the bitmap word's, which
     /// every client and server writes). Computed from the checked geometry, so every
-    /// participant agrees on it.
-    var scansSlots: Bool { geometry.clients * geometry.requestsPerClient <= ServiceSegment.directScanLimit }
+    /// participant agrees on it (``scansSlots``).
     static let directScanLimit = 64
 
     func serverRecord(_ s: Int) -> UnsafeMutableRawPointer {
         base + layout.serverRecords + s * ServiceGeometry.serverRecordSize
     }
     func clientRecord(_ j: Int) -> UnsafeMutableRawPointer {
-        base + layout.clientRecords + j * ServiceGeometry.clientRecordSize
+        // Wrapping: `j` is below `clientCount` (see the type's notes), so the checked layout
+        // bounds the product.
+        clientRecordsBase + j &* ServiceGeometry.clientRecordSize
     }
     func responseWake(client j: Int) -> WaiterGatedWake {
         WaiterGatedWake(at: clientRecord(j) + ServiceGeometry.responseWake)
@@ -151,9 +166,10 @@ final class ServiceSegment: @unchecked Sendable {
     func consumedWake(client j: Int) -> WaiterGatedWake {
         WaiterGatedWake(at: clientRecord(j) + ServiceGeometry.consumedWake)
     }
+    /// Request slot `k` of client `j` (`j` below `clientCount`, `k` below `requestsPerClient`).
     func slot(client j: Int, _ k: Int) -> ServiceSlot {
-        ServiceSlot(
-            base: base + layout.slots + (j * geometry.requestsPerClient + k) * layout.slotSize, shape: slotShape)
+        // Wrapping: within the checked layout for indices in range, whose products it bounded.
+        ServiceSlot(base: slotsBase + (j &* requestsPerClient &+ k) &* slotSize, shape: slotShape)
     }
 
     func atomic<T: AtomicRepresentable>(_ address: UnsafeMutableRawPointer, _: T.Type = T.self)

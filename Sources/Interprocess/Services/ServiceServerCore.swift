@@ -50,9 +50,8 @@ final class ServiceServerCore: @unchecked Sendable {
     /// Whether some client may have a request waiting (reads only: the wait's condition).
     func hasPending() -> Bool {
         if service.scansSlots {
-            let g = service.geometry
-            for j in 0..<g.clients {
-                for k in 0..<g.requestsPerClient {
+            for j in 0..<service.clientCount {
+                for k in 0..<service.requestsPerClient {
                     let slot = service.slot(client: j, k)
                     // For writing, as in `claim(from:)`: a spinning server holds the lines it
                     // polls, and the one a client wrote comes back ready for the claim.
@@ -73,7 +72,7 @@ final class ServiceServerCore: @unchecked Sendable {
     /// `scanningEverySlot` by looking at every slot of every client.
     @usableFromInline
     func take(scanningEverySlot: Bool = false) throws(ServiceError) -> ServiceRequestCore? {
-        let clients = service.geometry.clients
+        let clients = service.clientCount
         if scanningEverySlot || service.scansSlots {
             // From the turn's client on, then the ones before it.
             for j in nextClient..<clients { if let request = try claim(from: j) { return request } }
@@ -107,7 +106,7 @@ final class ServiceServerCore: @unchecked Sendable {
 
     /// Claims a submitted slot of client `j`.
     private func claim(from j: Int) throws(ServiceError) -> ServiceRequestCore? {
-        let count = service.geometry.requestsPerClient
+        let count = service.requestsPerClient
         for k in 0..<count {
             let slot = service.slot(client: j, k)
             // The claim below writes the line: fetched for writing, a submitted slot's line
@@ -124,16 +123,18 @@ final class ServiceServerCore: @unchecked Sendable {
             // Relaxed: the previous writer stored the ring's end before giving the slot up, and
             // the chain of releasing and acquiring exchanges since orders it before us.
             let tail = slot.tail.pointee.load(ordering: .relaxed)
-            // More of this client's requests wait: leave the bit for another server (which, in
-            // a service that scans its slots, finds them itself).
-            for rest in (k + 1)..<count where !service.scansSlots && service.slot(client: j, rest).isSubmitted {
-                service.pendingWord(j).pointee.bitwiseOr(1 << UInt64(j % 64), ordering: .releasing)
-                service.requestWake.wake(count: 1)
-                break
+            // More of this client's requests wait: leave the bit for another server (in a
+            // service that scans its slots, other servers find them themselves).
+            if !service.scansSlots {
+                for rest in (k + 1)..<count where service.slot(client: j, rest).isSubmitted {
+                    service.pendingWord(j).pointee.bitwiseOr(1 << UInt64(j % 64), ordering: .releasing)
+                    service.requestWake.wake(count: 1)
+                    break
+                }
             }
-            nextClient = j + 1 == service.geometry.clients ? 0 : j + 1
+            nextClient = j + 1 == service.clientCount ? 0 : j + 1
             return ServiceRequestCore(
-                server: self, client: j, index: k, claim: claimed, clientGeneration: clientGeneration, tail: tail)
+                server: self, client: j, slot: slot, claim: claimed, clientGeneration: clientGeneration, tail: tail)
         }
         return nil
     }
@@ -146,7 +147,8 @@ final class ServiceServerCore: @unchecked Sendable {
             // few looks before the clock is read for the wait's slices.
             for _ in 0..<ServiceServerCore.looksBeforeWaiting {
                 CPU.relax()
-                if hasPending(), let request = try take() { return request }
+                // `take` is the look: it only loads state words until one is submitted.
+                if let request = try take() { return request }
             }
         }
         let livenessNanoseconds = UInt64(ChannelControl.livenessIntervalNanoseconds)
@@ -222,10 +224,9 @@ struct ServiceRequestCore: ~Copyable, @unchecked Sendable {
     }
 
     init(
-        server: ServiceServerCore, client: Int, index: Int, claim: ServiceSlot.State, clientGeneration: UInt32,
+        server: ServiceServerCore, client: Int, slot: ServiceSlot, claim: ServiceSlot.State, clientGeneration: UInt32,
         tail: UInt64
     ) {
-        let slot = server.service.slot(client: client, index)
         context = Context(server: server, client: client, claim: claim, clientGeneration: clientGeneration, slot: slot)
         // The client read (or skipped) every entry before `tail` before it submitted this
         // request (see `ServiceClientCore.submit`): the ring is empty, and the head, a line the
@@ -258,7 +259,7 @@ struct ServiceRequestCore: ~Copyable, @unchecked Sendable {
     var roomWait: (wake: WaiterGatedWake, ready: @Sendable () -> Bool) {
         let slot = context.slot
         let claim = context.claim
-        let full = progress.tail &- UInt64(context.service.geometry.responseCapacity)
+        let full = progress.tail &- context.slot.capacity
         let shared = UncheckedSlot(slot)
         return (
             context.service.consumedWake(client: context.client),
@@ -285,7 +286,7 @@ struct ServiceRequestCore: ~Copyable, @unchecked Sendable {
             return true
         }
         let slot = c.slot
-        let capacity = UInt64(c.service.geometry.responseCapacity)
+        let capacity = c.slot.capacity
         var checked = false
         while p.tail &- p.cachedHead >= capacity {
             // SYNC POINT: acquiring; pairs with the client's releasing store of its head after it
@@ -374,7 +375,7 @@ struct ServiceRequestCore: ~Copyable, @unchecked Sendable {
     /// the ring has room, else `done` without one).
     private static func drop(_ c: Context, _ p: inout Progress) {
         guard !p.finished else { return }
-        let capacity = UInt64(c.service.geometry.responseCapacity)
+        let capacity = c.slot.capacity
         // SYNC POINT: acquiring, as in `push`.
         if !c.claim.noReply && p.tail &- c.slot.head.pointee.load(ordering: .acquiring) < capacity
             && c.slot.load() == c.claim
