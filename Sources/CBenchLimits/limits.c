@@ -161,6 +161,7 @@ int cbl_flag_pong(void *region) {
     uint64_t last = 0;
     for (;;) {
         uint64_t value;
+        // SYNC POINT: pairs with the parent's release store, as its acquire load with ours.
         while ((value = atomic_load_explicit(ping, memory_order_acquire)) == last) relax();
         last = value;
         if (value == END) return 0;
@@ -177,6 +178,9 @@ ALWAYS_INLINE void futex_wake(atomic_u32 *word) { syscall(SYS_futex, word, FUTEX
 
 /// Each side stores its word and wakes the other unconditionally, then sleeps on the other's
 /// word until it changes; the 32-bit words carry the sequence's low half (UINT32_MAX: end).
+/// Release stores and acquire loads, as for the flags: the word is the whole message. The
+/// wake after the store and the kernel's re-check of the word in FUTEX_WAIT make a lost
+/// wake-up impossible.
 int64_t cbl_futex_ping(void *region, const cbl_round_trips *run) {
     atomic_u32 *ping = region;
     atomic_u32 *pong = (atomic_u32 *)((char *)region + CBL_LINE);
