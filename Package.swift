@@ -13,8 +13,12 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0")
     ],
     targets: [
-        // The only C in the package: futex, gettid, memfd, pidfd and layout assertions.
+        // The library's only C: futex, gettid, memfd, pidfd and layout assertions.
         .target(name: "CInterprocess"),
+        // The C limits `shm bench` compares every row with (atomic flags, SPSC ring, futex,
+        // robust mutex + condition variable); benchmark-only, not a product. Release builds
+        // compile it with -O2.
+        .target(name: "CBenchLimits"),
         .target(
             name: "Interprocess",
             dependencies: [
@@ -31,7 +35,7 @@ let package = Package(
         // compiles that folder as its `BenchmarkScenarios` target. Not a product.
         .target(
             name: "InterprocessBenchmarkKit",
-            dependencies: ["Interprocess"]
+            dependencies: ["Interprocess", "CBenchLimits"]
         ),
         .executableTarget(
             name: "shm",

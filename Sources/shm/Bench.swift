@@ -16,9 +16,10 @@ struct Bench: ParsableCommand {
         discussion: """
             Scenarios: \(BenchScenario.allCases.map(\.rawValue).joined(separator: ", ")). \
             Workloads: \(BenchWorkload.allCases.map { "\($0.rawValue) (\($0.summary))" }.joined(separator: ", ")). \
-            The limits a row is compared with (flag for spinning, \
-            futex for blocking) are added to the run when a row needs them. Build in release \
-            mode (swift build -c release) for figures worth quoting.
+            Every ratio is to a limit written in C, added to the run when a row needs it: \
+            c-flag for spinning and adaptive round trips (and c-ring for the SPSC ones), c-futex \
+            for blocking ones, c-ring-backoff for streams, c-mutex for mutex-buffer. Build in \
+            release mode (swift build -c release) for figures worth quoting.
             """
     )
 

@@ -87,7 +87,7 @@ import Testing
             case "bench":
                 #expect(run.status == 0, "\(run)")
                 let rows = (result as? [String: Any])?["rows"] as? [[String: Any]]
-                #expect(rows?.map { $0["id"] as? String } == ["flag"], "\(run)")
+                #expect(rows?.map { $0["id"] as? String } == ["c-flag", "flag"], "\(run)")
             default:
                 Issue.record("no check for \(command)")
             }

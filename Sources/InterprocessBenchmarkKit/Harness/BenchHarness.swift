@@ -3,7 +3,8 @@ import Glibc
 import Interprocess
 
 /// Round-trip latency and one-way throughput between two processes, for our channels and, in
-/// the same run, their limits (atomic flags, futex words) and kernel baselines (pipe, Unix
+/// the same run, their limits (written in C: atomic flags, an SPSC ring, futex words, a robust
+/// mutex with condition variables; `CLimitBench.swift`) and kernel baselines (pipe, Unix
 /// socket), with the method of BENCHMARKS.md: what `shm bench` runs.
 ///
 /// Each workload runs in a fresh child process (``child`` names the executable and the
@@ -41,18 +42,21 @@ package struct BenchHarness {
     /// How long a child may take before the parent gives up on it.
     var childTimeout: Double { 60 + timings.capSeconds + 2 * timings.streamSeconds }
 
-    /// The scenarios a run covers (limits added when a round-trip row needs one, duplicates
-    /// and scenarios with no selected workload dropped) and its (scenario, workload) runs.
+    /// The scenarios a run covers and its (scenario, workload) runs: the C limits a selected
+    /// row is compared with come first (in declaration order) unless selected, then the
+    /// selection without duplicates and without scenarios that run none of the workloads.
+    /// A round-trip limit joins when the row runs a round trip, a stream limit when it runs a
+    /// stream.
     package static func plan(
         scenarios selected: [BenchScenario], workloads: [BenchWorkload]
     ) -> (scenarios: [BenchScenario], runs: [(BenchScenario, BenchWorkload)]) {
-        var scenarios = selected
-        if workloads.contains(.rtt) {
-            for limit in Set(scenarios.compactMap(\.limit)).sorted(by: { $0.rawValue < $1.rawValue })
-            where !scenarios.contains(limit) {
-                scenarios.insert(limit, at: 0)
-            }
+        var limits = Set<BenchScenario>()
+        for scenario in selected {
+            let runs = workloads.filter(scenario.workloads.contains)
+            if runs.contains(.rtt) { limits.formUnion([scenario.limit, scenario.ringLimit].compactMap { $0 }) }
+            if runs.contains(where: { $0 != .rtt }), let limit = scenario.streamLimit { limits.insert(limit) }
         }
+        var scenarios = BenchScenario.allCases.filter { limits.contains($0) && !selected.contains($0) } + selected
         var seen = Set<BenchScenario>()
         scenarios = scenarios.filter { seen.insert($0).inserted }
         var runs: [(BenchScenario, BenchWorkload)] = []
@@ -171,6 +175,12 @@ package struct BenchHarness {
         }
 
         switch scenario {
+        case .cFlag, .cRing, .cRingBackoff, .cFutex, .cMutex:
+            try runCLimitParent(scenario, workload, base: base, arguments: childArguments, into: &row)
+
+        case .mutexBuffer:
+            try runMutexBufferParent(workload, base: base, arguments: childArguments, into: &row)
+
         case .flag, .futex:
             BenchCleanup.shared.addSegment(base + ".words")
             let segment = try SharedMemory(named: base + ".words", mode: .create, size: SharedWordPair.size)
@@ -306,6 +316,10 @@ package struct BenchHarness {
             return
         }
         switch scenario {
+        case .cFlag, .cRing, .cRingBackoff, .cFutex, .cMutex:
+            try runCLimitChild(scenario, workload, base: base)
+        case .mutexBuffer:
+            try runMutexBufferChild(workload, base: base)
         case .flag, .futex:
             let segment = try SharedMemory(named: base + ".words", mode: .open, size: SharedWordPair.size)
             let words = SharedWordPair(segment: segment)

@@ -22,32 +22,57 @@ struct StreamSummary: Codable {
     }
 }
 
-/// One row of the report: a scenario's figures for every workload it ran.
+/// One row of the report: a scenario's figures for every workload it ran, and its ratios to
+/// the C limits of the same run.
 struct BenchRow: Codable {
     var id: String
     var name: String
     var mode: String
+    /// The C limit of the round trip (`c-flag`, `c-futex`, `c-mutex`).
     var limit: String?
     var rtt: LatencySummary?
-    /// RTT p50 divided by the same run's limit p50.
+    /// RTT p50 divided by the same run's `limit` p50.
     var rttP50RatioToLimit: Double?
+    /// The SPSC rows' second round-trip limit, the C SPSC ring (`c-ring`).
+    var ringLimit: String?
+    /// RTT p50 divided by the same run's `ringLimit` p50.
+    var rttP50RatioToRing: Double?
+    /// The C limit of the streams (`c-ring-backoff`, `c-mutex`).
+    var streamLimit: String?
     var stream64: StreamSummary?
+    /// The 64-byte rate divided by the same run's `streamLimit` rate.
+    var stream64RatioToLimit: Double?
     var stream1MiB: StreamSummary?
+    /// The 1 MiB rate divided by the same run's `streamLimit` rate.
+    var stream1MiBRatioToLimit: Double?
 
     init(_ scenario: BenchScenario) {
         id = scenario.rawValue
         name = scenario.title
         mode = scenario.mode
         limit = scenario.limit?.rawValue
+        ringLimit = scenario.ringLimit?.rawValue
+        streamLimit = scenario.streamLimit?.rawValue
     }
 
     static func computeRatios(_ rows: inout [BenchRow]) {
-        let p50 = Dictionary(rows.compactMap { r in r.rtt.map { (r.id, $0.p50_ns) } }, uniquingKeysWith: { a, _ in a })
+        func by<T>(_ value: (BenchRow) -> T?) -> [String: T] {
+            Dictionary(rows.compactMap { r in value(r).map { (r.id, $0) } }, uniquingKeysWith: { a, _ in a })
+        }
+        func ratio(_ mine: Double?, _ limit: String?, _ theirs: [String: Double]) -> Double? {
+            guard let mine, let limit, let theirs = theirs[limit], theirs > 0 else { return nil }
+            return mine / theirs
+        }
+        let p50 = by { $0.rtt.map { Double($0.p50_ns) } }
+        let rate64 = by { $0.stream64?.messagesPerSecond }
+        let rate1MiB = by { $0.stream1MiB?.messagesPerSecond }
         for i in rows.indices {
-            guard let limit = rows[i].limit, let mine = rows[i].rtt?.p50_ns, let theirs = p50[limit], theirs > 0 else {
-                continue
-            }
-            rows[i].rttP50RatioToLimit = Double(mine) / Double(theirs)
+            let row = rows[i]
+            let mine = row.rtt.map { Double($0.p50_ns) }
+            rows[i].rttP50RatioToLimit = ratio(mine, row.limit, p50)
+            rows[i].rttP50RatioToRing = ratio(mine, row.ringLimit, p50)
+            rows[i].stream64RatioToLimit = ratio(row.stream64?.messagesPerSecond, row.streamLimit, rate64)
+            rows[i].stream1MiBRatioToLimit = ratio(row.stream1MiB?.messagesPerSecond, row.streamLimit, rate1MiB)
         }
     }
 }
@@ -78,19 +103,26 @@ package struct BenchReport: Codable {
                 + "\(format(settings.roundTripCapSeconds)) s), streams \(format(settings.streamSeconds)) s, capacity "
                 + "\(settings.capacity64) × 64 B / \(settings.capacity1MiB) × 1 MiB")
         let header = [
-            "row", "mode", "n", "RTT p50 ns", "p99 ns", "p99.9 ns", "p50 / limit", "64 B msg/s", "1 MiB GB/s", "loss"
+            "row", "mode", "n", "RTT p50 ns", "p99 ns", "p99.9 ns", "p50 / C limit", "64 B msg/s", "/ C limit",
+            "1 MiB GB/s", "/ C limit", "loss"
         ]
         var table = [header]
+        func ratio(_ value: Double?, _ limit: String?) -> String? {
+            value.map { String(format: "%.2f× %@", $0, limit ?? "") }
+        }
         for row in rows {
-            let ratio = row.rttP50RatioToLimit.map { String(format: "%.2f× %@", $0, row.limit ?? "") } ?? "–"
+            let rttRatio = [ratio(row.rttP50RatioToLimit, row.limit), ratio(row.rttP50RatioToRing, row.ringLimit)]
+                .compactMap { $0 }.joined(separator: ", ")
             let loss = (row.stream64?.loss ?? 0) + (row.stream1MiB?.loss ?? 0)
             let outOfOrder = (row.stream64?.outOfOrder ?? 0) + (row.stream1MiB?.outOfOrder ?? 0)
             table.append([
                 "\(row.id): \(row.name)", row.mode, row.rtt.map { "\($0.n)" } ?? "–",
                 row.rtt.map { grouped($0.p50_ns) } ?? "–", row.rtt.map { grouped($0.p99_ns) } ?? "–",
-                row.rtt.map { grouped($0.p999_ns) } ?? "–", ratio,
+                row.rtt.map { grouped($0.p999_ns) } ?? "–", rttRatio.isEmpty ? "–" : rttRatio,
                 row.stream64.map { rate($0.messagesPerSecond) } ?? "–",
+                ratio(row.stream64RatioToLimit, row.streamLimit) ?? "–",
                 row.stream1MiB.flatMap { $0.gigabytesPerSecond.map { String(format: "%.2f", $0) } } ?? "–",
+                ratio(row.stream1MiBRatioToLimit, row.streamLimit) ?? "–",
                 row.stream64 == nil && row.stream1MiB == nil
                     ? "–" : "\(loss)" + (outOfOrder > 0 ? " (\(outOfOrder) out of order)" : "")
             ])

@@ -45,6 +45,10 @@ package struct LatencySummary: Codable {
 
 /// The machine the bench ran on.
 struct MachineDescription: Codable {
+    /// `/proc/cpuinfo`'s `vendor_id` (`AuthenticAMD`, `GenuineIntel`; "unknown vendor" where
+    /// the kernel gives none, as on ARM).
+    var vendor: String
+    /// `/proc/cpuinfo`'s `model name`.
     var cpu: String
     var onlineCPUs: Int
     var availableCPUs: Int
@@ -56,13 +60,15 @@ struct MachineDescription: Codable {
     var loadAverage: String
 
     static func current() -> MachineDescription {
-        var model = "unknown CPU"
-        if let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
-            let colon = line.firstIndex(of: ":")
-        {
-            model = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        func cpuinfoField(_ key: String) -> String? {
+            guard let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix(key) }),
+                let colon = line.firstIndex(of: ":")
+            else { return nil }
+            return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
+        let model = cpuinfoField("model name") ?? "unknown CPU"
+        let vendor = cpuinfoField("vendor_id") ?? "unknown vendor"
         var name = utsname()
         uname(&name)
         func field<T>(_ value: T) -> String {
@@ -74,7 +80,8 @@ struct MachineDescription: Codable {
             let build = "release"
         #endif
         return MachineDescription(
-            cpu: model, onlineCPUs: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), availableCPUs: CPU.availableCount,
+            vendor: vendor, cpu: model, onlineCPUs: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
+            availableCPUs: CPU.availableCount,
             kernel: "\(field(name.sysname)) \(field(name.release)) \(field(name.machine))", build: build,
             pinned: CPU.availableCount >= 2, loadAverage: loadAverage())
     }
@@ -85,7 +92,7 @@ struct MachineDescription: Codable {
     }
 
     var line: String {
-        "\(cpu), \(availableCPUs) of \(onlineCPUs) CPUs usable, \(kernel), \(build) build"
+        "\(vendor) \(cpu), \(availableCPUs) of \(onlineCPUs) CPUs usable, \(kernel), \(build) build"
             + (pinned ? ", sender/ping on core 0, receiver/pong on core 1" : ", not pinned (one CPU)")
             + ", load average \(loadAverage) at start"
     }
