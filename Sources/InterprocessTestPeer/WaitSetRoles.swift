@@ -4,7 +4,6 @@
 // change word. Channel k of the scenario NAME is named "NAME.k" and carries `Int`s.
 
 import Glibc
-import Synchronization
 @_spi(Layout) import Interprocess
 
 /// Holds open senders (they are `~Copyable`, so an array of them needs a box).
