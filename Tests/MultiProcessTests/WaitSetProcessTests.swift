@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 
 @_spi(Layout) import Interprocess
+import InterprocessTestSupport
 
 // The wait set with real processes: 64 channels written by other processes, an idle second,
 // a writer killed while the wait set waits. The writers are the `waitset-send` role of
@@ -55,6 +56,78 @@ private func threadUsage(of thread: Int32 = CurrentThread.id) throws -> (ticks: 
 private func threadState(of thread: Int32) throws -> Character? {
     let stat = try String(contentsOfFile: "/proc/self/task/\(thread)/stat", encoding: .utf8)
     return stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ").first?.first
+}
+
+/// What process `pid` used so far: user + system clock ticks of all its threads (10 ms each),
+/// from `/proc/PID/stat`.
+private func processTicks(of pid: Int32) throws -> Int {
+    let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+    let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+    return Int(fields[11])! + Int(fields[12])!
+}
+
+/// The clock ticks per second of `/proc`'s CPU times.
+private let ticksPerSecond = sysconf(Int32(_SC_CLK_TCK))
+
+/// One wait in a thread of its own; what it reported, and when.
+private final class BackgroundWait: @unchecked Sendable {
+    // @unchecked Sendable: `fired` and `returnedAt` are written by the waiting thread before its
+    // releasing store of `done`, and read by the test only after an acquiring load of it.
+    private let done = Atomic<Bool>(false)
+    private(set) var fired: [WaitSet.Token] = []
+    private(set) var returnedAt: UInt64 = 0
+
+    init(_ wait: @escaping @Sendable () -> [WaitSet.Token]) {
+        let thread = Thread { [self] in
+            let fired = wait()
+            self.returnedAt = Deadline.now.uptimeNanoseconds
+            self.fired = fired
+            // Releasing: publishes the two fields above.
+            self.done.store(true, ordering: .releasing)
+        }
+        thread.start()
+    }
+
+    /// Whether the wait returned.
+    var hasReturned: Bool {
+        // Acquiring: see `done`.
+        done.load(ordering: .acquiring)
+    }
+
+    /// Waits up to `timeout` for the wait to return; `false` if it did not.
+    func join(timeout: Duration) -> Bool {
+        let deadline = Deadline(timeout: timeout)
+        while !hasReturned {
+            if deadline.hasPassed { return false }
+            usleep(2_000)
+        }
+        return true
+    }
+}
+
+/// Starts a wait (`wait`, on a thread of its own), lets it sleep, starts `newcomer` (a peer that
+/// registers with the waited source's segment and says `ready`), kills it with `SIGKILL` 150 ms
+/// later, and returns what the wait reported and how many milliseconds after the kill.
+private func reportOfANewcomerKilledDuringTheSleep(
+    wait: @escaping @Sendable () -> [WaitSet.Token], newcomer: () throws -> Peer, ready: String
+) throws -> (fired: [WaitSet.Token], milliseconds: Int) {
+    let waiting = BackgroundWait(wait)
+    // The wait's first peer checks are over, and it sleeps, long before this.
+    usleep(300_000)
+    let peer = try newcomer()
+    try peer.waitFor(ready)
+    usleep(150_000)
+    #expect(!waiting.hasReturned, "the wait returned before the newcomer was killed")
+    let killedAt = Deadline.now.uptimeNanoseconds
+    kill(peer.pid, SIGKILL)
+    let returned = waiting.join(timeout: .seconds(15))
+    _ = try peer.waitForExit()
+    guard returned else {
+        Issue.record("the wait did not return within 15 s of the kill")
+        return ([], Int.max)
+    }
+    let latency = waiting.returnedAt > killedAt ? Int((waiting.returnedAt - killedAt) / 1_000_000) : -1
+    return (waiting.fired, latency)
 }
 
 extension MultiProcessTests {
@@ -299,6 +372,117 @@ extension MultiProcessTests {
             #expect(elapsed < 300 + 1_000 + 400, "reported \(elapsed) ms after the wait began")
             #expect(throws: ChannelError.senderDied) { try channels.receivers[0].receiver.receive(timeout: .zero) }
             _ = try writer.waitForExit()
+        }
+
+        /// A sender process that opens the channel while the wait set sleeps (a replacement
+        /// sender), then is killed: its registration bumped the segment's change word, which
+        /// woke the wait set to watch its exit, so the death is reported within milliseconds
+        /// of the kill, not at the next timed check (5 s). With `futex_waitv` and with the
+        /// watcher threads of the fallback.
+        @Test(arguments: [WaitSet.Mechanism.vectored, .watchers])
+        func aSenderThatJoinedDuringTheSleepIsReportedByItsExit(mechanism: WaitSet.Mechanism) throws {
+            let scenario = Scenario("waitset-newcomer")
+            nonisolated(unsafe) let channels = try WaitedChannels(scenario, count: 1)
+            defer { channels.removeAll() }
+            channels.set.mechanism = mechanism
+            let (fired, latency) = try reportOfANewcomerKilledDuringTheSleep(
+                wait: { channels.set.wait(timeout: .seconds(20)).map(\.token) },
+                newcomer: { try Peer("waitset-send", scenario.name, "0") }, ready: "ready")
+            #expect(fired == [channels.tokens[0]])
+            // Reported as the exit is seen (milliseconds); the bound leaves room for a loaded
+            // machine and is a fifth of the timed check that found newcomers otherwise.
+            #expect(latency >= 0 && latency < 1_000, "reported \(latency) ms after the kill")
+            #expect(throws: ChannelError.senderDied) { try channels.receivers[0].receiver.receive(timeout: .zero) }
+        }
+
+        /// A publisher process that opens the topic while the subscriber's wait set sleeps, then
+        /// is killed: reported within milliseconds of the kill.
+        @Test func aPublisherThatJoinedDuringTheSleepIsReportedByItsExit() throws {
+            let scenario = Scenario("waitset-newcomer-topic")
+            defer { scenario.removeAll() }
+            final class Subscribed: @unchecked Sendable {
+                var subscriber: TopicSubscriber<ChannelTestMessage>
+                var set = WaitSet()
+                var token: WaitSet.Token?
+                init(_ subscriber: consuming TopicSubscriber<ChannelTestMessage>) { self.subscriber = subscriber }
+            }
+            let subscribed = Subscribed(
+                try TopicSubscriber<ChannelTestMessage>(
+                    named: scenario.name, configuration: TopicConfiguration(capacity: 8), mode: .create))
+            subscribed.token = subscribed.set.add(readable: subscribed.subscriber)
+            let (fired, latency) = try reportOfANewcomerKilledDuringTheSleep(
+                wait: { subscribed.set.wait(timeout: .seconds(20)).map(\.token) },
+                // Opens, publishes nothing and waits at message 0.
+                newcomer: { try Peer("topic-publish", scenario.name, "0", "1", "pause-at", "0") }, ready: "published")
+            #expect(fired == [subscribed.token])
+            #expect(latency >= 0 && latency < 1_000, "reported \(latency) ms after the kill")
+            #expect(throws: TopicError.publisherDied) { try subscribed.subscriber.receive(timeout: .zero) }
+        }
+
+        /// A server process that starts while a client's wait set sleeps on a request's
+        /// responses, takes the request, and is killed holding it: reported within milliseconds
+        /// of the kill.
+        @Test func aServerThatJoinedDuringTheSleepIsReportedByItsExit() throws {
+            let scenario = Scenario("waitset-newcomer-service")
+            defer { scenario.removeAll() }
+            try scenario.makeService(ServiceConfiguration(maximumClients: 2, maximumServers: 2))
+            final class Requested: @unchecked Sendable {
+                var client: ServiceClient<ServiceTestRequest, ServiceTestResponse>
+                var pending: PendingResponses<ServiceTestResponse>
+                var set = WaitSet()
+                var token: WaitSet.Token?
+                init(_ name: String) throws {
+                    client = try ServiceClient(named: name)
+                    pending = try client.submit(ServiceTestRequest(client: 0, sequence: 0))
+                }
+            }
+            let requested = try Requested(scenario.name)
+            requested.token = requested.set.add(responsesOf: requested.pending)
+            let (fired, latency) = try reportOfANewcomerKilledDuringTheSleep(
+                wait: { requested.set.wait(timeout: .seconds(20)).map(\.token) },
+                newcomer: { try Peer("service-serve", scenario.name, "1", "1", "hold-at", "1") }, ready: "holding")
+            #expect(fired == [requested.token])
+            #expect(latency >= 0 && latency < 1_000, "reported \(latency) ms after the kill")
+            #expect(throws: ServiceError.serverDied) { try requested.pending.next(timeout: .zero) }
+        }
+
+        /// A hostile process bumps (and wakes) the participant-table change word of a channel
+        /// that another process's wait set watches, in a tight loop for a second: the waiting
+        /// process stays far from a busy CPU (each bump would otherwise be a wake-up and a
+        /// re-read of the table), and its wait does not return early. With `futex_waitv` and
+        /// with the fallback's watcher threads. The CPU time is the waiting process's, all its
+        /// threads, from `/proc`.
+        @Test(arguments: [WaitSet.Mechanism.vectored, .watchers])
+        func aHostileChangeWordCostsTheWaitSetLittleCPU(mechanism: WaitSet.Mechanism) throws {
+            let scenario = Scenario("waitset-bump")
+            defer { try? SharedMemory.remove(named: "\(scenario.name).0") }
+            let waiter = try Peer(
+                "waitset-wait", scenario.name, "1200", mechanism == .watchers ? "watchers" : "vectored")
+            try waiter.waitFor("ready")
+            let hostile = try Peer("waitset-bump", "\(scenario.name).0", "1000")
+            try hostile.waitFor("ready")
+            let before = try processTicks(of: waiter.pid)
+            let start = Deadline.now
+            try waiter.tell("go")
+            try hostile.tell("go")
+            let bumped = try hostile.waitFor("bumped")
+            let waited = try waiter.waitFor("waited")
+            let elapsed = Int((Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000)
+            let ticks = try processTicks(of: waiter.pid) - before
+            let cpu = ticks * 1000 / ticksPerSecond
+            let bumps = Int(bumped.split(separator: " ").last ?? "") ?? 0
+            #expect(bumps > 10_000, "the hostile process bumped only \(bumps) times: \(bumped)")
+            #expect(waited == "waited 1", "the wait returned early: \(waited)")
+            // The rate limit allows ten change-driven refreshes a second (a few milliseconds of
+            // CPU); a wait set that followed every bump would spin, taking whatever CPU the
+            // hostile process leaves it (a quarter to a half of the second here). Bounded by
+            // 10 % of the hostile second (the window measured is longer), which leaves room for
+            // the sanitizers and a loaded machine.
+            #expect(cpu * 100 < 1_000 * 10, "the waiting process used \(cpu) ms of CPU in \(elapsed) ms")
+            for peer in [waiter, hostile] {
+                peer.send(SIGKILL)
+                _ = try peer.waitForExit()
+            }
         }
     }
 }

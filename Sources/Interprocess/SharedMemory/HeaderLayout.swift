@@ -29,6 +29,7 @@
 /// | 184 | 4 | the kind's payload layout version (see ``ObjectKind/layoutVersion``) |
 /// | 188 | 4 | reserved, zero |
 /// | 192 | 8 | FNV-1a checksum of bytes 0..<192 with the state word read as 0 |
+/// | 256 | 8 | participant-table change word and its sleeper count (atomic, outside the checksum; see `ParticipantTable`) |
 /// | 1024 | 64 | role and removal lock bytes: only their OFD locks matter (see `ObjectLocks`), the contents stay zero |
 /// | 1088 | 3008 | participant table, 47 slots of 64 bytes (see `ParticipantTable`) |
 ///
@@ -37,6 +38,11 @@
 /// one kind's payload (a channel ring, say) bumps that kind's version and leaves every other
 /// kind, and the header, alone. Version 3 is the header that records the kind layout version;
 /// version 2 had no such field and carried the channel ring's change in the header version.
+///
+/// Bytes 200..<1024 other than the change word are zero and unread. The change word took unused
+/// bytes that every creator leaves zero, so it needs no new version: a process of a build that
+/// does not bump it only leaves its own registrations unannounced (a wait set then finds them
+/// as it did before the word existed, at its next timed check).
 ///
 /// The checksum makes a header whose bytes were overwritten a typed error instead of a
 /// plausible-looking segment: every size and count an opener uses comes from these bytes.
@@ -53,6 +59,10 @@ public enum HeaderLayout {
     public static let creatorPID = 48, flags = 52, creatorStart = 56, creationTime = 64
     public static let elementSize = 72, elementStride = 76, elementAlignment = 80, elementNameLength = 84
     public static let elementName = 88, kindParameters = 152, kindLayoutVersion = 184, checksum = 192
+    /// The participant table's change word (a `WaiterGatedWake` pair: the sequence at this
+    /// offset, its sleeper count after it), on a cache line of its own: every registration and
+    /// deregistration bumps it (see `ParticipantTable.announceChange()`).
+    public static let participantsChanged = 256
     /// How many kind parameters (UInt32 each) the header holds.
     public static let kindParameterCount = 8
     /// The checksum covers bytes `0..<checksummedBytes`, with the state word read as 0.

@@ -28,6 +28,15 @@ import Synchronization
 /// taken through one open file description do not conflict with each other, so each
 /// ``SharedMemory`` remembers which slots it holds itself.
 ///
+/// ## The change word
+/// Every registration and deregistration, whether or not it has a slot, ends by bumping the
+/// header's change word (``HeaderLayout/participantsChanged``, a `WaiterGatedWake` pair) and
+/// waking its sleepers if one is announced: a wait set sleeps on it to learn of participants
+/// that join while it sleeps. It is a sequence, bumped whether or not anyone sleeps, so a
+/// sleeper compares it with the value it read before its last read of the table. Anyone who
+/// can write the segment can bump it too: a change only says "re-read the table", never what
+/// the table or the locks say, and its readers bound how often they re-read.
+///
 /// The table is for *showing* who uses an object. Liveness, cleanup and dead-peer detection
 /// count presence locks instead (see `ObjectLocks`), which have no such bound.
 struct ParticipantTable {
@@ -69,6 +78,21 @@ struct ParticipantTable {
     func clear(_ index: Int) {
         // Relaxed: readers treat a free slot as absent whatever the other fields say.
         stateWord(index).pointee.store(0, ordering: .relaxed)
+    }
+
+    /// The change word and its sleeper count (see "The change word").
+    var changeWake: WaiterGatedWake { WaiterGatedWake(at: base + HeaderLayout.participantsChanged) }
+
+    /// Announces that a registration or deregistration happened: bumps the change word and
+    /// wakes its sleepers, if one is announced. Called after the locks and the slot are
+    /// final, so a sleeper that sees the new value re-reads a table and locks that show it.
+    func announceChange() {
+        let wake = changeWake
+        // SYNC POINT: releasing; pairs with the sleeper's acquiring load of the word before it
+        // re-reads the table (`WaitSet.PeerWatch`), so the slot filled or cleared before is seen.
+        wake.word.atomic.pointee.wrappingAdd(1, ordering: .releasing)
+        // The barrier and the sleeper count: a futex wake only when someone sleeps on it.
+        wake.wakeAfterChange(count: Int32.max)
     }
 
     /// The registered entries, with liveness decided by `isLocked(index)`.

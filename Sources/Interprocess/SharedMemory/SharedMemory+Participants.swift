@@ -45,10 +45,12 @@ extension SharedMemory {
                 }
                 if claimed {
                     table.fill(index, role: role)
+                    table.announceChange()
                     return ParticipantRegistration(slot: index, role: role, presenceByte: presenceByte)
                 }
             }
         }
+        table.announceChange()
         return ParticipantRegistration(slot: nil, role: role, presenceByte: presenceByte)
     }
 
@@ -61,10 +63,12 @@ extension SharedMemory {
                 FileSystem.unlock(descriptor, start: ParticipantTable.lockByte(slot), length: 1)
             }
         }
-        heldPresence.withLock { held in
-            guard held.removeValue(forKey: registration.presenceByte) != nil else { return }
+        let removed: Bool = heldPresence.withLock { held in
+            guard held.removeValue(forKey: registration.presenceByte) != nil else { return false }
             ObjectLocks.unlock(descriptor, byte: registration.presenceByte)
+            return true
         }
+        if removed { ParticipantTable(base: region.base).announceChange() }
     }
 
     /// The participants the table shows, live and dead (at most 47; see ``liveRegistrations(of:)``

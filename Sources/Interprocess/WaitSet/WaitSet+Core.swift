@@ -19,8 +19,9 @@ extension WaitSet {
         /// How often the peers are checked while some peer's exit cannot be watched.
         static let unwatchedCheckInterval: Duration = .seconds(1)
         /// How often the peers and segments are checked while every peer is watched: the only
-        /// timed wake-up of an idle wait set, for what no exit announces (a damaged segment, a
-        /// participant table that misnames its processes).
+        /// timed wake-up of an idle wait set, for what no exit and no change word announces (a
+        /// damaged segment, a participant table that misnames its processes, a registration by
+        /// a build that does not bump the change word).
         static let backstopInterval: Duration = .seconds(5)
 
         var entries: [Entry] = []
@@ -33,6 +34,13 @@ extension WaitSet {
         private var nextGoneCheck: Deadline?
         /// The tokens whose last peer check said gone.
         private var reportedGone: Set<Int> = []
+        /// Until when the segments' change words stay out of the sleeps, after a refresh that
+        /// one of them caused (see `wait`, "Why the change words rest").
+        private var changeRestUntil: Deadline?
+        /// Where the change words begin in `announced`, and whether the last vectored sleep was
+        /// woken on one of them (a wake of the word without a change).
+        private var firstChangeWord = 0
+        private var wokenOnChangeWord = false
         /// The peers' processes and their exit subscriptions.
         let peers = PeerWatch()
         /// Set by an exit subscription's handler (on the exit watch's thread) before it bumps
@@ -109,9 +117,26 @@ extension WaitSet {
 
         /// Waits until a source fires, `deadline` passes, or (async waits) `cancelled` is set.
         ///
-        /// Peer checks run when a peer's process exits, once when the sources changed, every
-        /// `unwatchedCheckInterval` while some peer cannot be watched (else every
+        /// Peer checks run when a peer's process exits, once when the sources changed, when a
+        /// segment's participant-table change word moved (at most once per liveness interval),
+        /// every `unwatchedCheckInterval` while some peer cannot be watched (else every
         /// `backstopInterval`), and every liveness interval for a source reported gone.
+        ///
+        /// ## Why the change words rest
+        /// Every segment's change word is in the sleep, so a participant that registers while
+        /// the wait set sleeps wakes it: the table is re-read and the newcomer's exit watched.
+        /// Any process that can write the segment can also bump the word, or wake it, in a loop.
+        /// So after a refresh that a change word caused, the change words stay out of the sleeps
+        /// for one liveness interval (the sleep ends then, to take them back with the values
+        /// read at that refresh: a change meanwhile ends the next sleep at once). Why the bound
+        /// is safe: whatever the words do, change-driven refreshes and their peer checks run at
+        /// most once per liveness interval (ten a second), plus the refresh that waking at the
+        /// end of each rest makes (as any wake-up does at most once per interval); each costs
+        /// what one check of the slow schedule costs (the table loads and lock queries of the
+        /// segments whose word moved, one peer check per source), so the waiting thread stays a
+        /// few milliseconds a second from idle. An honest newcomer is noticed at once, or within
+        /// one liveness interval of the change before it. What no word announces, the timed
+        /// checks still find.
         func wait(deadline: Deadline) -> [Fired] {
             let ready = poll()
             if !ready.isEmpty { return ready }
@@ -146,11 +171,23 @@ extension WaitSet {
                 for entry in entries {
                     if let next = entry.source.nextDeadline?() { end = min(end, next) }
                 }
-                let fired = sleepOnce(until: end)
+                if let rest = changeRestUntil, rest.hasPassed { changeRestUntil = nil }
+                if let rest = changeRestUntil, !peers.changeWords.isEmpty { end = min(end, rest) }
+                let fired = sleepOnce(until: end, changeWords: changeRestUntil == nil ? peers.changeWords : [])
                 if !fired.isEmpty { return fired }
                 // Acquiring: pairs with `peerDidExit`'s releasing store (the subscription's
                 // exit state is seen).
                 if peerExited.exchange(false, ordering: .acquiring) {
+                    refreshPeers(force: false)
+                    let gone = checkPeers()
+                    if !gone.isEmpty { return gone }
+                }
+                // The words were in this sleep (not resting): a moved one means a registration
+                // or deregistration; a wake of one that did not move costs the same rest.
+                if changeRestUntil == nil && (wokenOnChangeWord || peers.changeWordMoved) {
+                    changeRestUntil = Deadline.now.advanced(by: Core.livenessInterval)
+                    // A newcomer may have died already: its exit is watched from now on, so
+                    // check once now.
                     refreshPeers(force: false)
                     let gone = checkPeers()
                     if !gone.isEmpty { return gone }
@@ -172,9 +209,16 @@ extension WaitSet {
         /// The sleeper's half of the wake protocol on every word at once: announce on each, one
         /// barrier, re-check each source, sleep on all the words, withdraw from each; then the
         /// sources' readiness.
-        private func sleepOnce(until end: Deadline) -> [Fired] {
+        ///
+        /// `changeWords` (the segments' participant-table change words, with the values read
+        /// before their tables were) are announced and slept on too, expecting those values, so
+        /// a change since that read ends the sleep at once. With `futex_waitv`, only as many as
+        /// fit in the one call beside the sources' words: a wait set whose words fill it leaves
+        /// the rest to the timed checks rather than start a watcher thread at every sleep.
+        private func sleepOnce(until end: Deadline, changeWords: [(wake: WaiterGatedWake, seen: UInt32)]) -> [Fired] {
             announced.removeAll(keepingCapacity: true)
             observed.removeAll(keepingCapacity: true)
+            wokenOnChangeWord = false
             // SYNC POINT: acquiring; pairs with `interruptWait`'s releasing bump, so a sleeper
             // that reads the new value also sees `cancelled` set.
             let interruptSeen = interrupt.word.atomic.pointee.load(ordering: .acquiring)
@@ -187,6 +231,18 @@ extension WaitSet {
                     wake.waiters.pointee.wrappingAdd(1, ordering: .relaxed)
                     announced.append(wake)
                 }
+            }
+            firstChangeWord = announced.count
+            // The interrupt word takes one place of the call.
+            let room =
+                mechanism == .vectored && announced.count < Futex.vectorLimit
+                ? Futex.vectorLimit - 1 - announced.count : Int.max
+            for (wake, seen) in changeWords.prefix(room) {
+                // Relaxed announcement: the barrier below orders it before the re-checks, as
+                // above. The expected value is `seen`, read (acquiring) before the table.
+                wake.waiters.pointee.wrappingAdd(1, ordering: .relaxed)
+                announced.append(wake)
+                observed.append(seen)
             }
             StoreLoad.barrier()
             var fired = poll()
@@ -208,7 +264,10 @@ extension WaitSet {
                 vector.removeAll()
                 vector.append(interrupt.word, expecting: interruptSeen)
                 for (wake, value) in zip(announced, observed) { vector.append(wake.word, expecting: value) }
-                if vector.wait(deadline: end) != .unsupported { return }
+                let result = vector.wait(deadline: end)
+                // Index 0 is `interrupt`, so announced word k is index k + 1.
+                if case .woken(let index?) = result, index > firstChangeWord { wokenOnChangeWord = true }
+                if result != .unsupported { return }
                 // The process-wide probe said it exists; a call refused later (a seccomp filter
                 // installed since) still falls back, for this wait set.
                 mechanism = .watchers
@@ -284,7 +343,17 @@ extension WaitSet {
                 for (word, value) in group { vector.append(word, expecting: value) }
                 _ = vector.wait(deadline: end)
             } else if let (word, value) = group.first {
-                _ = word.wait(expecting: value, deadline: end)
+                // A wake while the word still holds `value` is for another sleeper (a wait set
+                // ending its round wakes every sleeper of its words, and a change word is shared
+                // by every wait set on the segment): sleep again, so that two wait sets sharing
+                // a word never wake each other in turn. Every waker of a source word changes it
+                // before it wakes.
+                // Acquiring: as the announcing load (pairs with the waker's releasing change).
+                while word.atomic.pointee.load(ordering: .acquiring) == value
+                    && !stop.value.load(ordering: .acquiring) && !end.hasPassed
+                {
+                    _ = word.wait(expecting: value, deadline: end)
+                }
             }
             guard !stop.value.load(ordering: .acquiring) else { return }
             interrupt.bumpAndWake(count: Int32.max)

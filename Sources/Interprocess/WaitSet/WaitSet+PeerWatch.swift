@@ -15,10 +15,18 @@ extension WaitSet {
     /// pidfd support, an exited process whose descriptors live on in another — makes the wait
     /// set check every `unwatchedCheckInterval`.
     ///
+    /// Participants that join are announced by each segment's change word (see
+    /// `ParticipantTable`, "The change word"): the wait set sleeps on it, expecting the value
+    /// read (acquiring) before the table was last read, so a registration after that read ends
+    /// the sleep and the table is read again. A read-only segment's word cannot be announced on
+    /// (a store): its newcomers are found at the timed checks.
+    ///
     /// Used on the waiting thread only.
     final class PeerWatch {
         private struct Segment {
             var fingerprint: UInt64
+            /// The change word's value read before the table was (0 without a word).
+            var changeSeen: UInt32
             var processes: [ProcessIdentity]
             var complete: Bool
         }
@@ -44,6 +52,16 @@ extension WaitSet {
         /// Processes watched now (for tests).
         var watchedCount: Int { subscriptions.count }
 
+        /// The change word of every watched segment that has one (in the sources' order), with
+        /// the value read before the segment's table was last read.
+        private(set) var changeWords: [(wake: WaiterGatedWake, seen: UInt32)] = []
+
+        /// Whether some change word moved since its table was read.
+        var changeWordMoved: Bool {
+            // Relaxed: only decides whether to refresh; the refresh reads the word with acquire.
+            changeWords.contains { $0.wake.word.atomic.pointee.load(ordering: .relaxed) != $0.seen }
+        }
+
         /// Re-reads the participants of every segment whose table changed (every one if
         /// `force`) or whose watched process exited, and subscribes to the exit of each new one,
         /// calling `onExit` then; drops the subscriptions nobody needs any more.
@@ -52,19 +70,28 @@ extension WaitSet {
             refreshedAt = Deadline.now
             var seen: [ObjectIdentifier: Segment] = [:]
             hasPeerChecks = entries.contains { $0.source.peerGone != nil }
+            changeWords.removeAll(keepingCapacity: true)
             for entry in entries {
                 guard let segment = entry.source.peerSegment else { continue }
                 let id = ObjectIdentifier(segment)
                 if seen[id] != nil { continue }
+                let change = segment.access == .readWrite ? ParticipantTable(base: segment.region.base).changeWake : nil
+                // SYNC POINT: acquiring, before the table is read; pairs with the releasing bump
+                // in `ParticipantTable.announceChange`: a registration this load sees is in the
+                // table read below, and one it misses bumps the word after this value, which
+                // ends the next sleep.
+                let changeSeen = change?.word.atomic.pointee.load(ordering: .acquiring) ?? 0
+                if let change { changeWords.append((change, changeSeen)) }
                 let fingerprint = PeerWatch.fingerprint(of: segment)
-                if !force, let known = segments[id], known.fingerprint == fingerprint,
+                if !force, let known = segments[id], known.fingerprint == fingerprint, known.changeSeen == changeSeen,
                     !known.processes.contains(where: { subscriptions[$0]?.hasExited == true })
                 {
                     seen[id] = known
                     continue
                 }
                 let (processes, complete) = PeerWatch.participants(of: segment)
-                seen[id] = Segment(fingerprint: fingerprint, processes: processes, complete: complete)
+                seen[id] = Segment(
+                    fingerprint: fingerprint, changeSeen: changeSeen, processes: processes, complete: complete)
             }
             segments = seen
             var unwatched = false

@@ -16,8 +16,9 @@ package struct WaitSource {
     package var check: () -> Int
     /// The next time the source fires by time alone (timers), or `nil`.
     package var nextDeadline: (() -> Deadline?)?
-    /// Checked when a participant of `peerSegment` exits, once when the wait set first sleeps
-    /// after a change of its sources, and on a slow schedule (see `WaitSet.Core`): `true` when a
+    /// Checked when a participant of `peerSegment` exits, when one registers or deregisters (its
+    /// participant-table change word), once when the wait set first sleeps after a change of
+    /// its sources, and on a slow schedule (see `WaitSet.Core`): `true` when a
     /// peer of the source died or its segment is damaged, so that its owner's next operation
     /// reports the error (the source is reported as fired, with a count of 1, and checked again
     /// every liveness interval while it stays so).

@@ -49,6 +49,7 @@ import Testing
             (HeaderLayout.kindParameters, 152, "kind parameters"),
             (HeaderLayout.kindLayoutVersion, 184, "kind layout version"), (HeaderLayout.checksum, 192, "checksum"),
             (HeaderLayout.checksummedBytes, 192, "checksummed bytes"),
+            (HeaderLayout.participantsChanged, 256, "participant-table change word"),
             (HeaderLayout.senderRoleByte, 1024, "sender role"),
             (HeaderLayout.receiverRoleByte, 1025, "receiver role"), (HeaderLayout.removalByte, 1026, "removal"),
             (HeaderLayout.participantTable, 1088, "participant table"),
@@ -82,7 +83,11 @@ import Testing
         #expect(bytes[97..<184].allSatisfy { $0 == 0 }, "name padding, no kind parameters")
         #expect(load(184, as: UInt32.self) == 1, "the array's layout version")
         #expect(load(188, as: UInt32.self) == 0, "reserved")
-        #expect(bytes[200..<1088].allSatisfy { $0 == 0 }, "reserved bytes")
+        #expect(bytes[200..<256].allSatisfy { $0 == 0 }, "reserved bytes")
+        // The change word: the creator's opener registration and its end, nobody asleep on it.
+        #expect(load(256, as: UInt32.self) == 2, "participant-table changes")
+        #expect(load(260, as: UInt32.self) == 0, "change word sleepers")
+        #expect(bytes[264..<1088].allSatisfy { $0 == 0 }, "reserved bytes")
         // Participant slot 0: the creator's registration as an opener, already ended (the array
         // was released), so its state is free while the fields it wrote remain.
         #expect(load(1088, as: UInt32.self) == 0, "slot 0 free again")

@@ -60,4 +60,37 @@ import Testing
         registrations.forEach(segment.deregister)
         #expect(other.liveRegistrations(of: .receiver) == 0)
     }
+
+    /// Every registration and deregistration, with a table slot or without one, bumps the
+    /// header's change word, on which a wait set learns of participants that join.
+    @Test func everyRegistrationAndDeregistrationBumpsTheChangeWord() throws {
+        let name = uniqueName("change")
+        let segment = try SharedMemory(named: name, mode: .create, size: 64)
+        defer { try? segment.remove() }
+        let word = ParticipantTable(base: segment.region.base).changeWake.word
+        var last = word.atomic.pointee.load(ordering: .relaxed)
+        func moved() -> Bool {
+            let now = word.atomic.pointee.load(ordering: .relaxed)
+            defer { last = now }
+            return now != last
+        }
+        var registrations: [ParticipantRegistration] = []
+        for _ in 0..<(ParticipantTable.slotCount + 2) {
+            registrations.append(try segment.register(as: .receiver))
+            #expect(moved())
+        }
+        #expect(registrations.last?.slot == nil)
+        for registration in registrations {
+            segment.deregister(registration)
+            #expect(moved())
+        }
+        // A registration ended twice is ended once.
+        segment.deregister(registrations[0])
+        #expect(!moved())
+        // An opener registers and deregisters too.
+        let other = try SharedMemory(named: name, mode: .open, size: nil)
+        withExtendedLifetime(other) { #expect(moved()) }
+        _ = consume other
+        #expect(moved())
+    }
 }
