@@ -45,6 +45,11 @@ let package = Package(
             path: "Benchmarks/ThreadPoolBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // Single-thread loops for instruction counts (`instruction-counts.sh`, BENCHMARKS.md).
+        .executableTarget(
+            name: "InstructionCounts",
+            dependencies: [.product(name: "Interprocess", package: "Interprocess")]
+        ),
         // In-process regression tracker for the channels; cross-process figures come from
         // `shm bench` (see BENCHMARKS.md).
         .executableTarget(
