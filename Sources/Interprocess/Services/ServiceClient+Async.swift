@@ -60,6 +60,7 @@ extension ServiceServer {
     public mutating func receive() async throws(ServiceError) -> ServiceRequest<Request, Response> {
         while true {
             if let request = try tryReceive() { return request }
+            core.stockSpareReference()
             if try await core.waitForRequestAsync(strategy: waitStrategy) != .ready {
                 // Once per liveness interval, every slot: the bitmap is only a hint.
                 if let request = try core.take(scanningEverySlot: true) {

@@ -72,6 +72,8 @@ public struct ServiceServer<Request: BitwiseCopyable, Response: BitwiseCopyable>
 
     /// Closes the server; requests taken and not answered yet stay answerable.
     public consuming func close() {}
+
+    deinit { core.dropSpareReference() }
 }
 
 /// A request a server took: read it, then respond once, stream responses, or (for a request
@@ -86,7 +88,10 @@ public struct ServiceRequest<Request: BitwiseCopyable, Response: BitwiseCopyable
         self.waitStrategy = waitStrategy
     }
 
-    deinit { core.dropIfUnfinished() }
+    deinit {
+        core.dropIfUnfinished()
+        core.releaseServer()
+    }
 
     /// The request (a copy of the bytes in shared memory).
     @inlinable

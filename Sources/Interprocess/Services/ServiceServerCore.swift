@@ -26,6 +26,9 @@ final class ServiceServerCore: @unchecked Sendable {
     /// The client the next scan starts with (clients are served in turn).
     private var nextClient = 0
     private var ended = false
+    /// Whether this core holds a strong reference to itself, taken while no request was in
+    /// sight, for the next request it hands out (see `referenceForRequest`).
+    private var hasSpareReference = false
 
     init(service: ServiceSegment) throws(ServiceError) {
         let g = service.geometry
@@ -134,14 +137,47 @@ final class ServiceServerCore: @unchecked Sendable {
             }
             nextClient = j + 1 == service.clientCount ? 0 : j + 1
             return ServiceRequestCore(
-                server: self, client: j, slot: slot, claim: claimed, clientGeneration: clientGeneration, tail: tail)
+                server: referenceForRequest(), service: service, client: j, slot: slot, claim: claimed,
+                clientGeneration: clientGeneration, tail: tail)
         }
         return nil
+    }
+
+    // MARK: - References held by requests
+
+    /// The strong reference a request being handed out keeps (it keeps the core, and so the
+    /// mapping and the server slot, alive until the request ends): the spare one if there is
+    /// one, so that a claim makes no atomic increment between seeing a request and answering
+    /// it; else a new one.
+    private func referenceForRequest() -> Unmanaged<ServiceServerCore> {
+        if hasSpareReference {
+            hasSpareReference = false
+            return .passUnretained(self)
+        }
+        return .passRetained(self)
+    }
+
+    /// Takes the spare reference, before a wait (when no request is in sight).
+    @usableFromInline
+    func stockSpareReference() {
+        guard !hasSpareReference else { return }
+        _ = Unmanaged.passUnretained(self).retain()
+        hasSpareReference = true
+    }
+
+    /// Gives the spare reference back: the server handle's end (until then the spare keeps the
+    /// core alive, and the handle's own reference outlives this call).
+    @usableFromInline
+    func dropSpareReference() {
+        guard hasSpareReference else { return }
+        hasSpareReference = false
+        Unmanaged.passUnretained(self).release()
     }
 
     /// Waits until `deadline` for a request and claims it; `nil` if the deadline passed first.
     @usableFromInline
     func receive(strategy: WaitStrategy, deadline: Deadline) throws(ServiceError) -> ServiceRequestCore? {
+        stockSpareReference()
         if strategy != .block {
             // A client's next request often follows the last response within a round trip: a
             // few looks before the clock is read for the wait's slices.
@@ -208,12 +244,15 @@ struct ServiceRequestCore: ~Copyable, @unchecked Sendable {
 
     /// What the request is: fixed once claimed.
     struct Context {
-        let server: ServiceServerCore
+        /// The server core, kept alive by this reference until the request ends
+        /// (``ServiceRequestCore/releaseServer()``).
+        let server: Unmanaged<ServiceServerCore>
+        /// The server core's segment (alive while the core is).
+        unowned(unsafe) let service: ServiceSegment
         let client: Int
         let claim: ServiceSlot.State
         let clientGeneration: UInt32
         let slot: ServiceSlot
-        var service: ServiceSegment { server.service }
     }
 
     /// How far the responses went.
@@ -224,10 +263,12 @@ struct ServiceRequestCore: ~Copyable, @unchecked Sendable {
     }
 
     init(
-        server: ServiceServerCore, client: Int, slot: ServiceSlot, claim: ServiceSlot.State, clientGeneration: UInt32,
-        tail: UInt64
+        server: Unmanaged<ServiceServerCore>, service: ServiceSegment, client: Int, slot: ServiceSlot,
+        claim: ServiceSlot.State, clientGeneration: UInt32, tail: UInt64
     ) {
-        context = Context(server: server, client: client, claim: claim, clientGeneration: clientGeneration, slot: slot)
+        context = Context(
+            server: server, service: service, client: client, claim: claim, clientGeneration: clientGeneration,
+            slot: slot)
         // The client read (or skipped) every entry before `tail` before it submitted this
         // request (see `ServiceClientCore.submit`): the ring is empty, and the head, a line the
         // client writes, is read only once the ring looks full.
@@ -391,4 +432,9 @@ struct ServiceRequestCore: ~Copyable, @unchecked Sendable {
         var progress = self.progress
         ServiceRequestCore.drop(context, &progress)
     }
+
+    /// Gives back the request's reference to its server core (``ServiceRequest``'s deinit,
+    /// once, after everything else: the core may end here).
+    @usableFromInline
+    func releaseServer() { context.server.release() }
 }

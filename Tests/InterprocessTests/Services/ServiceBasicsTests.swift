@@ -91,6 +91,41 @@ import Testing
         #expect(finished)
     }
 
+    @Test func aRequestTakenAfterAWaitOutlivesItsServerHandle() throws {
+        let name = uniqueName()
+        defer { removeQuietly(name) }
+        var client = try ServiceClient<Query, Answer>(
+            named: name, configuration: ServiceConfiguration(maximumServers: 1), mode: .create)
+        var server = try ServiceServer<Query, Answer>(named: name, waitStrategy: .spin)
+        // Nothing waits yet: the server waits (and so takes its spare reference) before the
+        // request comes.
+        #expect(try number(of: server.receive(timeout: .milliseconds(20))) == nil)
+        var pending = try client.submit(Query(client: 2, number: 7))
+        guard let request = try server.receive(timeout: .seconds(5)) else {
+            Issue.record("no request")
+            return
+        }
+        server.close()
+        // The request keeps its server core, its slot and the mapping alive.
+        try request.respond(Answer(client: 2, square: 49))
+        #expect(try pending.next(timeout: .seconds(5)) == Answer(client: 2, square: 49))
+        // Now the slot is free again: a new server takes it (a service of one server).
+        let next = try ServiceServer<Query, Answer>(named: name)
+        next.close()
+    }
+
+    @Test func aServerThatWaitedAndClosedFreesItsSlot() throws {
+        let name = uniqueName()
+        defer { removeQuietly(name) }
+        let configuration = ServiceConfiguration(maximumServers: 1)
+        var first = try ServiceServer<Query, Answer>(named: name, configuration: configuration, mode: .create)
+        for _ in 0..<3 { #expect(try number(of: first.receive(timeout: .milliseconds(5))) == nil) }
+        first.close()
+        // Its spare reference went with the handle: the core ended and gave its slot up.
+        let second = try ServiceServer<Query, Answer>(named: name)
+        second.close()
+    }
+
     @Test func aRequestWithoutReplyIsHandledAndFreesItsSlot() throws {
         let name = uniqueName()
         defer { removeQuietly(name) }
