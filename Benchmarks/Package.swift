@@ -50,6 +50,11 @@ let package = Package(
             name: "InstructionCounts",
             dependencies: [.product(name: "Interprocess", package: "Interprocess")]
         ),
+        // Service and SPSC round trips in alternating chunks (BENCHMARKS.md, "Services").
+        .executableTarget(
+            name: "PairedRoundTrips",
+            dependencies: [.product(name: "Interprocess", package: "Interprocess")]
+        ),
         // In-process regression tracker for the channels; cross-process figures come from
         // `shm bench` (see BENCHMARKS.md).
         .executableTarget(

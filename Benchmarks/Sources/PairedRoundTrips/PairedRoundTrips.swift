@@ -1,0 +1,130 @@
+// Service round trips beside SPSC channel round trips, measured in alternating chunks by the
+// same two threads, pinned to cores 0 and 1: both kinds see the same machine state, so the
+// ratio of each chunk pair compares like with like even where a virtual machine's two vCPUs
+// move between a near and a far placement (which `shm bench`'s rows, measured one after the
+// other, can straddle). Shared memory moves between threads exactly as between processes (the
+// same physical lines); the threads only skip the process start-up.
+//
+// Usage: PairedRoundTrips [spin|adaptive] [PAIRS] [CHUNK]   (defaults: spin, 100, 4000)
+// Prints the median of the per-pair ratios (service p50 / SPSC p50), overall and for the
+// pairs whose SPSC p50 was below and above 400 ns (the two placements of the 2-vCPU VMs
+// BENCHMARKS.md describes).
+import Glibc
+import Interprocess
+
+@main
+struct PairedRoundTrips {
+    static func main() throws {
+        let arguments = CommandLine.arguments.dropFirst()
+        let strategy: WaitStrategy = arguments.first == "adaptive" ? .adaptive : .spin
+        let pairs = arguments.dropFirst().first.flatMap { Int($0) } ?? 100
+        let chunk = arguments.dropFirst(2).first.flatMap { Int($0) } ?? 4000
+        let name = "paired-round-trips-\(getpid())"
+        defer { for suffix in ["", ".ping", ".pong"] { try? SharedMemory.remove(named: name + suffix) } }
+        try ServiceServer<UInt64, UInt64>(
+            named: name, configuration: ServiceConfiguration(maximumClients: 1, maximumServers: 1), mode: .create
+        ).close()
+        try ChannelSender<UInt64>(named: name + ".ping", capacity: 256, mode: .create).close()
+        try ChannelSender<UInt64>(named: name + ".pong", capacity: 256, mode: .create).close()
+
+        let echo = Echo(name: name, strategy: strategy, pairs: pairs, chunk: chunk)
+        let thread = try echo.start()
+        try pin(0)
+        var client = try ServiceClient<UInt64, UInt64>(named: name, waitStrategy: strategy)
+        var ping = try ChannelSender<UInt64>(named: name + ".ping", mode: .open, waitStrategy: strategy)
+        var pong = try ChannelReceiver<UInt64>(named: name + ".pong", waitStrategy: strategy)
+        var samples = [UInt64](repeating: 0, count: chunk)
+        var service: [Double] = [], spsc: [Double] = []
+        for _ in 0..<pairs {
+            for i in 0..<chunk {
+                let start = now()
+                guard try client.request(UInt64(i)) == UInt64(i) else { fatalError("wrong response") }
+                samples[i] = now() - start
+            }
+            service.append(median(&samples))
+            for i in 0..<chunk {
+                let start = now()
+                try ping.send(UInt64(i))
+                guard try pong.receive() == UInt64(i) else { fatalError("wrong echo") }
+                samples[i] = now() - start
+            }
+            spsc.append(median(&samples))
+        }
+        pthread_join(thread, nil)
+        let ratios = zip(service, spsc).map { $0 / $1 }
+        let near = ratios.indices.filter { spsc[$0] < 400 }.map { ratios[$0] }
+        let far = ratios.indices.filter { spsc[$0] >= 400 }.map { ratios[$0] }
+        func describe(_ values: [Double]) -> String {
+            guard !values.isEmpty else { return "–" }
+            let thousandths = Int((values.sorted()[values.count / 2] * 1000).rounded())
+            let fraction = String(thousandths % 1000)
+            return "\(thousandths / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
+        }
+        print(
+            "\(strategy) \(pairs) pairs of \(chunk): service/SPSC RTT p50 median \(describe(ratios)); "
+                + "near (\(near.count) pairs) \(describe(near)), far (\(far.count) pairs) \(describe(far)); "
+                + "medians: service \(Int(service.sorted()[pairs / 2])) ns, SPSC \(Int(spsc.sorted()[pairs / 2])) ns")
+    }
+}
+
+/// The other thread: the server and the channel echo, chunk for chunk.
+final class Echo: Sendable {
+    let name: String, strategy: WaitStrategy, pairs: Int, chunk: Int
+    init(name: String, strategy: WaitStrategy, pairs: Int, chunk: Int) {
+        (self.name, self.strategy, self.pairs, self.chunk) = (name, strategy, pairs, chunk)
+    }
+
+    func start() throws -> pthread_t {
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(self).toOpaque()
+        guard
+            pthread_create(
+                &thread, nil,
+                { context in
+                    let echo = Unmanaged<Echo>.fromOpaque(context!).takeRetainedValue()
+                    do { try echo.run() } catch { fatalError("echo: \(error)") }
+                    return nil
+                }, context) == 0
+        else { fatalError("pthread_create") }
+        return thread
+    }
+
+    func run() throws {
+        try pin(1)
+        var server = try ServiceServer<UInt64, UInt64>(named: name, mode: .open, waitStrategy: strategy)
+        var ping = try ChannelReceiver<UInt64>(named: name + ".ping", waitStrategy: strategy)
+        var pong = try ChannelSender<UInt64>(named: name + ".pong", mode: .open, waitStrategy: strategy)
+        for _ in 0..<pairs {
+            for _ in 0..<chunk {
+                guard let request = try server.receive() else { fatalError("no request") }
+                let value = request.value
+                try request.respond(value)
+            }
+            for _ in 0..<chunk {
+                guard let value = try ping.receive() else { fatalError("no message") }
+                try pong.send(value)
+            }
+        }
+    }
+}
+
+// Glibc's overlay leaves `sched_setaffinity` out (it needs `_GNU_SOURCE`).
+@_silgen_name("sched_setaffinity")
+func setAffinity(_ pid: Int32, _ size: Int, _ mask: UnsafeRawPointer) -> Int32
+
+func pin(_ core: Int) throws {
+    var mask = [UInt64](repeating: 0, count: 16)
+    mask[core / 64] = 1 << UInt64(core % 64)
+    guard setAffinity(0, mask.count * 8, mask) == 0 else { fatalError("cannot pin to core \(core)") }
+}
+
+func now() -> UInt64 {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
+}
+
+func median(_ samples: inout [UInt64]) -> Double {
+    samples.sort()
+    return Double(samples[samples.count / 2])
+}
