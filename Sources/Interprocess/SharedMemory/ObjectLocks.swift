@@ -73,17 +73,16 @@ enum ObjectLocks {
 
     /// Tries to take a write lock on `byte` without waiting.
     static func tryWriteLock(_ fd: Int32, byte: Int64) throws(Errno) -> Attempt {
-        // A holder can unlock between the failed attempt and the query that asks who is in the
-        // way; then no lock is found at all, and the attempt is made again (a few times: a
-        // holder that comes and goes that fast is not a reader).
+        // One write query says who is in the way: a byte is held either by one write lock or by
+        // read locks only, never both, so the type of the lock it reports decides. (Two queries
+        // would race: a writer that unlocks between them and locks again before the second
+        // looks like a reader.) A holder can also unlock between the failed attempt and the
+        // query; then no lock is found, and the attempt is made again (a few times: a holder
+        // that comes and goes that fast is a writer, not a reader).
         for _ in 0..<4 {
             if try FileSystem.tryLock(fd, start: Int(byte), length: 1, exclusive: true) { return .taken }
-            // Another write lock shows up in a read query.
-            if try FileSystem.conflictingLock(fd, write: false, start: byte, length: 1) != nil { return .heldByWriter }
-            // A write query shows read locks too: if one is there, only readers are in the way.
-            if try FileSystem.conflictingLock(fd, write: true, start: byte, length: 1) != nil {
-                return .blockedByReader
-            }
+            guard let held = try FileSystem.conflictingLock(fd, write: true, start: byte, length: 1) else { continue }
+            return held.isWrite ? .heldByWriter : .blockedByReader
         }
         return .heldByWriter
     }
