@@ -27,7 +27,7 @@ import Testing
         let wake = TestThread {
             usleep(20_000)
             guard var successor = try? BlackboardWriter(named: name) else { return }
-            try? successor.write(3.5, forKey: "speed")
+            _ = try? successor.write(3.5, forKey: "speed")
         }
         #expect(set.wait(timeout: .seconds(5)).contains(token))
         wake.join()
