@@ -50,6 +50,11 @@ let package = Package(
             name: "InstructionCounts",
             dependencies: [.product(name: "Interprocess", package: "Interprocess")]
         ),
+        // Topic and SPSC 64 B streams in alternating chunks (BENCHMARKS.md, "Publish-subscribe").
+        .executableTarget(
+            name: "PairedStreams",
+            dependencies: [.product(name: "Interprocess", package: "Interprocess")]
+        ),
         // Service and SPSC round trips in alternating chunks (BENCHMARKS.md, "Services").
         .executableTarget(
             name: "PairedRoundTrips",

@@ -70,10 +70,9 @@ public struct TopicPublisher<Element: BitwiseCopyable>: ~Copyable, Sendable {
     @inlinable
     public mutating func tryPublish(_ element: Element) throws(TopicError) -> Bool {
         // Inlinable so the copy specialises for `Element` in the caller.
-        guard core.overflow == .dropOldest || core.hasSpace() else { return false }
-        let x = try core.takeChunk()
-        core.chunk(x).storeBytes(of: element, as: Element.self)
-        core.publish(chunk: x, length: MemoryLayout<Element>.size)
+        guard let address = try core.claimForPublish() else { return false }
+        address.storeBytes(of: element, as: Element.self)
+        core.publishClaimed(length: MemoryLayout<Element>.size)
         return true
     }
 

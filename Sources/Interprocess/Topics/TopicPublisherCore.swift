@@ -38,6 +38,12 @@ final class TopicPublisherCore: @unchecked Sendable {
     let history: Int
     @usableFromInline let overflow: TopicConfiguration.OverflowPolicy
     let space: WaiterGatedWake
+    /// The first of our chunks, and the distance between two: the address of chunk x, on every
+    /// publish, without going through the segment's layout.
+    private let chunks: UnsafeMutableRawPointer
+    private let chunkStride: Int
+    /// The chunk ``claimForPublish()`` took, which ``publishClaimed(length:)`` publishes.
+    @exclusivity(unchecked) private var claimedChunk = 0
 
     // The per-chunk and per-subscriber state lives in buffers allocated once (`LocalArray`,
     // `LocalStack`): a publish writes several of them, and an array's copy-on-write check per
@@ -119,6 +125,8 @@ final class TopicPublisherCore: @unchecked Sendable {
         self.history = g.history
         self.overflow = g.overflow
         self.space = WaiterGatedWake(at: record + TopicGeometry.space)
+        self.chunks = topic.chunk(publisher: slot, chunk: 0)
+        self.chunkStride = g.chunkStride
         self.historyPosition = LocalArray(repeating: .max, count: pool)
         self.historyRing = LocalArray(repeating: -1, count: max(1, history))
         self.pinned = LocalArray(repeating: false, count: pool)
@@ -209,18 +217,19 @@ final class TopicPublisherCore: @unchecked Sendable {
 
     // MARK: - Connections
 
-    /// Re-reads which subscriber slots are active if the membership word changed; returns the
-    /// indexes of the connections to queues we were not pushing to (a new generation of a slot
-    /// we were connected to keeps its queue, and what we pushed there).
+    /// Whether the membership word changed since the connections were last read (then
+    /// ``refreshConnections()`` re-reads them). No array in the common case: a publish calls it
+    /// every time.
     @inline(__always)
-    func refreshConnectionsIfNeeded() -> [Int] {
+    func membershipChanged() -> Bool {
         // Relaxed: the caller issued the barrier that orders this load after its publication
-        // (see the type's notes); the states it then reads are acquired.
-        let seen = topic.membership.pointee.load(ordering: .relaxed)
-        guard seen != membershipSeen else { return [] }
-        return refreshConnections()
+        // (see the type's notes); the states `refreshConnections` then reads are acquired.
+        topic.membership.pointee.load(ordering: .relaxed) != membershipSeen
     }
 
+    /// Re-reads which subscriber slots are active; returns the indexes of the connections to
+    /// queues we were not pushing to (a new generation of a slot we were connected to keeps its
+    /// queue, and what we pushed there).
     @discardableResult
     private func refreshConnections() -> [Int] {
         // Acquiring: pairs with the joining subscriber's releasing increment, after its
@@ -301,7 +310,7 @@ final class TopicPublisherCore: @unchecked Sendable {
 
     /// Whether every live connection has room for one more entry (a subscriber that left, or
     /// joined, since the last look counts as such first).
-    @usableFromInline
+    @usableFromInline @inline(__always)
     func hasSpace() -> Bool {
         // Acquiring: a subscriber that left bumped the word (releasing) before it woke us.
         if topic.membership.pointee.load(ordering: .acquiring) != membershipSeen { refreshConnections() }
@@ -357,6 +366,7 @@ final class TopicPublisherCore: @unchecked Sendable {
 
     /// A free chunk (reclaiming if none is ready).
     @usableFromInline
+    @inline(__always)
     func takeChunk() throws(TopicError) -> Int {
         if free.isEmpty || publishedSinceReclaim >= reclaimInterval { reclaim() }
         guard let x = free.popLast() else {
@@ -368,7 +378,27 @@ final class TopicPublisherCore: @unchecked Sendable {
     }
 
     @usableFromInline
-    func chunk(_ x: Int) -> UnsafeMutableRawPointer { topic.chunk(publisher: slot, chunk: x) }
+    func chunk(_ x: Int) -> UnsafeMutableRawPointer { chunks + x &* chunkStride }
+
+    // MARK: - The copying publish, in two calls
+
+    /// The first half of a copying publish: if every live subscriber has room (or the policy
+    /// drops), takes a chunk and returns its address for the caller to write the message in;
+    /// `nil` if a live subscriber's queue is full. ``publishClaimed(length:)`` is the second.
+    ///
+    /// Two calls instead of four (space, chunk, address, publish): each is a call into this
+    /// module from the caller's specialised code, and the message is written in between.
+    @usableFromInline
+    func claimForPublish() throws(TopicError) -> UnsafeMutableRawPointer? {
+        guard overflow == .dropOldest || hasSpace() else { return nil }
+        let x = try takeChunk()
+        claimedChunk = x
+        return chunk(x)
+    }
+
+    /// Publishes the chunk ``claimForPublish()`` returned, written with `length` bytes.
+    @usableFromInline
+    func publishClaimed(length: Int) { publishInline(chunk: claimedChunk, length: length) }
 
     /// Gives back chunks of loans dropped unpublished.
     private func collectReturnedLoans() {
@@ -393,7 +423,7 @@ final class TopicPublisherCore: @unchecked Sendable {
         // below: a subscriber that pinned a window after that eviction sees it (its own store,
         // barrier, load of `historyClaimed`) and does not read the evicted entry.
         StoreLoad.barrier()
-        _ = refreshConnectionsIfNeeded()
+        if membershipChanged() { refreshConnections() }
         for i in inFlight.indices { pinned[Int(inFlight[i])] = false }
         if history > 0 {
             let start = historyCount >= UInt64(history) ? historyCount - UInt64(history) : 0
@@ -501,7 +531,10 @@ final class TopicPublisherCore: @unchecked Sendable {
     /// ``TopicConfiguration/OverflowPolicy/block`` the caller made sure every live connection
     /// has room.
     @usableFromInline
-    func publish(chunk x: Int, length: Int) {
+    func publish(chunk x: Int, length: Int) { publishInline(chunk: x, length: length) }
+
+    @inline(__always)
+    private func publishInline(chunk x: Int, length: Int) {
         let sequence = nextSequence
         nextSequence &+= 1
         // Relaxed: our own words; the releasing stores below publish them.
@@ -531,8 +564,7 @@ final class TopicPublisherCore: @unchecked Sendable {
         // seen (and pushed to below) or sees the history entry; one that announced its sleep
         // either is seen (and woken) or sees the entry when it re-checks.
         StoreLoad.barrier()
-        let added = refreshConnectionsIfNeeded()
-        if !added.isEmpty {
+        if membershipChanged(), case let added = refreshConnections(), !added.isEmpty {
             // A subscriber that joined while we published: its queue starts empty (it moved its
             // head to our tail), so there is room.
             for i in added where queued(i, refresh: true) < capacity { push(x, sequence: sequence, to: i) }
@@ -549,7 +581,7 @@ final class TopicPublisherCore: @unchecked Sendable {
             CPU.prefetchForWriting(connections[i].queue.entry(tails[connections[i].subscriber]))
         }
         // The chunk the next publish writes (the free list's top), for the same reason.
-        if let next = free.last { CPU.prefetchForWriting(topic.chunk(publisher: slot, chunk: Int(next))) }
+        if let next = free.last { CPU.prefetchForWriting(chunk(Int(next))) }
     }
 
     private func appendToHistory(_ x: Int) {

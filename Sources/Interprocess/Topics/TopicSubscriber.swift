@@ -74,9 +74,9 @@ public struct TopicSubscriber<Element: BitwiseCopyable>: ~Copyable, Sendable {
     @inlinable
     public mutating func tryReceive() throws(TopicError) -> Element? {
         // Inlinable so the copy specialises for `Element` in the caller.
-        while let pending = try core.next() {
-            let element = pending.pointer.loadUnaligned(as: Element.self)
-            if core.commit(pending) { return element }
+        while let address = try core.peek() {
+            let element = address.loadUnaligned(as: Element.self)
+            if core.commitPeeked() { return element }
         }
         if core.isClosedAndDrained() { throw .closed }
         return nil
@@ -107,9 +107,9 @@ public struct TopicSubscriber<Element: BitwiseCopyable>: ~Copyable, Sendable {
         var deadline: Deadline? = nil
         while true {
             var count = 0
-            while count < buffer.count, let pending = try core.next() {
-                let element = pending.pointer.loadUnaligned(as: Element.self)
-                if core.commit(pending) {
+            while count < buffer.count, let address = try core.peek() {
+                let element = address.loadUnaligned(as: Element.self)
+                if core.commitPeeked() {
                     buffer[count] = element
                     count += 1
                 }

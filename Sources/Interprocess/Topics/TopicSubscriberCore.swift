@@ -45,6 +45,13 @@ final class TopicSubscriberCore: @unchecked Sendable {
     /// Byte topics: message lengths vary and are read from the descriptors.
     let readsLength: Bool
     let spaces: [WaiterGatedWake]
+    /// Each publisher's first chunk, the distance between two, and the largest message: what a
+    /// take reads on every message, kept here rather than behind the segment's layout.
+    let chunkBases: LocalArray<UnsafeMutableRawPointer>
+    let chunkStride: Int
+    let maximumMessageSize: Int
+    /// The message ``peek()`` found, which ``commitPeeked()`` takes.
+    @exclusivity(unchecked) private var peeked: Pending? = nil
     /// Our position in each queue (with `block`, the head's only writer).
     let heads: LocalArray<UInt64>
     /// The sequence number of the last message taken from each publisher slot.
@@ -99,6 +106,10 @@ final class TopicSubscriberCore: @unchecked Sendable {
             TopicQueue(topic.queue(publisher: $0, subscriber: slot), capacity: g.capacity)
         }
         self.spaces = (0..<g.publishers).map { WaiterGatedWake(at: topic.publisherRecord($0) + TopicGeometry.space) }
+        self.chunkBases = LocalArray(repeating: topic.chunk(publisher: 0, chunk: 0), count: g.publishers)
+        for p in 0..<g.publishers { chunkBases[p] = topic.chunk(publisher: p, chunk: 0) }
+        self.chunkStride = g.chunkStride
+        self.maximumMessageSize = g.maximumMessageSize
         self.lastSequence = LocalArray(repeating: 0, count: g.publishers)
         self.sequenceKnown = LocalArray(repeating: false, count: g.publishers)
         // Relaxed: the slot is ours (its lock); the releasing store of "active" below publishes
@@ -241,7 +252,30 @@ final class TopicSubscriberCore: @unchecked Sendable {
     /// taken and skipped on the way. `nil` if nothing is ready.
     /// - Throws: ``TopicError/corrupt(_:)`` for a queue entry or descriptor no publisher writes.
     @usableFromInline
-    func next() throws(TopicError) -> Pending? {
+    func next() throws(TopicError) -> Pending? { try nextInline() }
+
+    // MARK: - The copying take, in two calls
+
+    /// The first half of a copying take: the address of the next message (kept for
+    /// ``commitPeeked()``), `nil` if nothing is ready. The caller copies the message out, then
+    /// commits.
+    ///
+    /// Two calls, and no ``Pending`` passed back and forth: each is a call into this module from
+    /// the caller's specialised code, and the copy happens in between.
+    @usableFromInline
+    func peek() throws(TopicError) -> UnsafeRawPointer? {
+        guard let pending = try nextInline() else { return nil }
+        peeked = pending
+        return pending.pointer
+    }
+
+    /// Takes the message ``peek()`` returned: `false` if a publisher dropped it first (as
+    /// ``commit(_:)``).
+    @usableFromInline
+    func commitPeeked() -> Bool { commitInline(peeked.unsafelyUnwrapped) }
+
+    @inline(__always)
+    private func nextInline() throws(TopicError) -> Pending? {
         if pendingIndex < pendingHistory.count {
             let message = pendingHistory[pendingIndex]!
             return Pending(
@@ -263,7 +297,10 @@ final class TopicSubscriberCore: @unchecked Sendable {
     /// Takes a message found by ``next()``: `false` if a publisher dropped it first (with
     /// ``TopicConfiguration/OverflowPolicy/dropOldest``; whatever was read of it is void).
     @usableFromInline
-    func commit(_ pending: Pending) -> Bool {
+    func commit(_ pending: Pending) -> Bool { commitInline(pending) }
+
+    @inline(__always)
+    private func commitInline(_ pending: Pending) -> Bool {
         if pending.fromHistory {
             pendingHistory[pendingIndex] = nil
             pendingIndex += 1
@@ -324,7 +361,7 @@ final class TopicSubscriberCore: @unchecked Sendable {
                 readsLength
                 ? Int(
                     topic.atomic(topic.descriptor(publisher: p, chunk: x) + TopicGeometry.descriptorLength, UInt32.self)
-                        .pointee.load(ordering: .relaxed)) : topic.geometry.maximumMessageSize
+                        .pointee.load(ordering: .relaxed)) : maximumMessageSize
             let known = sequenceKnown[p]
             let last = lastSequence[p]
             if known && Int64(bitPattern: sequence &- last) <= 0 {
@@ -332,16 +369,15 @@ final class TopicSubscriberCore: @unchecked Sendable {
                 _ = advance(p, from: h)
                 continue
             }
-            guard length <= topic.geometry.maximumMessageSize else {
-                throw .corrupt(
-                    "a message of \(length) bytes in a topic of at most \(topic.geometry.maximumMessageSize)")
+            guard length <= maximumMessageSize else {
+                throw .corrupt("a message of \(length) bytes in a topic of at most \(maximumMessageSize)")
             }
             if hazard >= 0 {
                 // Relaxed: the head's releasing store (or exchange) in `commit` publishes it.
                 hazardWord(hazard).pointee.store(UInt64(p) &* UInt64(pool) &+ UInt64(x) &+ 1, ordering: .relaxed)
             }
             return Pending(
-                publisher: p, sequence: sequence, pointer: UnsafeRawPointer(topic.chunk(publisher: p, chunk: x)),
+                publisher: p, sequence: sequence, pointer: UnsafeRawPointer(chunkBases[p] + x &* chunkStride),
                 length: length, missedBefore: known ? Int(clamping: sequence &- last &- 1) : 0, position: h,
                 fromHistory: false, hazard: hazard)
         }
@@ -514,6 +550,7 @@ final class TopicSubscriberCore: @unchecked Sendable {
     deinit {
         end()
         heads.deallocate()
+        chunkBases.deallocate()
         lastSequence.deallocate()
         sequenceKnown.deallocate()
     }
