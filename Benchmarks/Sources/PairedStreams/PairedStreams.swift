@@ -5,8 +5,11 @@
 // after the other, can straddle). `.adaptive` waiting, capacity 256: the `shm bench` stream
 // configuration. Shared memory moves between threads exactly as between processes.
 //
+// An MPMC channel streams in the same chunks too, for the SPSC/MPMC ratio.
+//
 // Usage: PairedStreams [PAIRS] [CHUNK]   (defaults: 40, 300000)
-// Prints the median of the per-pair rate ratios (topic / SPSC) and each row's median rate.
+// Prints the medians of the per-pair rate ratios (topic / SPSC, SPSC / MPMC) and each row's
+// median rate.
 import Glibc
 import Interprocess
 import Synchronization
@@ -16,7 +19,7 @@ struct Message: BitwiseCopyable {
     var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0)
 }
 
-enum Row: CaseIterable { case topic, spsc }
+enum Row: CaseIterable { case topic, spsc, mpmc }
 
 @main
 struct PairedStreams {
@@ -25,18 +28,21 @@ struct PairedStreams {
         let pairs = arguments.first.flatMap { Int($0) } ?? 40
         let chunk = arguments.dropFirst().first.flatMap { Int($0) } ?? 300_000
         let name = "paired-streams-\(getpid())"
-        defer { for suffix in [".topic", ".spsc"] { try? SharedMemory.remove(named: name + suffix) } }
+        defer { for suffix in [".topic", ".spsc", ".mpmc"] { try? SharedMemory.remove(named: name + suffix) } }
         var publisher = try TopicPublisher<Message>(
             named: name + ".topic", configuration: TopicConfiguration(capacity: 256, maximumSubscribers: 1),
             mode: .create, waitStrategy: .adaptive)
         var sender = try ChannelSender<Message>(
             named: name + ".spsc", capacity: 256, topology: .singleProducerSingleConsumer, mode: .create,
             waitStrategy: .adaptive)
+        var mpmcSender = try ChannelSender<Message>(
+            named: name + ".mpmc", capacity: 256, topology: .multiProducerMultiConsumer, mode: .create,
+            waitStrategy: .adaptive)
         let shared = Shared(name: name, pairs: pairs, chunk: chunk)
         let thread = try shared.start()
         try pin(0)
         while shared.received.load(ordering: .acquiring) == 0 {}  // the receiver is open
-        var rates: [Row: [Double]] = [.topic: [], .spsc: []]
+        var rates: [Row: [Double]] = [.topic: [], .spsc: [], .mpmc: []]
         var sequence: UInt64 = 0
         var expected = 1
         for _ in 0..<pairs {
@@ -48,6 +54,7 @@ struct PairedStreams {
                     switch row {
                     case .topic: try publisher.publish(message)
                     case .spsc: try sender.send(message)
+                    case .mpmc: try mpmcSender.send(message)
                     }
                 }
                 expected += chunk
@@ -57,12 +64,17 @@ struct PairedStreams {
         }
         pthread_join(thread, nil)
         let ratios = zip(rates[.topic]!, rates[.spsc]!).map { $0 / $1 }
+        let channels = zip(rates[.spsc]!, rates[.mpmc]!).map { $0 / $1 }
         print(
             "topic/SPSC 64 B rate median \(format(medianOf(ratios))) over \(pairs) pairs of \(chunk) "
-                + "(quartiles \(format(quantile(ratios, 0.25)))–\(format(quantile(ratios, 0.75)))); medians: topic "
-                + "\(format(medianOf(rates[.topic]!))) M/s, SPSC \(format(medianOf(rates[.spsc]!))) M/s")
+                + "(quartiles \(format(quantile(ratios, 0.25)))–\(format(quantile(ratios, 0.75)))); "
+                + "SPSC/MPMC \(format(medianOf(channels))) "
+                + "(quartiles \(format(quantile(channels, 0.25)))–\(format(quantile(channels, 0.75)))); medians: topic "
+                + "\(format(medianOf(rates[.topic]!))) M/s, SPSC \(format(medianOf(rates[.spsc]!))) M/s, "
+                + "MPMC \(format(medianOf(rates[.mpmc]!))) M/s")
         _ = consume publisher
         _ = consume sender
+        _ = consume mpmcSender
     }
 }
 
@@ -92,6 +104,7 @@ final class Shared: Sendable {
         try pin(1)
         var subscriber = try TopicSubscriber<Message>(named: name + ".topic", mode: .open, waitStrategy: .adaptive)
         var receiver = try ChannelReceiver<Message>(named: name + ".spsc", waitStrategy: .adaptive)
+        var mpmcReceiver = try ChannelReceiver<Message>(named: name + ".mpmc", waitStrategy: .adaptive)
         received.store(1, ordering: .releasing)
         var last: UInt64 = 0
         for _ in 0..<pairs {
@@ -101,11 +114,12 @@ final class Shared: Sendable {
                     switch row {
                     case .topic: message = try subscriber.receive()
                     case .spsc: message = try receiver.receive()
+                    case .mpmc: message = try mpmcReceiver.receive()
                     }
                     guard let message, message.sequence == last &+ 1 else { fatalError("lost or out of order") }
                     last = message.sequence
                 }
-                // Releasing: the sender reads the count before it switches the mode.
+                // Releasing: the sender reads the count before it starts the next chunk.
                 received.add(chunk, ordering: .releasing)
             }
         }
