@@ -1,14 +1,15 @@
-// Service round trips beside SPSC channel round trips, measured in alternating chunks by the
-// same two threads, pinned to cores 0 and 1: both kinds see the same machine state, so the
+// Service and topic round trips beside SPSC channel round trips, measured in alternating chunks
+// by the same two threads, pinned to cores 0 and 1: both kinds see the same machine state, so the
 // ratio of each chunk pair compares like with like even where a virtual machine's two vCPUs
 // move between a near and a far placement (which `shm bench`'s rows, measured one after the
 // other, can straddle). Shared memory moves between threads exactly as between processes (the
 // same physical lines); the threads only skip the process start-up.
 //
 // Usage: PairedRoundTrips [spin|adaptive] [PAIRS] [CHUNK]   (defaults: spin, 100, 4000)
-// Prints the median of the per-pair ratios (service p50 / SPSC p50), overall and for the
-// pairs whose SPSC p50 was below and above 400 ns (the two placements of the 2-vCPU VMs
-// BENCHMARKS.md describes).
+// Prints the median of the per-pair ratios (service p50 / SPSC p50, topic p50 / SPSC p50),
+// overall and for the pairs whose SPSC p50 was below and above 400 ns (the two placements of
+// the 2-vCPU VMs BENCHMARKS.md describes). A topic round trip is `shm bench`'s: a publish of a
+// `UInt64` to a topic with one subscriber, which echoes it over an SPSC channel.
 import Glibc
 import Interprocess
 
@@ -20,12 +21,20 @@ struct PairedRoundTrips {
         let pairs = arguments.dropFirst().first.flatMap { Int($0) } ?? 100
         let chunk = arguments.dropFirst(2).first.flatMap { Int($0) } ?? 4000
         let name = "paired-round-trips-\(getpid())"
-        defer { for suffix in ["", ".ping", ".pong"] { try? SharedMemory.remove(named: name + suffix) } }
+        defer {
+            for suffix in ["", ".ping", ".pong", ".topic", ".topic-pong"] {
+                try? SharedMemory.remove(named: name + suffix)
+            }
+        }
         try ServiceServer<UInt64, UInt64>(
             named: name, configuration: ServiceConfiguration(maximumClients: 1, maximumServers: 1), mode: .create
         ).close()
         try ChannelSender<UInt64>(named: name + ".ping", capacity: 256, mode: .create).close()
         try ChannelSender<UInt64>(named: name + ".pong", capacity: 256, mode: .create).close()
+        var publisher = try TopicPublisher<UInt64>(
+            named: name + ".topic", configuration: TopicConfiguration(capacity: 256, maximumSubscribers: 1),
+            mode: .create, waitStrategy: strategy)
+        try ChannelSender<UInt64>(named: name + ".topic-pong", capacity: 256, mode: .create).close()
 
         let echo = Echo(name: name, strategy: strategy, pairs: pairs, chunk: chunk)
         let thread = try echo.start()
@@ -33,8 +42,9 @@ struct PairedRoundTrips {
         var client = try ServiceClient<UInt64, UInt64>(named: name, waitStrategy: strategy)
         var ping = try ChannelSender<UInt64>(named: name + ".ping", mode: .open, waitStrategy: strategy)
         var pong = try ChannelReceiver<UInt64>(named: name + ".pong", waitStrategy: strategy)
+        var topicPong = try ChannelReceiver<UInt64>(named: name + ".topic-pong", waitStrategy: strategy)
         var samples = [UInt64](repeating: 0, count: chunk)
-        var service: [Double] = [], spsc: [Double] = []
+        var service: [Double] = [], spsc: [Double] = [], topic: [Double] = []
         for _ in 0..<pairs {
             for i in 0..<chunk {
                 let start = now()
@@ -49,6 +59,13 @@ struct PairedRoundTrips {
                 samples[i] = now() - start
             }
             spsc.append(median(&samples))
+            for i in 0..<chunk {
+                let start = now()
+                try publisher.publish(UInt64(i))
+                guard try topicPong.receive() == UInt64(i) else { fatalError("wrong topic echo") }
+                samples[i] = now() - start
+            }
+            topic.append(median(&samples))
         }
         pthread_join(thread, nil)
         let ratios = zip(service, spsc).map { $0 / $1 }
@@ -64,6 +81,14 @@ struct PairedRoundTrips {
             "\(strategy) \(pairs) pairs of \(chunk): service/SPSC RTT p50 median \(describe(ratios)); "
                 + "near (\(near.count) pairs) \(describe(near)), far (\(far.count) pairs) \(describe(far)); "
                 + "medians: service \(Int(service.sorted()[pairs / 2])) ns, SPSC \(Int(spsc.sorted()[pairs / 2])) ns")
+        let topicRatios = zip(topic, spsc).map { $0 / $1 }
+        let topicNear = topicRatios.indices.filter { spsc[$0] < 400 }.map { topicRatios[$0] }
+        let topicFar = topicRatios.indices.filter { spsc[$0] >= 400 }.map { topicRatios[$0] }
+        print(
+            "\(strategy) \(pairs) pairs of \(chunk): topic/SPSC RTT p50 median \(describe(topicRatios)); "
+                + "near (\(topicNear.count) pairs) \(describe(topicNear)), far (\(topicFar.count) pairs) "
+                + "\(describe(topicFar)); medians: topic \(Int(topic.sorted()[pairs / 2])) ns")
+        _ = consume publisher
     }
 }
 
@@ -94,6 +119,8 @@ final class Echo: Sendable {
         var server = try ServiceServer<UInt64, UInt64>(named: name, mode: .open, waitStrategy: strategy)
         var ping = try ChannelReceiver<UInt64>(named: name + ".ping", waitStrategy: strategy)
         var pong = try ChannelSender<UInt64>(named: name + ".pong", mode: .open, waitStrategy: strategy)
+        var subscriber = try TopicSubscriber<UInt64>(named: name + ".topic", mode: .open, waitStrategy: strategy)
+        var topicPong = try ChannelSender<UInt64>(named: name + ".topic-pong", mode: .open, waitStrategy: strategy)
         for _ in 0..<pairs {
             for _ in 0..<chunk {
                 guard let request = try server.receive() else { fatalError("no request") }
@@ -103,6 +130,10 @@ final class Echo: Sendable {
             for _ in 0..<chunk {
                 guard let value = try ping.receive() else { fatalError("no message") }
                 try pong.send(value)
+            }
+            for _ in 0..<chunk {
+                guard let value = try subscriber.receive() else { fatalError("no topic message") }
+                try topicPong.send(value)
             }
         }
     }
