@@ -50,15 +50,17 @@ let package = Package(
             name: "InstructionCounts",
             dependencies: [.product(name: "Interprocess", package: "Interprocess")]
         ),
-        // Topic and SPSC 64 B streams in alternating chunks (BENCHMARKS.md, "Publish-subscribe").
+        // What the paired benchmarks share (a thread, pinning, the clock, summaries).
+        .target(name: "PairedSupport"),
+        // Topic, SPSC and MPMC 64 B streams in alternating chunks (BENCHMARKS.md, "Topics").
         .executableTarget(
             name: "PairedStreams",
-            dependencies: [.product(name: "Interprocess", package: "Interprocess")]
+            dependencies: ["PairedSupport", .product(name: "Interprocess", package: "Interprocess")]
         ),
-        // Service and SPSC round trips in alternating chunks (BENCHMARKS.md, "Services").
+        // Service, topic and SPSC round trips in alternating chunks (BENCHMARKS.md, "Services").
         .executableTarget(
             name: "PairedRoundTrips",
-            dependencies: [.product(name: "Interprocess", package: "Interprocess")]
+            dependencies: ["PairedSupport", .product(name: "Interprocess", package: "Interprocess")]
         ),
         // In-process regression tracker for the channels; cross-process figures come from
         // `shm bench` (see BENCHMARKS.md).

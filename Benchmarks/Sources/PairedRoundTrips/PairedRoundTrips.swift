@@ -12,6 +12,7 @@
 // `UInt64` to a topic with one subscriber, which echoes it over an SPSC channel.
 import Glibc
 import Interprocess
+import PairedSupport
 
 @main
 struct PairedRoundTrips {
@@ -37,8 +38,8 @@ struct PairedRoundTrips {
         try ChannelSender<UInt64>(named: name + ".topic-pong", capacity: 256, mode: .create).close()
 
         let echo = Echo(name: name, strategy: strategy, pairs: pairs, chunk: chunk)
-        let thread = try echo.start()
-        try pin(0)
+        let thread = startThread(named: "echo") { try echo.run() }
+        pin(0)
         var client = try ServiceClient<UInt64, UInt64>(named: name, waitStrategy: strategy)
         var ping = try ChannelSender<UInt64>(named: name + ".ping", mode: .open, waitStrategy: strategy)
         var pong = try ChannelReceiver<UInt64>(named: name + ".pong", waitStrategy: strategy)
@@ -72,10 +73,7 @@ struct PairedRoundTrips {
         let near = ratios.indices.filter { spsc[$0] < 400 }.map { ratios[$0] }
         let far = ratios.indices.filter { spsc[$0] >= 400 }.map { ratios[$0] }
         func describe(_ values: [Double]) -> String {
-            guard !values.isEmpty else { return "–" }
-            let thousandths = Int((values.sorted()[values.count / 2] * 1000).rounded())
-            let fraction = String(thousandths % 1000)
-            return "\(thousandths / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
+            values.isEmpty ? "–" : format(values.sorted()[values.count / 2], digits: 3)
         }
         print(
             "\(strategy) \(pairs) pairs of \(chunk): service/SPSC RTT p50 median \(describe(ratios)); "
@@ -99,23 +97,8 @@ final class Echo: Sendable {
         (self.name, self.strategy, self.pairs, self.chunk) = (name, strategy, pairs, chunk)
     }
 
-    func start() throws -> pthread_t {
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        guard
-            pthread_create(
-                &thread, nil,
-                { context in
-                    let echo = Unmanaged<Echo>.fromOpaque(context!).takeRetainedValue()
-                    do { try echo.run() } catch { fatalError("echo: \(error)") }
-                    return nil
-                }, context) == 0
-        else { fatalError("pthread_create") }
-        return thread
-    }
-
     func run() throws {
-        try pin(1)
+        pin(1)
         var server = try ServiceServer<UInt64, UInt64>(named: name, mode: .open, waitStrategy: strategy)
         var ping = try ChannelReceiver<UInt64>(named: name + ".ping", waitStrategy: strategy)
         var pong = try ChannelSender<UInt64>(named: name + ".pong", mode: .open, waitStrategy: strategy)
@@ -137,25 +120,4 @@ final class Echo: Sendable {
             }
         }
     }
-}
-
-// Glibc's overlay leaves `sched_setaffinity` out (it needs `_GNU_SOURCE`).
-@_silgen_name("sched_setaffinity")
-func setAffinity(_ pid: Int32, _ size: Int, _ mask: UnsafeRawPointer) -> Int32
-
-func pin(_ core: Int) throws {
-    var mask = [UInt64](repeating: 0, count: 16)
-    mask[core / 64] = 1 << UInt64(core % 64)
-    guard setAffinity(0, mask.count * 8, mask) == 0 else { fatalError("cannot pin to core \(core)") }
-}
-
-func now() -> UInt64 {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
-}
-
-func median(_ samples: inout [UInt64]) -> Double {
-    samples.sort()
-    return Double(samples[samples.count / 2])
 }

@@ -12,6 +12,7 @@
 // median rate.
 import Glibc
 import Interprocess
+import PairedSupport
 import Synchronization
 
 struct Message: BitwiseCopyable {
@@ -39,8 +40,8 @@ struct PairedStreams {
             named: name + ".mpmc", capacity: 256, topology: .multiProducerMultiConsumer, mode: .create,
             waitStrategy: .adaptive)
         let shared = Shared(name: name, pairs: pairs, chunk: chunk)
-        let thread = try shared.start()
-        try pin(0)
+        let thread = startThread(named: "receiver") { try shared.run() }
+        pin(0)
         while shared.received.load(ordering: .acquiring) == 0 {}  // the receiver is open
         var rates: [Row: [Double]] = [.topic: [], .spsc: [], .mpmc: []]
         var sequence: UInt64 = 0
@@ -85,23 +86,8 @@ final class Shared: Sendable {
     let received = Atomic<Int>(0)
     init(name: String, pairs: Int, chunk: Int) { (self.name, self.pairs, self.chunk) = (name, pairs, chunk) }
 
-    func start() throws -> pthread_t {
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        guard
-            pthread_create(
-                &thread, nil,
-                { context in
-                    let shared = Unmanaged<Shared>.fromOpaque(context!).takeRetainedValue()
-                    do { try shared.run() } catch { fatalError("receiver: \(error)") }
-                    return nil
-                }, context) == 0
-        else { fatalError("pthread_create") }
-        return thread
-    }
-
     func run() throws {
-        try pin(1)
+        pin(1)
         var subscriber = try TopicSubscriber<Message>(named: name + ".topic", mode: .open, waitStrategy: .adaptive)
         var receiver = try ChannelReceiver<Message>(named: name + ".spsc", waitStrategy: .adaptive)
         var mpmcReceiver = try ChannelReceiver<Message>(named: name + ".mpmc", waitStrategy: .adaptive)
@@ -126,31 +112,4 @@ final class Shared: Sendable {
     }
 }
 
-// Glibc's overlay leaves `sched_setaffinity` out (it needs `_GNU_SOURCE`).
-@_silgen_name("sched_setaffinity")
-func setAffinity(_ pid: Int32, _ size: Int, _ mask: UnsafeRawPointer) -> Int32
-
-func pin(_ core: Int) throws {
-    var mask = [UInt64](repeating: 0, count: 16)
-    mask[core / 64] = 1 << UInt64(core % 64)
-    guard setAffinity(0, mask.count * 8, mask) == 0 else { fatalError("cannot pin to core \(core)") }
-}
-
-func now() -> UInt64 {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
-}
-
 func medianOf(_ values: [Double]) -> Double { quantile(values, 0.5) }
-
-func quantile(_ values: [Double], _ q: Double) -> Double {
-    let sorted = values.sorted()
-    return sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))]
-}
-
-func format(_ value: Double) -> String {
-    let hundredths = Int((value * 100).rounded())
-    let fraction = String(hundredths % 100)
-    return "\(hundredths / 100).\(String(repeating: "0", count: 2 - fraction.count))\(fraction)"
-}
