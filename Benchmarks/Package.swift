@@ -45,10 +45,13 @@ let package = Package(
             path: "Benchmarks/ThreadPoolBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // The C limit rows of `shm bench` (a link to the main package's `Sources/CBenchLimits`,
+        // a target that is not a product), for the C ring's instruction count.
+        .target(name: "CLimitRows"),
         // Single-thread loops for instruction counts (`instruction-counts.sh`, BENCHMARKS.md).
         .executableTarget(
             name: "InstructionCounts",
-            dependencies: [.product(name: "Interprocess", package: "Interprocess")]
+            dependencies: ["CLimitRows", .product(name: "Interprocess", package: "Interprocess")]
         ),
         // What the paired benchmarks share (a thread, pinning, the clock, summaries).
         .target(name: "PairedSupport"),

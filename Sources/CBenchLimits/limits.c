@@ -366,6 +366,26 @@ int cbl_ring_receive64(void *ring, size_t capacity, int backoff, uint64_t first_
     return ring_receive(ring, capacity, 64, backoff, first_timed, message, count);
 }
 
+uint64_t cbl_ring_loop64(void *region, size_t capacity, uint64_t count) {
+    if (!valid_capacity(capacity)) return 0;
+    ring_producer p = {ring_at(region, capacity), 0, 0};
+    ring_consumer c = {ring_at(region, capacity), 0, 0};
+    unsigned char message[64] __attribute__((aligned(64))) = {0};
+    unsigned char received[64] __attribute__((aligned(64)));
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        memcpy(message, &i, 8);
+        memcpy(ring_claim(&p, 64, 0), message, 64);
+        ring_publish(&p);
+        memcpy(received, ring_peek(&c, 64, 0), 64);
+        ring_release(&c);
+        uint64_t sequence;
+        memcpy(&sequence, received, 8);
+        sum += sequence;
+    }
+    return sum;
+}
+
 int cbl_ring_send_large(void *ring, size_t capacity, size_t size, int backoff, const cbl_stream *stream,
                         void *buffer) {
     return ring_send(ring, capacity, size, backoff, stream, buffer);

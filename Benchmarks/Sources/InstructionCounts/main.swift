@@ -6,6 +6,7 @@
 //
 // Usage: InstructionCounts LOOP COUNT, where LOOP is one of the names in `loops` below; prints
 // nothing but a checksum (so the loop is not optimised away).
+import CLimitRows
 import Glibc
 import Interprocess
 
@@ -16,7 +17,7 @@ struct Message: BitwiseCopyable {
 
 let arguments = CommandLine.arguments
 guard arguments.count == 3, let count = Int(arguments[2]), count >= 0 else {
-    print("usage: InstructionCounts spsc-8|spsc-64|mpmc-8|service|topic-64 COUNT")
+    print("usage: InstructionCounts spsc-8|spsc-64|mpmc-8|service|topic-64|c-ring-64 COUNT")
     exit(2)
 }
 let name = "instruction-counts-\(getpid())"
@@ -70,6 +71,14 @@ do {
             _ = try publisher.tryPublish(message)
             checksum &+= try subscriber.tryReceive()?.words.0 ?? 0
         }
+    case "c-ring-64":
+        // `shm bench`'s c-ring (the C SPSC ring with cached indices, 64-byte slots, capacity 256):
+        // the C limit the SPSC rows are compared with.
+        let size = cbl_ring_size(256, 64)
+        let region = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 128)
+        defer { region.deallocate() }
+        region.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        checksum = cbl_ring_loop64(region, 256, UInt64(count))
     default:
         print("unknown loop \(arguments[1])")
         exit(2)

@@ -78,6 +78,11 @@ int cbl_ring_pong(void *in, void *out, size_t capacity, int backoff);
 int cbl_ring_send64(void *ring, size_t capacity, int backoff, const cbl_stream *stream);
 int cbl_ring_receive64(void *ring, size_t capacity, int backoff, uint64_t first_timed, cbl_stream_count *count);
 
+/// One thread sends a 64-byte message over the ring and receives it, `count` times (the ring is
+/// never full or empty when a side looks, so nothing waits): the ring's work per message alone,
+/// for instruction counts. Returns the sum of the sequences received.
+uint64_t cbl_ring_loop64(void *ring, size_t capacity, uint64_t count);
+
 /// A stream of `size`-byte messages over one ring of `size`-byte slots, copied from and to
 /// `buffer` (the caller's pre-faulted buffer of `size` bytes).
 int cbl_ring_send_large(
