@@ -139,6 +139,9 @@ final class PoolCore: @unchecked Sendable {
     let liveWord: FutexWord
     /// Where tests interpose; empty in pools made through the public API.
     let testHooks: TestHooks
+    /// Delayed work (`execute(after:)`, `sleep(for:)`, …). Set once at the end of `init`, before
+    /// the core is shared; its thread starts only with the first delayed entry.
+    private(set) var timer: PoolTimer!
 
     init(
         threadCount: Int, namePrefix: String, queueCapacity: Int?, policy: ThreadPool.FullQueuePolicy,
@@ -157,6 +160,7 @@ final class PoolCore: @unchecked Sendable {
         self.liveWord = FutexWord.allocate(initialValue: UInt32(threadCount))
         // Relaxed: no other thread can see the core yet.
         waiterSpinBudget.pointee.store(Int(Self.waiterSpin), ordering: .relaxed)
+        timer = PoolTimer(core: self)
     }
 
     /// Spins until `condition()` holds or the adaptive budget runs out; returns whether it
@@ -662,6 +666,18 @@ final class PoolCore: @unchecked Sendable {
         retire(1)
     }
 
+    /// Queues a Swift job (never rejected: after a shutdown it goes to the global executor, since
+    /// a dropped job would leave its task suspended forever).
+    @inline(__always)
+    func enqueueSwiftJob(_ job: UnownedJob) {
+        guard admit(1) else {
+            globalConcurrentExecutor.enqueue(ExecutorJob(job))
+            return
+        }
+        pushUnbounded(.swiftJob(job))
+        recordDepth()
+    }
+
     /// Drops a queued job at immediate shutdown (Swift jobs go to the global executor);
     /// returns whether it counts as discarded.
     @discardableResult
@@ -680,8 +696,9 @@ final class PoolCore: @unchecked Sendable {
         return counted
     }
 
-    /// Starts a shutdown; returns how many queued jobs this call discarded.
-    func shutdown(immediate: Bool) -> Int {
+    /// Starts a shutdown; returns how many jobs this call discarded, and how many of those were
+    /// still waiting for their delay.
+    func shutdown(immediate: Bool) -> (discarded: Int, delayed: Int) {
         let target = (immediate ? Lifecycle.stopping : .draining).rawValue
         // Relaxed: a first look; the compare-and-swap decides.
         var current = lifecycleWord.pointee.load(ordering: .relaxed)
@@ -696,7 +713,12 @@ final class PoolCore: @unchecked Sendable {
         }
         // Unconditionally: a blocked submitter that missed the change sleeps on the old epoch.
         space.wakeAll()
+        // After the change: the timer thread reads the lifecycle under the lock this takes.
+        let delayedJobs = timer.poolShutDown(immediate: immediate)
         var discarded = 0
+        var delayed = 0
+        for job in delayedJobs where discard(job) { delayed += 1 }
+        if !delayedJobs.isEmpty { retire(delayedJobs.count) }
         if immediate {
             let buffer = UnsafeMutablePointer<PoolJob>.allocate(capacity: Self.maximumBatch)
             while true {
@@ -708,7 +730,7 @@ final class PoolCore: @unchecked Sendable {
             buffer.deallocate()
         }
         wakeAllWorkers()
-        return discarded
+        return (discarded + delayed, delayed)
     }
 
     // MARK: - Waiting

@@ -10,17 +10,11 @@
 /// Jobs are never rejected: after a shutdown, or when a bounded queue is full, they are queued
 /// beyond the bound or handed to the global concurrent executor, since a dropped job would
 /// leave its task suspended forever.
-extension ThreadPool: TaskExecutor {
+extension ThreadPool: Executor, TaskExecutor {
     /// Queues a Swift concurrency job to run on one of the pool's workers.
     ///
     /// - Parameter job: The job; the pool runs it exactly once.
     public func enqueue(_ job: consuming ExecutorJob) {
-        let unowned = UnownedJob(job)
-        guard core.admit(1) else {
-            globalConcurrentExecutor.enqueue(ExecutorJob(unowned))
-            return
-        }
-        core.pushUnbounded(.swiftJob(unowned))
-        core.recordDepth()
+        core.enqueueSwiftJob(UnownedJob(job))
     }
 }
