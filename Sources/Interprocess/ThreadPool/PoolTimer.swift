@@ -4,15 +4,15 @@ import SystemPackage
 /// The pool's delayed work: one min-heap of entries by deadline (`CLOCK_MONOTONIC`), serviced by
 /// one timer thread that the first delayed submission starts.
 ///
-/// Why one thread and not the workers: a worker that kept the heap would have to sleep on two
-/// things at once (new work on `park`, the earliest deadline, and an earlier entry arriving),
+/// Why one thread and not the workers: a worker that kept the heap would have to sleep until the
+/// earliest deadline and still be woken both by new work on `park` and by an earlier entry,
 /// which changes the workers' loop and its waking protocol for every pool; the timer thread
 /// leaves both untouched, costs nothing to a pool that never delays work, and hands each due
 /// entry to the ordinary queue, so a due job waits for a worker exactly as a submitted one does.
 ///
 /// The timer thread (`<prefix>timer`) sleeps on `word` until the heap's earliest deadline. The
-/// word is an epoch: every change that moves the earliest deadline forward in time (a new root)
-/// or ends the pool's life bumps it under the lock and wakes the thread; the thread reads the
+/// word is an epoch: an insertion that becomes the earliest entry, and the pool's shutdown, bump
+/// it under the lock and wake the thread; the thread reads the
 /// epoch under the lock together with the heap, so a change it did not see makes its futex wait
 /// return at once. An entry that does not become the root costs no syscall.
 ///

@@ -2,6 +2,11 @@
 // `Task.sleep` in a task whose executor preference conforms hands its wake-up to that executor
 // instead of the global one. Adopted only where the compiler has it, so the package still builds
 // on toolchains without it; there `sleep(for:)` is the way to sleep on the pool.
+//
+// The conformance itself is SPI of this module (the compiler refuses a public conformance to an
+// SPI protocol); Swift's runtime finds it all the same, by a dynamic cast of the preferred task
+// executor. `ThreadPool+TaskExecutor.swift` names `Executor` explicitly so that this extension
+// does not turn the pool's public `Executor` conformance into SPI.
 #if compiler(>=6.3)
     @_spi(ExperimentalScheduling) import _Concurrency
 

@@ -261,40 +261,42 @@ struct ThreadPoolDelayedTests {
         #expect(Self.elapsed(since: start) >= 50_000_000)
     }
 
-    #if compiler(>=6.3)
-        /// `Task.sleep` inside the preference: Swift hands the wake-up to the pool (its
-        /// `SchedulingExecutor` conformance), so the task continues on a worker.
-        @Test func taskSleepInsideThePreferenceResumesOnAWorker() async throws {
-            let pool = try ThreadPool(configuration: .init(threadCount: 2, threadNamePrefix: "tsl-"))
-            let results = try await withTaskExecutorPreference(pool) {
-                try await withThrowingTaskGroup(of: [Bool].self) { group in
-                    for _ in 0..<4 {
-                        group.addTask {
-                            var onWorker: [Bool] = []
-                            for clock in 0..<3 {
-                                let start = Deadline.now
-                                switch clock {
-                                case 0: try await Task.sleep(for: .milliseconds(5))
-                                case 1: try await Task.sleep(for: .milliseconds(5), clock: .suspending)
-                                default: try await Task.sleep(nanoseconds: 5_000_000)
-                                }
-                                onWorker.append(
-                                    pool.core.isCurrentThreadWorker && Self.elapsed(since: start) >= 5_000_000)
+    /// A task of the preference continues on a worker after `Task.sleep` (every clock) and
+    /// `Task.yield`, as the thread pool guide says.
+    @Test func taskSleepAndYieldInsideThePreferenceContinueOnAWorker() async throws {
+        let pool = try ThreadPool(configuration: .init(threadCount: 2, threadNamePrefix: "tsl-"))
+        let results = try await withTaskExecutorPreference(pool) {
+            try await withThrowingTaskGroup(of: [Bool].self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        var onWorker: [Bool] = []
+                        for clock in 0..<3 {
+                            let start = Deadline.now
+                            switch clock {
+                            case 0: try await Task.sleep(for: .milliseconds(5))
+                            case 1: try await Task.sleep(for: .milliseconds(5), clock: .suspending)
+                            default: try await Task.sleep(nanoseconds: 5_000_000)
                             }
-                            return onWorker
+                            onWorker.append(
+                                pool.core.isCurrentThreadWorker && Self.elapsed(since: start) >= 5_000_000)
+                            await Task.yield()
+                            onWorker.append(pool.core.isCurrentThreadWorker)
                         }
+                        return onWorker
                     }
-                    var results: [Bool] = []
-                    for try await result in group { results += result }
-                    return results
                 }
+                var results: [Bool] = []
+                for try await result in group { results += result }
+                return results
             }
-            #expect(results.count == 12)
-            #expect(results.allSatisfy { $0 }, "\(results)")
-            pool.shutdown()
-            await pool.awaitTermination()
         }
+        #expect(results.count == 24)
+        #expect(results.allSatisfy { $0 }, "\(results)")
+        pool.shutdown()
+        await pool.awaitTermination()
+    }
 
+    #if compiler(>=6.3)
         /// The wake-up itself is the pool's: while the task sleeps, its job waits in the pool's
         /// timer (without the conformance Swift gives it to the global executor, whose thread then
         /// hands the task back to the pool). A cancellation still ends the sleep at once; the
