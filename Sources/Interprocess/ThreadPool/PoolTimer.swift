@@ -51,6 +51,8 @@ final class PoolTimer: @unchecked Sendable {
         var heapIndex = -1
         /// A sleep whose task was cancelled before its continuation was registered.
         var cancelledEarly = false
+        /// The timer took it out at its time (a job is then in the queue).
+        var fired = false
 
         init(deadline: UInt64, work: Work) {
             self.deadline = deadline
@@ -229,12 +231,27 @@ final class PoolTimer: @unchecked Sendable {
         }
     }
 
-    /// Whether `entry` is still waiting for its time.
-    func isWaiting(_ entry: Entry) -> Bool {
-        state.withLock { _ in
+    /// What a worker waiting for a delayed task may do with it.
+    enum InlineRun {
+        /// The timer queued it at its time: run it as any queued task.
+        case queued
+        /// Taken out of the heap for the caller, who sleeps until its time, runs it and retires it.
+        case taken
+        /// Its time comes after the caller's deadline, or someone else owns it.
+        case notNow
+    }
+
+    /// Takes `entry` out of the heap for a worker that waits for its task until `deadline`, if
+    /// its time comes first.
+    func takeForInlineRun(_ entry: Entry, before deadline: Deadline) -> InlineRun {
+        state.withLock { s in
             core.enterLocked()
             defer { core.leaveLocked() }
-            return entry.heapIndex >= 0
+            guard entry.heapIndex >= 0 else { return entry.fired ? .queued : .notNow }
+            guard entry.deadline < deadline.uptimeNanoseconds else { return .notNow }
+            _ = Self.remove(at: entry.heapIndex, from: &s)
+            entry.work = .done
+            return .taken
         }
     }
 
@@ -331,6 +348,7 @@ final class PoolTimer: @unchecked Sendable {
                 let entry = Self.remove(at: 0, from: &s)
                 due.append(entry.work)
                 entry.work = .done
+                entry.fired = true
             }
             // Relaxed: the pool's shutdown bumps the epoch under this lock after it changes the
             // lifecycle, so a change we miss here makes the futex wait return.

@@ -71,19 +71,24 @@ extension TaskBox {
     /// Runs the task on the calling worker if nobody has started it; returns whether it did (or,
     /// for a delayed task it took from the timer, whether it finished, run or cancelled).
     ///
-    /// A delayed task never runs before its time: if its time comes before `deadline`, the
-    /// worker takes it out of the timer, sleeps until its time and runs it (a worker blocked on
-    /// a task that needs a worker could otherwise deadlock the pool); if not, it is left alone.
+    /// A delayed task never runs before its time (a worker blocked on a task that needs a
+    /// worker could otherwise deadlock the pool): one the timer has queued already runs here
+    /// like any queued task; one still in the timer whose time comes before `deadline` is taken
+    /// out, and the worker sleeps until its time and runs it; otherwise it is left alone.
     func claimAndRunInline(deadline: Deadline) -> Bool {
-        if let entry = delayEntry {
-            guard entry.deadline < deadline.uptimeNanoseconds, core.timer.remove(entry) else { return false }
+        guard let entry = delayEntry else { return runClaimedInline() }
+        switch core.timer.takeForInlineRun(entry, before: deadline) {
+        case .queued:
+            return runClaimedInline()
+        case .taken:
             // This worker now owns the entry and its retirement.
             sleepWhileQueued(until: Deadline(uptimeNanoseconds: entry.deadline))
             _ = runClaimedInline()
             core.retire(1)
             return true
+        case .notNow:
+            return false
         }
-        return runClaimedInline()
     }
 
     private func runClaimedInline() -> Bool {

@@ -150,6 +150,24 @@ struct ThreadPoolDelayedTests {
         #expect(pool.metrics.delayed == 0)
     }
 
+    /// A worker waiting for a delayed task that the timer already queued runs it itself, as for
+    /// any queued task (the only worker would otherwise wait for a job that needs it).
+    @Test func waitingOnTheOnlyWorkerForADelayedTaskAlreadyQueuedRunsIt() throws {
+        let pool = try ThreadPool(threadCount: 1)
+        let outer = try pool.submit { () throws -> Int in
+            let inner = try pool.submit(after: .milliseconds(5)) { 9 }
+            // Until the timer has handed it to the queue, which this busy worker cannot serve.
+            while pool.metrics.queued == 0 { CurrentThread.yield() }
+            return try inner.wait()
+        }
+        let value = try outer.wait(timeout: .seconds(30))
+        #expect(value == 9)
+        guard value != nil else { return }  // the worker is stuck; waiting for it would hang
+        try pool.waitUntilIdle()
+        #expect(pool.metrics.completed == 2)
+        pool.shutdown()
+    }
+
     /// A worker waiting for a delayed task runs it itself at its time (the only worker would
     /// otherwise wait for a task that needs it).
     @Test func waitingForADelayedTaskOnTheOnlyWorkerRunsItAtItsTime() throws {
@@ -304,9 +322,16 @@ struct ThreadPoolDelayedTests {
         @Test func aTaskSleepInsideThePreferenceWaitsInThePoolsTimer() async throws {
             let pool = try ThreadPool(threadCount: 1)
             let start = Deadline.now
+            let started = TestGate()
             let sleeper = Task {
-                try await withTaskExecutorPreference(pool) { try await Task.sleep(for: .seconds(60)) }
+                try await withTaskExecutorPreference(pool) {
+                    started.open()
+                    try await Task.sleep(for: .seconds(60))
+                }
             }
+            // The task may wait long for a thread of a loaded global executor; the 10 s that
+            // measure the feature start once it runs.
+            while !started.isOpen { try await Task.sleep(for: .milliseconds(1)) }
             let giveUp = Deadline.after(.seconds(10))
             while pool.core.timer.counts.all == 0 && !giveUp.hasPassed { try await Task.sleep(for: .milliseconds(1)) }
             #expect(pool.core.timer.counts.all == 1)
