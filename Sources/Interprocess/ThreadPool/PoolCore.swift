@@ -33,6 +33,10 @@ import Synchronization
 /// sequentially consistent operations and fences, between the admitting thread's barrier
 /// (which read the lifecycle before it) and the exiting worker's (which read it after), so a
 /// worker that exits sees every submission that was admitted.
+///
+/// Delayed work waits in `timer` (`PoolTimer`), whose thread hands each due job to this queue
+/// through `pushUnbounded`; nothing above depends on it, and a pool that never delays work never
+/// starts that thread.
 final class PoolCore: @unchecked Sendable {
     /// Which core (if any) the calling thread works for: the core's address while a worker of
     /// that core runs, `nil` elsewhere.
