@@ -150,6 +150,45 @@ struct ThreadPoolDelayedTests {
         #expect(pool.metrics.delayed == 0)
     }
 
+    /// Delayed submissions racing with cancels and with both kinds of shutdown: every accepted
+    /// task runs, is cancelled or is discarded, exactly once, and the workers still exit.
+    @Test func delayedSubmissionsRacingWithCancelsAndShutdownAreNeverLost() throws {
+        for round in 0..<20 {
+            let pool = try ThreadPool(threadCount: 2)
+            let submitters = try ThreadPool(threadCount: 2)
+            let accepted = TestCounter()
+            let ran = TestCounter()
+            let cancelled = TestCounter()
+            let go = TestGate()
+            let handles = try (0..<2).map { _ in
+                try submitters.submit {
+                    go.wait()
+                    for i in 0..<500 {
+                        do {
+                            let handle = try pool.submit(after: .microseconds(100 * (i % 7))) { ran.increment() }
+                            accepted.increment()
+                            if i % 3 == 0 && handle.cancel() { cancelled.increment() }
+                        } catch {
+                            return
+                        }
+                    }
+                }
+            }
+            go.open()
+            // Shut down in the middle of the stream, with delays pending, running and cancelled.
+            while accepted.count < 300 { CurrentThread.yield() }
+            if round % 2 == 0 { pool.shutdown() } else { pool.shutdownNow() }
+            for handle in handles { try handle.wait() }
+            #expect(try pool.awaitTermination(timeout: .seconds(30)))
+            let m = pool.metrics
+            #expect(accepted.count >= 300)
+            #expect(ran.count + cancelled.count + m.discarded == accepted.count)
+            if round % 2 == 0 { #expect(m.discarded == 0) }
+            #expect(m.delayed == 0)
+            submitters.shutdown()
+        }
+    }
+
     /// A worker waiting for a delayed task that the timer already queued runs it itself, as for
     /// any queued task (the only worker would otherwise wait for a job that needs it).
     @Test func waitingOnTheOnlyWorkerForADelayedTaskAlreadyQueuedRunsIt() throws {
