@@ -381,5 +381,28 @@ struct ThreadPoolDelayedTests {
             pool.shutdown()
             await pool.awaitTermination()
         }
+
+        /// A `Task.sleep` the pool's timer holds outlives an immediate shutdown: it wakes at its
+        /// time and continues on the global executor (the job cannot be dropped).
+        @Test func aTaskSleepInThePoolsTimerOutlivesTheShutdown() async throws {
+            let pool = try ThreadPool(configuration: .init(threadCount: 1, threadNamePrefix: "tgone-"))
+            let started = TestGate()
+            let start = Deadline.now
+            let sleeper = Task {
+                try await withTaskExecutorPreference(pool) {
+                    started.open()
+                    try await Task.sleep(for: .milliseconds(50))
+                    return CurrentThread.name
+                }
+            }
+            while !started.isOpen { try await Task.sleep(for: .milliseconds(1)) }
+            let giveUp = Deadline.after(.seconds(10))
+            while pool.core.timer.counts.all == 0 && !giveUp.hasPassed { CurrentThread.yield() }
+            pool.shutdownNow()
+            await pool.awaitTermination()
+            let name = try await sleeper.value
+            #expect(!name.hasPrefix("tgone-"))
+            #expect(Self.elapsed(since: start) >= 50_000_000)
+        }
     #endif
 }
