@@ -670,18 +670,6 @@ final class PoolCore: @unchecked Sendable {
         retire(1)
     }
 
-    /// Queues a Swift job (never rejected: after a shutdown it goes to the global executor, since
-    /// a dropped job would leave its task suspended forever).
-    @inline(__always)
-    func enqueueSwiftJob(_ job: UnownedJob) {
-        guard admit(1) else {
-            globalConcurrentExecutor.enqueue(ExecutorJob(job))
-            return
-        }
-        pushUnbounded(.swiftJob(job))
-        recordDepth()
-    }
-
     /// Drops a queued job at immediate shutdown (Swift jobs go to the global executor);
     /// returns whether it counts as discarded.
     @discardableResult

@@ -21,21 +21,17 @@ import SystemPackage
 ///   admitted (counted in `pending`) when submitted, so `waitUntilIdle` and a graceful shutdown
 ///   wait for it; its owner queues it when due, discards it at an immediate shutdown, or retires
 ///   it when its handle cancels it;
-/// - `swiftJob`: a Swift job delayed through `SchedulingExecutor`; admitted only when due
-///   (after a shutdown it goes to the global executor then), never discarded, since its task
-///   would never resume;
 /// - `sleep`: a task suspended in `sleep(for:)`; resumed when due, or with `CancellationError`
 ///   by its cancellation handler; never discarded, and not counted in `pending` (a suspended
 ///   task is not queued work).
 ///
 /// The thread exits once the pool has shut down and the heap is empty; a later entry (a sleep,
-/// a Swift job, or a job admitted just before the shutdown) starts a new one.
+/// or a job admitted just before the shutdown) starts a new one.
 final class PoolTimer: @unchecked Sendable {
     /// One delayed item. `deadline` is fixed; every other field is guarded by the timer's lock.
     final class Entry: @unchecked Sendable {
         enum Work {
             case job(PoolJob)
-            case swiftJob(UnownedJob)
             /// `nil` until the sleeping task's continuation is registered.
             case sleep(CheckedContinuation<Void, any Error>?)
             /// Taken out of the heap (fired, cancelled or discarded); nothing left to do.
@@ -171,17 +167,6 @@ final class PoolTimer: @unchecked Sendable {
         perform(after)
     }
 
-    /// Adds a Swift job to run on the pool at `deadline`.
-    func schedule(swiftJob: UnownedJob, deadline: UInt64) {
-        let entry = Entry(deadline: deadline, work: .swiftJob(swiftJob))
-        let after = state.withLock { s -> AfterInsert in
-            core.enterLocked()
-            defer { core.leaveLocked() }
-            return Self.insert(entry, into: &s) ? wakeOrStart(&s) : .nothing
-        }
-        perform(after)
-    }
-
     /// Registers a sleeping task's continuation; resumes it at once (throwing) if its task was
     /// cancelled first.
     func schedule(sleep entry: Entry, continuation: CheckedContinuation<Void, any Error>) {
@@ -255,7 +240,7 @@ final class PoolTimer: @unchecked Sendable {
         }
     }
 
-    /// Entries waiting for their time: jobs, and everything (jobs, Swift jobs, sleeps).
+    /// Entries waiting for their time: jobs, and everything (jobs and sleeps).
     var counts: (jobs: Int, all: Int) {
         state.withLock { s in
             core.enterLocked()
@@ -295,8 +280,8 @@ final class PoolTimer: @unchecked Sendable {
             var jobs: [(UInt64, PoolJob)] = []
             if immediate {
                 s.discardsJobs = true
-                // Rebuilt from the entries that stay (Swift jobs and sleeps, which are never
-                // discarded), each keeping its sequence number.
+                // Rebuilt from the entries that stay (sleeps, which are never discarded), each
+                // keeping its sequence number.
                 let entries = s.heap
                 s.heap.removeAll(keepingCapacity: true)
                 for entry in entries {
@@ -372,8 +357,6 @@ final class PoolTimer: @unchecked Sendable {
                 // timer thread must neither block nor reject.
                 core.pushUnbounded(job)
                 core.recordDepth()
-            case .swiftJob(let job):
-                core.enqueueSwiftJob(job)
             case .sleep(let continuation):
                 continuation?.resume()
             case .done:

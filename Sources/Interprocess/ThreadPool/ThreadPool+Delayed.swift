@@ -48,11 +48,11 @@ extension ThreadPool {
     /// thread, and resumes it where it runs: on one of the pool's workers inside
     /// `withTaskExecutorPreference(pool)`.
     ///
-    /// `Task.sleep` wakes through the global executor unless the toolchain lets the pool keep
-    /// delayed Swift jobs (`SchedulingExecutor`; see the thread pool guide); this does not
-    /// depend on that. The sleep is served by the pool's timer thread and is not pool work:
-    /// pool-wide waits do not wait for it, and a shutdown does not end it (a task that wakes
-    /// after the shutdown continues on the global executor).
+    /// `Task.sleep` wakes through the global executor (the sleeping task waits for one of its
+    /// threads before it comes back to the pool); this sleep is served by the pool's timer
+    /// thread and wakes without it. It is not pool work: pool-wide waits do not wait for it,
+    /// and a shutdown does not end it (a task that wakes after the shutdown continues on the
+    /// global executor).
     ///
     /// - Parameter duration: How long to sleep; zero or less returns at once.
     /// - Throws: `CancellationError` if the calling task is cancelled before or during the

@@ -239,8 +239,8 @@ public final class ThreadPool: @unchecked Sendable {
     /// `TaskError.discardedByShutdown`), running tasks finish.
     ///
     /// Swift concurrency jobs cannot be discarded without leaving their task suspended forever;
-    /// queued ones are handed to the global concurrent executor instead, and delayed ones and
-    /// tasks in ``sleep(for:)`` keep their time (they then resume on the global executor).
+    /// queued ones are handed to the global concurrent executor instead, and tasks in
+    /// ``sleep(for:)`` keep their time (they then resume on the global executor).
     ///
     /// - Returns: How many queued tasks this call discarded.
     @discardableResult
