@@ -6,5 +6,7 @@ extension PoolCore {
         /// Runs on a worker whose search found nothing, after its last look at the queue and
         /// while it still counts as a searcher (so producers still skip their wakes for it).
         var searchFoundNothing: (@Sendable (PoolCore) -> Void)? = nil
+        /// Makes starting the timer thread fail, as it does at the process's thread limit.
+        var timerThreadFails = false
     }
 }

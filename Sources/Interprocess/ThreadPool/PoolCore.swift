@@ -33,6 +33,10 @@ import Synchronization
 /// sequentially consistent operations and fences, between the admitting thread's barrier
 /// (which read the lifecycle before it) and the exiting worker's (which read it after), so a
 /// worker that exits sees every submission that was admitted.
+///
+/// Delayed work waits in `timer` (`PoolTimer`), whose thread hands each due job to this queue
+/// through `pushUnbounded`; nothing above depends on it, and a pool that never delays work never
+/// starts that thread.
 final class PoolCore: @unchecked Sendable {
     /// Which core (if any) the calling thread works for: the core's address while a worker of
     /// that core runs, `nil` elsewhere.
@@ -139,6 +143,9 @@ final class PoolCore: @unchecked Sendable {
     let liveWord: FutexWord
     /// Where tests interpose; empty in pools made through the public API.
     let testHooks: TestHooks
+    /// Delayed work (`execute(after:)`, `sleep(for:)`, …). Set once at the end of `init`, before
+    /// the core is shared; its thread starts only with the first delayed entry.
+    private(set) var timer: PoolTimer!
 
     init(
         threadCount: Int, namePrefix: String, queueCapacity: Int?, policy: ThreadPool.FullQueuePolicy,
@@ -157,6 +164,7 @@ final class PoolCore: @unchecked Sendable {
         self.liveWord = FutexWord.allocate(initialValue: UInt32(threadCount))
         // Relaxed: no other thread can see the core yet.
         waiterSpinBudget.pointee.store(Int(Self.waiterSpin), ordering: .relaxed)
+        timer = PoolTimer(core: self)
     }
 
     /// Spins until `condition()` holds or the adaptive budget runs out; returns whether it
@@ -680,8 +688,9 @@ final class PoolCore: @unchecked Sendable {
         return counted
     }
 
-    /// Starts a shutdown; returns how many queued jobs this call discarded.
-    func shutdown(immediate: Bool) -> Int {
+    /// Starts a shutdown; returns how many jobs this call discarded, and how many of those were
+    /// still waiting for their delay.
+    func shutdown(immediate: Bool) -> (discarded: Int, delayed: Int) {
         let target = (immediate ? Lifecycle.stopping : .draining).rawValue
         // Relaxed: a first look; the compare-and-swap decides.
         var current = lifecycleWord.pointee.load(ordering: .relaxed)
@@ -696,7 +705,12 @@ final class PoolCore: @unchecked Sendable {
         }
         // Unconditionally: a blocked submitter that missed the change sleeps on the old epoch.
         space.wakeAll()
+        // After the change: the timer thread reads the lifecycle under the lock this takes.
+        let delayedJobs = timer.poolShutDown(immediate: immediate)
         var discarded = 0
+        var delayed = 0
+        for job in delayedJobs where discard(job) { delayed += 1 }
+        if !delayedJobs.isEmpty { retire(delayedJobs.count) }
         if immediate {
             let buffer = UnsafeMutablePointer<PoolJob>.allocate(capacity: Self.maximumBatch)
             while true {
@@ -708,7 +722,7 @@ final class PoolCore: @unchecked Sendable {
             buffer.deallocate()
         }
         wakeAllWorkers()
-        return discarded
+        return (discarded + delayed, delayed)
     }
 
     // MARK: - Waiting

@@ -19,6 +19,10 @@ enum RunOutcome {
 
 /// The type-erased part of a task with a handle.
 class PoolTask: @unchecked Sendable {
+    /// The task's timer entry if it was submitted with a delay (`submit(after:)`); set before
+    /// the task is published, never changed after.
+    final var delayEntry: PoolTimer.Entry? = nil
+
     /// Runs the task unless it was started, cancelled or discarded already.
     func runIfQueued() -> RunOutcome { fatalError("abstract") }
 

@@ -119,7 +119,23 @@ final class TaskBox<Success: Sendable>: PoolTask, @unchecked Sendable {
     func cancel() -> Bool {
         guard end(as: Self.cancelled) else { return false }
         core.cancelledCount.pointee.add(1, ordering: .relaxed)  // Relaxed: statistic.
+        // A delayed task leaves the timer at once, so `waitUntilIdle` and a graceful shutdown
+        // do not wait for its time; whoever took the entry out retires it (here, or the timer
+        // that already queued it, whose worker skips it).
+        if let entry = delayEntry, core.timer.remove(entry) { core.retire(1) }
         return true
+    }
+
+    /// Sleeps until `deadline` or until the task reaches a terminal phase (a cancel), whichever
+    /// comes first.
+    func sleepWhileQueued(until deadline: Deadline) {
+        while !deadline.hasPassed {
+            // Acquire-release: as in `waitBlocking`; the flag makes a cancel wake us.
+            let (old, announced) = state.atomic.pointee.bitwiseOr(
+                Self.sleeperFlag, ordering: .acquiringAndReleasing)
+            if Self.isTerminal(old) { return }
+            _ = state.wait(expecting: announced, deadline: deadline)
+        }
     }
 
     override func discard() -> Bool { end(as: Self.discarded) }

@@ -7,6 +7,9 @@ extension ThreadPool {
     public struct Metrics: Sendable, Hashable {
         /// Tasks waiting in the queue.
         public var queued: Int
+        /// Delayed tasks (`execute(after:_:)`, `submit(after:_:)`) still waiting for their time;
+        /// they are counted in ``queued`` once due.
+        public var delayed: Int
         /// Tasks taken by workers and not yet finished.
         public var running: Int
         /// Tasks that ran to the end without throwing (including Swift jobs and tasks run on a
@@ -34,6 +37,7 @@ extension ThreadPool {
         let callerFailed = core.callerFailed.pointee.load(ordering: .relaxed)
         return Metrics(
             queued: core.queuedCount,
+            delayed: core.timer.counts.jobs,
             running: max(0, totals.started - totals.succeeded - totals.failed - totals.skipped),
             completed: totals.succeeded + callerOK,
             failed: totals.failed + callerFailed,

@@ -19,7 +19,7 @@ extension ThreadPool {
         ///   it); `TaskError.cancelled` if it was cancelled before it started,
         ///   `TaskError.discardedByShutdown` if an immediate shutdown dropped it.
         public func wait() throws -> Success {
-            if box.core.isCurrentThreadWorker && box.claimAndRunInline() {
+            if box.core.isCurrentThreadWorker && box.claimAndRunInline(deadline: .never) {
                 return try box.result().get()
             }
             _ = box.waitBlocking(deadline: .never)
@@ -32,7 +32,7 @@ extension ThreadPool {
         /// - Returns: The task's value, or `nil` if it has not finished in time.
         /// - Throws: As ``wait()``.
         public func wait(timeout: Duration?) throws -> Success? {
-            if box.core.isCurrentThreadWorker && box.claimAndRunInline() {
+            if box.core.isCurrentThreadWorker && box.claimAndRunInline(deadline: Deadline(timeout: timeout)) {
                 return try box.result().get()
             }
             guard box.waitBlocking(deadline: Deadline(timeout: timeout)) else { return nil }
@@ -68,8 +68,30 @@ extension ThreadPool {
 }
 
 extension TaskBox {
-    /// Runs the task on the calling worker if nobody has started it; returns whether it did.
-    func claimAndRunInline() -> Bool {
+    /// Runs the task on the calling worker if nobody has started it; returns whether it did (or,
+    /// for a delayed task it took from the timer, whether it finished, run or cancelled).
+    ///
+    /// A delayed task never runs before its time (a worker blocked on a task that needs a
+    /// worker could otherwise deadlock the pool): one the timer has queued already runs here
+    /// like any queued task; one still in the timer whose time comes before `deadline` is taken
+    /// out, and the worker sleeps until its time and runs it; otherwise it is left alone.
+    func claimAndRunInline(deadline: Deadline) -> Bool {
+        guard let entry = delayEntry else { return runClaimedInline() }
+        switch core.timer.takeForInlineRun(entry, before: deadline) {
+        case .queued:
+            return runClaimedInline()
+        case .taken:
+            // This worker now owns the entry and its retirement.
+            sleepWhileQueued(until: Deadline(uptimeNanoseconds: entry.deadline))
+            _ = runClaimedInline()
+            core.retire(1)
+            return true
+        case .notNow:
+            return false
+        }
+    }
+
+    private func runClaimedInline() -> Bool {
         switch runIfQueued() {
         case .skipped: return false
         case .succeeded:

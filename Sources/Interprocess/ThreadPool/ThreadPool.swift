@@ -215,14 +215,18 @@ public final class ThreadPool: @unchecked Sendable {
 
     /// What an immediate shutdown dropped.
     public struct ShutdownReport: Sendable, Hashable {
-        /// Queued tasks this call removed without running them; their handles report
-        /// `TaskError.discardedByShutdown`. Submissions racing with the shutdown may be
-        /// discarded by the workers afterwards; ``Metrics/discarded`` counts those too.
+        /// Tasks this call removed without running them, queued ones and delayed ones still
+        /// waiting for their time; their handles report `TaskError.discardedByShutdown`.
+        /// Submissions racing with the shutdown may be discarded by the workers afterwards;
+        /// ``Metrics/discarded`` counts those too.
         public let discardedTaskCount: Int
+        /// How many of ``discardedTaskCount`` were delayed tasks (`execute(after:_:)`,
+        /// `submit(after:_:)`) still waiting for their time.
+        public let discardedDelayedTaskCount: Int
     }
 
     /// Starts a graceful shutdown: no new tasks are accepted, queued and running tasks finish,
-    /// then the workers exit.
+    /// delayed tasks run when their time comes, then the workers exit.
     ///
     /// Returns at once (it is safe to call from a worker, and more than once); use
     /// `awaitTermination` to wait for the workers.
@@ -230,16 +234,19 @@ public final class ThreadPool: @unchecked Sendable {
         _ = core.shutdown(immediate: false)
     }
 
-    /// Starts an immediate shutdown: no new tasks are accepted, queued tasks are discarded
-    /// (their handles fail with `TaskError.discardedByShutdown`), running tasks finish.
+    /// Starts an immediate shutdown: no new tasks are accepted, queued tasks and delayed tasks
+    /// still waiting for their time are discarded (their handles fail with
+    /// `TaskError.discardedByShutdown`), running tasks finish.
     ///
     /// Swift concurrency jobs cannot be discarded without leaving their task suspended forever;
-    /// queued ones are handed to the global concurrent executor instead.
+    /// queued ones are handed to the global concurrent executor instead, and tasks in
+    /// ``sleep(for:)`` keep their time (they then resume on the global executor).
     ///
     /// - Returns: How many queued tasks this call discarded.
     @discardableResult
     public func shutdownNow() -> ShutdownReport {
-        ShutdownReport(discardedTaskCount: core.shutdown(immediate: true))
+        let (discarded, delayed) = core.shutdown(immediate: true)
+        return ShutdownReport(discardedTaskCount: discarded, discardedDelayedTaskCount: delayed)
     }
 
     /// Whether a shutdown has started.
