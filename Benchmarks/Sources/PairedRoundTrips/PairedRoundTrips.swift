@@ -69,23 +69,22 @@ struct PairedRoundTrips {
             topic.append(median(&samples))
         }
         pthread_join(thread, nil)
-        let ratios = zip(service, spsc).map { $0 / $1 }
-        let near = ratios.indices.filter { spsc[$0] < 400 }.map { ratios[$0] }
-        let far = ratios.indices.filter { spsc[$0] >= 400 }.map { ratios[$0] }
         func describe(_ values: [Double]) -> String {
             values.isEmpty ? "–" : format(values.sorted()[values.count / 2], digits: 3)
         }
-        print(
-            "\(strategy) \(pairs) pairs of \(chunk): service/SPSC RTT p50 median \(describe(ratios)); "
-                + "near (\(near.count) pairs) \(describe(near)), far (\(far.count) pairs) \(describe(far)); "
-                + "medians: service \(Int(service.sorted()[pairs / 2])) ns, SPSC \(Int(spsc.sorted()[pairs / 2])) ns")
-        let topicRatios = zip(topic, spsc).map { $0 / $1 }
-        let topicNear = topicRatios.indices.filter { spsc[$0] < 400 }.map { topicRatios[$0] }
-        let topicFar = topicRatios.indices.filter { spsc[$0] >= 400 }.map { topicRatios[$0] }
-        print(
-            "\(strategy) \(pairs) pairs of \(chunk): topic/SPSC RTT p50 median \(describe(topicRatios)); "
-                + "near (\(topicNear.count) pairs) \(describe(topicNear)), far (\(topicFar.count) pairs) "
-                + "\(describe(topicFar)); medians: topic \(Int(topic.sorted()[pairs / 2])) ns")
+        /// One line per row: the median of its per-pair ratios to SPSC, overall and by placement.
+        func report(_ label: String, _ row: [Double], spscMedian: Bool) {
+            let ratios = zip(row, spsc).map { $0 / $1 }
+            let near = ratios.indices.filter { spsc[$0] < 400 }.map { ratios[$0] }
+            let far = ratios.indices.filter { spsc[$0] >= 400 }.map { ratios[$0] }
+            let spscPart = spscMedian ? ", SPSC \(Int(spsc.sorted()[pairs / 2])) ns" : ""
+            print(
+                "\(strategy) \(pairs) pairs of \(chunk): \(label)/SPSC RTT p50 median \(describe(ratios)); "
+                    + "near (\(near.count) pairs) \(describe(near)), far (\(far.count) pairs) \(describe(far)); "
+                    + "medians: \(label) \(Int(row.sorted()[pairs / 2])) ns\(spscPart)")
+        }
+        report("service", service, spscMedian: true)
+        report("topic", topic, spscMedian: false)
         _ = consume publisher
     }
 }

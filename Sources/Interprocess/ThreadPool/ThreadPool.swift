@@ -242,7 +242,7 @@ public final class ThreadPool: @unchecked Sendable {
     /// queued ones are handed to the global concurrent executor instead, and tasks in
     /// ``sleep(for:)`` keep their time (they then resume on the global executor).
     ///
-    /// - Returns: How many queued tasks this call discarded.
+    /// - Returns: What this call discarded: queued tasks and delayed ones.
     @discardableResult
     public func shutdownNow() -> ShutdownReport {
         let (discarded, delayed) = core.shutdown(immediate: true)
