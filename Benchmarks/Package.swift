@@ -65,6 +65,12 @@ let package = Package(
             name: "PairedRoundTrips",
             dependencies: ["PairedSupport", .product(name: "Interprocess", package: "Interprocess")]
         ),
+        // The channel rows of issue 13's targets beside the C limits, in alternating chunks
+        // (BENCHMARKS.md, "Against the C limits, in pairs").
+        .executableTarget(
+            name: "PairedLimits",
+            dependencies: ["CLimitRows", "PairedSupport", .product(name: "Interprocess", package: "Interprocess")]
+        ),
         // In-process regression tracker for the channels; cross-process figures come from
         // `shm bench` (see BENCHMARKS.md).
         .executableTarget(

@@ -56,6 +56,7 @@ public func quantile(_ values: [Double], _ q: Double) -> Double {
 /// `value` with `digits` decimals, or "–" for none.
 public func format(_ value: Double?, digits: Int = 2) -> String {
     guard let value else { return "–" }
+    guard digits > 0 else { return "\(Int(value.rounded()))" }
     var scale = 1
     for _ in 0..<digits { scale *= 10 }
     let scaled = Int((value * Double(scale)).rounded())

@@ -109,7 +109,7 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
         switch ring.topology {
         case .singleProducerSingleConsumer:
             head = position &+ 1
-            ring.spscRelease(at: position)
+            ring.spscRelease(slot, at: position)
         case .multiProducerMultiConsumer:
             ring.mpmcRelease(position, slot)
         }

@@ -125,16 +125,25 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
     // MARK: - SPSC (published through the slot, released through the consumer index)
     //
     // The producer publishes the message at position p by storing p + 1 in its slot's sequence
-    // word; the consumer releases it by storing p + 1 in `consumerIndex`. A slot's line is
-    // therefore written only by the producer and read only by the consumer: per message one
-    // line moves to the consumer (which polls the very slot it reads next, so a round trip
-    // moves no other line) and one line comes back to the producer on its next lap. The
-    // consumer never writes a slot, so the producer's next store there needs no line the
-    // consumer holds modified, and the consumer's release is a store to a line the producer
-    // reads only when its cached copy says the ring is full (once per lap at most while
-    // traffic flows). Releasing through the slot's word instead would pull the slot's line back
-    // to the consumer once per message (the figures: BENCHMARKS.md, "How the 64 B rate went
-    // from 17.5 M to about 46 M msg/s").
+    // word; the consumer releases it by storing p + 1 in `consumerIndex`. The producer learns
+    // that a slot is free only from `consumerIndex`, which it reads when its cached copy says
+    // the ring is full (once per lap at most while traffic flows), never from the slot: so per
+    // message one line moves to the consumer (which polls the very slot it reads next, so a
+    // round trip moves no other line) and comes back to the producer on its next lap. Freeing
+    // slots through their own words instead (as MPMC does) would make the producer read each
+    // slot before writing it (BENCHMARKS.md, "How the 64 B rate went from 17.5 M to about
+    // 46 M msg/s").
+    //
+    // Before its release the consumer stores the value it read (p + 1) back into the slot's
+    // sequence word: a store that changes nothing, made for where the line goes. A line the
+    // consumer has only read stays shared between the two caches, and the producer's next store
+    // to it must first invalidate the consumer's copy, an exchange its wake barrier then waits
+    // for, once per message; a line the consumer wrote moves to the producer whole, in one
+    // transfer. On an AMD EPYC host that doubled a 64-byte stream's rate where the two cores
+    // share no cache and left round trips unchanged (BENCHMARKS.md, "The consumer's write-back").
+    // It is safe because the producer writes the slot again only after it acquired a
+    // `consumerIndex` past p, which the consumer stores (releasing) after the write-back; a
+    // successor producer or an inspector walking the slots reads the same value either way.
     //
     // A slot last published at position q holds q + 1; the consumer at p waits for p + 1, and
     // the value a slot holds from the previous lap, p − capacity + 1, never equals it. A fresh
@@ -190,7 +199,10 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
     }
 
     @inlinable @inline(__always)
-    func spscRelease(at position: UInt64) {
+    func spscRelease(_ s: UnsafeMutableRawPointer, at position: UInt64) {
+        // Relaxed: the value the slot already holds (see the notes above); ordered before the
+        // producer's next store to the slot by the releasing store below.
+        sequence(s).pointee.store(position &+ 1, ordering: .relaxed)
         // SYNC POINT: releasing; our read of the element at `position` (and every one before
         // it) happens before the producer, after its acquiring load, reuses the slot.
         control.consumerIndex.pointee.store(position &+ 1, ordering: .releasing)
