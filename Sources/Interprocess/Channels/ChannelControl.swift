@@ -158,7 +158,8 @@ struct ChannelControl: @unchecked Sendable {
     /// enough for the sender to fill a batch of slots, short next to any kernel wake-up.
     static let streamingBackoff: Duration = .microseconds(2)
     /// Messages taken (or sent) between two waits that mark a stream: a request/reply exchange
-    /// takes exactly one per wait, so it never backs off.
+    /// takes exactly one per wait, so it never backs off (a receiving side raises it by one
+    /// when a backoff finds a single message, see ``StreamingRun``).
     static let streamingRun: UInt32 = 2
     /// The slowest pace, per message, at which a receiver's takes count as draining a stream:
     /// a backlog is taken in tens of nanoseconds per message, while replies to requests are a
@@ -216,4 +217,30 @@ struct ChannelControl: @unchecked Sendable {
             }
         }
     }
+}
+
+/// How many messages a receiving side takes between two waits before the next wait counts as a
+/// stream's (and starts with ``ChannelControl/streamingBackoff``), learnt from what its
+/// backoffs found.
+///
+/// A stream's run is ``ChannelControl/streamingRun`` takes. Replies with one message in flight
+/// reach it only when a reply is already there at a receive, because a peer ran a round trip
+/// late; the backoff that follows then finds a single message and has added itself to a round
+/// trip. After such a backoff a run needs one take more, which one message in flight never
+/// reaches; the next backoff that finds a batch (a stream's) brings the run back.
+struct StreamingRun {
+    private(set) var length = ChannelControl.streamingRun
+    private var backedOff = false
+
+    /// At the start of a wait: whether the `taken` messages since the last wait are a run.
+    mutating func isRun(taken: UInt32) -> Bool {
+        if backedOff {
+            length =
+                taken >= ChannelControl.streamingRun ? ChannelControl.streamingRun : ChannelControl.streamingRun + 1
+        }
+        return taken >= length
+    }
+
+    /// Records whether the wait that just started backs off.
+    mutating func record(backingOff: Bool) { backedOff = backingOff }
 }

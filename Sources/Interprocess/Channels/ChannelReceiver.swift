@@ -43,6 +43,8 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     var streamingPaceNanoseconds = ChannelControl.streamingPaceNanoseconds
     /// Waits that started with the streaming backoff (for tests and diagnostics).
     var streamingBackoffs = 0
+    /// How many takes between waits mark a stream.
+    var streamingRun = StreamingRun()
 
     /// How a blocked receive waits for messages.
     public var waitStrategy: WaitStrategy
@@ -281,10 +283,10 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
     /// such transfer stalls the sender's wake-up barrier; so this wait first stays off the ring
     /// for ``ChannelControl/streamingBackoff``, lets the sender fill slots uncontended, and
     /// then takes them as a batch (the figures: BENCHMARKS.md). A
-    /// request/reply exchange never has more than one message in flight, so it never backs off
-    /// and keeps the cache-line round-trip latency.
+    /// request/reply exchange never has more than one message in flight, so it does not back off
+    /// (past once, see ``StreamingRun``) and keeps the cache-line round-trip latency.
     mutating func waitForMessage(deadline: Deadline) -> ChannelControl.WaitOutcome {
-        var streaming = takenSinceWait >= ChannelControl.streamingRun && waitStrategy != .block
+        var streaming = streamingRun.isRun(taken: takenSinceWait) && waitStrategy != .block
         if streaming {
             // A client that does its own work between receives can take several replies without
             // waiting; they are not a stream unless they came at a stream's pace.
@@ -292,6 +294,7 @@ public struct ChannelReceiver<Element: BitwiseCopyable>: ~Copyable, Sendable {
             streaming = elapsed <= UInt64(takenSinceWait - 1) &* streamingPaceNanoseconds
         }
         takenSinceWait = 0
+        streamingRun.record(backingOff: streaming)
         if streaming { streamingBackoffs += 1 }
         let ring = self.ring
         let head = self.head

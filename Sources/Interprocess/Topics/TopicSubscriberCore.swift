@@ -68,6 +68,10 @@ final class TopicSubscriberCore: @unchecked Sendable {
     /// (see `WaitStrategy`).
     @exclusivity(unchecked) var takenSinceWait: UInt32 = 0
     @exclusivity(unchecked) var secondTakenAt: UInt64 = 0
+    /// How many takes between waits mark a stream.
+    @exclusivity(unchecked) var streamingRun = StreamingRun()
+    /// Waits that started with the streaming backoff (for tests and diagnostics).
+    @exclusivity(unchecked) var streamingBackoffs = 0
     /// Messages the publishers dropped before we took them, in total.
     @exclusivity(unchecked) var missedMessages = 0
     /// Bit k: hazard k is held by a sample.
@@ -498,7 +502,7 @@ final class TopicSubscriberCore: @unchecked Sendable {
     ///   interval), a damaged segment's error.
     @usableFromInline
     func waitForMessage(strategy: WaitStrategy, deadline: Deadline) throws(TopicError) -> Bool {
-        var streaming = takenSinceWait >= ChannelControl.streamingRun && strategy != .block
+        var streaming = streamingRun.isRun(taken: takenSinceWait) && strategy != .block
         if streaming {
             // Replies taken one by one with work in between are not a stream unless they came at
             // a stream's pace.
@@ -506,6 +510,8 @@ final class TopicSubscriberCore: @unchecked Sendable {
             streaming = elapsed <= UInt64(takenSinceWait - 1) &* ChannelControl.streamingPaceNanoseconds
         }
         takenSinceWait = 0
+        streamingRun.record(backingOff: streaming)
+        if streaming { streamingBackoffs &+= 1 }
         let outcome = ChannelControl.wait(on: notEmpty, strategy: strategy, deadline: deadline, backoff: streaming) {
             self.hasMessage() || self.isClosedAndDrained()
         }

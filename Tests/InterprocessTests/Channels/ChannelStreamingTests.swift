@@ -16,11 +16,11 @@ import Testing
         Array(UnsafeRawBufferPointer(start: ring.slots, count: ring.capacity * ring.slotStride))
     }
 
-    /// Receiving never writes a slot: the consumer releases through its index, so a slot's
-    /// line only ever moves from the sender to the receiver. Over three laps, every receive
-    /// (single, batch and in place) leaves the slots byte for byte as the sends left them, and
-    /// the released position is the consumer index.
-    @Test func spscReceiverNeverWritesASlot() throws {
+    /// Receiving changes no slot: the consumer releases through its index (the sequence it
+    /// stores back into the slot is the one it read, see `ChannelRing.spscRelease`). Over three
+    /// laps, every receive (single, batch and in place) leaves the slots byte for byte as the
+    /// sends left them, and the released position is the consumer index.
+    @Test func spscReceiverLeavesEverySlotAsSent() throws {
         let name = uniqueName("stream-slots")
         defer { try? SharedMemory.remove(named: name) }
         var sender = try ChannelSender<UInt64>(
@@ -95,6 +95,65 @@ import Testing
         for _ in 0..<3 { _ = try receiver.receive(timeout: .zero) }
         _ = try receiver.receive(timeout: .microseconds(10))
         #expect(receiver.streamingBackoffs == 1)
+    }
+
+    /// Replies that came back to back once (a peer a round trip late) look like a run of two;
+    /// the backoff after them finds one message. From then on a run needs three takes, so the
+    /// next such pair does not back off, until a backoff finds a batch again.
+    @Test func aBackoffThatFindsOneMessageLengthensTheRun() throws {
+        let name = uniqueName("stream-run")
+        defer { try? SharedMemory.remove(named: name) }
+        var sender = try ChannelSender<UInt64>(named: name, capacity: 8, mode: .create)
+        var receiver = try ChannelReceiver<UInt64>(named: name, mode: .open, waitStrategy: .spin)
+        // As in `receiverBacksOffOnlyAfterABacklog`: debug builds are slow.
+        receiver.streamingPaceNanoseconds = 2_000_000
+        func take(_ count: Int) throws {
+            for i in 0..<count {
+                let sent = try sender.trySend(UInt64(i))
+                #expect(sent)
+            }
+            for _ in 0..<count {
+                let got = try receiver.receive(timeout: .zero)
+                #expect(got != nil)
+            }
+        }
+        func waitInVain() throws {
+            let none = try receiver.receive(timeout: .microseconds(1))
+            #expect(none == nil)
+        }
+        // Two back to back, then a wait: it backs off (a run of two).
+        try take(2)
+        try waitInVain()
+        #expect(receiver.streamingBackoffs == 1 && receiver.streamingRun.length == 2)
+        // The backoff found one message: the run becomes three.
+        try take(1)
+        try waitInVain()
+        #expect(receiver.streamingBackoffs == 1 && receiver.streamingRun.length == 3)
+        // Two back to back no longer back off; three do.
+        try take(2)
+        try waitInVain()
+        #expect(receiver.streamingBackoffs == 1)
+        try take(3)
+        try waitInVain()
+        #expect(receiver.streamingBackoffs == 2)
+        // That backoff found a batch: a run is two again.
+        try take(2)
+        try waitInVain()
+        #expect(receiver.streamingBackoffs == 3 && receiver.streamingRun.length == 2)
+    }
+
+    /// `StreamingRun` alone (the topic subscriber's waits use it as the channel receiver's do).
+    @Test func theRunLengthFollowsWhatBackoffsFound() {
+        var run = StreamingRun()
+        #expect(!run.isRun(taken: 1) && run.isRun(taken: 2))
+        run.record(backingOff: true)
+        // The backoff found one message.
+        #expect(!run.isRun(taken: 1) && run.length == 3)
+        run.record(backingOff: false)
+        #expect(!run.isRun(taken: 2) && run.isRun(taken: 3))
+        run.record(backingOff: true)
+        // That one found a batch.
+        #expect(run.isRun(taken: 2) && run.length == 2)
     }
 
     /// The sender's mirror image: after sending several messages since its last wait, a wait
