@@ -28,10 +28,12 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio")
             ]
         ),
+        // W3's limit: the same tasks on plain threads sharing one atomic index, in C.
+        .target(name: "CPoolLimits"),
         // `swift run -c release ThreadPoolComparison`: prints the comparison table.
         .executableTarget(
             name: "ThreadPoolComparison",
-            dependencies: ["BenchmarkScenarios", "PoolWorkloads"]
+            dependencies: ["BenchmarkScenarios", "PoolWorkloads", "CPoolLimits"]
         ),
         // `swift package benchmark`: regression tracking with ordo-one/benchmark.
         .executableTarget(

@@ -268,7 +268,15 @@ struct PairedLimits {
         for row in Row.allCases where !row.isStream {
             print(
                 "  RTT \(row.label): p50 median \(format(quantile(p50[row]!, 0.5), digits: 0)) ns, "
-                    + "pooled p99.9 \(format(p999(row), digits: 0)) ns")
+                    + "pooled p99.9 \(format(p999(row), digits: 0)) ns, "
+                    + "\(pooled[row]!.filter { $0 >= 2000 }.count) of \(pooled[row]!.count) samples at 2 µs or more")
+        }
+        if getenv("TAILS") != nil {
+            for row in Row.allCases where !row.isStream {
+                var bins = [Int](repeating: 0, count: 12)
+                for v in pooled[row]! where v >= 1000 { bins[min(11, Int(v - 1000) / 250)] += 1 }
+                print("  tail \(row.label) (1 µs + 250 ns bins): \(bins)")
+            }
         }
         for row in Row.allCases where row.isStream {
             print("  64 B \(row.label): median \(format(quantile(rates[row]!, 0.5))) M msg/s")

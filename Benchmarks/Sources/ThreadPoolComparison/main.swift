@@ -1,9 +1,10 @@
 // Runs W1–W5 of BENCHMARKS.md for Interprocess' ThreadPool and, in the same run, for
-// Dispatch, SwiftNIO's NIOThreadPool and a TaskGroup on the default executor; prints a
-// Markdown table of medians (min–max) over the repetitions.
+// Dispatch, SwiftNIO's NIOThreadPool and a TaskGroup on the default executor, and W3 on plain C
+// threads (its limit); prints a Markdown table of medians (min–max) over the repetitions.
 //
 //   swift run -c release ThreadPoolComparison [--reps 5] [--idle-seconds 10] [--w1 1000000]
 import BenchmarkScenarios
+import CPoolLimits
 import Glibc
 import Interprocess
 import PoolWorkloads
@@ -69,6 +70,16 @@ for _ in 0..<reps {
     seqW4.append(timed { for c in 0..<SqrtData.chunks { data.chunkTask(c) } })
     expectCompleted(SqrtData.chunks, "sequential W4")
 }
+// W3's limit in C: the same tasks on plain threads that share one atomic index, and its own
+// sequential baseline (C's code for the loop may differ from Swift's; each speedup is over its
+// own sequential run).
+var seqW3C: [Double] = []
+for _ in 0..<reps {
+    seqW3C.append(
+        Double(cpl_cpu_bound_sequential(Int32(PoolWorkload.cpuBoundTasks), UInt64(PoolWorkload.cpuTaskRounds))) / 1e9)
+}
+let seq3C = Summary(values: seqW3C).median
+var limitW3: [Double] = []
 let sequentialSum = data.total
 let seq3 = Summary(values: seqW3).median
 let seq4 = Summary(values: seqW4).median
@@ -109,6 +120,12 @@ for rep in 0..<reps {
             "rep \(rep + 1) \(peer.name): W1 \(rate(w1))/s, W2 p50 \(fmt(p50, 2)) µs p99 \(fmt(p99, 2)) µs (n=\(samples.count)), W3 \(fmt(w3, 3)) s, W4 \(fmt(w4, 4)) s, W5 \(fmt(w5, 3)) s"
         )
     }
+    var counts = [Int32](repeating: 0, count: threads)
+    let limitNanoseconds = cpl_cpu_bound_parallel(
+        Int32(threads), Int32(PoolWorkload.cpuBoundTasks), UInt64(PoolWorkload.cpuTaskRounds), &counts)
+    guard limitNanoseconds > 0 else { fatalError("C threads: pthread_create failed") }
+    limitW3.append(Double(limitNanoseconds) / 1e9)
+    log("rep \(rep + 1) C threads, one atomic index: W3 \(fmt(limitW3.last!, 3)) s, tasks per thread \(counts)")
     batchedW1.append(Double(w1Tasks) / ours.tinyTasksBatched(w1Tasks))
     parallelForW4.append(ours.parallelForAPI(data))
     log(
@@ -195,8 +212,17 @@ let p = Summary(values: parallelForW4)
 print(
     "| Interprocess, `execute(contentsOf:)` ×\(PoolWorkload.batchSize) / `parallelFor` | \(cell(b, rate)) | – | – | – | – | \(cell(p) { fmt($0, 4) }) | \(fmt(seq4 / p.median, 2)) | – |"
 )
+let l = Summary(values: limitW3)
+print(
+    "| C threads, one atomic index (W3's limit) | – | – | – | \(cell(l) { fmt($0, 3) }) | \(fmt(seq3C / l.median, 2)) | – | – | – |"
+)
+let limitRatios = zip(raw[0]["w3"]!, limitW3).map { $0 / $1 }
+print(
+    "W3, Interprocess ThreadPool / C threads, per repetition (adjacent in time): "
+        + limitRatios.map { fmt($0, 3) }.joined(separator: ", ")
+        + "; median \(fmt(Summary(values: limitRatios).median, 3))")
 print("")
-print("Sequential (main thread): W3 \(fmt(seq3, 3)) s, W4 \(fmt(seq4, 4)) s.")
+print("Sequential (main thread): W3 \(fmt(seq3, 3)) s, W4 \(fmt(seq4, 4)) s; W3 in C \(fmt(seq3C, 3)) s.")
 if idlePercent >= 0 {
     print(
         "Idle Interprocess pool (2 workers) over \(idleSeconds) s: its worker threads \(fmt(idlePoolPercent, 3)) % of one core; whole process \(fmt(idlePercent, 3)) %."
