@@ -490,6 +490,21 @@ int cbl_buffer_pong(void *in, void *out, size_t capacity) {
     }
 }
 
+uint64_t cbl_buffer_loop64(void *region, size_t capacity, uint64_t count) {
+    unsigned char message[64] __attribute__((aligned(64))) = {0};
+    unsigned char received[64] __attribute__((aligned(64)));
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        memcpy(message, &i, 8);
+        if (buffer_put(region, capacity, 64, message) != 0) return 0;
+        if (buffer_take(region, capacity, 64, received) != 0) return 0;
+        uint64_t sequence;
+        memcpy(&sequence, received, 8);
+        sum += sequence;
+    }
+    return sum;
+}
+
 int cbl_buffer_send(void *region, size_t capacity, size_t size, const cbl_stream *stream, void *buffer) {
     if (capacity == 0 || size < 16) return -EINVAL;
     RUN_STREAM(stream, buffer, rc = buffer_put(region, capacity, size, buffer));

@@ -103,6 +103,11 @@ int cbl_buffer_init(void *buffer);
 int64_t cbl_buffer_ping(void *out, void *in, size_t capacity, const cbl_round_trips *run);
 int cbl_buffer_pong(void *in, void *out, size_t capacity);
 
+/// One thread puts a 64-byte message into the buffer (of 64-byte slots, initialised) and takes
+/// it, `count` times (nothing waits): the buffer's work per message alone, for instruction
+/// counts. Returns the sum of the sequences taken, 0 on a failed pthread call.
+uint64_t cbl_buffer_loop64(void *region, size_t capacity, uint64_t count);
+
 /// A stream of `size`-byte messages (the sequence in the first 8 bytes) from and to `buffer`.
 int cbl_buffer_send(void *ring, size_t capacity, size_t size, const cbl_stream *stream, void *buffer);
 int cbl_buffer_receive(

@@ -22,10 +22,13 @@ public final class SharedArray<Element: BitwiseCopyable> {
 
     /// The segment holding the elements.
     public let segment: SharedMemory
-    private let base: UnsafeMutablePointer<Element>
+    /// The first element; stored (as is ``count``) so that the inlinable subscript specialises
+    /// in the caller into a bounds check and a load or store.
+    @usableFromInline let base: UnsafeMutablePointer<Element>
 
-    /// The number of elements.
-    public var count: Int { segment.capacity }
+    /// The number of elements (the count recorded at creation, checked against the mapping when
+    /// the array was opened).
+    public let count: Int
 
     /// Creates the array `name` with `count` copies of `initialValue`, or opens it if it exists
     /// (`.openOrCreate`) with the same element type and count.
@@ -51,6 +54,7 @@ public final class SharedArray<Element: BitwiseCopyable> {
                 payload.baseAddress!.initializeMemory(as: Element.self, repeating: initialValue, count: count)
             })
         base = segment.bytes.baseAddress!.assumingMemoryBound(to: Element.self)
+        self.count = segment.capacity
     }
 
     /// Opens the existing array `name`, whatever its count.
@@ -67,11 +71,13 @@ public final class SharedArray<Element: BitwiseCopyable> {
             name: try SegmentName(name), mode: .open, layout: layout, permissions: [], owners: owners, timeout: timeout,
             initialize: { _ in })
         base = segment.bytes.baseAddress!.assumingMemoryBound(to: Element.self)
+        self.count = segment.capacity
     }
 
     /// Reads or writes the element at `index`.
     ///
     /// - Precondition: `0 <= index < count`.
+    @inlinable
     public subscript(index: Int) -> Element {
         get {
             precondition(index >= 0 && index < count, "SharedArray index \(index) out of range 0..<\(count)")

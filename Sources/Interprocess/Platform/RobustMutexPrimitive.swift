@@ -32,15 +32,32 @@ enum RobustMutexPrimitive {
             let rc = deadline.withTimespecPointer {
                 cipc_mutex_lock(address.assumingMemoryBound(to: pthread_mutex_t.self), $0)
             }
-            switch Errno(shimResult: rc) {
-            case nil: return .acquired
-            case .interrupted?: continue  // glibc does not return EINTR here; defensive.
-            case Errno(rawValue: EOWNERDEAD)?: return .acquiredOwnerDied
-            case Errno(rawValue: ENOTRECOVERABLE)?: return .notRecoverable
-            case .timedOut?: return .timedOut
-            case .deadlock?: return .alreadyOwned
-            case let e?: throw e
-            }
+            // `nil`: interrupted (glibc does not return EINTR here; defensive), lock again.
+            if let status = try status(rc) { return status }
+        }
+    }
+
+    /// Locks without a deadline: `.acquired` in the common case, at the cost of one call to
+    /// the shim, and every other outcome as ``lock(_:deadline:)`` reports it.
+    @inline(__always)
+    static func lockWithoutDeadline(_ address: UnsafeMutableRawPointer) throws(Errno) -> LockStatus {
+        let rc = cipc_mutex_lock(address.assumingMemoryBound(to: pthread_mutex_t.self), nil)
+        if rc == 0 { return .acquired }
+        // EINTR is not acquired (glibc never returns it here): wait again, as the timed path.
+        if let status = try status(rc) { return status }
+        return try lock(address, deadline: .never)
+    }
+
+    /// What a lock's shim result says; `nil` for an interrupted call, which locked nothing.
+    private static func status(_ rc: Int32) throws(Errno) -> LockStatus? {
+        switch Errno(shimResult: rc) {
+        case nil: return .acquired
+        case .interrupted?: return nil
+        case Errno(rawValue: EOWNERDEAD)?: return .acquiredOwnerDied
+        case Errno(rawValue: ENOTRECOVERABLE)?: return .notRecoverable
+        case .timedOut?: return .timedOut
+        case .deadlock?: return .alreadyOwned
+        case let e?: throw e
         }
     }
 

@@ -36,13 +36,16 @@ public struct ObjectKind: RawRepresentable, Sendable, Hashable, CustomStringConv
     /// ``SharedMemoryError/HeaderProblem/unsupportedKindLayoutVersion(kind:found:supported:)``.
     ///
     /// A change of one kind's payload layout (a channel's control words or slots, a byte
-    /// channel's frames) bumps that kind's version only. Every kind is at version 1 since the
-    /// header started recording it (header layout version 3). A kind this build does not know
-    /// has version 0 (such an object is refused as a kind mismatch before its version counts).
+    /// channel's frames) bumps that kind's version only. Every kind was at version 1 when the
+    /// header started recording it (header layout version 3); a condition is at version 2 (its
+    /// waiter word moved to offset 8 and carries the wake-ups sent, see ``ProcessCondition``).
+    /// A kind this build does not know has version 0 (such an object is refused as a kind
+    /// mismatch before its version counts).
     public var layoutVersion: UInt32 {
         switch self {
-        case .segment, .mutex, .condition, .semaphore, .event, .array, .channel, .byteChannel, .topic, .byteTopic,
-            .blackboard, .service:
+        case .condition: 2
+        case .segment, .mutex, .semaphore, .event, .array, .channel, .byteChannel, .topic, .byteTopic, .blackboard,
+            .service:
             1
         default: 0
         }

@@ -1,3 +1,4 @@
+import Synchronization
 import SystemPackage
 
 /// A condition variable that lives in shared memory: threads of any process wait on it until
@@ -13,17 +14,36 @@ import SystemPackage
 /// ```
 ///
 /// ## The state words
-/// A `WaiterGatedWake` at the start of the storage, whose word is a sequence:
-/// - `sequence` (offset 0), the futex word: incremented by a notification that finds a waiter.
+/// - `sequence` (offset 0, 32 bits), the futex word: incremented by a notification that wakes.
 ///   A waiter reads it and announces itself while holding the mutex, unlocks, and sleeps only
 ///   while it still holds the value read, so a notification between unlock and sleep is never
 ///   lost.
-/// - `waiters` (offset 4): how many threads are between announcing and leaving a wait.
-///   Notifiers skip the increment and the wake syscall when it is zero: a waiter announces
-///   itself before it releases the mutex, and a notifier's change to the predicate is made
-///   under the mutex, so a notifier that finds no waiter notifies nobody who could miss the
-///   change. A waiter that dies leaves it too high, which costs only a useless wake syscall
-///   per notification, never a lost wake-up.
+/// - `waiters` (offset 8, 64 bits): the announced waiters *W* (low half), threads between
+///   announcing and leaving a wait, and the wake-ups *S* (high half) notifications have sent
+///   them that no leaving waiter has taken yet. A notification wakes only while *W* > *S*: a
+///   waiter announces itself before it releases the mutex, and a notifier's change to the
+///   predicate is made under the mutex, so a notifier that finds every waiter woken already
+///   (or none) notifies nobody who could miss the change. A woken waiter takes one wake-up as
+///   it leaves (*W* − 1, *S* − 1 while *S* > 0), so the notifications a stream sends while the
+///   woken waiter is not yet running cost no system call. Both halves change together, by
+///   compare-and-swap.
+///
+/// Neither side issues a StoreLoad barrier: the mutex orders the handshake. A waiter announces
+/// itself before its unlock; a notifier changed the predicate holding the mutex and reads the
+/// waiters after that; so either the notifier's critical section follows the waiter's, and its
+/// read sees the announcement, or it precedes it, and the waiter sees the change.
+///
+/// Why *S* is safe: every wake-up a notifier sends either wakes a sleeper, which takes one as
+/// it leaves, or finds none in the kernel, when every announced waiter is woken already, is
+/// about to find the sequence changed, or is dead; so *S* never hides a sleeper nobody woke.
+/// A waiter that dies leaves *W* one too high, and at most one wake-up is then spent on it;
+/// the live waiters are woken as before. Another process that can write the condition can
+/// withhold wake-ups (as it can by never notifying); a timed wait still ends at its deadline.
+///
+/// The layout is the condition kind's payload version 2 (``ObjectKind/layoutVersion``): an
+/// object of version 1 (its count at offset 4) is refused, not misread. A condition placed in a
+/// segment of the caller's layout has no header, so every process that uses it must run a
+/// build with the same layout.
 ///
 /// Nothing a dying waiter leaves behind can block or corrupt the condition.
 public struct ProcessCondition: @unchecked Sendable {
@@ -40,8 +60,10 @@ public struct ProcessCondition: @unchecked Sendable {
         case timedOut
     }
 
-    /// The sequence word (offset 0) and the waiter count (offset 4).
-    let gate: WaiterGatedWake
+    /// The sequence word (offset 0).
+    let sequence: FutexWord
+    /// The announced waiters and the wake-ups sent to them (offset 8, see "The state words").
+    let waiters: UnsafeMutablePointer<Atomic<UInt64>>
     /// The segment that keeps the condition mapped.
     public let segment: SharedMemory
 
@@ -83,8 +105,12 @@ public struct ProcessCondition: @unchecked Sendable {
 
     private init(segment: SharedMemory, address: UnsafeMutableRawPointer) {
         self.segment = segment
-        self.gate = WaiterGatedWake(at: address)
+        self.sequence = FutexWord(at: address)
+        self.waiters = (address + ProcessCondition.waitersOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
+
+    /// Where the waiter word lives in the storage.
+    static let waitersOffset = 8
 
     /// Initialises the storage of a condition at `offset` of `payload`: call it exactly once per
     /// condition, before any process uses it — typically in the creator's initializer of
@@ -171,13 +197,13 @@ public struct ProcessCondition: @unchecked Sendable {
     func wait(on mutex: ProcessMutex, deadline: Deadline) throws(ProcessMutexError) -> WaitResult {
         // Announced while holding the mutex: a notifier that changes the predicate under the
         // mutex after our unlock finds us announced (see "The state words").
-        let observed = gate.announce()
+        let observed = announce()
         do { try mutex.unlock() } catch {
-            gate.withdraw()
+            withdraw()
             throw error
         }
-        let outcome = gate.sleep(expecting: observed, deadline: deadline)
-        gate.withdraw()
+        let outcome = sequence.wait(expecting: observed, deadline: deadline)
+        withdraw()
         // Relock by the wait's own deadline (plus the grace): a holder that never lets go
         // (stopped with SIGSTOP, or looping) must not turn a timed wait into an endless one.
         let relockDeadline = max(deadline, Deadline.after(ProcessCondition.relockGrace))
@@ -191,12 +217,88 @@ public struct ProcessCondition: @unchecked Sendable {
 
     /// Wakes one waiting thread, if any.
     ///
-    /// May be called with or without holding the mutex; the waiter re-checks its predicate
-    /// under the mutex.
+    /// May be called with or without holding the mutex; the change it announces must have been
+    /// made holding the mutex (as with any condition variable), and the waiter re-checks its
+    /// predicate under the mutex. A notification that finds no waiter, or only waiters already
+    /// woken, makes no system call.
     public func notifyOne() { notify(count: 1) }
 
-    /// Wakes every waiting thread.
+    /// Wakes every waiting thread (the change it announces made holding the mutex, as for
+    /// ``notifyOne()``).
     public func notifyAll() { notify(count: Int32.max) }
 
-    private func notify(count: Int32) { gate.wake(count: count) }
+    private func notify(count: Int32) {
+        // No barrier: the mutex orders. The caller changed the predicate holding the mutex;
+        // a waiter announces itself holding it too, before its unlock. If the waiter's
+        // critical section came first, its announcement happens before the notifier's lock and
+        // so before this load; if the notifier's came first, the waiter sees the change under
+        // the mutex and does not wait. (A predicate changed without the mutex can lose a
+        // wake-up with any condition variable.)
+        // Relaxed, as is the exchange below: the sequence's releasing bump publishes.
+        var state = waiters.pointee.load(ordering: .relaxed)
+        for _ in 0..<ProcessCondition.exchangeAttempts {
+            let announced = state & 0xFFFF_FFFF, sent = state >> 32
+            // Every announced waiter woken already (or none): nobody to wake.
+            guard announced > sent else { return }
+            let woken = count == Int32.max ? announced : sent &+ 1
+            let (exchanged, found) = waiters.pointee.weakCompareExchange(
+                expected: state, desired: woken << 32 | announced, ordering: .relaxed)
+            if exchanged { break }
+            state = found
+        }
+        // After too many lost exchanges (another process keeps writing the word) the wake goes
+        // out anyway: a wake-up too many costs a syscall, never correctness.
+        // Releasing: a waiter whose sleep sees the new sequence sees what we published before.
+        sequence.atomic.pointee.wrappingAdd(1, ordering: .releasing)
+        _ = sequence.wake(count: count)
+    }
+
+    /// Reads the sequence and announces a waiter (*W* + 1); returns the sequence read. Called
+    /// holding the mutex, whose unlock (a release) orders the announcement before every later
+    /// critical section, and so before the notifications that follow them.
+    func announce() -> UInt32 {
+        // SYNC POINT: acquiring; pairs with the notifier's releasing bump, so a waiter that
+        // reads the new sequence sees what the notifier published before it.
+        let observed = sequence.atomic.pointee.load(ordering: .acquiring)
+        // Relaxed: ordered by the unlock that follows; *W* wraps in its half (a hostile value
+        // never carries into *S*).
+        var state = waiters.pointee.load(ordering: .relaxed)
+        var announced = false
+        for _ in 0..<ProcessCondition.exchangeAttempts {
+            let (exchanged, found) = waiters.pointee.weakCompareExchange(
+                expected: state, desired: state & ~0xFFFF_FFFF | (state &+ 1) & 0xFFFF_FFFF, ordering: .relaxed)
+            if exchanged {
+                announced = true
+                break
+            }
+            state = found
+        }
+        // A waiter must be counted, or a notifier could skip it: after too many lost exchanges,
+        // a plain increment (which carries into *S* only from a value no build writes).
+        if !announced { waiters.pointee.wrappingAdd(1, ordering: .relaxed) }
+        return observed
+    }
+
+    /// Leaves a wait: *W* − 1, and takes one wake-up (*S* − 1) if any is outstanding.
+    func withdraw() {
+        // Relaxed: the counts only decide whether notifiers make a syscall; they order nothing.
+        var state = waiters.pointee.load(ordering: .relaxed)
+        for _ in 0..<ProcessCondition.exchangeAttempts {
+            let announced = state & 0xFFFF_FFFF, sent = state >> 32
+            let left = announced == 0 ? 0 : announced &- 1
+            // *S* ≤ *W* after the change (a hostile *S* above it is cut down).
+            let remaining = min(sent == 0 ? 0 : sent &- 1, left)
+            let (exchanged, found) = waiters.pointee.weakCompareExchange(
+                expected: state, desired: remaining << 32 | left, ordering: .relaxed)
+            if exchanged { return }
+            state = found
+        }
+    }
+
+    /// How many times a change of the waiter word is tried against other writers before the
+    /// caller falls back to a change that is safe without it (only a process writing the word
+    /// in a loop makes one fail that often): a notifier wakes anyway, a waiter that announces
+    /// increments plainly, a leaving waiter leaves the word (*W* and *S* one too high each, or
+    /// *W* alone: a useless syscall at worst).
+    static let exchangeAttempts = 64
 }

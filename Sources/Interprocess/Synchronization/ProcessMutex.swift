@@ -161,7 +161,11 @@ public struct ProcessMutex: @unchecked Sendable {
     /// - Throws: ``ProcessMutexError/notRecoverable`` if an earlier owner death was never
     ///   repaired; ``ProcessMutexError/alreadyOwned`` if the calling thread holds it already.
     public func lock(timeout: Duration? = nil) throws(ProcessMutexError) -> LockResult {
-        try lock(deadline: Deadline(timeout: timeout))
+        // Without a deadline, one call to the shim (no deadline to convert).
+        if timeout == nil {
+            return try map(RobustMutexPrimitive.lockWithoutDeadline(address), operation: "pthread_mutex_lock")
+        }
+        return try lock(deadline: Deadline(timeout: timeout))
     }
 
     /// Acquires the mutex by `deadline` (the relock of a condition wait uses the wait's own).

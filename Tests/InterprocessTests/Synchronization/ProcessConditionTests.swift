@@ -14,7 +14,12 @@ import Testing
             removeQuietly(name + ".m")
             removeQuietly(name + ".c")
         }
-        var registeredWaiters: UInt32 { condition.gate.waiters.pointee.load(ordering: .sequentiallyConsistent) }
+        /// *W*, the announced waiters (the waiter word's low half).
+        var registeredWaiters: UInt32 { UInt32(truncatingIfNeeded: waiterWord) }
+        /// *S*, the wake-ups sent and not yet taken (the high half).
+        var sentWakeUps: UInt32 { UInt32(truncatingIfNeeded: waiterWord >> 32) }
+        var waiterWord: UInt64 { condition.waiters.pointee.load(ordering: .sequentiallyConsistent) }
+        var sequence: UInt32 { condition.sequence.atomic.pointee.load(ordering: .sequentiallyConsistent) }
     }
 
     func makePair(_ test: String = #function) throws -> Pair {
@@ -100,6 +105,65 @@ import Testing
         pair.condition.notifyOne()
         #expect(eventually { results.all.count == 2 })
         #expect(results.all == [.signaled, .signaled])
+    }
+
+    /// A waiter that was woken but has not run yet (here: announced by hand, never sleeping)
+    /// has its wake-up: further notifications make no wake, as a stream's notifications must
+    /// not each make a system call while the consumer is on its way.
+    @Test func notificationsToAWokenWaiterWakeNobody() throws {
+        let pair = try makePair()
+        defer { pair.cleanup() }
+        _ = pair.condition.announce()
+        let before = pair.sequence
+        pair.condition.notifyOne()
+        #expect(pair.sequence == before &+ 1)
+        #expect(pair.registeredWaiters == 1 && pair.sentWakeUps == 1)
+        pair.condition.notifyOne()
+        pair.condition.notifyAll()
+        #expect(pair.sequence == before &+ 1, "a notification woke a waiter that had its wake-up")
+        pair.condition.withdraw()
+        #expect(pair.waiterWord == 0)
+    }
+
+    /// A waiter that died announced (here: announced by hand, never leaving) takes at most one
+    /// wake-up; a live waiter that sleeps after it is woken by the next notification.
+    @Test func aDeadWaiterNeverHidesALiveOne() throws {
+        let pair = try makePair()
+        defer { pair.cleanup() }
+        _ = pair.condition.announce()
+        pair.condition.notifyOne()  // spent on the dead waiter
+        #expect(pair.registeredWaiters == 1 && pair.sentWakeUps == 1)
+        let results = Collector<ProcessCondition.WaitResult?>()
+        let tids = Collector<Int32>()
+        let waiters = startWaiters(1, on: pair, results: results, tids: tids)
+        defer { for waiter in waiters { waiter.join() } }
+        try #require(
+            eventually(timeout: .seconds(10)) {
+                pair.registeredWaiters == 2 && tids.all.count == 1 && tids.all.allSatisfy(threadIsSleeping)
+            })
+        pair.condition.notifyOne()
+        #expect(eventually { results.all == [.signaled] })
+    }
+
+    /// Another process's garbage in the waiter word (more wake-ups sent than waiters) withholds
+    /// wake-ups only until a wait leaves: its leave cuts *S* down to *W*, and the next
+    /// notification wakes as before.
+    @Test func aHostileWaiterWordIsRepairedByTheNextWait() throws {
+        let pair = try makePair()
+        defer { pair.cleanup() }
+        pair.condition.waiters.pointee.store(100 << 32, ordering: .sequentiallyConsistent)
+        pair.condition.notifyOne()
+        #expect(try pair.mutex.lock() == .acquired)
+        #expect(try pair.condition.wait(on: pair.mutex, timeout: .milliseconds(20)) == .timedOut)
+        try pair.mutex.unlock()
+        #expect(pair.waiterWord == 0)
+        let results = Collector<ProcessCondition.WaitResult?>()
+        let tids = Collector<Int32>()
+        let waiters = startWaiters(1, on: pair, results: results, tids: tids)
+        defer { for waiter in waiters { waiter.join() } }
+        try #require(waitUntilAsleep(1, pair: pair, tids: tids))
+        pair.condition.notifyOne()
+        #expect(eventually { results.all == [.signaled] })
     }
 
     @Test func notifyAllWakesEveryWaiter() throws {
