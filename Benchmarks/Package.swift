@@ -53,7 +53,7 @@ let package = Package(
         // Single-thread loops for instruction counts (`instruction-counts.sh`, BENCHMARKS.md).
         .executableTarget(
             name: "InstructionCounts",
-            dependencies: ["CLimitRows", .product(name: "Interprocess", package: "Interprocess")]
+            dependencies: ["BenchmarkScenarios", "CLimitRows", .product(name: "Interprocess", package: "Interprocess")]
         ),
         // What the paired benchmarks share (a thread, pinning, the clock, summaries).
         .target(name: "PairedSupport"),
@@ -68,10 +68,13 @@ let package = Package(
             dependencies: ["PairedSupport", .product(name: "Interprocess", package: "Interprocess")]
         ),
         // The channel rows of issue 13's targets beside the C limits, in alternating chunks
-        // (BENCHMARKS.md, "Against the C limits, in pairs").
+        // (BENCHMARKS.md, "In pairs: the channel rows beside the C limits").
         .executableTarget(
             name: "PairedLimits",
-            dependencies: ["CLimitRows", "PairedSupport", .product(name: "Interprocess", package: "Interprocess")]
+            dependencies: [
+                "BenchmarkScenarios", "CLimitRows", "PairedSupport",
+                .product(name: "Interprocess", package: "Interprocess")
+            ]
         ),
         // In-process regression tracker for the channels; cross-process figures come from
         // `shm bench` (see BENCHMARKS.md).

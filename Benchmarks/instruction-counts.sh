@@ -12,7 +12,7 @@ trap 'rm -f "$binary" "$binary".out' EXIT
 # Swift's DWARF is more than valgrind's reader accepts: count on a copy without it.
 objcopy --strip-debug "$(swift build -c release --show-bin-path)/InstructionCounts" "$binary"
 loops=("$@")
-[ ${#loops[@]} -eq 0 ] && loops=(c-ring-64 spsc-8 spsc-64 mpmc-8 service topic-64)
+[ ${#loops[@]} -eq 0 ] && loops=(c-ring-64 spsc-8 spsc-64 mpmc-8 service topic-64 c-mutex-64 mutex-buffer-64)
 count() {
   valgrind --tool=callgrind --callgrind-out-file="$binary".out "$binary" "$1" "$2" 2>&1 \
     | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'

@@ -6,6 +6,7 @@
 //
 // Usage: InstructionCounts LOOP COUNT, where LOOP is one of the names in `loops` below; prints
 // nothing but a checksum (so the loop is not optimised away).
+import BenchmarkScenarios
 import CLimitRows
 import Glibc
 import Interprocess
@@ -17,7 +18,7 @@ struct Message: BitwiseCopyable {
 
 let arguments = CommandLine.arguments
 guard arguments.count == 3, let count = Int(arguments[2]), count >= 0 else {
-    print("usage: InstructionCounts spsc-8|spsc-64|mpmc-8|service|topic-64|c-ring-64 COUNT")
+    print("usage: InstructionCounts spsc-8|spsc-64|mpmc-8|service|topic-64|c-ring-64|mutex-buffer-64|c-mutex-64 COUNT")
     exit(2)
 }
 let name = "instruction-counts-\(getpid())"
@@ -71,6 +72,28 @@ do {
             _ = try publisher.tryPublish(message)
             checksum &+= try subscriber.tryReceive()?.words.0 ?? 0
         }
+    case "mutex-buffer-64":
+        // `shm bench`'s mutex-buffer (the seed's scenario: a `ProcessMutex`, two
+        // `ProcessCondition`s, the slots in a `SharedArray`), one thread putting and taking.
+        let names = MutexBuffer.names(name)
+        defer { for object in names { try? SharedMemory.remove(named: object) } }
+        let buffer = try MutexBuffer(name, capacity: 256, slotSize: 64, create: true)
+        var message = Message()
+        var received = Message()
+        for i in 0..<count {
+            message.words.0 = UInt64(i)
+            try buffer.put(&message)
+            try buffer.take(into: &received)
+            checksum &+= received.words.0
+        }
+    case "c-mutex-64":
+        // Its C twin, `c-mutex` (a robust pthread mutex and two pthread conditions).
+        let size = cbl_buffer_size(256, 64)
+        let region = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 128)
+        defer { region.deallocate() }
+        region.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        guard cbl_buffer_init(region) == 0 else { fatalError("cbl_buffer_init") }
+        checksum = cbl_buffer_loop64(region, 256, UInt64(count))
     case "c-ring-64":
         // `shm bench`'s c-ring (the C SPSC ring with cached indices, 64-byte slots, capacity 256):
         // the C limit the SPSC rows are compared with.

@@ -14,6 +14,7 @@
 // Usage: PairedLimits [ROUNDS] [RTT-CHUNK] [STREAM-CHUNK]   (defaults: 30, 20000, 300000)
 // Prints, per target, the median of the per-round ratios (and their quartiles); p99.9 from every
 // sample of a row pooled over the rounds.
+import BenchmarkScenarios
 import CLimitRows
 import Glibc
 import Interprocess
@@ -27,8 +28,9 @@ struct Message: BitwiseCopyable {
 
 /// A row: what both threads run for one chunk.
 enum Row: Int, CaseIterable {
-    case cFlag, cRing, spscSpin, spscAdaptive, mpmcSpin  // round trips
+    case cFlag, cRing, spscSpin, spscAdaptive, mpmcSpin, cMutex, mutexBuffer  // round trips
     case cRingStream, cRingBackoffStream, spscSpinStream, spscAdaptiveStream, mpmcSpinStream  // streams
+    case cMutexStream, mutexBufferStream
 
     var isStream: Bool { rawValue >= Row.cRingStream.rawValue }
     var label: String {
@@ -38,6 +40,8 @@ enum Row: Int, CaseIterable {
         case .spscSpin: "spsc-spin"
         case .spscAdaptive: "spsc-adaptive"
         case .mpmcSpin: "mpmc-spin"
+        case .cMutex, .cMutexStream: "c-mutex"
+        case .mutexBuffer, .mutexBufferStream: "mutex-buffer"
         case .cRingStream: "c-ring"
         case .cRingBackoffStream: "c-ring-backoff"
         case .spscSpinStream: "spsc-spin"
@@ -54,7 +58,18 @@ final class Regions: @unchecked Sendable {
     let words = UnsafeMutableRawPointer.allocate(byteCount: cbl_words_region_size(), alignment: 128)
     let out = UnsafeMutableRawPointer.allocate(byteCount: cbl_ring_size(256, 64), alignment: 128)
     let back = UnsafeMutableRawPointer.allocate(byteCount: cbl_ring_size(256, 64), alignment: 128)
+    /// `c-mutex`'s bounded buffers: two of 256 × 8 bytes (round trips), one of 256 × 64 (streams).
+    let bufferOut = UnsafeMutableRawPointer.allocate(byteCount: cbl_buffer_size(256, 8), alignment: 128)
+    let bufferBack = UnsafeMutableRawPointer.allocate(byteCount: cbl_buffer_size(256, 8), alignment: 128)
+    let bufferStream = UnsafeMutableRawPointer.allocate(byteCount: cbl_buffer_size(256, 64), alignment: 128)
     func reset() {
+        for (buffer, size) in [
+            (bufferOut, cbl_buffer_size(256, 8)), (bufferBack, cbl_buffer_size(256, 8)),
+            (bufferStream, cbl_buffer_size(256, 64))
+        ] {
+            buffer.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+            guard cbl_buffer_init(buffer) == 0 else { fatalError("cbl_buffer_init") }
+        }
         words.initializeMemory(as: UInt8.self, repeating: 0, count: cbl_words_region_size())
         out.initializeMemory(as: UInt8.self, repeating: 0, count: cbl_ring_size(256, 64))
         back.initializeMemory(as: UInt8.self, repeating: 0, count: cbl_ring_size(256, 64))
@@ -90,6 +105,9 @@ final class Shared: Sendable {
         var spinStream = try ChannelReceiver<Message>(named: name + ".spin-stream", waitStrategy: .spin)
         var adaptiveStream = try ChannelReceiver<Message>(named: name + ".adaptive-stream", waitStrategy: .adaptive)
         var mpmcStream = try ChannelReceiver<Message>(named: name + ".mpmc-stream", waitStrategy: .spin)
+        let mutexIn = try MutexBuffer(name + ".mutex-ping", capacity: 256, slotSize: 8, create: false)
+        let mutexBack = try MutexBuffer(name + ".mutex-pong", capacity: 256, slotSize: 8, create: false)
+        let mutexStream = try MutexBuffer(name + ".mutex-stream", capacity: 256, slotSize: 64, create: false)
         var generation = 0
         var last: UInt64 = 0
         while true {
@@ -119,6 +137,31 @@ final class Shared: Sendable {
             case .spscSpin: try echo(&spinPing, &spinPong)
             case .spscAdaptive: try echo(&adaptivePing, &adaptivePong)
             case .mpmcSpin: try echo(&mpmcPing, &mpmcPong)
+            case .cMutex:
+                guard cbl_buffer_pong(regions.bufferOut, regions.bufferBack, 256) == 0 else {
+                    fatalError("c-mutex pong")
+                }
+            case .mutexBuffer:
+                var value: UInt64 = 0
+                for _ in 0..<trips {
+                    try mutexIn.take(into: &value)
+                    try mutexBack.put(&value)
+                }
+            case .cMutexStream:
+                var count = cbl_stream_count()
+                var message = Message()
+                guard cbl_buffer_receive(regions.bufferStream, 256, 64, 1, &message, &count) == 0,
+                    count.out_of_order == 0
+                else { fatalError("c-mutex receive") }
+                received.store(Int(count.received), ordering: .releasing)
+            case .mutexBufferStream:
+                var message = Message()
+                for _ in 0..<streamChunk {
+                    try mutexStream.take(into: &message)
+                    guard message.sequence == last &+ 1 else { fatalError("lost or out of order") }
+                    last = message.sequence
+                }
+                received.store(streamChunk, ordering: .releasing)
             case .cRingStream, .cRingBackoffStream:
                 var count = cbl_stream_count()
                 guard cbl_ring_receive64(regions.out, 256, row == .cRingBackoffStream ? 1 : 0, 1, &count) == 0,
@@ -160,6 +203,11 @@ struct PairedLimits {
             try ChannelSender<Message>(named: name + "." + suffix, capacity: 256, topology: topology, mode: .create)
                 .close()
         }
+        let mutexNames = [".mutex-ping", ".mutex-pong", ".mutex-stream"].flatMap { MutexBuffer.names(name + $0) }
+        defer { for object in mutexNames { try? SharedMemory.remove(named: object) } }
+        let mutexOut = try MutexBuffer(name + ".mutex-ping", capacity: 256, slotSize: 8, create: true)
+        let mutexBack = try MutexBuffer(name + ".mutex-pong", capacity: 256, slotSize: 8, create: true)
+        let mutexStream = try MutexBuffer(name + ".mutex-stream", capacity: 256, slotSize: 64, create: true)
         let regions = Regions()
         let shared = Shared(name: name, rounds: rounds, rttChunk: rttChunk, streamChunk: streamChunk, regions: regions)
         let thread = startThread(named: "echo") { try shared.run() }
@@ -209,8 +257,14 @@ struct PairedLimits {
                 try sender.send(Message(sequence: sequence))
             }
         }
+        // `ROWS=a,b`: only the rows whose "label rtt" or "label stream" contains one of them (the
+        // summary then prints only the ratios of the rows that ran).
+        let filters = getenv("ROWS").map { String(cString: $0).split(separator: ",").map(String.init) } ?? []
+        let selected = Row.allCases.filter { row in
+            filters.isEmpty || filters.contains { "\(row.label) \(row.isStream ? "stream" : "rtt")".contains($0) }
+        }
         for _ in 0..<rounds {
-            for row in Row.allCases {
+            for row in selected {
                 regions.reset()
                 start(row)
                 if row.isStream {
@@ -224,6 +278,18 @@ struct PairedLimits {
                     case .spscSpinStream: try stream(&spinStream)
                     case .spscAdaptiveStream: try stream(&adaptiveStream)
                     case .mpmcSpinStream: try stream(&mpmcStream)
+                    case .cMutexStream:
+                        var run = cbl_stream(duration_ns: 0, minimum: UInt64(streamChunk), clock_mask: 1023)
+                        var message = Message()
+                        guard cbl_buffer_send(regions.bufferStream, 256, 64, &run, &message) == 0 else {
+                            fatalError("c-mutex send")
+                        }
+                    case .mutexBufferStream:
+                        for _ in 0..<streamChunk {
+                            sequence &+= 1
+                            var message = Message(sequence: sequence)
+                            try mutexStream.put(&message)
+                        }
                     default: fatalError("not a stream")
                     }
                     var got = 0
@@ -244,6 +310,30 @@ struct PairedLimits {
                     case .spscSpin: try trips(&spinPing, &spinPong)
                     case .spscAdaptive: try trips(&adaptivePing, &adaptivePong)
                     case .mpmcSpin: try trips(&mpmcPing, &mpmcPong)
+                    case .cMutex:
+                        let timed = samples.withUnsafeMutableBufferPointer { buffer in
+                            var run = cbl_round_trips(
+                                warmup: UInt64(warmup), rounds: UInt64(rttChunk), cap_ns: 10_000_000_000,
+                                samples: buffer.baseAddress)
+                            return cbl_buffer_ping(regions.bufferOut, regions.bufferBack, 256, &run)
+                        }
+                        guard timed == rttChunk else { fatalError("c-mutex ping: \(timed)") }
+                    case .mutexBuffer:
+                        func trip(_ i: Int) throws {
+                            var value = UInt64(i)
+                            try mutexOut.put(&value)
+                            var reply: UInt64 = 0
+                            try mutexBack.take(into: &reply)
+                            guard reply == UInt64(i) else { fatalError("wrong mutex echo") }
+                        }
+                        for i in 0..<warmup { try trip(i) }
+                        var previous = now()
+                        for i in 0..<rttChunk {
+                            try trip(i)
+                            let t = now()
+                            samples[i] = t - previous
+                            previous = t
+                        }
                     default: fatalError("not a round trip")
                     }
                     pooled[row, default: []].append(contentsOf: samples)
@@ -265,36 +355,41 @@ struct PairedLimits {
             return Double(sorted[min(sorted.count - 1, Int((Double(sorted.count) * 0.999).rounded(.up)) - 1)])
         }
         print("\(rounds) rounds; round trips of \(rttChunk), streams of \(streamChunk) 64 B messages")
-        for row in Row.allCases where !row.isStream {
+        for row in selected where !row.isStream {
             print(
                 "  RTT \(row.label): p50 median \(format(quantile(p50[row]!, 0.5), digits: 0)) ns, "
                     + "pooled p99.9 \(format(p999(row), digits: 0)) ns, "
                     + "\(pooled[row]!.filter { $0 >= 2000 }.count) of \(pooled[row]!.count) samples at 2 µs or more")
         }
         if getenv("TAILS") != nil {
-            for row in Row.allCases where !row.isStream {
+            for row in selected where !row.isStream {
                 var bins = [Int](repeating: 0, count: 12)
                 for v in pooled[row]! where v >= 1000 { bins[min(11, Int(v - 1000) / 250)] += 1 }
                 print("  tail \(row.label) (1 µs + 250 ns bins): \(bins)")
             }
         }
-        for row in Row.allCases where row.isStream {
+        for row in selected where row.isStream {
             print("  64 B \(row.label): median \(format(quantile(rates[row]!, 0.5))) M msg/s")
         }
-        print("spsc-spin RTT p50 / c-ring (target <= 1.10): \(ratios(p50[.spscSpin]!, p50[.cRing]!))")
-        print("spsc-spin RTT p50 / c-flag: \(ratios(p50[.spscSpin]!, p50[.cFlag]!))")
-        print(
-            "spsc-spin RTT p99.9 / c-flag p99.9, pooled (target <= 1.5): "
-                + format(p999(.spscSpin) / p999(.cFlag), digits: 3))
-        print("spsc-adaptive RTT p50 / spsc-spin (target <= 1.10): \(ratios(p50[.spscAdaptive]!, p50[.spscSpin]!))")
-        print("mpmc-spin RTT p50 / c-ring: \(ratios(p50[.mpmcSpin]!, p50[.cRing]!))")
-        print(
-            "spsc-spin 64 B / c-ring-backoff (target >= 1.0): "
-                + ratios(rates[.spscSpinStream]!, rates[.cRingBackoffStream]!))
-        print(
-            "spsc-adaptive 64 B / c-ring-backoff: " + ratios(rates[.spscAdaptiveStream]!, rates[.cRingBackoffStream]!))
-        print("spsc-spin 64 B / c-ring: " + ratios(rates[.spscSpinStream]!, rates[.cRingStream]!))
-        print("spsc-spin 64 B / mpmc-spin (target >= 1.0): " + ratios(rates[.spscSpinStream]!, rates[.mpmcSpinStream]!))
+        /// One target's line, when both of its rows ran.
+        func compare(_ text: String, _ a: [Double]?, _ b: [Double]?) {
+            if let a, let b { print("\(text): \(ratios(a, b))") }
+        }
+        compare("spsc-spin RTT p50 / c-ring (target <= 1.10)", p50[.spscSpin], p50[.cRing])
+        compare("spsc-spin RTT p50 / c-flag", p50[.spscSpin], p50[.cFlag])
+        if pooled[.spscSpin] != nil && pooled[.cFlag] != nil {
+            print(
+                "spsc-spin RTT p99.9 / c-flag p99.9, pooled (target <= 1.5): "
+                    + format(p999(.spscSpin) / p999(.cFlag), digits: 3))
+        }
+        compare("spsc-adaptive RTT p50 / spsc-spin (target <= 1.10)", p50[.spscAdaptive], p50[.spscSpin])
+        compare("mpmc-spin RTT p50 / c-ring", p50[.mpmcSpin], p50[.cRing])
+        compare("spsc-spin 64 B / c-ring-backoff (target >= 1.0)", rates[.spscSpinStream], rates[.cRingBackoffStream])
+        compare("spsc-adaptive 64 B / c-ring-backoff", rates[.spscAdaptiveStream], rates[.cRingBackoffStream])
+        compare("spsc-spin 64 B / c-ring", rates[.spscSpinStream], rates[.cRingStream])
+        compare("spsc-spin 64 B / mpmc-spin (target >= 1.0)", rates[.spscSpinStream], rates[.mpmcSpinStream])
+        compare("mutex-buffer RTT p50 / c-mutex (target <= 1.0)", p50[.mutexBuffer], p50[.cMutex])
+        compare("mutex-buffer 64 B / c-mutex (target >= 1.0)", rates[.mutexBufferStream], rates[.cMutexStream])
         _ = consume spinPing
         _ = consume spinPong
         _ = consume adaptivePing
