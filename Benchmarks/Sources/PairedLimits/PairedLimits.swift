@@ -28,7 +28,7 @@ struct Message: BitwiseCopyable {
 
 /// A row: what both threads run for one chunk.
 enum Row: Int, CaseIterable {
-    case cFlag, cRing, spscSpin, spscAdaptive, mpmcSpin, cMutex, mutexBuffer  // round trips
+    case cFlag, cRing, spscSpin, spscAdaptive, mpmcSpin, cMutex, mutexBuffer, cFutex, spscBlock  // round trips
     case cRingStream, cRingBackoffStream, spscSpinStream, spscAdaptiveStream, mpmcSpinStream  // streams
     case cMutexStream, mutexBufferStream
 
@@ -40,6 +40,8 @@ enum Row: Int, CaseIterable {
         case .spscSpin: "spsc-spin"
         case .spscAdaptive: "spsc-adaptive"
         case .mpmcSpin: "mpmc-spin"
+        case .cFutex: "c-futex"
+        case .spscBlock: "spsc-block"
         case .cMutex, .cMutexStream: "c-mutex"
         case .mutexBuffer, .mutexBufferStream: "mutex-buffer"
         case .cRingStream: "c-ring"
@@ -97,6 +99,8 @@ final class Shared: Sendable {
         pin(1)
         var spinPing = try ChannelReceiver<UInt64>(named: name + ".spin-ping", waitStrategy: .spin)
         var spinPong = try ChannelSender<UInt64>(named: name + ".spin-pong", mode: .open, waitStrategy: .spin)
+        var blockPing = try ChannelReceiver<UInt64>(named: name + ".block-ping", waitStrategy: .block)
+        var blockPong = try ChannelSender<UInt64>(named: name + ".block-pong", mode: .open, waitStrategy: .block)
         var adaptivePing = try ChannelReceiver<UInt64>(named: name + ".adaptive-ping", waitStrategy: .adaptive)
         var adaptivePong = try ChannelSender<UInt64>(
             named: name + ".adaptive-pong", mode: .open, waitStrategy: .adaptive)
@@ -135,6 +139,8 @@ final class Shared: Sendable {
             case .cFlag: guard cbl_flag_pong(regions.words) == 0 else { fatalError("c-flag pong") }
             case .cRing: guard cbl_ring_pong(regions.out, regions.back, 256, 0) == 0 else { fatalError("c-ring pong") }
             case .spscSpin: try echo(&spinPing, &spinPong)
+            case .spscBlock: try echo(&blockPing, &blockPong)
+            case .cFutex: guard cbl_futex_pong(regions.words) == 0 else { fatalError("c-futex pong") }
             case .spscAdaptive: try echo(&adaptivePing, &adaptivePong)
             case .mpmcSpin: try echo(&mpmcPing, &mpmcPong)
             case .cMutex:
@@ -187,6 +193,7 @@ struct PairedLimits {
         let name = "paired-limits-\(getpid())"
         let channels: [(String, ChannelTopology)] = [
             ("spin-ping", .singleProducerSingleConsumer), ("spin-pong", .singleProducerSingleConsumer),
+            ("block-ping", .singleProducerSingleConsumer), ("block-pong", .singleProducerSingleConsumer),
             ("adaptive-ping", .singleProducerSingleConsumer), ("adaptive-pong", .singleProducerSingleConsumer),
             ("mpmc-ping", .multiProducerMultiConsumer), ("mpmc-pong", .multiProducerMultiConsumer)
         ]
@@ -214,6 +221,8 @@ struct PairedLimits {
         pin(0)
         var spinPing = try ChannelSender<UInt64>(named: name + ".spin-ping", mode: .open, waitStrategy: .spin)
         var spinPong = try ChannelReceiver<UInt64>(named: name + ".spin-pong", waitStrategy: .spin)
+        var blockPing = try ChannelSender<UInt64>(named: name + ".block-ping", mode: .open, waitStrategy: .block)
+        var blockPong = try ChannelReceiver<UInt64>(named: name + ".block-pong", waitStrategy: .block)
         var adaptivePing = try ChannelSender<UInt64>(
             named: name + ".adaptive-ping", mode: .open, waitStrategy: .adaptive)
         var adaptivePong = try ChannelReceiver<UInt64>(named: name + ".adaptive-pong", waitStrategy: .adaptive)
@@ -297,17 +306,20 @@ struct PairedLimits {
                     rates[row, default: []].append(Double(got) / Double(now() - begin) * 1e3)
                 } else {
                     switch row {
-                    case .cFlag, .cRing:
+                    case .cFlag, .cRing, .cFutex:
                         let timed = samples.withUnsafeMutableBufferPointer { buffer in
                             var run = cbl_round_trips(
                                 warmup: UInt64(warmup), rounds: UInt64(rttChunk), cap_ns: 10_000_000_000,
                                 samples: buffer.baseAddress)
-                            return row == .cFlag
-                                ? cbl_flag_ping(regions.words, &run)
-                                : cbl_ring_ping(regions.out, regions.back, 256, 0, &run)
+                            switch row {
+                            case .cFlag: return cbl_flag_ping(regions.words, &run)
+                            case .cFutex: return cbl_futex_ping(regions.words, &run)
+                            default: return cbl_ring_ping(regions.out, regions.back, 256, 0, &run)
+                            }
                         }
                         guard timed == rttChunk else { fatalError("\(row.label) ping: \(timed)") }
                     case .spscSpin: try trips(&spinPing, &spinPong)
+                    case .spscBlock: try trips(&blockPing, &blockPong)
                     case .spscAdaptive: try trips(&adaptivePing, &adaptivePong)
                     case .mpmcSpin: try trips(&mpmcPing, &mpmcPong)
                     case .cMutex:
@@ -388,10 +400,13 @@ struct PairedLimits {
         compare("spsc-adaptive 64 B / c-ring-backoff", rates[.spscAdaptiveStream], rates[.cRingBackoffStream])
         compare("spsc-spin 64 B / c-ring", rates[.spscSpinStream], rates[.cRingStream])
         compare("spsc-spin 64 B / mpmc-spin (target >= 1.0)", rates[.spscSpinStream], rates[.mpmcSpinStream])
+        compare("spsc-block RTT p50 / c-futex (target <= 1.05)", p50[.spscBlock], p50[.cFutex])
         compare("mutex-buffer RTT p50 / c-mutex (target <= 1.0)", p50[.mutexBuffer], p50[.cMutex])
         compare("mutex-buffer 64 B / c-mutex (target >= 1.0)", rates[.mutexBufferStream], rates[.cMutexStream])
         _ = consume spinPing
         _ = consume spinPong
+        _ = consume blockPing
+        _ = consume blockPong
         _ = consume adaptivePing
         _ = consume adaptivePong
         _ = consume mpmcPing
