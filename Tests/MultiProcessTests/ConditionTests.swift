@@ -113,6 +113,34 @@ extension MultiProcessTests {
             #expect(try timed.waitForExit() == .exited(0))
         }
 
+        /// A waiter killed with `SIGKILL` stays counted, and the next notification, with no live
+        /// waiter, spends its wake-up on it. A live waiter that sleeps afterwards is woken by the
+        /// notification after that: the dead waiter's stale count never hides it.
+        @Test func aNotificationSpentOnAKilledWaiterHidesNoLiveOne() throws {
+            let scenario = Scenario("cond-spent")
+            defer { scenario.removeAll() }
+            let (mutex, condition, data) = try scenario.makeMutexConditionAndData()
+            let victim = try Peer("wait-condition", scenario.name, "10000")
+            try victim.waitFor("waiting")
+            // Locking returns once the victim is inside its wait (it released the mutex there).
+            #expect(try mutex.lock(timeout: .seconds(10)) == .acquired)
+            try mutex.unlock()
+            victim.send(SIGKILL)
+            #expect(try victim.waitForExit() == .signaled(SIGKILL))
+            // Nobody alive waits: this wake-up goes to the dead waiter's count.
+            condition.notifyOne()
+            let waiter = try Peer("wait-condition", scenario.name, "10000")
+            try waiter.waitFor("waiting")
+            #expect(try mutex.lock(timeout: .seconds(10)) == .acquired)
+            try mutex.unlock()
+            let start = Deadline.now
+            try setAndNotify(mutex, condition, data)
+            let line = try waiter.waitFor(["signaled", "timedout"])
+            #expect(line.hasPrefix("signaled"), "\(line)")
+            #expect(Deadline.now.uptimeNanoseconds - start.uptimeNanoseconds < 5_000_000_000)
+            #expect(try waiter.waitForExit() == .exited(0))
+        }
+
         /// A timed wait whose mutex a child takes while the wait sleeps (the wait released it),
         /// and which is then stopped with `SIGSTOP` holding it: the wait comes back within its
         /// 1 s timeout plus slack, with `reacquireTimedOut`, not holding the mutex. The relock
