@@ -140,7 +140,8 @@ final class ChannelRing<Element: BitwiseCopyable>: @unchecked Sendable {
     // to it must first invalidate the consumer's copy, an exchange its wake barrier then waits
     // for, once per message; a line the consumer wrote moves to the producer whole, in one
     // transfer. On an AMD EPYC host that doubled a 64-byte stream's rate where the two cores
-    // share no cache and left round trips unchanged (BENCHMARKS.md, "The consumer's write-back").
+    // share no cache and left round trips unchanged (BENCHMARKS.md, "In pairs: the channel rows
+    // beside the C limits").
     // It is safe because the producer writes the slot again only after it acquired a
     // `consumerIndex` past p, which the consumer stores (releasing) after the write-back; a
     // successor producer or an inspector walking the slots reads the same value either way.
