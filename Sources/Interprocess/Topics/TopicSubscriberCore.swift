@@ -70,8 +70,6 @@ final class TopicSubscriberCore: @unchecked Sendable {
     @exclusivity(unchecked) var secondTakenAt: UInt64 = 0
     /// How many takes between waits mark a stream.
     @exclusivity(unchecked) var streamingRun = StreamingRun()
-    /// Waits that started with the streaming backoff (for tests and diagnostics).
-    @exclusivity(unchecked) var streamingBackoffs = 0
     /// Messages the publishers dropped before we took them, in total.
     @exclusivity(unchecked) var missedMessages = 0
     /// Bit k: hazard k is held by a sample.
@@ -511,7 +509,6 @@ final class TopicSubscriberCore: @unchecked Sendable {
         }
         takenSinceWait = 0
         streamingRun.record(backingOff: streaming)
-        if streaming { streamingBackoffs &+= 1 }
         let outcome = ChannelControl.wait(on: notEmpty, strategy: strategy, deadline: deadline, backoff: streaming) {
             self.hasMessage() || self.isClosedAndDrained()
         }
